@@ -1,0 +1,71 @@
+/**
+ * The one matrix-multiply interface every module calls: `linear(out, x, w, bias, M, K, N)` computes
+ *
+ *     out[m, n] = sum_k x[m, k] * W[n, k] + bias[n]        x: [M, K], W: [N, K] (nn.Linear layout), out: [M, N]
+ *
+ * which is torch's `F.linear(x, W, b)` = `x @ W.T + b`. Weights may be float32 or stay 2-byte
+ * (float16/bfloat16 bits in a Uint16Array) and are widened to float32 inside the kernel. The reference sums each
+ * dot product in a JS number (float64) in order of k and rounds once to float32, so it is at least as accurate
+ * as torch's float32 GEMM; the difference is float32 rounding (~1e-6 relative), inside the parity tolerances.
+ *
+ * The plain loop below is the readable reference. Faster backends (blocked JS, WASM SIMD, a worker pool over
+ * SharedArrayBuffer) register with `setMatmulBackend` and must agree with it within float32 rounding;
+ * modules never know which one runs.
+ */
+import { halfToFloat32 } from "../tensor/dtypes.ts";
+
+/** A weight matrix as a kernel sees it: raw storage plus how to read it. */
+export interface WeightView {
+  dtype: "float32" | "float16" | "bfloat16";
+  data: Float32Array | Uint16Array;
+}
+
+export interface MatmulBackend {
+  readonly name: string;
+  /** out[M, N] = x[M, K] @ W[N, K]^T (+ bias[N]). */
+  linear(out: Float32Array, x: Float32Array, w: WeightView, bias: Float32Array | null, M: number, K: number, N: number): void;
+}
+
+/** The reference: three loops, a row of W decoded to float32 at a time when it is stored in 2 bytes. */
+export const referenceBackend: MatmulBackend = {
+  name: "reference",
+  linear(out, x, w, bias, M, K, N) {
+    const row = w.dtype === "float32" ? null : new Float32Array(K);
+    for (let n = 0; n < N; n++) {
+      let wn: Float32Array;
+      if (row === null) wn = (w.data as Float32Array).subarray(n * K, n * K + K);
+      else wn = halfToFloat32((w.data as Uint16Array).subarray(n * K, n * K + K), w.dtype as "float16" | "bfloat16", row);
+      const b = bias === null ? 0 : bias[n];
+      for (let m = 0; m < M; m++) {
+        const xo = m * K;
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc += x[xo + k] * wn[k];
+        out[m * N + n] = Math.fround(acc + b);
+      }
+    }
+  },
+};
+
+let current: MatmulBackend = referenceBackend;
+
+export function setMatmulBackend(backend: MatmulBackend): void {
+  current = backend;
+}
+
+export function getMatmulBackend(): MatmulBackend {
+  return current;
+}
+
+/** out = x @ W^T (+ bias): see the module header. `out` defaults to a fresh [M, N] buffer. */
+export function linear(
+  x: Float32Array,
+  w: WeightView,
+  bias: Float32Array | null,
+  M: number,
+  K: number,
+  N: number,
+  out: Float32Array = new Float32Array(M * N),
+): Float32Array {
+  current.linear(out, x, w, bias, M, K, N);
+  return out;
+}

@@ -1,0 +1,2 @@
+export * from "./dtypes.ts";
+export * from "./tensor.ts";

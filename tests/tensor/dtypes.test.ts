@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest";
+import {
+  bfloat16BitsToFloat32,
+  float16BitsToFloat32,
+  float32ToBfloat16Bits,
+  float32ToFloat16Bits,
+} from "../../src/tensor/dtypes.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+import { ShapeError } from "../../src/errors.ts";
+
+/** float32 bit pattern -> number, written independently of the code under test. */
+function f32(bits: number): number {
+  const dv = new DataView(new ArrayBuffer(4));
+  dv.setUint32(0, bits >>> 0);
+  return dv.getFloat32(0);
+}
+
+describe("bfloat16", () => {
+  // Known bit patterns: bfloat16 is the top half of a float32.
+  it.each([
+    [1.0, 0x3f80],
+    [-2.0, 0xc000],
+    [0.0, 0x0000],
+    [-0.0, 0x8000],
+    [Infinity, 0x7f80],
+    [-Infinity, 0xff80],
+    [3.140625, 0x4049],
+  ])("encodes %s exactly as 0x%s", (x, bits) => {
+    expect(float32ToBfloat16Bits(x)).toBe(bits);
+    expect(Object.is(bfloat16BitsToFloat32(bits), x)).toBe(true);
+  });
+
+  it("rounds to nearest, ties to even", () => {
+    // 0x3f808000 is exactly halfway between 0x3f80 and 0x3f81: tie -> even (0x3f80).
+    expect(float32ToBfloat16Bits(f32(0x3f808000))).toBe(0x3f80);
+    // 0x3f818000 is halfway between 0x3f81 and 0x3f82: tie -> even (0x3f82).
+    expect(float32ToBfloat16Bits(f32(0x3f818000))).toBe(0x3f82);
+    // Just above halfway rounds up, just below rounds down.
+    expect(float32ToBfloat16Bits(f32(0x3f808001))).toBe(0x3f81);
+    expect(float32ToBfloat16Bits(f32(0x3f807fff))).toBe(0x3f80);
+    // The largest finite float32 rounds up to infinity, as torch does.
+    expect(float32ToBfloat16Bits(f32(0x7f7fffff))).toBe(0x7f80);
+  });
+
+  it("keeps NaN a NaN", () => {
+    expect(Number.isNaN(bfloat16BitsToFloat32(float32ToBfloat16Bits(NaN)))).toBe(true);
+    expect(Number.isNaN(bfloat16BitsToFloat32(float32ToBfloat16Bits(f32(0x7f800001))))).toBe(true);
+  });
+});
+
+describe("float16", () => {
+  it.each([
+    [1.0, 0x3c00],
+    [-2.0, 0xc000],
+    [65504, 0x7bff],
+    [2 ** -24, 0x0001], // smallest subnormal
+    [Infinity, 0x7c00],
+  ])("encodes %s as 0x%s", (x, bits) => {
+    expect(float32ToFloat16Bits(x)).toBe(bits);
+    expect(float16BitsToFloat32(bits)).toBe(x);
+  });
+
+  it("rounds ties to even and overflows to infinity", () => {
+    // 1 + 2^-11 is halfway between 1 and 1 + 2^-10: tie -> even (1.0).
+    expect(float32ToFloat16Bits(1 + 2 ** -11)).toBe(0x3c00);
+    expect(float32ToFloat16Bits(1 + 3 * 2 ** -11)).toBe(0x3c02);
+    expect(float32ToFloat16Bits(65520)).toBe(0x7c00);
+  });
+});
+
+describe("Tensor", () => {
+  it("tolist nests by shape and decodes 2-byte floats", () => {
+    const t = new Tensor("float32", [1, 2, 3, 4, 5, 6], [2, 3]);
+    expect(t.tolist()).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    const h = new Tensor("bfloat16", new Uint16Array([0x3f80, 0xc000]), [2]);
+    expect(h.tolist()).toEqual([1, -2]);
+    const l = new Tensor("int64", [7, -1], [1, 2]);
+    expect(l.tolist()).toEqual([[7, -1]]);
+    expect(new Tensor("float32", [2.5], []).tolist()).toBe(2.5);
+  });
+
+  it("rejects data that does not fit the shape or dtype", () => {
+    expect(() => new Tensor("float32", [1, 2, 3], [2, 2])).toThrow(ShapeError);
+    expect(() => new Tensor("float16", new Float32Array(4), [4])).toThrow(/Uint16Array/);
+    expect(() => new Tensor("float32", [1], [-1])).toThrow(ShapeError);
+  });
+});
