@@ -1,0 +1,63 @@
+/**
+ * DynamicCache: the key/value cache of HF's `cache_utils.DynamicCache`.
+ *
+ * Per layer it holds `key_cache[layer]` and `value_cache[layer]`, each a float32 Tensor
+ * `[batch, num_key_value_heads, seq, head_dim]`: keys after RoPE, before `repeat_kv` (HF stores them there).
+ * `update(k, v, layer_idx)` appends the new `[batch, kv_heads, q_len, head_dim]` states along `seq` and
+ * returns the whole cached key and value states, as HF's `update` returns `(k_cat, v_cat)`.
+ */
+import { ShapeError } from "./errors.ts";
+import { Tensor } from "./tensor/tensor.ts";
+
+export class DynamicCache {
+  key_cache: Tensor[] = [];
+  value_cache: Tensor[] = [];
+  /** Tokens seen by layer 0 (HF's `_seen_tokens`). */
+  private seenTokens = 0;
+
+  /** Sequence length cached for a layer (HF: `get_seq_length(layer_idx=0)`). */
+  get_seq_length(layer_idx = 0): number {
+    const k = this.key_cache[layer_idx];
+    return k === undefined ? 0 : k.shape[2];
+  }
+
+  get seen_tokens(): number {
+    return this.seenTokens;
+  }
+
+  /** Append `key_states`/`value_states` `[B, H_kv, q_len, D]` to layer `layer_idx`; returns the full `[B, H_kv, past+q_len, D]`. */
+  update(key_states: Tensor, value_states: Tensor, layer_idx: number): [Tensor, Tensor] {
+    if (layer_idx === 0) this.seenTokens += key_states.shape[2];
+    if (this.key_cache.length <= layer_idx) {
+      if (this.key_cache.length !== layer_idx) throw new ShapeError("layer_idx", `cache has ${this.key_cache.length} layers, cannot update layer ${layer_idx}`);
+      this.key_cache.push(key_states);
+      this.value_cache.push(value_states);
+    } else {
+      this.key_cache[layer_idx] = catSeq(this.key_cache[layer_idx], key_states, "key_states");
+      this.value_cache[layer_idx] = catSeq(this.value_cache[layer_idx], value_states, "value_states");
+    }
+    return [this.key_cache[layer_idx], this.value_cache[layer_idx]];
+  }
+
+  /** Number of layers held. */
+  get length(): number {
+    return this.key_cache.length;
+  }
+}
+
+/** torch.cat([a, b], dim=-2) for float32 [B, H, S, D] tensors. */
+function catSeq(a: Tensor, b: Tensor, name: string): Tensor {
+  const [B, H, Sa, D] = a.shape;
+  const Sb = b.shape[2];
+  if (b.shape[0] !== B || b.shape[1] !== H || b.shape[3] !== D) {
+    throw new ShapeError(name, `cannot append [${b.shape}] to cached [${a.shape}]`);
+  }
+  const out = new Float32Array(B * H * (Sa + Sb) * D);
+  const ad = a.data as Float32Array;
+  const bd = b.data as Float32Array;
+  for (let bh = 0; bh < B * H; bh++) {
+    out.set(ad.subarray(bh * Sa * D, (bh + 1) * Sa * D), bh * (Sa + Sb) * D);
+    out.set(bd.subarray(bh * Sb * D, (bh + 1) * Sb * D), bh * (Sa + Sb) * D + Sa * D);
+  }
+  return new Tensor("float32", out, [B, H, Sa + Sb, D]);
+}
