@@ -15,3 +15,14 @@ export {
 export { Random } from "./utils/random.ts";
 export { linear, setMatmulBackend, getMatmulBackend, referenceBackend } from "./ops/matmul.ts";
 export type { MatmulBackend, WeightView } from "./ops/matmul.ts";
+export { parseSafetensors, serializeSafetensors, loadSafetensors, saveSafetensors, MAX_HEADER_SIZE } from "./formats/safetensors.ts";
+export type { SafetensorsFile } from "./formats/safetensors.ts";
+export {
+  loadCheckpointTensors,
+  saveCheckpointTensors,
+  splitStateDictIntoShards,
+  parseSizeToInt,
+  SAFE_WEIGHTS_NAME,
+  SAFE_WEIGHTS_INDEX_NAME,
+} from "./formats/checkpoint.ts";
+export type { SaveCheckpointOptions, StateDictSplit } from "./formats/checkpoint.ts";

@@ -304,10 +304,11 @@ function checkName(name: string, what: string): void {
   if (LONE_SURROGATE.test(name)) throw new ValueError(`${what} ${JSON.stringify(name)} contains a lone UTF-16 surrogate and cannot be written as UTF-8`);
 }
 
-/** Mirrors the crate's `prepare`: sort by descending dtype alignment then name, offsets back to back, pad the header to 8. */
-function prepare(tensors: Map<string, Tensor> | Record<string, Tensor>, metadata?: Record<string, string> | null): Prepared {
-  checkHostEndianness("safetensors");
-  const entries: [string, Tensor][] = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
+/**
+ * Check that tensors and metadata can be written: string names (well-formed UTF-16, not "__metadata__"),
+ * Tensors whose data match dtype and shape, string metadata values. Throws ValueError naming the culprit.
+ */
+export function checkSerializable(entries: [string, Tensor][], metadata?: Record<string, string> | null): void {
   for (const [name, t] of entries) {
     if (typeof name !== "string") throw new ValueError(`tensor names must be strings, got ${describe(name)}`);
     checkName(name, "tensor name");
@@ -318,6 +319,20 @@ function prepare(tensors: Map<string, Tensor> | Record<string, Tensor>, metadata
       throw new ValueError(`tensor ${JSON.stringify(name)}: data (${t.data.length} x ${t.data.BYTES_PER_ELEMENT} bytes) does not match ${t.dtype} [${t.shape.join(", ")}]`);
     }
   }
+  if (metadata === undefined || metadata === null) return;
+  if (typeof metadata !== "object" || Array.isArray(metadata)) throw new ValueError(`metadata must be an object of string -> string, got ${describe(metadata)}`);
+  for (const [k, v] of Object.entries(metadata)) {
+    checkName(k, "metadata key");
+    if (typeof v !== "string") throw new ValueError(`metadata ${JSON.stringify(k)}: values must be strings, got ${describe(v)}`);
+    checkName(v, "metadata value");
+  }
+}
+
+/** Mirrors the crate's `prepare`: sort by descending dtype alignment then name, offsets back to back, pad the header to 8. */
+function prepare(tensors: Map<string, Tensor> | Record<string, Tensor>, metadata?: Record<string, string> | null): Prepared {
+  checkHostEndianness("safetensors");
+  const entries: [string, Tensor][] = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
+  checkSerializable(entries, metadata);
   entries.sort(([an, a], [bn, b]) => DTYPE_RANK[b.dtype] - DTYPE_RANK[a.dtype] || compareCodePoints(an, bn));
 
   // serde_json's compact output; JSON.stringify escapes strings exactly as serde_json does for well-formed text.
@@ -325,9 +340,6 @@ function prepare(tensors: Map<string, Tensor> | Record<string, Tensor>, metadata
   if (metadata !== undefined && metadata !== null) {
     const meta: string[] = [];
     for (const [k, v] of Object.entries(metadata)) {
-      checkName(k, "metadata key");
-      if (typeof v !== "string") throw new ValueError(`metadata ${JSON.stringify(k)}: values must be strings, got ${describe(v)}`);
-      checkName(v, "metadata value");
       meta.push(`${JSON.stringify(k)}:${JSON.stringify(v)}`);
     }
     parts.push(`"__metadata__":{${meta.join(",")}}`);

@@ -1,0 +1,276 @@
+/**
+ * Checkpoint folders: the weight files of an HF model directory.
+ *
+ * A folder holds either one `model.safetensors`, or shards `model-0000i-of-0000N.safetensors` plus
+ * `model.safetensors.index.json` = `{"metadata": {"total_size": bytes}, "weight_map": {tensor: shard file}}`.
+ *
+ * Loading mirrors HF `modeling_utils` (`from_pretrained` / `load_sharded_checkpoint`): `model.safetensors` wins
+ * when both it and an index exist; shards are read in sorted file-name order (`sorted(set(weight_map.values()))`).
+ * Unlike HF, which trusts the index, every inconsistency is a CheckpointError naming the file: a shard name
+ * that is not a plain file name in the folder, a missing shard, a listed tensor absent from its shard, a tensor
+ * found in two shards or in a shard the index does not map it to, a shard tensor absent from the index.
+ *
+ * Saving mirrors `PreTrainedModel.save_pretrained` in transformers 4.44 with `safe_serialization=True`:
+ * huggingface_hub's `split_state_dict_into_shards_factory` splits the tensors greedily in the order given (pass
+ * them in state-dict order to get HF's shards), each shard is written with `metadata={"format": "pt"}`, and the
+ * index is `json.dumps(index, indent=2, sort_keys=True) + "\n"`.
+ */
+import { mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { CheckpointError, ValueError } from "../errors.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { MAX_HEADER_SIZE, checkSerializable, compareCodePoints, loadSafetensors, saveSafetensors } from "./safetensors.ts";
+
+export const SAFE_WEIGHTS_NAME = "model.safetensors";
+export const SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json";
+/** huggingface_hub's `MAX_SHARD_SIZE` default, also `save_pretrained`'s. */
+export const DEFAULT_MAX_SHARD_SIZE = "5GB";
+
+const SIZE_UNITS: Record<string, number> = { TB: 1e12, GB: 1e9, MB: 1e6, KB: 1e3 };
+
+/**
+ * huggingface_hub `parse_size_to_int`: "5GB" -> 5_000_000_000. Units TB, GB, MB, KB (decimal, case-insensitive),
+ * the value may be fractional ("1.5MB"), the result is truncated to an integer. A number is returned as is.
+ */
+export function parseSizeToInt(size: number | string): number {
+  if (typeof size === "number") {
+    if (!(size >= 0)) throw new ValueError(`max_shard_size must be a non-negative number of bytes, got ${size}`);
+    return size;
+  }
+  const s = size.trim();
+  const unit = s.slice(-2).toUpperCase();
+  if (!Object.hasOwn(SIZE_UNITS, unit)) throw new ValueError(`Unit '${unit}' not supported. Supported units are TB, GB, MB, KB. Got '${s}'.`);
+  const multiplier = SIZE_UNITS[unit];
+  const valueText = s.slice(0, -2).trim();
+  if (!/^[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(valueText)) throw new ValueError(`Could not parse the size value from '${s}'`);
+  return Math.trunc(Number(valueText) * multiplier);
+}
+
+export interface StateDictSplit {
+  /** One list of tensor names per shard, in file order. */
+  shards: string[][];
+  /** Sum of the tensors' byte lengths (`metadata.total_size` of the index). */
+  total_size: number;
+}
+
+/**
+ * huggingface_hub `split_state_dict_into_shards_factory`: walk the tensors in order, closing the current shard
+ * when the next tensor would tip it over `max_shard_size`. HF quirk kept: a tensor larger than the limit gets a
+ * shard of its own *appended at once*, while the shard being filled stays open, so that shard comes after it.
+ * (HF's storage-sharing bookkeeping is left out: our tensors never share storage in a state dict.)
+ */
+export function splitStateDictIntoShards(entries: [string, Tensor][], max_shard_size: number | string = DEFAULT_MAX_SHARD_SIZE): StateDictSplit {
+  const limit = parseSizeToInt(max_shard_size);
+  const shards: string[][] = [];
+  let current: string[] = [];
+  let currentSize = 0;
+  let total = 0;
+  for (const [name, t] of entries) {
+    const size = t.data.byteLength;
+    total += size;
+    if (size > limit) {
+      shards.push([name]);
+      continue;
+    }
+    if (currentSize + size > limit) {
+      shards.push(current);
+      current = [];
+      currentSize = 0;
+    }
+    current.push(name);
+    currentSize += size;
+  }
+  if (current.length > 0) shards.push(current);
+  return { shards, total_size: total };
+}
+
+/** HF's shard file name: `model-00001-of-00003.safetensors`. */
+export function shardFileName(index: number, count: number): string {
+  const pad = (n: number) => String(n).padStart(5, "0");
+  return `model-${pad(index + 1)}-of-${pad(count)}.safetensors`;
+}
+
+/** Python `json.dumps(obj, indent=2, sort_keys=True)` with its default `ensure_ascii=True` (DEL and non-ASCII as \uXXXX). */
+function pythonJsonDumps(value: unknown): string {
+  const sortKeys = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sortKeys);
+    if (typeof v === "object" && v !== null) {
+      const keys = Object.keys(v).sort(compareCodePoints);
+      // A Map keeps insertion order for integer-like keys, which a plain object would move to the front.
+      return new Map(keys.map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+    }
+    return v;
+  };
+  const write = (v: unknown, indent: string): string => {
+    if (v instanceof Map) {
+      if (v.size === 0) return "{}";
+      const inner = indent + "  ";
+      const items = [...v].map(([k, x]) => `${inner}${JSON.stringify(k)}: ${write(x, inner)}`);
+      return `{\n${items.join(",\n")}\n${indent}}`;
+    }
+    if (Array.isArray(v)) {
+      if (v.length === 0) return "[]";
+      const inner = indent + "  ";
+      return `[\n${v.map((x) => inner + write(x, inner)).join(",\n")}\n${indent}]`;
+    }
+    return JSON.stringify(v);
+  };
+  return write(sortKeys(value), "").replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+async function isFile(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** A shard name must name a file directly inside the folder: no separators, no `.`/`..`, no NUL. */
+function isPlainFileName(name: string): boolean {
+  return name.length > 0 && name !== "." && name !== ".." && !/[/\\\0]/.test(name) && basename(name) === name;
+}
+
+interface ShardIndex {
+  weight_map: Map<string, string>;
+}
+
+async function readIndex(indexPath: string): Promise<ShardIndex> {
+  const info = await stat(indexPath);
+  if (info.size > MAX_HEADER_SIZE) throw new CheckpointError(indexPath, `index is ${info.size} bytes, more than the ${MAX_HEADER_SIZE}-byte limit`);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(await readFile(indexPath));
+  } catch (e) {
+    throw new CheckpointError(indexPath, e instanceof TypeError ? "index is not valid UTF-8" : `cannot read index (${(e as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new CheckpointError(indexPath, `index is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new CheckpointError(indexPath, "index must be a JSON object");
+  const wm = (raw as Record<string, unknown>).weight_map;
+  if (typeof wm !== "object" || wm === null || Array.isArray(wm)) {
+    throw new CheckpointError(indexPath, '"weight_map" must be an object mapping tensor names to shard file names');
+  }
+  const weight_map = new Map<string, string>();
+  for (const [tensor, shard] of Object.entries(wm)) {
+    if (typeof shard !== "string") throw new CheckpointError(indexPath, `weight_map[${JSON.stringify(tensor)}] must be a file name string, got ${typeof shard}`);
+    if (!isPlainFileName(shard)) {
+      throw new CheckpointError(indexPath, `weight_map[${JSON.stringify(tensor)}] = ${JSON.stringify(shard)}: a shard must be a plain file name inside the folder`);
+    }
+    weight_map.set(tensor, shard);
+  }
+  // "metadata" (total_size) is informational: HF does not read it back, and real indexes often disagree with it.
+  return { weight_map };
+}
+
+/**
+ * Load every tensor of a checkpoint folder. `files` lists the safetensors files read (joined with `dir`).
+ * Tensor order: per file in the order read, each file's tensors in data order.
+ */
+export async function loadCheckpointTensors(dir: string): Promise<{ tensors: Map<string, Tensor>; files: string[] }> {
+  let info;
+  try {
+    info = await stat(dir);
+  } catch {
+    throw new CheckpointError(dir, "checkpoint folder not found");
+  }
+  if (!info.isDirectory()) throw new CheckpointError(dir, "not a folder (expected a checkpoint folder with model.safetensors or model.safetensors.index.json)");
+
+  const single = join(dir, SAFE_WEIGHTS_NAME);
+  if (await isFile(single)) {
+    const { tensors } = await loadSafetensors(single);
+    return { tensors, files: [single] };
+  }
+  const indexPath = join(dir, SAFE_WEIGHTS_INDEX_NAME);
+  if (!(await isFile(indexPath))) throw new CheckpointError(dir, `no ${SAFE_WEIGHTS_NAME} or ${SAFE_WEIGHTS_INDEX_NAME} in the folder`);
+
+  const { weight_map } = await readIndex(indexPath);
+  const shardNames = [...new Set(weight_map.values())].sort(compareCodePoints);
+  const tensors = new Map<string, Tensor>();
+  const foundIn = new Map<string, string>();
+  const files: string[] = [];
+  for (const shard of shardNames) {
+    const shardPath = join(dir, shard);
+    if (!(await isFile(shardPath))) throw new CheckpointError(shardPath, `shard listed in ${SAFE_WEIGHTS_INDEX_NAME} is missing`);
+    const file = await loadSafetensors(shardPath);
+    files.push(shardPath);
+    for (const [name, t] of file.tensors) {
+      const other = foundIn.get(name);
+      if (other !== undefined) throw new CheckpointError(shardPath, `tensor ${JSON.stringify(name)} is in two shards: ${other} and ${shard}`);
+      const listed = weight_map.get(name);
+      if (listed === undefined) throw new CheckpointError(shardPath, `tensor ${JSON.stringify(name)} is not listed in ${SAFE_WEIGHTS_INDEX_NAME}`);
+      if (listed !== shard) throw new CheckpointError(shardPath, `tensor ${JSON.stringify(name)} is in ${shard} but ${SAFE_WEIGHTS_INDEX_NAME} maps it to ${listed}`);
+      foundIn.set(name, shard);
+      tensors.set(name, t);
+    }
+  }
+  for (const [name, shard] of weight_map) {
+    if (!foundIn.has(name)) throw new CheckpointError(join(dir, shard), `tensor ${JSON.stringify(name)} listed in ${SAFE_WEIGHTS_INDEX_NAME} is missing from this shard`);
+  }
+  return { tensors, files };
+}
+
+export interface SaveCheckpointOptions {
+  /** Bytes (number) or an HF size string ("5GB", "100KB"); default "5GB" as HF. */
+  max_shard_size?: number | string;
+  /** `__metadata__` of every file; default `{format: "pt"}` as HF's `save_pretrained`. */
+  metadata?: Record<string, string>;
+}
+
+/** HF's shard-name pattern for clean-up: `<name>-ddddd-of-ddddd` once `.bin`/`.safetensors` are removed. */
+const SHARD_PATTERN = /^(.*?)-\d{5}-of-\d{5}$/s;
+
+/**
+ * Write tensors as HF does: `model.safetensors`, or shards + index when they exceed `max_shard_size`.
+ * Returns the paths written. As HF, stale `model-ddddd-of-ddddd.{safetensors,bin}` files of an earlier save are
+ * removed. Beyond HF: a stale `model.safetensors` (sharded save) or index (single-file save) is removed too,
+ * since loading prefers `model.safetensors` and a stale index would name missing shards.
+ */
+export async function saveCheckpointTensors(dir: string, tensors: Map<string, Tensor> | Record<string, Tensor>, opts: SaveCheckpointOptions = {}): Promise<string[]> {
+  const entries: [string, Tensor][] = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
+  const metadata = opts.metadata ?? { format: "pt" };
+  checkSerializable(entries, metadata); // refuse bad input before touching the folder
+  const split = splitStateDictIntoShards(entries, opts.max_shard_size ?? DEFAULT_MAX_SHARD_SIZE);
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new CheckpointError(dir, `cannot create folder (${(e as Error).message})`);
+  }
+
+  const byName = new Map(entries);
+  const fileNames = split.shards.length <= 1 ? [SAFE_WEIGHTS_NAME] : split.shards.map((_, i) => shardFileName(i, split.shards.length));
+  const stale = split.shards.length <= 1 ? SAFE_WEIGHTS_INDEX_NAME : SAFE_WEIGHTS_NAME;
+  for (const name of await readdir(dir)) {
+    const full = join(dir, name);
+    const stem = name.replaceAll(".bin", "").replaceAll(".safetensors", "");
+    const oldShard = name.startsWith("model") && SHARD_PATTERN.test(stem) && !fileNames.includes(name);
+    if ((oldShard || name === stale) && (await isFile(full))) await rm(full);
+  }
+
+  const written: string[] = [];
+  if (split.shards.length <= 1) {
+    const path = join(dir, SAFE_WEIGHTS_NAME);
+    await saveSafetensors(path, new Map(entries), metadata);
+    return [path];
+  }
+  const weight_map: Record<string, string> = Object.create(null); // a tensor named "__proto__" stays a key
+  for (let i = 0; i < split.shards.length; i++) {
+    const path = join(dir, fileNames[i]);
+    await saveSafetensors(path, new Map(split.shards[i].map((n) => [n, byName.get(n)!])), metadata);
+    for (const n of split.shards[i]) weight_map[n] = fileNames[i];
+    written.push(path);
+  }
+  const indexPath = join(dir, SAFE_WEIGHTS_INDEX_NAME);
+  const content = pythonJsonDumps({ metadata: { total_size: split.total_size }, weight_map }) + "\n";
+  try {
+    await writeFile(indexPath, content, "utf-8");
+  } catch (e) {
+    throw new CheckpointError(indexPath, `cannot write index (${(e as Error).message})`);
+  }
+  written.push(indexPath);
+  return written;
+}
