@@ -1,0 +1,552 @@
+/**
+ * sentencepiece's encoder and decoder for BPE models, in TypeScript: what `spm.SentencePieceProcessor` does
+ * with a `tokenizer.model`, step for step, so that `encode`/`decode` give the ids and text Google's library
+ * gives (checked against sentencepiece 0.1.97 on the Llama 2 model in tests/tokenizer).
+ *
+ * Mirrors google/sentencepiece:
+ * - `normalizer.cc` `Normalizer::Normalize`: optional precompiled character map (a Darts double-array trie
+ *   over UTF-8 bytes, longest match), user-defined symbols passed through untouched, remove_extra_whitespaces
+ *   (drop leading/trailing spaces, fold runs), escape_whitespaces (' ' -> U+2581 "▁"), add_dummy_prefix (one
+ *   "▁" in front, or at the end with treat_whitespace_as_suffix).
+ * - `bpe_model.cc` `Model::SampleEncode` (alpha = 0): split the normalized text into characters (user-defined
+ *   symbols stay whole and never merge), then repeatedly merge the adjacent pair whose concatenation is a
+ *   piece with the highest score; ties go to the leftmost pair. A priority queue of candidate pairs plus a
+ *   doubly linked list of symbols makes this O(n log n). UNUSED pieces may be formed and are then split back
+ *   into the two symbols they were made of (`resegment`).
+ * - `sentencepiece_processor.cc` `PopulateSentencePieceText`: a piece that is not in the vocabulary is
+ *   `<unk>`; with trainer_spec.byte_fallback it becomes its UTF-8 bytes as `<0xNN>` pieces instead, else
+ *   consecutive unknown pieces fuse into one.
+ * - `Decode`: control pieces vanish, `<unk>` prints as unk_surface (" ⁇ "), "▁" becomes " ", the first
+ *   piece loses one leading "▁" when add_dummy_prefix (or remove_extra_whitespaces) is set, and runs of byte
+ *   pieces are reassembled as UTF-8 with each invalid byte replaced by U+FFFD.
+ *
+ * Text in, text out: JS strings are converted to UTF-8 for normalization (lone surrogates become U+FFFD, as a
+ * lossy binding would pass them) and the BPE runs on the normalized JS string, whose characters (code points)
+ * are exactly sentencepiece's UTF-8 characters.
+ *
+ * Shapes: encode(text) -> ids[n] (no BOS/EOS; sentencepiece adds none by default); decode(ids[n]) -> text.
+ */
+import { TokenizerError } from "../errors.ts";
+import {
+  type ModelProto,
+  type NormalizerSpec,
+  type ResolvedNormalizerSpec,
+  type ResolvedTrainerSpec,
+  ModelType,
+  PieceType,
+  byteToPiece,
+  normalizerSpecWithDefaults,
+  parseModelProto,
+  pieceToByte,
+  serializeModelProto,
+  trainerSpecWithDefaults,
+  validateModelProto,
+} from "../formats/sentencepiece_model.ts";
+import { MergeHeap } from "./heap.ts";
+import { decodeBytesSentencePiece, decodeUtf8Char, utf8DecodeLossy, utf8Encode } from "./utf8.ts";
+
+/** U+2581 LOWER ONE EIGHTH BLOCK, sentencepiece's visible space (`kSpaceSymbol`). */
+export const SPACE_SYMBOL = "\u2581";
+const SPACE_SYMBOL_UTF8 = [0xe2, 0x96, 0x81];
+
+// ---------------------------------------------------------------------------------------------------------
+// Prefix matching: user-defined symbols (a plain trie) and the precompiled charsmap (a Darts double array)
+// ---------------------------------------------------------------------------------------------------------
+
+interface TrieNode {
+  children: Map<number, TrieNode>;
+  terminal: boolean;
+}
+
+/** Longest-prefix matcher over number sequences (UTF-8 bytes or UTF-16 code units); `PrefixMatcher` in normalizer.cc. */
+export class PrefixTrie {
+  private root: TrieNode = { children: new Map(), terminal: false };
+  size = 0;
+
+  add(key: ArrayLike<number>): void {
+    let node = this.root;
+    for (let i = 0; i < key.length; i++) {
+      let child = node.children.get(key[i]);
+      if (!child) {
+        child = { children: new Map(), terminal: false };
+        node.children.set(key[i], child);
+      }
+      node = child;
+    }
+    if (!node.terminal) this.size++;
+    node.terminal = true;
+  }
+
+  /** Length of the longest key that is a prefix of `at(start..end)`, 0 if none. */
+  longest(at: (i: number) => number, start: number, end: number): number {
+    let node: TrieNode | undefined = this.root;
+    let best = 0;
+    for (let i = start; i < end; i++) {
+      node = node.children.get(at(i));
+      if (!node) break;
+      if (node.terminal) best = i - start + 1;
+    }
+    return best;
+  }
+}
+
+/**
+ * Darts-clone `DoubleArray::commonPrefixSearch`, read-only. A unit is a little-endian uint32: bit 8 = has_leaf,
+ * low 31 bits = value (for leaf units), label = unit & (0x80000000 | 0xFF), offset = (unit >> 10) << ((unit &
+ * 0x200) >> 6). Walking a key byte b moves node_pos ^= offset ^ b and checks the label; a leaf under a node
+ * means "a key ends here".
+ */
+class DoubleArray {
+  constructor(
+    private readonly units: Uint32Array,
+    private readonly file: string,
+  ) {}
+
+  private unit(i: number): number {
+    if (i < 0 || i >= this.units.length) throw new TokenizerError(this.file, `normalizer_spec.precompiled_charsmap: trie index ${i} out of range (${this.units.length} units)`);
+    return this.units[i];
+  }
+
+  /** All (value, length) of keys that are prefixes of `key[start..end)`, shortest first. */
+  commonPrefixSearch(key: Uint8Array, start: number, end: number): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    let unit = this.unit(0);
+    let nodePos = offsetOf(unit);
+    for (let i = start; i < end; i++) {
+      const b = key[i];
+      nodePos ^= b;
+      unit = this.unit(nodePos);
+      if ((unit & 0x800000ff) >>> 0 !== b) return out;
+      nodePos ^= offsetOf(unit);
+      if ((unit >>> 8) & 1) out.push([this.unit(nodePos) & 0x7fffffff, i - start + 1]);
+    }
+    return out;
+  }
+}
+
+function offsetOf(unit: number): number {
+  return (unit >>> 10) << ((unit & 0x200) >>> 6);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Normalizer
+// ---------------------------------------------------------------------------------------------------------
+
+/** Growable byte buffer. */
+class Bytes {
+  buf = new Uint8Array(64);
+  length = 0;
+  push(b: number): void {
+    if (this.length === this.buf.length) {
+      const next = new Uint8Array(this.buf.length * 2);
+      next.set(this.buf);
+      this.buf = next;
+    }
+    this.buf[this.length++] = b;
+  }
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+/** sentencepiece `normalizer::Normalizer` (the forward direction, without the norm-to-orig alignment). */
+export class SentencePieceNormalizer {
+  private readonly trie: DoubleArray | null = null;
+  private readonly normalizedBlob: Uint8Array = new Uint8Array(0);
+
+  constructor(
+    readonly spec: ResolvedNormalizerSpec,
+    private readonly treatWhitespaceAsSuffix: boolean,
+    private readonly userDefined: PrefixTrie | null,
+    file: string,
+  ) {
+    const blob = spec.precompiled_charsmap;
+    if (blob.length > 0) {
+      // <trie size: uint32 LE><double-array units><NUL-terminated replacement strings>
+      if (blob.length <= 4) throw new TokenizerError(file, "normalizer_spec.precompiled_charsmap: blob for normalization rule is broken (too short)");
+      const trieSize = new DataView(blob.buffer, blob.byteOffset, 4).getUint32(0, true);
+      if (trieSize >= blob.length) throw new TokenizerError(file, `normalizer_spec.precompiled_charsmap: trie size ${trieSize} exceeds the blob size ${blob.length}`);
+      if (trieSize % 4 !== 0) throw new TokenizerError(file, `normalizer_spec.precompiled_charsmap: trie size ${trieSize} is not a multiple of 4`);
+      const units = new Uint32Array(trieSize / 4);
+      const dv = new DataView(blob.buffer, blob.byteOffset + 4, trieSize);
+      for (let i = 0; i < units.length; i++) units[i] = dv.getUint32(4 * i, true);
+      this.trie = new DoubleArray(units, file);
+      this.normalizedBlob = blob.subarray(4 + trieSize);
+    }
+  }
+
+  /** `NormalizePrefix`: the replacement bytes for the longest rule matching at `pos`, and how many input bytes it consumes. */
+  private normalizePrefix(input: Uint8Array, pos: number): [ArrayLike<number>, number] {
+    if (this.userDefined) {
+      const n = this.userDefined.longest((i) => input[i], pos, input.length);
+      if (n > 0) return [input.subarray(pos, pos + n), n];
+    }
+    if (this.trie) {
+      let longestLen = 0;
+      let longestValue = 0;
+      for (const [value, len] of this.trie.commonPrefixSearch(input, pos, input.length)) {
+        if (longestLen === 0 || len > longestLen) {
+          longestLen = len;
+          longestValue = value;
+        }
+      }
+      if (longestLen > 0) {
+        let e = longestValue;
+        while (e < this.normalizedBlob.length && this.normalizedBlob[e] !== 0) e++;
+        return [this.normalizedBlob.subarray(longestValue, e), longestLen];
+      }
+    }
+    const [cp, n] = decodeUtf8Char(input, pos, input.length);
+    // A malformed byte becomes U+FFFD (3 bytes) but consumes only one input byte.
+    if (cp < 0) return [[0xef, 0xbf, 0xbd], 1];
+    return [input.subarray(pos, pos + n), n];
+  }
+
+  /** The normalized text. */
+  normalize(text: string): string {
+    const input = utf8Encode(text);
+    if (input.length === 0) return "";
+    const spec = this.spec;
+    let pos = 0;
+    if (spec.remove_extra_whitespaces) {
+      while (pos < input.length) {
+        const [sp, n] = this.normalizePrefix(input, pos);
+        if (!(sp.length === 1 && sp[0] === 0x20)) break;
+        pos += n;
+      }
+    }
+    if (pos >= input.length) return "";
+
+    const out = new Bytes();
+    const addWs = () => {
+      if (spec.escape_whitespaces) for (const b of SPACE_SYMBOL_UTF8) out.push(b);
+      else out.push(0x20);
+    };
+    if (!this.treatWhitespaceAsSuffix && spec.add_dummy_prefix) addWs();
+
+    let isPrevSpace = spec.remove_extra_whitespaces;
+    while (pos < input.length) {
+      const [sp, n] = this.normalizePrefix(input, pos);
+      let s = 0;
+      while (isPrevSpace && s < sp.length && sp[s] === 0x20) s++;
+      if (s < sp.length) {
+        for (let k = s; k < sp.length; k++) {
+          if (spec.escape_whitespaces && sp[k] === 0x20) for (const b of SPACE_SYMBOL_UTF8) out.push(b);
+          else out.push(sp[k]);
+        }
+        isPrevSpace = sp[sp.length - 1] === 0x20;
+      }
+      pos += n;
+      if (!spec.remove_extra_whitespaces) isPrevSpace = false;
+    }
+
+    if (spec.remove_extra_whitespaces) {
+      const space = spec.escape_whitespaces ? SPACE_SYMBOL_UTF8 : [0x20];
+      const endsWithSpace = () => {
+        if (out.length < space.length) return false;
+        for (let k = 0; k < space.length; k++) if (out.buf[out.length - space.length + k] !== space[k]) return false;
+        return true;
+      };
+      while (endsWithSpace()) out.length -= space.length;
+    }
+    if (this.treatWhitespaceAsSuffix && spec.add_dummy_prefix) addWs();
+    return utf8DecodeLossy(out.view());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Processor
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * sentencepiece's `SentencePieceProcessor` for BPE models, with the Python binding's method names
+ * (`encode`, `encode_as_pieces`, `decode`, `piece_to_id`, `id_to_piece`, ...), which is what HF's
+ * `LlamaTokenizer` calls.
+ */
+export class SentencePieceProcessor {
+  readonly model_proto: ModelProto;
+  readonly trainer: ResolvedTrainerSpec;
+  readonly normalizerSpec: ResolvedNormalizerSpec;
+  private readonly normalizer: SentencePieceNormalizer;
+  private readonly denormalizer: SentencePieceNormalizer | null = null;
+  /** NORMAL, USER_DEFINED and UNUSED pieces: the ones BPE may form (`pieces_`). */
+  private readonly pieces = new Map<string, number>();
+  /** UNKNOWN, CONTROL and BYTE pieces (`reserved_id_map_`): found by `piece_to_id`, never formed by merges. */
+  private readonly reserved = new Map<string, number>();
+  private readonly pieceList: string[];
+  private readonly scores: Float64Array;
+  private readonly types: Uint8Array;
+  private readonly userDefined: PrefixTrie | null;
+  private readonly unkId: number;
+  private readonly bytePieceIds = new Int32Array(256).fill(-1);
+
+  /** Loads a parsed proto; validates it as sentencepiece does (`file` names the source in errors). */
+  constructor(proto: ModelProto, file = "tokenizer.model") {
+    validateModelProto(proto, file);
+    this.model_proto = proto;
+    this.trainer = trainerSpecWithDefaults(proto.trainer_spec);
+    if (this.trainer.model_type !== ModelType.BPE) {
+      const name = Object.entries(ModelType).find(([, v]) => v === this.trainer.model_type)?.[0] ?? String(this.trainer.model_type);
+      throw new TokenizerError(file, `trainer_spec.model_type is ${name}; only BPE sentencepiece models are supported`);
+    }
+    this.normalizerSpec = normalizerSpecWithDefaults(proto.normalizer_spec);
+    const pieces = proto.pieces!;
+    this.pieceList = pieces.map((p) => p.piece!);
+    this.scores = Float64Array.from(pieces, (p) => p.score ?? 0);
+    this.types = Uint8Array.from(pieces, (p) => p.type ?? PieceType.NORMAL);
+    let unk = -1;
+    const user = new PrefixTrie();
+    for (let i = 0; i < pieces.length; i++) {
+      const t = this.types[i];
+      const piece = this.pieceList[i];
+      if (t === PieceType.NORMAL || t === PieceType.USER_DEFINED || t === PieceType.UNUSED) this.pieces.set(piece, i);
+      else this.reserved.set(piece, i);
+      if (t === PieceType.UNKNOWN) unk = i;
+      if (t === PieceType.USER_DEFINED) user.add(utf16Units(piece));
+      if (t === PieceType.BYTE) this.bytePieceIds[pieceToByte(piece)] = i;
+    }
+    this.unkId = unk;
+    this.userDefined = user.size > 0 ? user : null;
+    const userBytes = new PrefixTrie();
+    for (let i = 0; i < pieces.length; i++) if (this.types[i] === PieceType.USER_DEFINED) userBytes.add(utf8Encode(this.pieceList[i]));
+    this.normalizer = new SentencePieceNormalizer(this.normalizerSpec, this.trainer.treat_whitespace_as_suffix, userBytes.size > 0 ? userBytes : null, file);
+    const den: NormalizerSpec | undefined = proto.denormalizer_spec;
+    if (den && den.precompiled_charsmap && den.precompiled_charsmap.length > 0) {
+      this.denormalizer = new SentencePieceNormalizer(normalizerSpecWithDefaults(den), false, null, file);
+    }
+  }
+
+  /** `LoadFromSerializedProto`: parse and load the bytes of a tokenizer.model. */
+  static fromBytes(bytes: Uint8Array, file = "tokenizer.model"): SentencePieceProcessor {
+    return new SentencePieceProcessor(parseModelProto(bytes, file), file);
+  }
+
+  serialized_model_proto(): Uint8Array {
+    return serializeModelProto(this.model_proto);
+  }
+
+  get_piece_size(): number {
+    return this.pieceList.length;
+  }
+
+  /** Reserved pieces first, then normal ones; anything else is `<unk>`'s id (`ModelInterface::PieceToId`). */
+  piece_to_id(piece: string): number {
+    return this.reserved.get(piece) ?? this.pieces.get(piece) ?? this.unkId;
+  }
+
+  id_to_piece(id: number): string {
+    this.checkId(id);
+    return this.pieceList[id];
+  }
+
+  get_score(id: number): number {
+    this.checkId(id);
+    return this.scores[id];
+  }
+
+  is_unknown(id: number): boolean {
+    return this.types[id] === PieceType.UNKNOWN;
+  }
+  is_control(id: number): boolean {
+    return this.types[id] === PieceType.CONTROL;
+  }
+  is_unused(id: number): boolean {
+    return this.types[id] === PieceType.UNUSED;
+  }
+  is_byte(id: number): boolean {
+    return this.types[id] === PieceType.BYTE;
+  }
+
+  /** The id of `trainer_spec.unk_piece` if it is the UNKNOWN piece, else -1 (sentencepiece `unk_id()`). */
+  unk_id(): number {
+    const id = this.piece_to_id(this.trainer.unk_piece);
+    return this.is_unknown(id) ? id : -1;
+  }
+  bos_id(): number {
+    const id = this.piece_to_id(this.trainer.bos_piece);
+    return this.is_control(id) ? id : -1;
+  }
+  eos_id(): number {
+    const id = this.piece_to_id(this.trainer.eos_piece);
+    return this.is_control(id) ? id : -1;
+  }
+  pad_id(): number {
+    const id = this.piece_to_id(this.trainer.pad_piece);
+    return this.is_control(id) ? id : -1;
+  }
+
+  private checkId(id: number): void {
+    if (!Number.isInteger(id) || id < 0 || id >= this.pieceList.length) {
+      throw new TokenizerError("token_ids", `piece id ${id} is out of range [0, ${this.pieceList.length})`);
+    }
+  }
+
+  /** The normalized form sentencepiece segments (`normalizer_->Normalize`). */
+  normalize(text: string): string {
+    return this.normalizer.normalize(text);
+  }
+
+  /** `sp.encode(text, out_type=str)`. */
+  encode_as_pieces(text: string): string[] {
+    return this.encodeToPieces(text).map(([p]) => p);
+  }
+
+  /** `sp.encode(text)`: ids, no BOS/EOS. */
+  encode(text: string): number[] {
+    return this.encodeToPieces(text).map(([, id]) => id);
+  }
+
+  /** Pieces with ids, after unknown handling (`PopulateSentencePieceText`). */
+  encodeToPieces(text: string): Array<[string, number]> {
+    const normalized = this.normalizer.normalize(text);
+    const result = this.bpeEncode(normalized);
+    const out: Array<[string, number]> = [];
+    let prevUnk = false;
+    for (const [w, id] of result) {
+      const isUnk = this.is_unknown(id);
+      if (this.is_control(id)) {
+        out.push([w, id]);
+      } else if (isUnk && this.trainer.byte_fallback) {
+        for (const b of utf8Encode(w)) out.push([byteToPiece(b), this.bytePieceIds[b]]);
+      } else if (prevUnk && isUnk) {
+        const last = out[out.length - 1];
+        last[0] += w;
+      } else {
+        out.push([w, id]);
+      }
+      prevUnk = isUnk;
+    }
+    return out;
+  }
+
+  /** `bpe::Model::SampleEncode(normalized, alpha=0)`: [piece, id] pairs before unknown handling. */
+  private bpeEncode(normalized: string): Array<[string, number]> {
+    const n = normalized.length;
+    if (n === 0) return [];
+    // Symbols: a doubly linked list over [start, start + len) spans of `normalized` (code units).
+    const start = new Int32Array(n);
+    const len = new Int32Array(n);
+    const freeze = new Uint8Array(n);
+    let count = 0;
+    for (let i = 0; i < n; count++) {
+      let l = this.userDefined ? this.userDefined.longest((k) => normalized.charCodeAt(k), i, n) : 0;
+      if (l > 0) freeze[count] = 1;
+      else {
+        const c = normalized.charCodeAt(i);
+        l = c >= 0xd800 && c <= 0xdbff && i + 1 < n ? 2 : 1;
+      }
+      start[count] = i;
+      len[count] = l;
+      i += l;
+    }
+    const prev = new Int32Array(count);
+    const next = new Int32Array(count);
+    for (let k = 0; k < count; k++) {
+      prev[k] = k - 1;
+      next[k] = k + 1 < count ? k + 1 : -1;
+    }
+
+    // Agenda entries: key (-score, left) so the best score pops first and ties go to the leftmost pair;
+    // payload (right, size) to recognise stale entries.
+    const agenda = new MergeHeap();
+    const revMerge = new Map<string, [string, string]>();
+    const maybeAddPair = (left: number, right: number) => {
+      if (left === -1 || right === -1 || freeze[left] === 1 || freeze[right] === 1) return;
+      const size = len[left] + len[right];
+      const piece = normalized.substr(start[left], size);
+      const id = this.pieces.get(piece);
+      if (id === undefined) return;
+      agenda.push(-this.scores[id], left, right, size);
+      if (this.types[id] === PieceType.UNUSED) {
+        revMerge.set(piece, [normalized.substr(start[left], len[left]), normalized.substr(start[right], len[right])]);
+      }
+    };
+    for (let k = 1; k < count; k++) maybeAddPair(k - 1, k);
+
+    while (agenda.pop()) {
+      const left = agenda.topKey2;
+      const right = agenda.topPay1;
+      // Stale entry: one side was merged away or grew since the pair was queued.
+      if (len[left] === 0 || len[right] === 0 || len[left] + len[right] !== agenda.topPay2) continue;
+      len[left] += len[right];
+      next[left] = next[right];
+      if (next[right] >= 0) prev[next[right]] = left;
+      len[right] = 0;
+      maybeAddPair(prev[left], left);
+      maybeAddPair(left, next[left]);
+    }
+
+    const out: Array<[string, number]> = [];
+    const resegment = (w: string) => {
+      const id = this.piece_to_id(w);
+      if (!this.is_unused(id)) {
+        out.push([w, id]);
+        return;
+      }
+      const p = revMerge.get(w);
+      if (!p) {
+        out.push([w, id]);
+        return;
+      }
+      resegment(p[0]);
+      resegment(p[1]);
+    };
+    for (let k = 0; k !== -1; k = next[k]) resegment(normalized.substr(start[k], len[k]));
+    return out;
+  }
+
+  /** `sp.decode(ids)`: ids must be in range (sentencepiece returns "Invalid id" otherwise). */
+  decode(ids: readonly number[]): string {
+    for (const id of ids) this.checkId(id);
+    return this.decodeWithIds(ids.map((id) => this.pieceList[id]), ids);
+  }
+
+  /** `sp.decode(pieces)` / `DecodePieces`: each piece is looked up with `piece_to_id` (unknown strings get unk's id). */
+  decode_pieces(pieces: readonly string[]): string {
+    return this.decodeWithIds(pieces, pieces.map((p) => this.piece_to_id(p)));
+  }
+
+  private decodeWithIds(pieces: readonly string[], ids: readonly number[]): string {
+    const unkSurface = this.trainer.unk_surface;
+    const stripBosWs = this.normalizerSpec.add_dummy_prefix || this.normalizerSpec.remove_extra_whitespaces;
+    let text = "";
+    let byteStart = 0;
+    let isBosWs = true; // still expecting the dummy-prefix "▁" to strip
+    let bosWsSeen = false;
+
+    const flushBytes = (from: number, to: number) => {
+      if (from >= to) return;
+      const bytes = new Uint8Array(to - from);
+      for (let i = from; i < to; i++) bytes[i - from] = pieceToByte(pieces[i]);
+      text += decodeBytesSentencePiece(bytes);
+    };
+    const decodePiece = (piece: string, id: number, bos: boolean): [string, boolean] => {
+      if (this.is_control(id)) return ["", false];
+      if (this.is_unknown(id)) return [this.pieceList[id] === piece ? unkSurface : piece, false];
+      let hasBosWs = false;
+      if (bos && stripBosWs && piece.startsWith(SPACE_SYMBOL)) {
+        piece = piece.slice(SPACE_SYMBOL.length);
+        hasBosWs = !this.normalizerSpec.remove_extra_whitespaces;
+      }
+      return [piece.replaceAll(SPACE_SYMBOL, " "), hasBosWs];
+    };
+
+    for (let i = 0; i < pieces.length; i++) {
+      if (this.is_byte(ids[i])) continue;
+      flushBytes(byteStart, i);
+      if (bosWsSeen || text.length > 0) isBosWs = false;
+      byteStart = i + 1;
+      const [decoded, seen] = decodePiece(pieces[i], ids[i], isBosWs);
+      bosWsSeen = seen;
+      text += decoded;
+    }
+    flushBytes(byteStart, pieces.length);
+    return this.denormalizer ? this.denormalizer.normalize(text) : text;
+  }
+}
+
+function utf16Units(s: string): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i));
+  return out;
+}
