@@ -1,0 +1,373 @@
+/**
+ * LlamaConfig: mirrors HF `models/llama/configuration_llama.py` (v4.45, which added `head_dim`) plus the
+ * PretrainedConfig behaviour a Llama user relies on (see `src/configuration_utils.ts`).
+ *
+ * Defaults are HF's (Llama-2-7B's shape). Unlike HF, invalid combinations that HF only discovers when it builds
+ * the model (hidden_size not divisible by heads, heads not divisible by kv heads, an unknown rope type, a
+ * pretraining_tp that does not divide the projections) throw a `ConfigError` naming the field at construction.
+ * RoPE validation mirrors `modeling_rope_utils.rope_config_validation`: missing required keys raise (HF:
+ * KeyError); what HF only warns about is collected in `config.warnings`.
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { CheckpointError, ConfigError } from "../../errors.ts";
+import {
+  PRETRAINED_CONFIG_DEFAULTS,
+  PROBLEM_TYPES,
+  type ProblemType,
+  checkOptionalTokenId,
+  checkPositiveInt,
+  jsonEqual,
+  sortKeysDeep,
+  toPythonJson,
+} from "../../configuration_utils.ts";
+
+export type RopeType = "default" | "linear" | "dynamic" | "yarn" | "longrope" | "llama3";
+
+export interface RopeScaling {
+  rope_type?: RopeType;
+  /** BC spelling of rope_type (HF copies it to rope_type). */
+  type?: RopeType;
+  factor?: number;
+  original_max_position_embeddings?: number;
+  low_freq_factor?: number;
+  high_freq_factor?: number;
+  attention_factor?: number;
+  beta_fast?: number;
+  beta_slow?: number;
+  short_factor?: number[];
+  long_factor?: number[];
+  [key: string]: unknown;
+}
+
+/** Every LlamaConfig field (HF names). */
+export interface LlamaConfigFields {
+  vocab_size: number;
+  hidden_size: number;
+  intermediate_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads: number;
+  hidden_act: string;
+  max_position_embeddings: number;
+  initializer_range: number;
+  rms_norm_eps: number;
+  use_cache: boolean;
+  pad_token_id: number | null;
+  bos_token_id: number | null;
+  eos_token_id: number | number[] | null;
+  pretraining_tp: number;
+  tie_word_embeddings: boolean;
+  rope_theta: number;
+  rope_scaling: RopeScaling | null;
+  attention_bias: boolean;
+  attention_dropout: number;
+  mlp_bias: boolean;
+  head_dim: number;
+  // PretrainedConfig fields a Llama user meets
+  num_labels: number;
+  id2label: Record<number, string>;
+  label2id: Record<string, number>;
+  problem_type: ProblemType | null;
+  torch_dtype: string | null;
+  architectures: string[] | null;
+  output_attentions: boolean;
+  output_hidden_states: boolean;
+  [key: string]: unknown;
+}
+
+/** The Llama-specific keys and their defaults, in HF's `__init__` order. */
+const LLAMA_DEFAULTS = {
+  vocab_size: 32000,
+  hidden_size: 4096,
+  intermediate_size: 11008,
+  num_hidden_layers: 32,
+  num_attention_heads: 32,
+  num_key_value_heads: null as number | null,
+  hidden_act: "silu",
+  max_position_embeddings: 2048,
+  initializer_range: 0.02,
+  rms_norm_eps: 1e-6,
+  use_cache: true,
+  pad_token_id: null as number | null,
+  bos_token_id: 1 as number | null,
+  eos_token_id: 2 as number | number[] | null,
+  pretraining_tp: 1,
+  tie_word_embeddings: false,
+  rope_theta: 10000.0,
+  rope_scaling: null as RopeScaling | null,
+  attention_bias: false,
+  attention_dropout: 0.0,
+  mlp_bias: false,
+  head_dim: null as number | null,
+};
+
+/** Keys written even when they equal PretrainedConfig's default: every key LlamaConfig.__init__ sets itself. */
+const LLAMA_KEYS = new Set([...Object.keys(LLAMA_DEFAULTS), "model_type"]);
+
+/** Keys Python writes as floats (so `10000.0` stays `10000.0` in config.json). */
+const FLOAT_KEYS = new Set([
+  "rope_theta", "rms_norm_eps", "attention_dropout", "initializer_range", "factor", "low_freq_factor",
+  "high_freq_factor", "attention_factor", "beta_fast", "beta_slow", "temperature", "top_p", "typical_p",
+  "repetition_penalty", "length_penalty", "diversity_penalty", "short_factor", "long_factor",
+]);
+
+/** HF's ACT2FN names that our activation table implements (`src/ops/activations.ts`). */
+export const SUPPORTED_ACTIVATIONS = ["silu", "swish", "gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quick_gelu", "relu", "relu6", "tanh", "sigmoid", "linear"];
+
+const ROPE_KEYS: Record<RopeType, { required: string[]; optional: string[] | null }> = {
+  default: { required: ["rope_type"], optional: null },
+  linear: { required: ["rope_type", "factor"], optional: null },
+  dynamic: { required: ["rope_type", "factor"], optional: ["original_max_position_embeddings"] },
+  yarn: { required: ["rope_type", "factor"], optional: ["attention_factor", "beta_fast", "beta_slow"] },
+  longrope: { required: ["rope_type", "short_factor", "long_factor"], optional: ["attention_factor", "factor", "original_max_position_embeddings"] },
+  llama3: { required: ["rope_type", "factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"], optional: null },
+};
+
+export interface LlamaConfig extends LlamaConfigFields {}
+
+export class LlamaConfig {
+  static readonly model_type = "llama";
+  /** What HF would only log as a warning (rope factor < 1, unrecognized rope keys, ...). */
+  declare warnings: string[];
+
+  constructor(kwargs: Partial<LlamaConfigFields> & Record<string, unknown> = {}) {
+    Object.defineProperty(this, "warnings", { value: [], enumerable: false, writable: true });
+    const k: Record<string, unknown> = { ...kwargs };
+    // PretrainedConfig.__init__: base defaults first, then every kwarg (unknown ones kept as attributes).
+    for (const [key, v] of Object.entries(PRETRAINED_CONFIG_DEFAULTS)) (this as any)[key] = structuredClone(v);
+    for (const [key, v] of Object.entries(LLAMA_DEFAULTS)) (this as any)[key] = key in k ? k[key] : v;
+    for (const [key, v] of Object.entries(k)) {
+      if (key === "num_labels" || key in LLAMA_DEFAULTS) continue;
+      (this as any)[key] = v;
+    }
+    (this as any).model_type = "llama";
+
+    if (this.num_key_value_heads === null || this.num_key_value_heads === undefined) this.num_key_value_heads = this.num_attention_heads;
+    if (this.head_dim === null || this.head_dim === undefined) {
+      checkPositiveInt("num_attention_heads", this.num_attention_heads);
+      if (this.hidden_size % this.num_attention_heads !== 0) {
+        throw new ConfigError(
+          "hidden_size",
+          `must be divisible by num_attention_heads when head_dim is not set (got hidden_size=${this.hidden_size}, num_attention_heads=${this.num_attention_heads})`,
+        );
+      }
+      this.head_dim = Math.floor(this.hidden_size / this.num_attention_heads);
+    }
+    // BC: a 'type' key in rope_scaling is copied to 'rope_type' (HF does this in LlamaConfig.__init__).
+    if (this.rope_scaling !== null && this.rope_scaling !== undefined) {
+      if (typeof this.rope_scaling !== "object" || Array.isArray(this.rope_scaling)) {
+        throw new ConfigError("rope_scaling", `expected an object or null, got ${JSON.stringify(this.rope_scaling)}`);
+      }
+      this.rope_scaling = { ...this.rope_scaling };
+      if ("type" in this.rope_scaling) this.rope_scaling.rope_type = this.rope_scaling.type;
+    } else {
+      this.rope_scaling = null;
+    }
+    if ("id2label" in k && k.id2label != null) this.id2label = normalizeId2Label(k.id2label);
+    if ("label2id" in k && k.label2id != null) this.label2id = { ...(k.label2id as Record<string, number>) };
+    if ("num_labels" in k && k.num_labels != null && !("id2label" in k && k.id2label != null)) this.num_labels = k.num_labels as number;
+    this.validate();
+  }
+
+  /** Number of labels of a classification head (HF: a property backed by id2label). */
+  get num_labels(): number {
+    return Object.keys(this.id2label).length;
+  }
+
+  set num_labels(n: number) {
+    checkPositiveInt("num_labels", n);
+    if (this.id2label === undefined || this.id2label === null || Object.keys(this.id2label).length !== n) {
+      this.id2label = {};
+      this.label2id = {};
+      for (let i = 0; i < n; i++) {
+        this.id2label[i] = `LABEL_${i}`;
+        this.label2id[`LABEL_${i}`] = i;
+      }
+    }
+  }
+
+  /** The rope type after the BC 'type' spelling is resolved ("default" when rope_scaling is null). */
+  get rope_type(): RopeType {
+    return (this.rope_scaling?.rope_type ?? "default") as RopeType;
+  }
+
+  /** Check every field; throws ConfigError naming the first bad one. Also run at construction. */
+  validate(): void {
+    for (const f of ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "max_position_embeddings", "head_dim", "pretraining_tp"]) {
+      checkPositiveInt(f, (this as any)[f]);
+    }
+    if (this.num_attention_heads % this.num_key_value_heads !== 0) {
+      throw new ConfigError(
+        "num_key_value_heads",
+        `num_attention_heads (${this.num_attention_heads}) must be divisible by num_key_value_heads (${this.num_key_value_heads})`,
+      );
+    }
+    if (typeof this.hidden_act !== "string" || !SUPPORTED_ACTIVATIONS.includes(this.hidden_act)) {
+      throw new ConfigError("hidden_act", `unknown activation ${JSON.stringify(this.hidden_act)}; expected one of ${SUPPORTED_ACTIVATIONS.join(", ")}`);
+    }
+    for (const f of ["rms_norm_eps", "initializer_range", "attention_dropout"]) {
+      const v = (this as any)[f];
+      if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new ConfigError(f, `expected a finite number >= 0, got ${JSON.stringify(v)}`);
+    }
+    if (typeof this.rope_theta !== "number" || !Number.isFinite(this.rope_theta) || this.rope_theta <= 0) {
+      throw new ConfigError("rope_theta", `expected a positive number, got ${JSON.stringify(this.rope_theta)}`);
+    }
+    for (const f of ["use_cache", "tie_word_embeddings", "attention_bias", "mlp_bias"]) {
+      if (typeof (this as any)[f] !== "boolean") throw new ConfigError(f, `expected true or false, got ${JSON.stringify((this as any)[f])}`);
+    }
+    checkOptionalTokenId("pad_token_id", this.pad_token_id);
+    checkOptionalTokenId("bos_token_id", this.bos_token_id);
+    checkOptionalTokenId("eos_token_id", this.eos_token_id);
+    if (Array.isArray(this.pad_token_id)) throw new ConfigError("pad_token_id", "expected a single id or null");
+    if (this.pad_token_id !== null && (this.pad_token_id < -this.vocab_size || this.pad_token_id >= this.vocab_size)) {
+      // nn.Embedding(padding_idx=...) asserts this; a negative id counts from the end as in torch.
+      throw new ConfigError("pad_token_id", `must be in [-vocab_size, vocab_size) = [${-this.vocab_size}, ${this.vocab_size}), got ${this.pad_token_id}`);
+    }
+    if (this.problem_type !== null && this.problem_type !== undefined && !PROBLEM_TYPES.includes(this.problem_type)) {
+      throw new ConfigError("problem_type", `expected one of ${PROBLEM_TYPES.join(", ")} or null, got ${JSON.stringify(this.problem_type)}`);
+    }
+    const tp = this.pretraining_tp;
+    if (tp > 1) {
+      const sizes: [string, number][] = [
+        ["num_attention_heads * head_dim", this.num_attention_heads * this.head_dim],
+        ["num_key_value_heads * head_dim", this.num_key_value_heads * this.head_dim],
+        ["hidden_size", this.hidden_size],
+        ["intermediate_size", this.intermediate_size],
+        ["vocab_size", this.vocab_size],
+      ];
+      for (const [name, n] of sizes) {
+        if (n % tp !== 0) throw new ConfigError("pretraining_tp", `${name} (${n}) must be divisible by pretraining_tp (${tp})`);
+      }
+    }
+    this.validateRope();
+  }
+
+  private validateRope(): void {
+    const rs = this.rope_scaling;
+    if (rs === null) return;
+    const ropeType = (rs.rope_type ?? rs.type ?? "default") as RopeType;
+    const spec = ROPE_KEYS[ropeType];
+    if (spec === undefined) {
+      throw new ConfigError("rope_scaling.rope_type", `unknown rope type ${JSON.stringify(ropeType)}; expected one of ${Object.keys(ROPE_KEYS).join(", ")}`);
+    }
+    const received = new Set(Object.keys(rs));
+    if (!received.has("rope_type") && received.has("type")) {
+      received.delete("type");
+      received.add("rope_type");
+    }
+    received.delete("type"); // both spellings present: 'type' is the BC copy
+    const missing = spec.required.filter((key) => !received.has(key));
+    if (missing.length) throw new ConfigError(`rope_scaling.${missing[0]}`, `missing required key for rope_type '${ropeType}' (required: ${spec.required.join(", ")})`);
+    const unused = [...received].filter((key) => !spec.required.includes(key) && !(spec.optional ?? []).includes(key));
+    if (unused.length) this.warnings.push(`Unrecognized keys in rope_scaling for rope_type '${ropeType}': ${unused.join(", ")}`);
+
+    const num = (key: string, v: unknown) => {
+      if (typeof v !== "number" || !Number.isFinite(v)) throw new ConfigError(`rope_scaling.${key}`, `expected a finite number, got ${JSON.stringify(v)}`);
+      return v;
+    };
+    if (spec.required.includes("factor") || (ropeType === "longrope" && rs.factor !== undefined && rs.factor !== null)) {
+      const factor = num("factor", rs.factor);
+      if (factor <= 0) throw new ConfigError("rope_scaling.factor", `expected a positive number, got ${factor}`);
+      if (factor < 1) this.warnings.push(`rope_scaling's factor field must be a float >= 1, got ${factor}`);
+    }
+    if (ropeType === "llama3") {
+      const low = num("low_freq_factor", rs.low_freq_factor);
+      const high = num("high_freq_factor", rs.high_freq_factor);
+      const orig = num("original_max_position_embeddings", rs.original_max_position_embeddings);
+      // HF only warns here, but high == low divides by zero in the smoothing step: refuse it.
+      if (high <= low) throw new ConfigError("rope_scaling.high_freq_factor", `must be greater than low_freq_factor, got high_freq_factor=${high} and low_freq_factor=${low}`);
+      if (!Number.isSafeInteger(orig) || orig <= 0) throw new ConfigError("rope_scaling.original_max_position_embeddings", `expected a positive integer, got ${orig}`);
+      if (orig >= this.max_position_embeddings) this.warnings.push(`rope_scaling's original_max_position_embeddings (${orig}) should be less than max_position_embeddings (${this.max_position_embeddings})`);
+    }
+    if (ropeType === "longrope") {
+      for (const key of ["short_factor", "long_factor"] as const) {
+        const v = rs[key];
+        if (!Array.isArray(v) || !v.every((x) => typeof x === "number" && Number.isFinite(x))) throw new ConfigError(`rope_scaling.${key}`, "expected a list of numbers");
+        if (v.length !== this.head_dim / 2) throw new ConfigError(`rope_scaling.${key}`, `expected length head_dim / 2 = ${this.head_dim / 2}, got ${v.length}`);
+      }
+    }
+    if (ropeType === "yarn") {
+      for (const key of ["attention_factor", "beta_fast", "beta_slow"]) {
+        if (rs[key] !== undefined && rs[key] !== null) num(key, rs[key]);
+      }
+    }
+  }
+
+  /** Every attribute, as HF's `to_dict()` (plus `transformers_version` is not invented: kept only if read). */
+  to_dict(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(this)) {
+      if (v === undefined || typeof v === "function") continue;
+      out[key] = structuredClone(v);
+    }
+    return out;
+  }
+
+  /** HF's `to_diff_dict()`: drops keys equal to PretrainedConfig defaults, keeps every Llama key. */
+  to_diff_dict(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(this.to_dict())) {
+      if (LLAMA_KEYS.has(key) || key === "transformers_version" || !(key in PRETRAINED_CONFIG_DEFAULTS) || !jsonEqual(v, PRETRAINED_CONFIG_DEFAULTS[key])) {
+        out[key] = v;
+      }
+    }
+    return out;
+  }
+
+  /** config.json text as HF writes it (use_diff=True, sorted keys, indent 2, trailing newline). */
+  to_json_string(use_diff = true): string {
+    const d = use_diff ? this.to_diff_dict() : this.to_dict();
+    return toPythonJson(sortKeysDeep(d), FLOAT_KEYS) + "\n";
+  }
+
+  async save_pretrained(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "config.json"), this.to_json_string(true));
+  }
+
+  /** Parse a config.json text; `file` names it in errors. */
+  static from_json_string(text: string, file = "config.json"): LlamaConfig {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      throw new CheckpointError(file, `not valid JSON (${(e as Error).message})`);
+    }
+    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new CheckpointError(file, "expected a JSON object");
+    const model_type = (raw as any).model_type;
+    if (model_type !== undefined && model_type !== "llama") {
+      throw new CheckpointError(file, `model_type is ${JSON.stringify(model_type)}, expected "llama"`);
+    }
+    try {
+      return new LlamaConfig(raw as Record<string, unknown>);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new ConfigError(e.field, `${e.message.slice(e.field.length + 2)} (in ${file})`);
+      throw e;
+    }
+  }
+
+  /** Read `dir/config.json`. */
+  static async from_pretrained(dir: string): Promise<LlamaConfig> {
+    const file = join(dir, "config.json");
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (e) {
+      throw new CheckpointError(file, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    return LlamaConfig.from_json_string(text, file);
+  }
+}
+
+/** JSON object keys are strings; HF converts id2label keys back to ints. */
+function normalizeId2Label(v: unknown): Record<number, string> {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new ConfigError("id2label", "expected an object mapping ids to label names");
+  const out: Record<number, string> = {};
+  for (const [key, label] of Object.entries(v as object)) {
+    const id = Number(key);
+    if (!Number.isSafeInteger(id) || id < 0) throw new ConfigError("id2label", `keys must be non-negative integers, got ${JSON.stringify(key)}`);
+    out[id] = String(label);
+  }
+  return out;
+}
