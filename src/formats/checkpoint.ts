@@ -136,7 +136,12 @@ interface ShardIndex {
 }
 
 async function readIndex(indexPath: string): Promise<ShardIndex> {
-  const info = await stat(indexPath);
+  let info;
+  try {
+    info = await stat(indexPath);
+  } catch (e) {
+    throw new CheckpointError(indexPath, `cannot read index (${(e as Error).message})`);
+  }
   if (info.size > MAX_HEADER_SIZE) throw new CheckpointError(indexPath, `index is ${info.size} bytes, more than the ${MAX_HEADER_SIZE}-byte limit`);
   let text: string;
   try {
