@@ -26,3 +26,39 @@ export {
   SAFE_WEIGHTS_INDEX_NAME,
 } from "./formats/checkpoint.ts";
 export type { SaveCheckpointOptions, StateDictSplit } from "./formats/checkpoint.ts";
+export { LlamaConfig } from "./models/llama/configuration_llama.ts";
+export type { LlamaConfigFields, RopeScaling, RopeType } from "./models/llama/configuration_llama.ts";
+export { DynamicCache } from "./cache_utils.ts";
+export { PreTrainedModel } from "./modeling_utils.ts";
+export type { ModelOptions, FromPretrainedOptions, TorchDType } from "./modeling_utils.ts";
+export { ROPE_INIT_FUNCTIONS } from "./modeling_rope_utils.ts";
+export {
+  LlamaRMSNorm,
+  LlamaRotaryEmbedding,
+  rotate_half,
+  apply_rotary_pos_emb,
+  LlamaMLP,
+  repeat_kv,
+  LlamaAttention,
+  LlamaDecoderLayer,
+  LlamaPreTrainedModel,
+  LlamaModel,
+  LlamaForCausalLM,
+  LlamaForSequenceClassification,
+  LlamaForQuestionAnswering,
+  LlamaForTokenClassification,
+  _prepare_4d_causal_attention_mask_with_cache_position,
+  FLOAT32_MIN,
+} from "./models/llama/modeling_llama.ts";
+export type {
+  LlamaForwardArgs,
+  BaseModelOutputWithPast,
+  CausalLMOutputWithPast,
+  SequenceClassifierOutputWithPast,
+  QuestionAnsweringModelOutput,
+  TokenClassifierOutput,
+  PoolingRule,
+} from "./models/llama/modeling_llama.ts";
+export { compareTensors, assertClose, REFERENCE_TOLERANCES } from "./testing/compare.ts";
+export type { Tolerance, CompareResult } from "./testing/compare.ts";
+export * from "./generation/index.ts";
