@@ -14,35 +14,16 @@
  * only in distribution, never draw for draw.
  */
 import { ValueError } from "../errors.ts";
+import { softmaxRows } from "../ops/softmax.ts";
 
 /**
- * softmax(x)_i = exp(x_i - max x) / sum_j exp(x_j - max x), output float32 like HF's float32 scores.
- *
- * Computed in float64 and rounded once to float32. `-Infinity` entries (filtered tokens) get probability 0.
- * A row that is entirely `-Infinity` has no valid distribution: torch returns NaN there; we return NaN too and
- * let {@link multinomial} refuse it.
+ * softmax(x)_i = exp(x_i - max x) / sum_j exp(x_j - max x) over one row, float32 like HF's float32 scores.
+ * The row kernel of `ops/softmax.ts`: `-Infinity` entries (filtered tokens) get probability 0; a row that is all
+ * `-Infinity` (or holds a NaN) gives NaN, as torch does, and {@link multinomial} then refuses it.
  */
 export function softmax(row: ArrayLike<number>): Float32Array {
   const n = row.length;
-  const out = new Float32Array(n);
-  let max = -Infinity;
-  let sawNaN = false;
-  for (let i = 0; i < n; i++) {
-    if (Number.isNaN(row[i])) sawNaN = true;
-    else if (row[i] > max) max = row[i];
-  }
-  if (sawNaN || max === -Infinity) {
-    out.fill(NaN);
-    return out;
-  }
-  let sum = 0;
-  const e = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    e[i] = Math.exp(row[i] - max);
-    sum += e[i];
-  }
-  for (let i = 0; i < n; i++) out[i] = e[i] / sum;
-  return out;
+  return softmaxRows(new Float32Array(n), Float32Array.from(row), 1, n);
 }
 
 /**
