@@ -102,9 +102,6 @@ const LLAMA_DEFAULTS = {
   head_dim: null as number | null,
 };
 
-/** Keys written even when they equal PretrainedConfig's default: every key LlamaConfig.__init__ sets itself. */
-const LLAMA_KEYS = new Set([...Object.keys(LLAMA_DEFAULTS), "model_type"]);
-
 /** Keys Python writes as floats (so `10000.0` stays `10000.0` in config.json). */
 const FLOAT_KEYS = new Set([
   "rope_theta", "rms_norm_eps", "attention_dropout", "initializer_range", "factor", "low_freq_factor",
@@ -304,16 +301,28 @@ export class LlamaConfig {
     return out;
   }
 
-  /** HF's `to_diff_dict()`: drops keys equal to PretrainedConfig defaults, keeps every Llama key. */
+  /**
+   * HF's `to_diff_dict()`: a key is written when PretrainedConfig has no such key, when the value differs from
+   * PretrainedConfig's default, or when it differs from LlamaConfig's own default (so `pad_token_id: null` is
+   * left out, `bos_token_id: 1` and `tie_word_embeddings: true` are written).
+   */
   to_diff_dict(): Record<string, unknown> {
+    const classDefaults = LlamaConfig.classDefaults ??= new LlamaConfig().to_dict();
     const out: Record<string, unknown> = {};
     for (const [key, v] of Object.entries(this.to_dict())) {
-      if (LLAMA_KEYS.has(key) || key === "transformers_version" || !(key in PRETRAINED_CONFIG_DEFAULTS) || !jsonEqual(v, PRETRAINED_CONFIG_DEFAULTS[key])) {
+      if (
+        key === "transformers_version" ||
+        !(key in PRETRAINED_CONFIG_DEFAULTS) ||
+        !jsonEqual(v, PRETRAINED_CONFIG_DEFAULTS[key]) ||
+        (key in classDefaults && !jsonEqual(v, classDefaults[key]))
+      ) {
         out[key] = v;
       }
     }
     return out;
   }
+
+  private static classDefaults: Record<string, unknown> | undefined;
 
   /** config.json text as HF writes it (use_diff=True, sorted keys, indent 2, trailing newline). */
   to_json_string(use_diff = true): string {
