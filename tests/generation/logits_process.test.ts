@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import {
   LogitsProcessorList,
   MinLengthLogitsProcessor,
@@ -203,5 +204,42 @@ describe("LogitsProcessorList", () => {
   it("refuses scores that do not match input_ids", () => {
     expect(() => new TemperatureLogitsWarper(2).call([[0], [1]], scores([[1, 2]]))).toThrow(ShapeError);
     expect(() => new TemperatureLogitsWarper(2).call([[0]], new Tensor("float32", [1, 2], [2]))).toThrow(/scores/);
+  });
+});
+
+describe("top-k / top-p against a naive float64 reference (property)", () => {
+  // rows mixing negative, positive, tied and -Infinity logits (as after an earlier filter)
+  const logit = fc.oneof(fc.integer({ min: -6, max: 6 }).map((k) => k / 2), fc.constant(-Infinity));
+  const row = fc.array(logit, { minLength: 1, maxLength: 24 }).filter((r) => r.some((v) => v > -Infinity));
+
+  it("top-k keeps exactly the tokens >= the k-th largest value", () => {
+    fc.assert(
+      fc.property(row, fc.integer({ min: 1, max: 30 }), (r, k) => {
+        const kth = [...r].sort((a, b) => b - a)[Math.min(k, r.length) - 1];
+        const want = r.flatMap((v, i) => (v >= kth && v > -Infinity ? [i] : []));
+        expect(kept(new TopKLogitsWarper(k).call([[0]], scores([r])))).toEqual([want]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("top-p removes the ascending prefix with cumulative probability <= 1 - top_p (stable order on ties)", () => {
+    fc.assert(
+      fc.property(row, fc.double({ min: 0.01, max: 0.99, noNaN: true }), (r, top_p) => {
+        const order = r.map((_, i) => i).sort((a, b) => r[a] - r[b] || a - b);
+        const m = Math.max(...r);
+        const z = r.reduce((acc, v) => acc + Math.exp(v - m), 0);
+        let cum = 0;
+        const removed = new Set<number>();
+        order.forEach((i, j) => {
+          cum += Math.exp(r[i] - m) / z;
+          fc.pre(Math.abs(cum - (1 - top_p)) > 1e-5); // away from the float32-vs-float64 boundary
+          if (cum <= 1 - top_p && j < order.length - 1) removed.add(i);
+        });
+        const want = r.flatMap((v, i) => (removed.has(i) || v === -Infinity ? [] : [i]));
+        expect(kept(new TopPLogitsWarper(top_p).call([[0]], scores([r])))).toEqual([want]);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
