@@ -62,3 +62,23 @@ export type {
 export { compareTensors, assertClose, REFERENCE_TOLERANCES } from "./testing/compare.ts";
 export type { Tolerance, CompareResult } from "./testing/compare.ts";
 export * from "./generation/index.ts";
+export {
+  AddedToken,
+  PreTrainedTokenizerBase,
+  SPECIAL_TOKENS_ATTRIBUTES,
+  VERY_LARGE_INTEGER,
+} from "./tokenization_utils_base.ts";
+export type { BatchEncoding, DecodeOptions, EncodeOptions, PaddingOption, TruncationOption, TokenLike } from "./tokenization_utils_base.ts";
+export { PreTrainedTokenizer } from "./tokenizers/tokenization_utils.ts";
+export { LlamaTokenizer } from "./models/llama/tokenization_llama.ts";
+export type { LlamaTokenizerKwargs } from "./models/llama/tokenization_llama.ts";
+export { SentencePieceProcessor } from "./tokenizers/sentencepiece.ts";
+export {
+  parseModelProto,
+  serializeModelProto,
+  validateModelProto,
+  PieceType,
+  ModelType,
+} from "./formats/sentencepiece_model.ts";
+export type { ModelProto, SentencePiece, TrainerSpec, NormalizerSpec } from "./formats/sentencepiece_model.ts";
+export * from "./testing/arbitraries.ts";
