@@ -13,7 +13,7 @@ export {
   float16BitsToFloat32,
 } from "./tensor/dtypes.ts";
 export { Random } from "./utils/random.ts";
-export { linear, setMatmulBackend, getMatmulBackend, referenceBackend } from "./ops/matmul.ts";
+export { linear, setMatmulBackend, getMatmulBackend, referenceBackend, registerMatmulBackend, listMatmulBackends } from "./ops/matmul.ts";
 export type { MatmulBackend, WeightView } from "./ops/matmul.ts";
 export { parseSafetensors, serializeSafetensors, loadSafetensors, saveSafetensors, MAX_HEADER_SIZE } from "./formats/safetensors.ts";
 export type { SafetensorsFile } from "./formats/safetensors.ts";
@@ -82,3 +82,4 @@ export {
 } from "./formats/sentencepiece_model.ts";
 export type { ModelProto, SentencePiece, TrainerSpec, NormalizerSpec } from "./formats/sentencepiece_model.ts";
 export * from "./testing/arbitraries.ts";
+export { blockedBackend } from "./backends/blocked.ts";

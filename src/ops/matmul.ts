@@ -48,7 +48,22 @@ export const referenceBackend: MatmulBackend = {
 
 let current: MatmulBackend = referenceBackend;
 
+/** Every backend known by name (the reference first): the agreement tests run over all of them. */
+const registered = new Map<string, MatmulBackend>([[referenceBackend.name, referenceBackend]]);
+
+/** Make a backend known without selecting it (a backend module calls this when imported). */
+export function registerMatmulBackend(backend: MatmulBackend): void {
+  registered.set(backend.name, backend);
+}
+
+/** The registered backends, in registration order. */
+export function listMatmulBackends(): MatmulBackend[] {
+  return [...registered.values()];
+}
+
+/** Select the backend every `linear` call uses (it is registered too). */
 export function setMatmulBackend(backend: MatmulBackend): void {
+  registerMatmulBackend(backend);
   current = backend;
 }
 
