@@ -86,9 +86,12 @@ export abstract class PreTrainedTokenizer extends PreTrainedTokenizerBase {
     return new Map(this._added_tokens_encoder);
   }
 
-  /** HF `len(tokenizer)`: the size of `get_vocab()` (base vocabulary plus added tokens outside it). */
+  private _total_vocab_size: number | null = null;
+
+  /** HF `len(tokenizer)`: the size of `get_vocab()` (base vocabulary plus added tokens outside it), cached. */
   get length(): number {
-    return this.get_vocab().size;
+    if (this._total_vocab_size === null) this._total_vocab_size = this.get_vocab().size;
+    return this._total_vocab_size;
   }
 
   /** HF `PreTrainedTokenizer._add_tokens`. */
@@ -121,6 +124,7 @@ export abstract class PreTrainedTokenizer extends PreTrainedTokenizerBase {
       this._added_tokens_encoder.set(token.content, index);
     }
     this._update_trie();
+    this._total_vocab_size = null;
     return added;
   }
 
