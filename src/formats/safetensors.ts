@@ -23,7 +23,7 @@
  * naming it. In particular U8 is not read as bool: our Tensor has no uint8 dtype, and mapping U8 to bool would
  * silently give 0..255 bytes a 0/1 meaning they do not have (torch writes a bool tensor as BOOL, never U8).
  */
-import { open, readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { endianness } from "node:os";
 import { CheckpointError, ValueError } from "../errors.ts";
 import { type DType, type TypedArray, dtypeSize } from "../tensor/dtypes.ts";
@@ -197,8 +197,28 @@ function makeView(dtype: DType, buffer: ArrayBufferLike, byteOffset: number, len
  * `bytes`, and any tensor keeps the whole buffer alive.
  */
 export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFile {
+  const { entries, metadata, dataStart } = parseHeader(bytes, bytes.byteLength, file);
+  const tensors = new Map<string, Tensor>();
+  for (const e of entries) {
+    const size = dtypeSize(e.dtype);
+    const abs = bytes.byteOffset + dataStart + e.begin;
+    const count = (e.end - e.begin) / size;
+    const data =
+      abs % size === 0
+        ? makeView(e.dtype, bytes.buffer, abs, count)
+        : makeView(e.dtype, bytes.buffer.slice(abs, abs + (e.end - e.begin)), 0, count);
+    tensors.set(e.name, new Tensor(e.dtype, data, e.shape));
+  }
+  return { tensors, metadata };
+}
+
+/**
+ * Validate the header of a file of `fileLen` bytes whose first bytes are `prefix` (at least the 8-byte length
+ * and the header itself, when they fit in the file). Returns the entries sorted by offset.
+ */
+function parseHeader(prefix: Uint8Array, fileLen: number, file: string): { entries: EntryInfo[]; metadata: Record<string, string> | null; dataStart: number } {
   checkHostEndianness(file);
-  const fileLen = bytes.byteLength;
+  const bytes = prefix;
   if (fileLen < 8) throw new CheckpointError(file, `file is ${fileLen} bytes, shorter than the 8-byte header length prefix`);
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_SIZE)) {
@@ -263,30 +283,54 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
     throw new CheckpointError(file, `${dataLen - cursor} trailing bytes after the last tensor (tensors cover ${cursor} of ${dataLen} data bytes)`);
   }
 
-  const tensors = new Map<string, Tensor>();
-  for (const e of entries) {
-    const size = dtypeSize(e.dtype);
-    const abs = bytes.byteOffset + dataStart + e.begin;
-    const count = (e.end - e.begin) / size;
-    const data =
-      abs % size === 0
-        ? makeView(e.dtype, bytes.buffer, abs, count)
-        : makeView(e.dtype, bytes.buffer.slice(abs, abs + (e.end - e.begin)), 0, count);
-    tensors.set(e.name, new Tensor(e.dtype, data, e.shape));
-  }
-  return { tensors, metadata };
+  return { entries, metadata, dataStart };
 }
 
-/** Read and parse a safetensors file (one read, tensors view the read buffer). */
-export async function loadSafetensors(path: string): Promise<SafetensorsFile> {
-  let bytes: Buffer;
+/** Files up to this size are read in one piece (tensors view that one buffer); larger ones tensor by tensor. */
+export const SINGLE_READ_LIMIT = 1 << 30;
+
+/**
+ * Read and parse a safetensors file. Up to SINGLE_READ_LIMIT bytes: one read, tensors view the read buffer.
+ * Larger files (a 7B checkpoint's 10 GB shards exceed what one ArrayBuffer or fs.readFile can hold): the
+ * header is read and validated first, then each tensor's bytes are read into a buffer of its own. Either way
+ * no second full copy is made.
+ */
+export async function loadSafetensors(path: string, opts: { single_read_limit?: number } = {}): Promise<SafetensorsFile> {
+  let handle;
   try {
-    bytes = await readFile(path);
+    handle = await open(path, "r");
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new CheckpointError(path, err.code === "ENOENT" ? "file not found" : `cannot read file (${err.message})`);
   }
-  return parseSafetensors(bytes, path);
+  try {
+    const fileLen = (await handle.stat()).size;
+    if (fileLen <= (opts.single_read_limit ?? SINGLE_READ_LIMIT)) {
+      const bytes = new Uint8Array(fileLen);
+      const { bytesRead } = await handle.read(bytes, 0, fileLen, 0);
+      if (bytesRead !== fileLen) throw new CheckpointError(path, `read ${bytesRead} of ${fileLen} bytes`);
+      return parseSafetensors(bytes, path);
+    }
+    const lenBytes = new Uint8Array(8);
+    await handle.read(lenBytes, 0, 8, 0);
+    const n = new DataView(lenBytes.buffer).getBigUint64(0, true);
+    // parseHeader re-checks n against MAX_HEADER_SIZE and fileLen before it is used; clamp the read meanwhile.
+    const headerRead = Number(n > BigInt(MAX_HEADER_SIZE) ? 0n : n);
+    const prefix = new Uint8Array(8 + Math.min(headerRead, fileLen - 8));
+    await handle.read(prefix, 0, prefix.length, 0);
+    const { entries, metadata, dataStart } = parseHeader(prefix, fileLen, path);
+    const tensors = new Map<string, Tensor>();
+    for (const e of entries) {
+      const len = e.end - e.begin;
+      const buf = new Uint8Array(len);
+      const { bytesRead } = await handle.read(buf, 0, len, dataStart + e.begin);
+      if (bytesRead !== len) throw new CheckpointError(path, `tensor ${JSON.stringify(e.name)}: read ${bytesRead} of ${len} bytes`);
+      tensors.set(e.name, new Tensor(e.dtype, makeView(e.dtype, buf.buffer, 0, len / dtypeSize(e.dtype)), e.shape));
+    }
+    return { tensors, metadata };
+  } finally {
+    await handle.close();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

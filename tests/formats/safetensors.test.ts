@@ -5,7 +5,7 @@
  * here by an independent few-line parser; the byte arrays of the Rust crate's own unit tests
  * (`test_serialization`, `test_empty`); and files built by hand byte by byte for every malformation.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -405,5 +405,34 @@ describe("files on disk", () => {
     const missing = path.join(tmpdir(), "definitely-missing-llama-ts.safetensors");
     await expect(loadSafetensors(missing)).rejects.toThrow(CheckpointError);
     await expect(loadSafetensors(missing)).rejects.toThrow(`${missing}: file not found`);
+  });
+});
+
+describe("loadSafetensors reads large files tensor by tensor", () => {
+  const REF_MODELS = path.resolve(process.cwd(), "../shared/reference/models");
+  it.skipIf(!existsSync(REF_MODELS))("the per-tensor path gives the same names, shapes, dtypes and bytes as the one-read path", async () => {
+    for (const name of ["llama-bf16", "llama-gqa", "llama-cls"]) {
+      const file = path.join(REF_MODELS, name, "model.safetensors");
+      const whole = await loadSafetensors(file);
+      const pieces = await loadSafetensors(file, { single_read_limit: 0 });
+      expect([...pieces.tensors.keys()]).toEqual([...whole.tensors.keys()]);
+      expect(pieces.metadata).toEqual(whole.metadata);
+      for (const [k, t] of whole.tensors) {
+        const p = pieces.tensors.get(k)!;
+        expect(p.dtype).toBe(t.dtype);
+        expect(p.shape).toEqual(t.shape);
+        expect(Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))).toBe(true);
+        expect(p.data.byteOffset).toBe(0); // its own buffer
+      }
+    }
+  });
+
+  it("the per-tensor path validates the header first: a huge claimed header fails without reading it", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "llama-ts-st-"));
+    const file = path.join(dir, "huge.safetensors");
+    const bytes = new Uint8Array(16);
+    new DataView(bytes.buffer).setBigUint64(0, 1n << 40n, true);
+    writeFileSync(file, bytes);
+    await expect(loadSafetensors(file, { single_read_limit: 0 })).rejects.toThrow(/exceeds the 100000000-byte limit/);
   });
 });
