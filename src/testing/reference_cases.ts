@@ -1,0 +1,272 @@
+/**
+ * Runs the cases of an HF reference checkpoint folder (the `cases.json` + `reference.safetensors` schema of
+ * shared/reference/models, produced by HF transformers' own modeling code) through llama-ts and measures every
+ * comparison: max |got - expected| per output tensor, checked with the README's tolerances, and exact
+ * equality for ids, pooled indices, problem types and error messages.
+ *
+ * Used by the test suite (which asserts every check passes) and by `llama-ts parity` (which prints the
+ * measured differences), so the two cannot drift apart.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { DynamicCache } from "../cache_utils.ts";
+import { loadSafetensors } from "../formats/safetensors.ts";
+import {
+  FLOAT32_MIN,
+  LlamaForCausalLM,
+  LlamaForSequenceClassification,
+  _prepare_4d_causal_attention_mask_with_cache_position,
+  apply_rotary_pos_emb,
+  repeat_kv,
+} from "../models/llama/modeling_llama.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import { REFERENCE_TOLERANCES as TOL, compareTensors, type Tolerance } from "./compare.ts";
+
+export interface Check {
+  /** What was compared, e.g. "hidden_states[2]" or "generated_ids". */
+  name: string;
+  ok: boolean;
+  /** Largest |got - expected| for float checks; 0 or Infinity for exact checks. */
+  max_abs_diff: number;
+  tolerance: Tolerance | "exact";
+  message: string;
+}
+
+export interface CaseResult {
+  checkpoint: string;
+  case: string;
+  kind: string;
+  checks: Check[];
+}
+
+export interface ReferenceSpec {
+  name: string;
+  model_class: string;
+  reference_file: string;
+  cases: any[];
+  [key: string]: unknown;
+}
+
+export async function readReferenceSpec(dir: string): Promise<ReferenceSpec> {
+  return JSON.parse(await readFile(join(dir, "cases.json"), "utf8"));
+}
+
+function argmaxLast(logits: Tensor): number[] {
+  const [B, T, V] = logits.shape;
+  const d = logits.data as Float32Array;
+  const out: number[] = [];
+  for (let b = 0; b < B; b++) {
+    let best = 0;
+    const o = (b * T + T - 1) * V;
+    for (let v = 1; v < V; v++) if (d[o + v] > d[o + best]) best = v;
+    out.push(best);
+  }
+  return out;
+}
+
+/** Run every case of the checkpoint folder `dir`; each case starts from a freshly loaded model. */
+export async function runReferenceCases(dir: string, only?: (caseName: string) => boolean): Promise<CaseResult[]> {
+  const spec = await readReferenceSpec(dir);
+  const reference = (await loadSafetensors(join(dir, spec.reference_file))).tensors;
+  const results: CaseResult[] = [];
+  for (const c of spec.cases) {
+    if (only && !only(c.name)) continue;
+    results.push({ checkpoint: spec.name, case: c.name, kind: c.kind, checks: await runCase(dir, spec, c, reference) });
+  }
+  return results;
+}
+
+async function runCase(dir: string, spec: ReferenceSpec, c: any, reference: Map<string, Tensor>): Promise<Check[]> {
+  const checks: Check[] = [];
+  const ref = (key: string): Tensor => {
+    const t = reference.get(key);
+    if (!t) throw new Error(`${key} missing from ${spec.reference_file}`);
+    return t;
+  };
+  const close = (name: string, got: Tensor | ArrayLike<number>, expected: Tensor | ArrayLike<number>, tol: Tolerance) => {
+    const r = compareTensors(got, expected, tol, name);
+    checks.push({ name, ok: r.ok, max_abs_diff: r.max_abs_diff, tolerance: tol, message: r.message });
+  };
+  const exact = (name: string, got: unknown, expected: unknown) => {
+    const ok = JSON.stringify(got) === JSON.stringify(expected);
+    checks.push({ name, ok, max_abs_diff: ok ? 0 : Infinity, tolerance: "exact", message: ok ? `${name}: ok` : `${name}: got ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}` });
+  };
+  const isCls = spec.model_class === "LlamaForSequenceClassification";
+  const load = (opts: Record<string, unknown> = {}) =>
+    isCls ? LlamaForSequenceClassification.from_pretrained(dir, opts) : LlamaForCausalLM.from_pretrained(dir, opts);
+  const inp = c.inputs;
+  const tin: Record<string, Tensor> = {};
+  for (const [k, v] of Object.entries(c.tensor_inputs ?? {})) tin[k] = ref(v as string);
+  const exp = c.expected ?? {};
+  const ej = c.expected_json ?? {};
+
+  if (c.kind === "modules") {
+    const model = (await load()) as LlamaForCausalLM | LlamaForSequenceClassification;
+    const base = model.model;
+    const layer = base.layers[0];
+    const x = tin.x;
+    close("input_layernorm", layer.input_layernorm.forward(x), ref(exp.input_layernorm), TOL.activations);
+    close("post_attention_layernorm", layer.post_attention_layernorm.forward(x), ref(exp.post_attention_layernorm), TOL.activations);
+    const [cos, sin] = base.rotary_emb.forward(inp.position_ids);
+    close("rotary cos", cos, ref(exp.rotary_cos), TOL.probabilities);
+    close("rotary sin", sin, ref(exp.rotary_sin), TOL.probabilities);
+    const [qe, ke] = apply_rotary_pos_emb(tin.q, tin.k, cos, sin);
+    close("apply_rotary_pos_emb q", qe, ref(exp.apply_rotary_q), TOL.activations);
+    close("apply_rotary_pos_emb k", ke, ref(exp.apply_rotary_k), TOL.activations);
+    close("repeat_kv", repeat_kv(tin.k, inp.n_rep), ref(exp.repeat_kv), TOL.activations);
+    close("mlp", layer.mlp.forward(x), ref(exp.mlp), TOL.activations);
+    const B = inp.attention_mask_2d.length;
+    const T = inp.attention_mask_2d[0].length;
+    const mask4d = _prepare_4d_causal_attention_mask_with_cache_position(inp.attention_mask_2d, T, T, FLOAT32_MIN, [...Array(T).keys()], B);
+    close("4d causal mask", mask4d, tin.attention_mask_4d, { atol: 0, rtol: 0 });
+    const args = { attention_mask: tin.attention_mask_4d, position_embeddings: [cos, sin] as [Tensor, Tensor], output_attentions: true };
+    const [attnOut, attnW] = layer.self_attn.forward(x, args);
+    close("attention out", attnOut, ref(exp.attention_out), TOL.activations);
+    close("attention weights", attnW!, ref(exp.attention_weights), TOL.probabilities);
+    close("decoder layer", layer.forward(x, args)[0], ref(exp.decoder_layer), TOL.activations);
+    close("embedding", base.embed_tokens.forward(inp.embedding_ids), ref(exp.embedding), TOL.activations);
+    return checks;
+  }
+
+  if (c.name === "dynamic_long_then_short") {
+    const model = (await load()) as LlamaForCausalLM;
+    close("first logits", model.forward({ input_ids: inp.first_input_ids, use_cache: false }).logits, ref(exp.first_logits), TOL.activations);
+    close("second logits", model.forward({ input_ids: inp.second_input_ids, use_cache: false }).logits, ref(exp.second_logits), TOL.activations);
+    return checks;
+  }
+
+  if (c.kind === "causal_lm_forward" || c.kind === "causal_lm_loss") {
+    const model = (await load()) as LlamaForCausalLM;
+    const out = model.forward({
+      input_ids: inp.input_ids ?? null,
+      inputs_embeds: tin.inputs_embeds ?? null,
+      attention_mask: inp.attention_mask ?? null,
+      position_ids: inp.position_ids ?? null,
+      labels: inp.labels ?? null,
+      output_hidden_states: inp.output_hidden_states ?? false,
+      output_attentions: inp.output_attentions ?? false,
+      use_cache: inp.use_cache ?? false,
+      num_logits_to_keep: inp.num_logits_to_keep ?? 0,
+    });
+    if (exp.logits) close("logits", out.logits, ref(exp.logits), TOL.activations);
+    if (exp.hidden_states) {
+      exact("hidden_states count", out.hidden_states?.length, exp.hidden_states.length);
+      exp.hidden_states.forEach((k: string, i: number) => out.hidden_states?.[i] && close(`hidden_states[${i}]`, out.hidden_states[i], ref(k), TOL.activations));
+    }
+    if (exp.attentions) {
+      exact("attentions count", out.attentions?.length, exp.attentions.length);
+      exp.attentions.forEach((k: string, i: number) => out.attentions?.[i] && close(`attentions[${i}]`, out.attentions[i], ref(k), TOL.probabilities));
+    }
+    if (exp.last_hidden_state) {
+      close("last_hidden_state", model.model.forward({ inputs_embeds: tin.inputs_embeds, use_cache: false }).last_hidden_state, ref(exp.last_hidden_state), TOL.activations);
+    }
+    if (exp.loss) {
+      exact("loss shape", out.loss?.shape, []);
+      close("loss", [out.loss!.item()], ref(exp.loss).toFloat32(), TOL.loss);
+      if (ej.loss !== undefined) close("loss (expected_json)", [out.loss!.item()], [ej.loss], TOL.loss);
+    }
+    return checks;
+  }
+
+  if (c.kind === "kv_cache_decode") {
+    const model = (await load()) as LlamaForCausalLM;
+    const padded = inp.steps !== undefined;
+    const cache = new DynamicCache();
+    const pre = model.forward({
+      input_ids: inp.prompt_ids,
+      attention_mask: padded ? inp.prompt_attention_mask : inp.attention_mask,
+      position_ids: padded ? inp.prompt_position_ids : inp.position_ids,
+      past_key_values: cache,
+      use_cache: true,
+    });
+    close("prefill logits", pre.logits, ref(exp.prefill_logits), TOL.activations);
+    (exp.prefill_cache_keys ?? []).forEach((k: string, l: number) => {
+      close(`prefill key cache [${l}]`, cache.key_cache[l], ref(k), TOL.activations);
+      close(`prefill value cache [${l}]`, cache.value_cache[l], ref(exp.prefill_cache_values[l]), TOL.activations);
+    });
+    let next = argmaxLast(pre.logits);
+    const steps = padded ? inp.steps : inp.step_input_ids.map((ids: number[][]) => ({ input_ids: ids }));
+    for (let s = 0; s < steps.length; s++) {
+      exact(`step ${s} token (argmax of the previous logits)`, next, steps[s].input_ids.map((r: number[]) => r[0]));
+      const out = model.forward({
+        input_ids: steps[s].input_ids,
+        attention_mask: steps[s].attention_mask ?? null,
+        position_ids: steps[s].position_ids ?? null,
+        past_key_values: cache,
+        use_cache: true,
+      });
+      close(`step ${s} logits`, out.logits, ref(exp.step_logits[s]), TOL.activations);
+      next = argmaxLast(out.logits);
+    }
+    (exp.final_cache_keys ?? []).forEach((k: string, l: number) => {
+      close(`final key cache [${l}]`, cache.key_cache[l], ref(k), TOL.activations);
+      close(`final value cache [${l}]`, cache.value_cache[l], ref(exp.final_cache_values[l]), TOL.activations);
+    });
+    return checks;
+  }
+
+  if (c.kind === "greedy_generation") {
+    const model = (await load()) as LlamaForCausalLM;
+    // HF's reference loop never stops at eos: pass an eos id no token can take.
+    const out = model.generate(inp.prompt_ids, { max_new_tokens: inp.max_new_tokens, do_sample: false, eos_token_id: -1, pad_token_id: 0 });
+    exact("generated_ids", out.tolist(), ej.generated_ids);
+    return checks;
+  }
+
+  if (c.kind === "sequence_classification" || c.kind === "sequence_classification_loss") {
+    // cls_pooling_quirks was produced by HF 4.44.2, whose rule is (first pad - 1) mod T.
+    const quirk = c.name === "cls_pooling_quirks";
+    const model = (await load(quirk ? { pooling: "first_pad_minus_one" } : {})) as LlamaForSequenceClassification;
+    if (c.name === "cls_nopad") {
+      let message = "no error";
+      try {
+        model.forward({ input_ids: inp.input_ids });
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      exact("batch error", message, ej.batch_error);
+      inp.input_ids.forEach((row: number[], r: number) => close(`row ${r} logits`, model.forward({ input_ids: [row] }).logits, ref(exp.row_logits[r]), TOL.activations));
+      return checks;
+    }
+    if (inp.config_problem_type !== undefined) model.config.problem_type = inp.config_problem_type;
+    let labels: any = inp.labels ?? null;
+    if (labels !== null && inp.labels_dtype === "float32") {
+      labels = new Tensor("float32", (labels as any[]).flat(), Array.isArray(labels[0]) ? [labels.length, labels[0].length] : [labels.length]);
+    }
+    const out = model.forward({
+      input_ids: inp.input_ids ?? null,
+      inputs_embeds: tin.inputs_embeds ?? null,
+      attention_mask: inp.attention_mask ?? null,
+      position_ids: inp.position_ids ?? null,
+      labels,
+    });
+    if (exp.logits) close("pooled logits", out.logits, ref(exp.logits), TOL.activations);
+    if (ej.pooled_index && inp.input_ids) {
+      const T = inp.input_ids[0].length;
+      exact("pooled_index", model.pooled_indices(inp.input_ids, inp.input_ids.length, T), ej.pooled_index);
+      if (quirk && exp.token_logits) {
+        // The default rule pools the rightmost non-pad position: recomputed here from the ids, and the logits
+        // read from HF's per-token logits at those positions.
+        const pad = model.config.pad_token_id;
+        const rightmost = inp.input_ids.map((row: number[]) => {
+          for (let t = row.length - 1; t >= 0; t--) if (row[t] !== pad) return t;
+          return 0;
+        });
+        model.pooling = "last_non_pad";
+        exact("default pooling index", model.pooled_indices(inp.input_ids, inp.input_ids.length, T), rightmost);
+        const tokenLogits = ref(exp.token_logits);
+        const nl = tokenLogits.shape[2];
+        const tl = tokenLogits.toFloat32();
+        const want = rightmost.flatMap((t: number, b: number) => Array.from(tl.subarray((b * T + t) * nl, (b * T + t + 1) * nl)));
+        close("default pooling logits", model.forward({ input_ids: inp.input_ids, attention_mask: inp.attention_mask }).logits.toFloat32(), want, TOL.activations);
+      }
+    }
+    if (exp.loss) {
+      close("loss", [out.loss!.item()], ref(exp.loss).toFloat32(), TOL.loss);
+      if (ej.loss !== undefined) close("loss (expected_json)", [out.loss!.item()], [ej.loss], TOL.loss);
+      exact("resolved problem_type", model.config.problem_type, ej.resolved_problem_type);
+    }
+    return checks;
+  }
+  throw new Error(`unhandled case kind ${c.kind} (${c.name})`);
+}
