@@ -236,6 +236,14 @@ export class LlamaConfig {
       for (const [name, n] of sizes) {
         if (n % tp !== 0) throw new ConfigError("pretraining_tp", `${name} (${n}) must be divisible by pretraining_tp (${tp})`);
       }
+      // HF's sliced o_proj splits the attention output (num_attention_heads * head_dim wide) into hidden_size / tp
+      // columns and sums range(tp) of them: with another width it raises IndexError or silently drops columns.
+      if (this.num_attention_heads * this.head_dim !== this.hidden_size) {
+        throw new ConfigError(
+          "pretraining_tp",
+          `pretraining_tp > 1 needs num_attention_heads * head_dim (${this.num_attention_heads * this.head_dim}) == hidden_size (${this.hidden_size}): HF's sliced o_proj assumes it`,
+        );
+      }
     }
     this.validateRope();
   }
