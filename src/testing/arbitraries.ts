@@ -120,7 +120,13 @@ export function llamaConfigFieldsArb(c: LlamaConfigArbConstraints = {}): Arbitra
     tp: fc.constantFrom(...tps),
   });
   return shape
-    .filter(({ kv, n_rep, head_dim }) => kv * n_rep * head_dim <= 48)
+    .filter(({ kv, n_rep, head_dim, explicit_hidden, tp }) => {
+      const hidden = explicit_hidden ?? kv * n_rep * head_dim;
+      // small enough, and every projection splits into pretraining_tp slices
+      // (and pretraining_tp > 1 needs heads * head_dim == hidden_size, as HF's sliced o_proj assumes)
+      const tpOk = tp === 1 || (hidden === kv * n_rep * head_dim && (kv * head_dim) % tp === 0 && hidden % tp === 0);
+      return kv * n_rep * head_dim <= 48 && tpOk;
+    })
     .chain((s) => {
       const heads = s.kv * s.n_rep;
       const hidden = s.explicit_hidden ?? heads * s.head_dim;
