@@ -55,3 +55,9 @@ export class ShapeError extends LlamaError {
 
 /** A call HF also refuses (e.g. batch > 1 without a pad token in sequence classification). */
 export class ValueError extends LlamaError {}
+
+/**
+ * A chat template that does not parse or render, or that calls `raise_exception(message)` itself (HF raises
+ * jinja2's `TemplateError` in both cases).
+ */
+export class TemplateError extends LlamaError {}
