@@ -83,3 +83,9 @@ export {
 export type { ModelProto, SentencePiece, TrainerSpec, NormalizerSpec } from "./formats/sentencepiece_model.ts";
 export * from "./testing/arbitraries.ts";
 export { blockedBackend } from "./backends/blocked.ts";
+export { PreTrainedTokenizerFast } from "./tokenizers/tokenization_utils_fast.ts";
+export { LlamaTokenizerFast } from "./models/llama/tokenization_llama_fast.ts";
+export type { LlamaTokenizerFastKwargs } from "./models/llama/tokenization_llama_fast.ts";
+export { Tokenizer } from "./tokenizers/tokenizer.ts";
+export { parseTokenizerJSON } from "./formats/tokenizer_json.ts";
+export type { TokenizerConfigJSON } from "./formats/tokenizer_json.ts";

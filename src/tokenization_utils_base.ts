@@ -541,13 +541,15 @@ export abstract class PreTrainedTokenizerBase {
     if (returnTypeIds && !addSpecial) {
       throw new ValueError("Asking to return token_type_ids while setting add_special_tokens to False results in an undefined behavior. Please set add_special_tokens to True or set return_token_type_ids to None.");
     }
-    const encoded: EncodedInput[] = texts.map((t, i) => {
-      const ids = this._encodeText(t, split);
-      const pairText = pairs ? pairs[i] : null;
-      const pairIds = pairText === null ? null : this._encodeText(pairText, split);
-      return this._prepareForModel(ids, pairIds, addSpecial, strategies.truncation, strategies.max_length);
-    });
+    const encoded: EncodedInput[] = texts.map((t, i) => this._encodeOne(t, pairs ? pairs[i] : null, addSpecial, strategies.truncation, strategies.max_length, split));
     return this._padBatch(encoded, strategies.padding, strategies.max_length, opts, returnTypeIds);
+  }
+
+  /** One text (and pair) to ids with special tokens, truncated; the slow path (`get_input_ids` + `prepare_for_model`). */
+  protected _encodeOne(text: string, pair: string | null, addSpecial: boolean, truncation: TruncationStrategy, maxLength: number | null, split: boolean): EncodedInput {
+    const ids = this._encodeText(text, split);
+    const pairIds = pair === null ? null : this._encodeText(pair, split);
+    return this._prepareForModel(ids, pairIds, addSpecial, truncation, maxLength);
   }
 
   /**

@@ -1,0 +1,236 @@
+/**
+ * HF tokenizers' `AddedVocabulary` (`tokenizer/added_vocabulary.rs`): tokens added on top of the model
+ * (special tokens such as `<s>`, user tokens), how they get ids, and how they are cut out of the text before
+ * the model sees it.
+ *
+ * Extraction (`extract_and_normalize`):
+ *   1. tokens with normalized=false are matched on the raw text (leftmost-longest, like Aho-Corasick's
+ *      LeftmostLongest), honouring single_word / lstrip / rstrip;
+ *   2. every remaining piece is normalized, then tokens with normalized=true are matched on the normalized
+ *      text (their patterns normalized too: with Llama's Prepend("▁") normalizer a normalized added token
+ *      "hi" only matches "▁hi" - a tokenizers quirk kept as is).
+ * Ids: a token already in the model vocabulary keeps its id; a new one gets max(vocab size, largest added
+ * id + 1).
+ */
+import { AddedToken } from "../tokenization_utils_base.ts";
+import type { BPE } from "./bpe.ts";
+import { type Normalizer, isRustWhitespace } from "./pipeline.ts";
+
+interface MatchNode {
+  children: Map<number, MatchNode>;
+  pattern: number; // index of the pattern ending here, -1 if none
+}
+
+/** Leftmost-longest multi-pattern matcher over UTF-16 code units. */
+class LeftmostLongest {
+  private root: MatchNode = { children: new Map(), pattern: -1 };
+  readonly empty: boolean;
+
+  constructor(patterns: string[]) {
+    patterns.forEach((p, index) => {
+      if (p.length === 0) return;
+      let node = this.root;
+      for (let i = 0; i < p.length; i++) {
+        const c = p.charCodeAt(i);
+        let next = node.children.get(c);
+        if (!next) {
+          next = { children: new Map(), pattern: -1 };
+          node.children.set(c, next);
+        }
+        node = next;
+      }
+      if (node.pattern === -1) node.pattern = index;
+    });
+    this.empty = this.root.children.size === 0;
+  }
+
+  /** Non-overlapping matches, each the longest one starting at the leftmost possible position. */
+  *findIter(text: string): Generator<{ start: number; end: number; pattern: number }> {
+    if (this.empty) return;
+    let pos = 0;
+    while (pos < text.length) {
+      let found: { start: number; end: number; pattern: number } | null = null;
+      for (let i = pos; i < text.length && !found; i++) {
+        let node: MatchNode | undefined = this.root;
+        for (let j = i; j < text.length; j++) {
+          node = node.children.get(text.charCodeAt(j));
+          if (!node) break;
+          if (node.pattern >= 0) found = { start: i, end: j + 1, pattern: node.pattern };
+        }
+      }
+      if (!found) return;
+      yield found;
+      pos = found.end;
+    }
+  }
+}
+
+const WORD_CHAR = /[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]/u;
+
+function lastChar(s: string): string | undefined {
+  const chars = Array.from(s.slice(-2));
+  return chars[chars.length - 1];
+}
+
+/** A piece of text after added-token extraction: either plain text to normalize/tokenize, or an added token. */
+export interface Split {
+  text: string;
+  token: { id: number; value: string } | null;
+  /** The piece starts at offset 0 of the original text (Metaspace prepend_scheme="first"). */
+  isFirst: boolean;
+}
+
+export class AddedVocabulary {
+  /** content -> id */
+  readonly added_tokens_map = new Map<string, number>();
+  /** id -> token */
+  readonly added_tokens_map_r = new Map<number, AddedToken>();
+  /** non-special added tokens, in order */
+  readonly added_tokens: AddedToken[] = [];
+  readonly special_tokens: AddedToken[] = [];
+  readonly special_tokens_set = new Set<string>();
+  /** Encode special tokens as plain text (HF `split_special_tokens`). */
+  encode_special_tokens = false;
+  private splitTrie: [LeftmostLongest, number[]] = [new LeftmostLongest([]), []];
+  private splitNormalizedTrie: [LeftmostLongest, number[]] = [new LeftmostLongest([]), []];
+
+  get length(): number {
+    return this.added_tokens_map.size;
+  }
+
+  token_to_id(token: string, model: BPE): number | null {
+    return this.added_tokens_map.get(token) ?? model.token_to_id(token);
+  }
+
+  simple_id_to_token(id: number): string | null {
+    return this.added_tokens_map_r.get(id)?.content ?? null;
+  }
+
+  is_special_token(token: string): boolean {
+    return this.special_tokens_set.has(token);
+  }
+
+  get_added_tokens_decoder(): Map<number, AddedToken> {
+    return new Map([...this.added_tokens_map_r.entries()].sort((a, b) => a[0] - b[0]));
+  }
+
+  add_special_tokens(tokens: AddedToken[], model: BPE, normalizer: Normalizer | null): number {
+    for (const t of tokens) {
+      if (t.content !== "" && !this.special_tokens_set.has(t.content)) {
+        this.special_tokens.push(t);
+        this.special_tokens_set.add(t.content);
+      }
+    }
+    return this.add_tokens(tokens, model, normalizer);
+  }
+
+  /** Returns the number of tokens that were not already added with the same flags. */
+  add_tokens(tokens: AddedToken[], model: BPE, normalizer: Normalizer | null): number {
+    for (const t of tokens) {
+      if (t.special && t.content !== "" && !this.special_tokens_set.has(t.content)) {
+        this.special_tokens.push(t);
+        this.special_tokens_set.add(t.content);
+      }
+    }
+    let ignored = 0;
+    for (const token of tokens) {
+      if (token.content === "" || [...this.added_tokens_map_r.values()].some((v) => v.equals(token))) {
+        ignored++;
+        continue;
+      }
+      let newId = this.token_to_id(token.content, model);
+      if (newId === null) {
+        const vocabSize = model.get_vocab_size();
+        const ids = [...this.added_tokens_map.values()];
+        if (ids.length === 0) newId = vocabSize;
+        else {
+          const max = Math.max(...ids);
+          newId = max >= vocabSize || vocabSize === 0 ? max + 1 : vocabSize;
+        }
+      }
+      this.added_tokens_map.set(token.content, newId);
+      this.added_tokens_map_r.set(newId, token);
+      if (!this.special_tokens_set.has(token.content)) this.added_tokens.push(token);
+    }
+    this.refresh_added_tokens(model, normalizer);
+    return tokens.length - ignored;
+  }
+
+  /** Rebuilds the two matchers (raw-text tokens, normalized-text tokens). */
+  refresh_added_tokens(model: BPE, normalizer: Normalizer | null): void {
+    const raw: [string[], number[]] = [[], []];
+    const norm: [string[], number[]] = [[], []];
+    for (const t of [...this.special_tokens, ...this.added_tokens]) {
+      const id = this.token_to_id(t.content, model)!;
+      if (t.normalized) {
+        norm[0].push(normalizer ? normalizer(t.content) : t.content);
+        norm[1].push(id);
+      } else {
+        raw[0].push(t.content);
+        raw[1].push(id);
+      }
+    }
+    this.splitTrie = [new LeftmostLongest(raw[0]), raw[1]];
+    this.splitNormalizedTrie = [new LeftmostLongest(norm[0]), norm[1]];
+  }
+
+  /** `find_matches` + `split_with_indices`: cuts `sentence` at the added tokens the matcher finds. */
+  private splitWithIndices(sentence: string, trie: [LeftmostLongest, number[]], isFirstAt0: boolean, originalStart: number): Split[] {
+    const out: Split[] = [];
+    let startOffset = 0;
+    const push = (s: number, e: number, token: Split["token"]) => out.push({ text: sentence.slice(s, e), token, isFirst: isFirstAt0 && s === 0 && originalStart === 0 });
+    for (const m of trie[0].findIter(sentence)) {
+      let start = m.start;
+      let stop = m.end;
+      const id = trie[1][m.pattern];
+      const added = this.added_tokens_map_r.get(id)!;
+      if (this.encode_special_tokens && this.special_tokens_set.has(added.content)) continue;
+      if (added.single_word) {
+        const before = lastChar(sentence.slice(0, start));
+        const after = sentence.slice(stop).match(/^./su)?.[0];
+        const startSpace = start === 0 || !(before !== undefined && WORD_CHAR.test(before));
+        const stopSpace = stop === sentence.length || !(after !== undefined && WORD_CHAR.test(after));
+        if (!startSpace || !stopSpace) continue;
+      }
+      if (added.lstrip) {
+        let s = start;
+        while (s > 0) {
+          const ch = lastChar(sentence.slice(0, s))!;
+          if (!isRustWhitespace(ch)) break;
+          s -= ch.length;
+        }
+        start = Math.max(s, startOffset);
+      }
+      if (added.rstrip) {
+        while (stop < sentence.length) {
+          const ch = sentence.slice(stop).match(/^./su)![0];
+          if (!isRustWhitespace(ch)) break;
+          stop += ch.length;
+        }
+      }
+      if (startOffset < start) push(startOffset, start, null);
+      push(start, stop, { id, value: added.content });
+      startOffset = stop;
+    }
+    if (startOffset !== sentence.length) push(startOffset, sentence.length, null);
+    return out;
+  }
+
+  /** Splits the sequence on added tokens, normalizing the pieces in between (see the module comment). */
+  extract_and_normalize(normalizer: Normalizer | null, sequence: string): Split[] {
+    const first = this.splitWithIndices(sequence, this.splitTrie, true, 0).filter((s) => s.text.length > 0);
+    const out: Split[] = [];
+    for (const split of first) {
+      if (split.token) {
+        out.push(split);
+        continue;
+      }
+      const normalized = normalizer ? normalizer(split.text) : split.text;
+      // Offsets are not tracked: a sub-piece is "first" only if it starts the normalized text of a first piece.
+      for (const s of this.splitWithIndices(normalized, this.splitNormalizedTrie, split.isFirst, 0)) {
+        if (s.text.length > 0) out.push(s);
+      }
+    }
+    return out;
+  }
+}

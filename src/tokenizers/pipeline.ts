@@ -1,0 +1,308 @@
+/**
+ * The text-transforming stages of an HF `tokenizers` pipeline, built from tokenizer.json configs:
+ * normalizers (`normalizers/*.rs`), pre-tokenizers (`pre_tokenizers/*.rs`), decoders (`decoders/*.rs`) and
+ * the TemplateProcessing post-processor (`processors/template.rs`).
+ *
+ * Llama's legacy tokenizer.json uses: normalizer Prepend("▁") then Replace(" " -> "▁"); no pre-tokenizer;
+ * decoder Replace("▁" -> " "), ByteFallback, Fuse, Strip(" ", 1 left); post-processor "<s> $A".
+ * The non-legacy one: no normalizer, pre-tokenizer Metaspace(prepend_scheme="first", split=false).
+ *
+ * Simplification: offsets/alignments are not tracked (llama-ts exposes no offset mapping). The only place
+ * tokenizers consults them here is Metaspace's prepend_scheme="first" ("is this split at offset 0 of the
+ * original text?"), which callers pass as `isFirst`.
+ */
+import { TokenizerError } from "../errors.ts";
+import type { DecoderConfig, NormalizerConfig, Pattern, PostProcessorConfig, PreTokenizerConfig, PrependScheme, TemplatePiece, TemplateSpecialToken } from "../formats/tokenizer_json.ts";
+import { decodeByteRunStrict } from "./utf8.ts";
+
+/** Rust `char::is_whitespace` (Unicode White_Space). */
+export function isRustWhitespace(ch: string): boolean {
+  return /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$/u.test(ch);
+}
+
+function replaceAll(s: string, pattern: Pattern, content: string): string {
+  if ("String" in pattern) return pattern.String === "" ? s : s.replaceAll(pattern.String, content);
+  // Regex patterns are Oniguruma in tokenizers; JS RegExp with the u flag agrees on the usual patterns.
+  return s.replace(new RegExp(pattern.Regex, "gu"), () => content);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Normalizers
+// ---------------------------------------------------------------------------------------------------------
+
+export type Normalizer = (s: string) => string;
+
+export function buildNormalizer(cfg: NormalizerConfig): Normalizer {
+  switch (cfg.type) {
+    case "Sequence": {
+      const parts = cfg.normalizers.map(buildNormalizer);
+      return (s) => parts.reduce((acc, f) => f(acc), s);
+    }
+    case "Prepend":
+      return (s) => (s.length === 0 ? s : cfg.prepend + s);
+    case "Append":
+      return (s) => (s.length === 0 ? s : s + cfg.append);
+    case "Replace":
+      return (s) => replaceAll(s, cfg.pattern, cfg.content);
+    case "NFC":
+    case "NFD":
+    case "NFKC":
+    case "NFKD":
+      return (s) => s.normalize(cfg.type);
+    case "Lowercase":
+      return (s) => s.toLowerCase();
+    case "Strip":
+      return (s) => {
+        const chars = Array.from(s);
+        let i = 0;
+        let j = chars.length;
+        if (cfg.strip_left) while (i < j && isRustWhitespace(chars[i])) i++;
+        if (cfg.strip_right) while (j > i && isRustWhitespace(chars[j - 1])) j--;
+        return chars.slice(i, j).join("");
+      };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Pre-tokenizers
+// ---------------------------------------------------------------------------------------------------------
+
+/** Splits one normalized piece into pre-tokens; `isFirst`: the piece starts at offset 0 of the original text. */
+export type PreTokenizer = (s: string, isFirst: boolean) => string[];
+
+export function buildPreTokenizer(cfg: PreTokenizerConfig): PreTokenizer {
+  switch (cfg.type) {
+    case "Metaspace":
+      return metaspacePreTokenizer(cfg.replacement, cfg.prepend_scheme, cfg.split);
+    case "Sequence": {
+      const parts = cfg.pretokenizers.map(buildPreTokenizer);
+      return (s, isFirst) => {
+        let pieces: Array<[string, boolean]> = [[s, isFirst]];
+        for (const p of parts) {
+          const next: Array<[string, boolean]> = [];
+          for (const [piece, first] of pieces) {
+            const out = p(piece, first);
+            out.forEach((o, i) => next.push([o, first && i === 0]));
+          }
+          pieces = next.filter(([x]) => x.length > 0);
+        }
+        return pieces.map(([x]) => x);
+      };
+    }
+  }
+}
+
+/**
+ * `Metaspace`: ' ' -> replacement, prepend the replacement (always, or only on the text's first piece, unless
+ * it already starts with it), then optionally split before every replacement (`MergedWithNext`).
+ */
+function metaspacePreTokenizer(replacement: string, scheme: PrependScheme, split: boolean): PreTokenizer {
+  return (s, isFirst) => {
+    let t = s.replaceAll(" ", replacement);
+    const prepend = scheme === "always" || (scheme === "first" && isFirst);
+    if (prepend && !t.startsWith(replacement)) t = replacement + t;
+    if (!split) return [t];
+    const out: string[] = [];
+    let start = 0;
+    let i = t.indexOf(replacement, 1);
+    while (i !== -1) {
+      out.push(t.slice(start, i));
+      start = i;
+      i = t.indexOf(replacement, i + replacement.length);
+    }
+    out.push(t.slice(start));
+    return out.filter((x) => x.length > 0);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Decoders (`decode_chain`: tokens in, tokens out; the Tokenizer joins the result)
+// ---------------------------------------------------------------------------------------------------------
+
+export type Decoder = (tokens: string[]) => string[];
+
+export function buildDecoder(cfg: DecoderConfig): Decoder {
+  switch (cfg.type) {
+    case "Sequence": {
+      const parts = cfg.decoders.map(buildDecoder);
+      return (tokens) => parts.reduce((acc, f) => f(acc), tokens);
+    }
+    case "Replace":
+      return (tokens) => tokens.map((t) => replaceAll(t, cfg.pattern, cfg.content));
+    case "ByteFallback":
+      return byteFallbackDecoder;
+    case "Fuse":
+      return (tokens) => [tokens.join("")];
+    case "Strip":
+      return (tokens) =>
+        tokens.map((t) => {
+          const chars = Array.from(t);
+          let startCut = 0;
+          for (let i = 0; i < Math.min(cfg.start, chars.length); i++) {
+            if (chars[i] === cfg.content) startCut = i + 1;
+            else break;
+          }
+          let stopCut = chars.length;
+          for (let i = 0; i < cfg.stop; i++) {
+            const index = chars.length - i - 1;
+            if (index < 0) break;
+            if (chars[index] === cfg.content) stopCut = index;
+            else break;
+          }
+          return stopCut > startCut ? chars.slice(startCut, stopCut).join("") : "";
+        });
+    case "Metaspace":
+      // Every replacement char becomes ' ', except in the first token, where tokenizers drops them all.
+      return (tokens) =>
+        tokens.map((t, i) => {
+          let out = "";
+          for (const ch of t) {
+            if (ch === cfg.replacement) out += i === 0 && cfg.prepend_scheme !== "never" ? "" : " ";
+            else out += ch;
+          }
+          return out;
+        });
+  }
+}
+
+const BYTE_TOKEN = /^<0x([0-9A-Fa-f]{2})>$/;
+
+/**
+ * `ByteFallback`: runs of `<0xNN>` tokens become the UTF-8 text they spell; a run that is not valid UTF-8
+ * becomes one U+FFFD per byte (the whole run, not just the bad bytes).
+ */
+function byteFallbackDecoder(tokens: string[]): string[] {
+  const out: string[] = [];
+  let run: number[] = [];
+  const flush = () => {
+    if (run.length === 0) return;
+    out.push(decodeByteRunStrict(Uint8Array.from(run)));
+    run = [];
+  };
+  for (const t of tokens) {
+    const m = t.length === 6 ? BYTE_TOKEN.exec(t) : null;
+    if (m) run.push(parseInt(m[1], 16));
+    else {
+      flush();
+      out.push(t);
+    }
+  }
+  flush();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Post-processors
+// ---------------------------------------------------------------------------------------------------------
+
+/** A sequence of tokens being encoded (tokenizers' `Encoding`, without offsets). */
+export interface Encoding {
+  ids: number[];
+  tokens: string[];
+  type_ids: number[];
+  special_tokens_mask: number[];
+}
+
+export interface PostProcessor {
+  /** Number of special tokens the processor adds (`added_tokens(is_pair)`). */
+  added_tokens(is_pair: boolean): number;
+  process(encoding: Encoding, pair: Encoding | null, add_special_tokens: boolean): Encoding;
+}
+
+/** tokenizers' `TemplateProcessing`: "$A" / "$B" are the sequences, other pieces special tokens. */
+export class TemplateProcessing implements PostProcessor {
+  constructor(
+    readonly single: TemplatePiece[],
+    readonly pair: TemplatePiece[],
+    readonly special_tokens: Record<string, TemplateSpecialToken>,
+  ) {}
+
+  /** From HF's string form, e.g. single "<s>:0 $A:0", special tokens [["<s>", 1]] (as `update_post_processor` builds it). */
+  static fromStrings(single: string, pair: string, special: Array<[string, number]>): TemplateProcessing {
+    const parse = (tpl: string): TemplatePiece[] =>
+      tpl
+        .split(" ")
+        .filter((p) => p.length > 0)
+        .map((p) => {
+          const colon = p.lastIndexOf(":");
+          const [name, typeId] = colon > 0 && /^\d+$/.test(p.slice(colon + 1)) ? [p.slice(0, colon), Number(p.slice(colon + 1))] : [p, 0];
+          if (name === "$A" || name === "$B") return { Sequence: { id: name.slice(1) as "A" | "B", type_id: typeId } };
+          if (name === "$") return { Sequence: { id: "A", type_id: typeId } };
+          return { SpecialToken: { id: name, type_id: typeId } };
+        });
+    const st: Record<string, TemplateSpecialToken> = {};
+    for (const [tok, id] of special) st[tok] = { id: tok, ids: [id], tokens: [tok] };
+    const s = parse(single);
+    const p = parse(pair);
+    for (const piece of [...s, ...p]) {
+      if ("SpecialToken" in piece && !st[piece.SpecialToken.id]) throw new TokenizerError("post_processor", `special token ${JSON.stringify(piece.SpecialToken.id)} is missing from special_tokens`);
+    }
+    return new TemplateProcessing(s, p, st);
+  }
+
+  added_tokens(is_pair: boolean): number {
+    let n = 0;
+    for (const p of is_pair ? this.pair : this.single) if ("SpecialToken" in p) n += this.special_tokens[p.SpecialToken.id].ids.length;
+    return n;
+  }
+
+  process(encoding: Encoding, pair: Encoding | null, add_special_tokens: boolean): Encoding {
+    const out: Encoding = { ids: [], tokens: [], type_ids: [], special_tokens_mask: [] };
+    for (const piece of pair ? this.pair : this.single) {
+      if ("Sequence" in piece) {
+        const e = piece.Sequence.id === "A" ? encoding : pair;
+        if (!e) continue;
+        out.ids.push(...e.ids);
+        out.tokens.push(...e.tokens);
+        for (let i = 0; i < e.ids.length; i++) out.type_ids.push(piece.Sequence.type_id);
+        out.special_tokens_mask.push(...e.special_tokens_mask);
+      } else if (add_special_tokens) {
+        const st = this.special_tokens[piece.SpecialToken.id];
+        out.ids.push(...st.ids);
+        out.tokens.push(...st.tokens);
+        for (let i = 0; i < st.ids.length; i++) {
+          out.type_ids.push(piece.SpecialToken.type_id);
+          out.special_tokens_mask.push(1);
+        }
+      }
+    }
+    return out;
+  }
+
+  toJSON(): PostProcessorConfig {
+    return { type: "TemplateProcessing", single: this.single, pair: this.pair, special_tokens: this.special_tokens };
+  }
+}
+
+/** tokenizers' `processors::Sequence`: each processor applied to the previous one's output. */
+class SequenceProcessor implements PostProcessor {
+  constructor(readonly processors: PostProcessor[]) {}
+  added_tokens(is_pair: boolean): number {
+    return this.processors.reduce((n, p) => n + p.added_tokens(is_pair), 0);
+  }
+  process(encoding: Encoding, pair: Encoding | null, add_special_tokens: boolean): Encoding {
+    let e = encoding;
+    let p = pair;
+    for (const proc of this.processors) {
+      e = proc.process(e, p, add_special_tokens);
+      p = null;
+    }
+    return e;
+  }
+}
+
+export function buildPostProcessor(cfg: PostProcessorConfig): PostProcessor {
+  if (cfg.type === "TemplateProcessing") return new TemplateProcessing(cfg.single, cfg.pair, cfg.special_tokens);
+  return new SequenceProcessor(cfg.processors.map(buildPostProcessor));
+}
+
+/** No post-processor: the pair is appended (tokenizers' `default_process`; the pair was encoded with type id 1). */
+export function defaultProcess(encoding: Encoding, pair: Encoding | null): Encoding {
+  if (!pair) return encoding;
+  return {
+    ids: [...encoding.ids, ...pair.ids],
+    tokens: [...encoding.tokens, ...pair.tokens],
+    type_ids: [...encoding.type_ids, ...pair.type_ids],
+    special_tokens_mask: [...encoding.special_tokens_mask, ...pair.special_tokens_mask],
+  };
+}

@@ -1,0 +1,215 @@
+/**
+ * HF tokenizers' `Tokenizer` (`tokenizer/mod.rs` `TokenizerImpl`): the engine behind a fast tokenizer,
+ * assembled from a tokenizer.json.
+ *
+ * encode(text, pair?, add_special_tokens):
+ *   added-token extraction + normalization (AddedVocabulary) -> pre-tokenization of each remaining piece ->
+ *   BPE on each pre-token -> post-processor (e.g. TemplateProcessing "<s> $A") when add_special_tokens.
+ * decode(ids, skip_special_tokens):
+ *   ids -> token strings (added tokens first, then the model; special added tokens dropped if asked) ->
+ *   decoder chain -> joined text (without a decoder: tokens joined by " ").
+ *
+ * Truncation and padding are done by the caller (`PreTrainedTokenizerFast`), so `encodeParts` exposes the
+ * sequence before post-processing.
+ */
+import { readFileSync } from "node:fs";
+import { TokenizerError } from "../errors.ts";
+import {
+  type DecoderConfig,
+  type NormalizerConfig,
+  type PostProcessorConfig,
+  type PreTokenizerConfig,
+  type TokenizerConfigJSON,
+  parseTokenizerJSON,
+  tokenizerConfigToObject,
+} from "../formats/tokenizer_json.ts";
+import { AddedToken } from "../tokenization_utils_base.ts";
+import { AddedVocabulary } from "./added_vocabulary.ts";
+import { BPE } from "./bpe.ts";
+import {
+  type Decoder,
+  type Encoding,
+  type Normalizer,
+  type PostProcessor,
+  type PreTokenizer,
+  TemplateProcessing,
+  buildDecoder,
+  buildNormalizer,
+  buildPostProcessor,
+  buildPreTokenizer,
+  defaultProcess,
+} from "./pipeline.ts";
+
+export type { Encoding } from "./pipeline.ts";
+
+export class Tokenizer {
+  readonly model: BPE;
+  readonly added_vocabulary = new AddedVocabulary();
+  private normalizerFn: Normalizer | null;
+  private preTokenizerFn: PreTokenizer | null;
+  private decoderFn: Decoder | null;
+  private postProcessor: PostProcessor | null;
+  /** The configs, kept to serialize the tokenizer back to JSON. */
+  private config: TokenizerConfigJSON;
+
+  constructor(config: TokenizerConfigJSON) {
+    this.config = config;
+    this.model = new BPE(config.model);
+    this.normalizerFn = config.normalizer ? buildNormalizer(config.normalizer) : null;
+    this.preTokenizerFn = config.pre_tokenizer ? buildPreTokenizer(config.pre_tokenizer) : null;
+    this.decoderFn = config.decoder ? buildDecoder(config.decoder) : null;
+    this.postProcessor = config.post_processor ? buildPostProcessor(config.post_processor) : null;
+    // tokenizers adds the file's added tokens in order (special ones registered as special); ids follow the
+    // vocabulary, or come next after it.
+    const tokens = config.added_tokens.map((t) => new AddedToken(t.content, t));
+    this.added_vocabulary.add_tokens(tokens, this.model, this.normalizerFn);
+    for (const t of config.added_tokens) {
+      const got = this.token_to_id(t.content);
+      if (got !== t.id) throw new TokenizerError("tokenizer.json", `added token ${JSON.stringify(t.content)} declares id ${t.id} but gets id ${got}`);
+    }
+  }
+
+  static from_str(json: string, file = "tokenizer.json"): Tokenizer {
+    return new Tokenizer(parseTokenizerJSON(json, file));
+  }
+
+  static from_file(path: string, file = "tokenizer.json"): Tokenizer {
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (e) {
+      throw new TokenizerError(file, `cannot read ${path}: ${(e as Error).message}`);
+    }
+    return Tokenizer.from_str(text, file);
+  }
+
+  get normalizer(): NormalizerConfig | null {
+    return this.config.normalizer;
+  }
+  set normalizer(cfg: NormalizerConfig | null) {
+    this.config = { ...this.config, normalizer: cfg };
+    this.normalizerFn = cfg ? buildNormalizer(cfg) : null;
+    this.added_vocabulary.refresh_added_tokens(this.model, this.normalizerFn);
+  }
+  get pre_tokenizer(): PreTokenizerConfig | null {
+    return this.config.pre_tokenizer;
+  }
+  set pre_tokenizer(cfg: PreTokenizerConfig | null) {
+    this.config = { ...this.config, pre_tokenizer: cfg };
+    this.preTokenizerFn = cfg ? buildPreTokenizer(cfg) : null;
+  }
+  get decoder(): DecoderConfig | null {
+    return this.config.decoder;
+  }
+  set decoder(cfg: DecoderConfig | null) {
+    this.config = { ...this.config, decoder: cfg };
+    this.decoderFn = cfg ? buildDecoder(cfg) : null;
+  }
+  get post_processor(): PostProcessorConfig | null {
+    return this.config.post_processor;
+  }
+  /** Replaces the post-processor (a config, or a TemplateProcessing as `update_post_processor` builds). */
+  set post_processor(p: PostProcessorConfig | TemplateProcessing | null) {
+    const cfg = p instanceof TemplateProcessing ? p.toJSON() : p;
+    this.config = { ...this.config, post_processor: cfg };
+    this.postProcessor = cfg ? buildPostProcessor(cfg) : null;
+  }
+
+  get encode_special_tokens(): boolean {
+    return this.added_vocabulary.encode_special_tokens;
+  }
+  set encode_special_tokens(v: boolean) {
+    this.added_vocabulary.encode_special_tokens = v;
+  }
+
+  token_to_id(token: string): number | null {
+    return this.added_vocabulary.token_to_id(token, this.model);
+  }
+
+  id_to_token(id: number): string | null {
+    return this.added_vocabulary.simple_id_to_token(id) ?? this.model.id_to_token(id);
+  }
+
+  /** The vocabulary, with the added tokens when asked. */
+  get_vocab(with_added_tokens = true): Map<string, number> {
+    const v = new Map(this.model.vocab);
+    if (with_added_tokens) for (const [t, id] of this.added_vocabulary.added_tokens_map) v.set(t, id);
+    return v;
+  }
+
+  get_vocab_size(with_added_tokens = true): number {
+    if (!with_added_tokens) return this.model.get_vocab_size();
+    let n = this.model.get_vocab_size();
+    for (const t of this.added_vocabulary.added_tokens_map.keys()) if (!this.model.vocab.has(t)) n++;
+    return n;
+  }
+
+  add_tokens(tokens: AddedToken[]): number {
+    return this.added_vocabulary.add_tokens(tokens, this.model, this.normalizerFn);
+  }
+
+  add_special_tokens(tokens: AddedToken[]): number {
+    return this.added_vocabulary.add_special_tokens(tokens, this.model, this.normalizerFn);
+  }
+
+  num_special_tokens_to_add(is_pair: boolean): number {
+    return this.postProcessor ? this.postProcessor.added_tokens(is_pair) : 0;
+  }
+
+  /** One sequence before post-processing (`encode_single_sequence`); `type_id` 0 for the first, 1 for a pair. */
+  encodeParts(sequence: string, type_id = 0): Encoding {
+    const enc: Encoding = { ids: [], tokens: [], type_ids: [], special_tokens_mask: [] };
+    for (const split of this.added_vocabulary.extract_and_normalize(this.normalizerFn, sequence)) {
+      if (split.token) {
+        enc.ids.push(split.token.id);
+        enc.tokens.push(split.token.value);
+        continue;
+      }
+      const pieces = this.preTokenizerFn ? this.preTokenizerFn(split.text, split.isFirst) : [split.text];
+      for (const piece of pieces) {
+        for (const t of this.model.tokenize(piece)) {
+          enc.ids.push(t.id);
+          enc.tokens.push(t.value);
+        }
+      }
+    }
+    for (let i = 0; i < enc.ids.length; i++) {
+      enc.type_ids.push(type_id);
+      enc.special_tokens_mask.push(0);
+    }
+    return enc;
+  }
+
+  /** `post_process` without truncation: the post-processor, or the default concatenation. */
+  post_process(encoding: Encoding, pair: Encoding | null, add_special_tokens: boolean): Encoding {
+    return this.postProcessor ? this.postProcessor.process(encoding, pair, add_special_tokens) : defaultProcess(encoding, pair);
+  }
+
+  encode(sequence: string, pair: string | null = null, add_special_tokens = true): Encoding {
+    const a = this.encodeParts(sequence, 0);
+    const b = pair === null ? null : this.encodeParts(pair, 1);
+    return this.post_process(a, b, add_special_tokens);
+  }
+
+  /**
+   * Text of `ids`. tokenizers silently skips ids it cannot map; llama-ts rejects them (TokenizerError), as
+   * bad input should not vanish.
+   */
+  decode(ids: readonly number[], skip_special_tokens = false): string {
+    const tokens: string[] = [];
+    for (const id of ids) {
+      const t = this.id_to_token(id);
+      if (t === null) throw new TokenizerError("token_ids", `id ${id} is not in the vocabulary`);
+      if (skip_special_tokens && this.added_vocabulary.is_special_token(t)) continue;
+      tokens.push(t);
+    }
+    return this.decoderFn ? this.decoderFn(tokens).join("") : tokens.join(" ");
+  }
+
+  /** The tokenizer.json object (vocab in id order). */
+  toJSON(): Record<string, unknown> {
+    const added = [...this.added_vocabulary.get_added_tokens_decoder().entries()].map(([id, t]) => ({ id, ...t.toJSON() }));
+    const obj = tokenizerConfigToObject({ ...this.config, added_tokens: added.map((a) => ({ ...a })) as TokenizerConfigJSON["added_tokens"] });
+    return obj;
+  }
+}
