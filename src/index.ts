@@ -89,3 +89,10 @@ export type { LlamaTokenizerFastKwargs } from "./models/llama/tokenization_llama
 export { Tokenizer } from "./tokenizers/tokenizer.ts";
 export { parseTokenizerJSON } from "./formats/tokenizer_json.ts";
 export type { TokenizerConfigJSON } from "./formats/tokenizer_json.ts";
+export {
+  loadDefaultTokenizer,
+  loadDefaultSlowTokenizer,
+  loadDefaultTokenizerData,
+  defaultTokenizerConfig,
+  defaultModelProto,
+} from "./models/llama/default_tokenizer.ts";

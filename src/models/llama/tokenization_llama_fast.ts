@@ -93,12 +93,12 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
 
   /** The engine: a given object, a tokenizer.json, or the conversion of the slow tokenizer (`LlamaConverter`). */
   private static buildBackend(k: LlamaTokenizerFastKwargs, legacy: boolean, fromSlow: boolean): { backend: Tokenizer; proto: ModelProto | null } {
-    if (k.tokenizer_object && !fromSlow) return { backend: k.tokenizer_object, proto: null };
-    if (k.tokenizer_config && !fromSlow) return { backend: new Tokenizer(k.tokenizer_config), proto: null };
-    if (k.tokenizer_file && !fromSlow) return { backend: Tokenizer.from_file(k.tokenizer_file), proto: null };
+    const given = k.sp_model_proto instanceof Uint8Array ? parseModelProto(k.sp_model_proto) : (k.sp_model_proto ?? null);
+    if (k.tokenizer_object && !fromSlow) return { backend: k.tokenizer_object, proto: given };
+    if (k.tokenizer_config && !fromSlow) return { backend: new Tokenizer(k.tokenizer_config), proto: given };
+    if (k.tokenizer_file && !fromSlow) return { backend: Tokenizer.from_file(k.tokenizer_file), proto: given };
     let proto: ModelProto;
-    if (k.sp_model_proto instanceof Uint8Array) proto = parseModelProto(k.sp_model_proto);
-    else if (k.sp_model_proto) proto = k.sp_model_proto;
+    if (given) proto = given;
     else if (k.vocab_file) {
       let bytes: Uint8Array;
       try {
