@@ -24,3 +24,5 @@ export {
   positionIdsFromAttentionMask,
 } from "./utils.ts";
 export type { GenerationModel, GenerateOptions } from "./utils.ts";
+export { TextStreamer, TextIteratorStreamer, CleanupStream } from "./streamers.ts";
+export type { BaseStreamer, TextStreamerOptions, TextIteratorStreamerOptions } from "./streamers.ts";
