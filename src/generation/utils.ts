@@ -21,7 +21,10 @@
  * (`next * unfinished + pad * (1 - unfinished)`), and the loop ends when every row is finished.
  * Returns int64 [B, T + steps] (HF's LongTensor); steps <= max_length - T.
  *
- * Left out of HF's generate: beam search and the other strategies, streamers, assistant models, stop strings,
+ * Streaming (HF `streamer`): `streamer.put(prompt ids [B, T])` before the loop, `streamer.put(next ids [B])` after
+ * every step, `streamer.end()` at the end (see generation/streamers.ts; TextStreamer takes batch 1 only).
+ *
+ * Left out of HF's generate: beam search and the other strategies, assistant models, stop strings,
  * max_time, return_dict_in_generate / output_scores, inputs_embeds, static caches, and the warnings HF logs
  * (noted in comments where they would fire).
  */
@@ -41,6 +44,7 @@ import {
   TopPLogitsWarper,
 } from "./logits_process.ts";
 import { argmax, multinomial, softmax } from "./sampling.ts";
+import type { BaseStreamer } from "./streamers.ts";
 
 /** What `generate` needs from a model: its special tokens and vocabulary size, and one forward step. */
 export interface GenerationModel {
@@ -84,6 +88,8 @@ export interface GenerateOptions {
   seed?: number;
   use_cache?: boolean;
   generation_config?: GenerationConfig | Partial<GenerationConfigFields>;
+  /** Receives the prompt, then each step's new ids, then `end()` (HF `streamer`, e.g. a TextStreamer). */
+  streamer?: BaseStreamer | null;
 }
 
 /**
@@ -189,7 +195,7 @@ function readAttentionMask(attention_mask: IntInput, batch: number, seq: number)
 }
 
 /** The keys of GenerateOptions that are not GenerationConfig fields. */
-const NON_CONFIG_OPTIONS = new Set(["attention_mask", "seed", "generation_config"]);
+const NON_CONFIG_OPTIONS = new Set(["attention_mask", "seed", "generation_config", "streamer"]);
 
 /**
  * HF `GenerationMixin.generate` for decoder-only models, num_beams = 1: greedy search (do_sample=false) or
@@ -239,6 +245,9 @@ export function generate(model: GenerationModel, input_ids: IntInput, opts: Gene
   const attention_mask =
     opts.attention_mask !== undefined ? readAttentionMask(opts.attention_mask, batch, input_ids_length) : prepareAttentionMaskForGeneration(ids, pad, eos);
 
+  const streamer = opts.streamer ?? null;
+  if (streamer !== null) streamer.put(new Tensor("int64", ids.flat(), [batch, input_ids_length]));
+
   // 4. Lengths (HF `_prepare_generated_length`): max_new_tokens and min_new_tokens take precedence.
   if (config.max_new_tokens !== null) config.max_length = config.max_new_tokens + input_ids_length;
   if (config.min_new_tokens !== null) config.min_length = config.min_new_tokens + input_ids_length;
@@ -261,6 +270,7 @@ export function generate(model: GenerationModel, input_ids: IntInput, opts: Gene
     pad_token_id: pad,
     use_cache: config.use_cache,
     rng: config.do_sample ? new Random(seed) : null,
+    streamer,
   });
 }
 
@@ -273,6 +283,7 @@ interface SampleSettings {
   use_cache: boolean;
   /** Present iff sampling: one uniform draw per row per step, finished rows included, so runs replay exactly. */
   rng: Random | null;
+  streamer: BaseStreamer | null;
 }
 
 /** HF `GenerationMixin._sample` (greedy when there is no warper): the decoding loop. */
@@ -324,6 +335,7 @@ function sample(model: GenerationModel, input_ids: number[][], attention_mask: n
       input_ids[b].push(next);
       attention_mask[b].push(1);
     }
+    if (s.streamer !== null) s.streamer.put(new Tensor("int64", input_ids.map((row) => row[row.length - 1]), [batch]));
 
     // _update_model_kwargs_for_generation
     if (s.use_cache) {
@@ -341,6 +353,7 @@ function sample(model: GenerationModel, input_ids: number[][], attention_mask: n
     }
     if (!unfinished.some(Boolean)) break;
   }
+  if (s.streamer !== null) s.streamer.end();
 
   return new Tensor("int64", input_ids.flat(), [batch, cur_len]);
 }
