@@ -96,3 +96,5 @@ export {
   defaultTokenizerConfig,
   defaultModelProto,
 } from "./models/llama/default_tokenizer.ts";
+export { apply_chat_template, get_chat_template, llamaDefaultChatTemplate, DEFAULT_SYSTEM_PROMPT, B_INST, E_INST, B_SYS, E_SYS } from "./tokenization_chat.ts";
+export type { ChatMessage, Conversation, ApplyChatTemplateOptions } from "./tokenization_chat.ts";

@@ -14,12 +14,13 @@
  * `decode(ids[seq])` -> string; `batch_decode(ids[batch][seq])` -> string[batch].
  *
  * Left out on purpose: TF/PyTorch tensor conversion (`return_tensors`), overflowing tokens and `stride`,
- * offsets mapping, `is_split_into_words`, chat templates (a later issue adds `apply_chat_template`).
+ * offsets mapping, `is_split_into_words`. `apply_chat_template` delegates to src/tokenization_chat.ts.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { TokenizerError, ValueError } from "./errors.ts";
 import { Tensor, toIntRows } from "./tensor/tensor.ts";
+import { type ApplyChatTemplateOptions, type Conversation, apply_chat_template as applyChatTemplate } from "./tokenization_chat.ts";
 
 /** HF `VERY_LARGE_INTEGER` (int(1e30)): `model_max_length` when the model declares none. */
 export const VERY_LARGE_INTEGER = 1e30;
@@ -683,6 +684,16 @@ export abstract class PreTrainedTokenizerBase {
       .replaceAll(" 's", "'s")
       .replaceAll(" 've", "'ve")
       .replaceAll(" 're", "'re");
+  }
+
+  /** HF `apply_chat_template`: the conversation rendered with the chat template, then tokenized (src/tokenization_chat.ts). */
+  apply_chat_template(conversation: Conversation, opts: ApplyChatTemplateOptions & { tokenize: false }): string;
+  apply_chat_template(conversation: Conversation[], opts: ApplyChatTemplateOptions & { tokenize: false }): string[];
+  apply_chat_template(conversation: Conversation | Conversation[], opts: ApplyChatTemplateOptions & { return_dict: true }): BatchEncoding;
+  apply_chat_template(conversation: Conversation, opts?: ApplyChatTemplateOptions): number[];
+  apply_chat_template(conversation: Conversation[], opts?: ApplyChatTemplateOptions): number[][];
+  apply_chat_template(conversation: Conversation | Conversation[], opts: ApplyChatTemplateOptions = {}): string | string[] | number[] | number[][] | BatchEncoding {
+    return applyChatTemplate(this, conversation, opts);
   }
 
   clean_up_tokenization(out_string: string): string {
