@@ -9,9 +9,13 @@
  * With FC_VERBOSE=1 each test prints how many runs the search needed and the violation it found.
  */
 import fc from "fast-check";
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { DynamicCache } from "../../src/cache_utils.ts";
 import { LlamaForCausalLM, LlamaForSequenceClassification, LlamaModel } from "../../src/models/llama/modeling_llama.ts";
+import { LlamaTokenizer } from "../../src/models/llama/tokenization_llama.ts";
+import { LlamaTokenizerFast } from "../../src/models/llama/tokenization_llama_fast.ts";
 import { Embedding, Module } from "../../src/nn/modules.ts";
 import { type MatmulBackend, referenceBackend } from "../../src/ops/matmul.ts";
 import { halfToFloat32 } from "../../src/tensor/dtypes.ts";
@@ -45,6 +49,7 @@ import {
   tiedEmbeddingsShareStorage,
 } from "./invariants.ts";
 import { SEED } from "./seed.ts";
+import { decodeEncodeRoundTrip, fastRoundTrip, slowFastAgree } from "./tokenizer_invariants.ts";
 
 /** Run `property` until its first counterexample; it must be an InvariantViolation. */
 function expectCaught<Ts>(name: string, property: fc.IProperty<Ts>, numRuns: number): void {
@@ -254,4 +259,26 @@ describe("model properties reject broken variants", () => {
   it("the loss property catches a loss that counts -100 as class 0", () => expectCaught("loss/clamp-ignore", lossIgnoresMinus100(ClampedLabelsLM), 100));
   it("classification pooling catches HF 4.44's first-pad-minus-one rule (pads inside rows)", () => expectCaught("cls/first-pad-minus-one", classificationPoolsLastNonPad(FirstPadPoolingCls), 100));
   it("classification pooling catches pooling one position early", () => expectCaught("cls/off-by-one", classificationPoolsLastNonPad(OffByOnePoolingCls), 100));
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tokenizers
+// ---------------------------------------------------------------------------------------------------------------
+
+const REF = path.resolve(process.cwd(), "../shared/reference");
+const MODEL = path.join(REF, "tokenizer.model");
+const JSON_LEGACY = path.join(REF, "tokenizer", "tokenizer.json");
+const haveTokenizers = existsSync(MODEL) && existsSync(JSON_LEGACY);
+if (!haveTokenizers) console.warn(`skipping tokenizer mutants: the Llama 2 tokenizer files are absent from ${REF}`);
+
+describe.skipIf(!haveTokenizers)("tokenizer properties reject broken variants", () => {
+  it("the fast round trip catches clean_up_tokenization_spaces (it rewrites ' .' to '.', ' n't' to \"n't\", ...)", () => {
+    const cleaning = new LlamaTokenizerFast({ tokenizer_file: JSON_LEGACY, legacy: true, clean_up_tokenization_spaces: true });
+    expectCaught("tokenizer/cleanup-spaces", decodeEncodeRoundTrip(cleaning, fastRoundTrip), 2000); // about 1 text in 70 has " ." and the like
+  });
+  it("slow/fast agreement catches a slow tokenizer in non-legacy mode against the legacy tokenizer.json", () => {
+    const slowNonLegacy = new LlamaTokenizer({ vocab_file: MODEL, legacy: false });
+    const fast = new LlamaTokenizerFast({ tokenizer_file: JSON_LEGACY, legacy: true });
+    expectCaught("tokenizer/legacy-mismatch", slowFastAgree(slowNonLegacy, fast), 300);
+  });
 });
