@@ -142,7 +142,7 @@ export function defaultModelProto(): ModelProto {
       vocab_size: VOCAB_SIZE,
       self_test_sample_size: 0,
       input_format: "text",
-      character_coverage: 0.99995,
+      character_coverage: Math.fround(0.99995), // float32 in the file
       input_sentence_size: 200000000n,
       seed_sentencepiece_size: 1000000,
       shrinking_factor: 0.75,
