@@ -1,0 +1,97 @@
+/**
+ * `npm start` / `llama-ts start`: the main job on the embedded default, every stage printed.
+ *
+ * Without --model: the real Llama 2 tokenizer (embedded, from the npm package llama-tokenizer-js) and a tiny
+ * LlamaForCausalLM with the real 32,000-token vocabulary but RANDOM weights (seeded, so every run prints the
+ * same numbers). With --model DIR: the checkpoint and tokenizer of that folder.
+ */
+import { LlamaConfig } from "../models/llama/configuration_llama.ts";
+import { LlamaForCausalLM } from "../models/llama/modeling_llama.ts";
+import { softmaxRows } from "../ops/softmax.ts";
+import { numberFlag, parseFlags } from "./args.ts";
+import { loadDefaultTokenizerForCli, loadTokenizerFor, type CliTokenizer } from "./tokenizer.ts";
+
+export const START_HELP = `Run the main job: tokenize a prompt, run a forward pass, generate a few tokens, printing each stage.
+
+Usage: llama-ts start [--model DIR] [--prompt TEXT] [--max_new_tokens N] [--seed N]
+
+  --model DIR          an HF Llama checkpoint folder (default: a tiny seeded model with RANDOM weights
+                       and the real Llama 2 vocabulary)
+  --prompt TEXT        default: "Hey, are you conscious? Can you talk to me?" (the seed doc's example)
+  --max_new_tokens N   default 8
+  --seed N             seed of the random weights (default 0)
+`;
+
+/** The embedded default: Llama 2's vocabulary and special ids, a few small layers. */
+export function tinyDefaultConfig(): LlamaConfig {
+  return new LlamaConfig({
+    vocab_size: 32000,
+    hidden_size: 64,
+    intermediate_size: 172,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    max_position_embeddings: 256,
+    bos_token_id: 1,
+    eos_token_id: 2,
+  });
+}
+
+export async function runStart(argv: string[]): Promise<void> {
+  const flags = parseFlags(argv, {
+    model: { type: "string" },
+    prompt: { type: "string" },
+    max_new_tokens: { type: "string" },
+    seed: { type: "string" },
+  });
+  const prompt = (flags.prompt as string | undefined) ?? "Hey, are you conscious? Can you talk to me?";
+  const max_new_tokens = numberFlag(flags.max_new_tokens, "max_new_tokens", { integer: true, min: 1 }) ?? 8;
+  const seed = numberFlag(flags.seed, "seed", { integer: true }) ?? 0;
+  const out = (s = "") => process.stdout.write(s + "\n");
+
+  let model: LlamaForCausalLM;
+  let tokenizer: CliTokenizer;
+  let tokenizerSource: string;
+  if (flags.model !== undefined) {
+    model = await LlamaForCausalLM.from_pretrained(flags.model as string, { torch_dtype: "auto" });
+    ({ tokenizer, source: tokenizerSource } = await loadTokenizerFor(flags.model as string, model.config.vocab_size));
+    out(`model: ${flags.model} (trained weights from the checkpoint)`);
+  } else {
+    ({ tokenizer, source: tokenizerSource } = await loadDefaultTokenizerForCli());
+    model = new LlamaForCausalLM(tinyDefaultConfig(), { seed });
+    out("NOTE: this model has RANDOM weights (seeded, not trained): the numbers below show the pipeline,");
+    out("      not language. Pass --model DIR with a real HF Llama checkpoint folder for real text.");
+  }
+  const c = model.config;
+  const nParams = model.named_parameters().reduce((n, [, t]) => n + t.size, 0);
+  out();
+  out("1. tokenizer");
+  out(`   source: ${tokenizerSource}`);
+  out(`   prompt: ${JSON.stringify(prompt)}`);
+  const ids = tokenizer.encode(prompt);
+  out(`   input_ids [1, ${ids.length}]: [${ids.join(", ")}]`);
+  out(`   tokens: ${JSON.stringify(tokenizer.convert_ids_to_tokens(ids))}`);
+  out();
+  out("2. model");
+  out(`   LlamaForCausalLM: vocab ${c.vocab_size}, hidden ${c.hidden_size}, ${c.num_hidden_layers} layers, ${c.num_attention_heads} heads (${c.num_key_value_heads} kv heads, head_dim ${c.head_dim}), intermediate ${c.intermediate_size}`);
+  out(`   parameters: ${nParams.toLocaleString("en-US")}`);
+  out();
+  out("3. forward");
+  const t0 = performance.now();
+  const res = model.forward({ input_ids: [ids], use_cache: false, output_hidden_states: true });
+  const ms = performance.now() - t0;
+  out(`   logits ${JSON.stringify(res.logits.shape)}, hidden_states ${res.hidden_states!.length} x ${JSON.stringify(res.hidden_states![0].shape)} (${ms.toFixed(1)} ms)`);
+  const V = c.vocab_size;
+  const last = res.logits.toFloat32().subarray((ids.length - 1) * V, ids.length * V);
+  const probs = softmaxRows(new Float32Array(V), last, 1, V);
+  const top = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]).slice(0, 5);
+  out("   top next tokens:");
+  for (const id of top) out(`     ${String(id).padStart(6)} ${JSON.stringify(tokenizer.convert_ids_to_tokens([id])[0]).padEnd(18)} p=${probs[id].toFixed(5)}`);
+  out();
+  out(`4. generate (greedy, ${max_new_tokens} new tokens, KV cache)`);
+  const t1 = performance.now();
+  const gen: number[] = model.generate([ids], { max_new_tokens, do_sample: false }).tolist()[0];
+  const gs = (performance.now() - t1) / 1000;
+  out(`   new ids: [${gen.slice(ids.length).join(", ")}] (${((gen.length - ids.length) / gs).toFixed(1)} tokens/s)`);
+  out(`   text: ${JSON.stringify(tokenizer.decode(gen, { skip_special_tokens: true }))}`);
+}
