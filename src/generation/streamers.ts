@@ -9,11 +9,14 @@
  * retracted. Shapes: `put` takes ids [n], [1, n], a single id, or an int Tensor of those shapes (batch 1 only).
  *
  * When the decoded text can still change (Llama's decoders, slow and fast):
- * - a trailing run of byte-fallback pieces (`<0xE4>`, `<0xB8>`, ...): an unfinished UTF-8 sequence decodes to
- *   U+FFFD (sentencepiece: one per invalid byte; tokenizers' ByteFallback: one per byte of the whole run, even the
- *   valid characters before it), and becomes the real character when the last byte arrives. So the text of the
- *   run is held until a piece that is not a byte piece closes it; with `skip_special_tokens` a skipped special
- *   token does not close it (the two runs around it join);
+ * - a trailing run of byte-fallback pieces (`<0xE4>`, `<0xB8>`, ...). An unfinished UTF-8 sequence decodes to
+ *   U+FFFD and becomes the real character when its last byte arrives, so it is held. sentencepiece (the slow
+ *   tokenizer) decodes character by character, so the finished characters before it are final. tokenizers'
+ *   ByteFallback (the fast one) decodes the run all or nothing: one invalid byte anywhere turns every byte of the
+ *   run into U+FFFD (`decode([▁, F0 9F 98 80])` is "😀", add <0xE7> and it is five U+FFFD), so there the whole run
+ *   waits for a piece that is not a byte piece. Both rules come from trial decodes: the ids up to the unfinished
+ *   sequence, and the ids plus <0xFF> (a byte that is never valid). With `skip_special_tokens` a skipped special
+ *   token does not close a run (the two runs around it join);
  * - with `clean_up_tokenization_spaces`, " ." -> "." and friends remove a space once the next characters arrive,
  *   so the cleanup is applied to raw text in pieces that end after a newline or after 3 characters that are not
  *   spaces (no cleanup pattern can reach across either; see {@link CleanupStream}).
@@ -128,6 +131,8 @@ export class TextStreamer implements BaseStreamer {
   private readonly rawDecodeOptions: DecodeOptions;
   /** A special id appended in a trial decode, to see what a special token arriving next would change. */
   private readonly probeId: number | null;
+  /** The byte piece <0xFF> (never valid in UTF-8), for the same kind of trial decode. */
+  private readonly invalidByteId: number | null;
 
   constructor(tokenizer: PreTrainedTokenizerBase, opts: TextStreamerOptions = {}) {
     const { skip_prompt = false, ...decode_kwargs } = opts;
@@ -141,6 +146,8 @@ export class TextStreamer implements BaseStreamer {
     // decode(ids) with cleanup is clean_up_tokenization(decode(ids) without it): the window works on raw text.
     this.cleanup = cleanUp ? new CleanupStream((t) => tokenizer.clean_up_tokenization(t)) : null;
     this.rawDecodeOptions = { ...decode_kwargs, clean_up_tokenization_spaces: false };
+    const ff = tokenizer.convert_tokens_to_ids("<0xFF>");
+    this.invalidByteId = typeof ff === "number" && ff !== tokenizer.unk_token_id && BYTE_PIECE.test(tokenizer.convert_ids_to_tokens(ff)) ? ff : null;
     const special = tokenizer.eos_token_id ?? tokenizer.all_special_ids[0] ?? null;
     this.probeId = decode_kwargs.skip_special_tokens ? null : special;
   }
@@ -155,8 +162,12 @@ export class TextStreamer implements BaseStreamer {
     this.token_cache.push(...ids);
     const text = this.decode(this.token_cache);
     let stable = text.length;
-    const runStart = this.trailingByteRunStart();
-    if (runStart >= 0) stable = commonPrefixLength(this.decode(this.token_cache.slice(0, runStart)), text);
+    const open = this.openByteSequenceStart();
+    if (open >= 0) stable = commonPrefixLength(this.decode(this.token_cache.slice(0, open)), text);
+    if (open >= 0 || this.trailingByteRunStart() >= 0) {
+      // A byte that can never be valid UTF-8 arriving next: what ByteFallback's all-or-nothing run would undo.
+      if (this.invalidByteId !== null) stable = Math.min(stable, commonPrefixLength(this.decode([...this.token_cache, this.invalidByteId]), text));
+    }
     if (this.probeId !== null) stable = Math.min(stable, commonPrefixLength(this.decode([...this.token_cache, this.probeId]), text));
     let printable = "";
     if (stable > this.print_len) {
@@ -195,6 +206,29 @@ export class TextStreamer implements BaseStreamer {
 
   private isByteToken(id: number): boolean {
     return !this.addedIds.has(id) && BYTE_PIECE.test(this.tokenizer.convert_ids_to_tokens(id));
+  }
+
+  /**
+   * Index in `token_cache` of the byte piece that starts an unfinished UTF-8 sequence at the end of the trailing
+   * byte run (a lead byte followed by fewer continuation bytes than it announces), or -1.
+   */
+  private openByteSequenceStart(): number {
+    const start = this.trailingByteRunStart();
+    if (start < 0) return -1;
+    const skip = this.decode_kwargs.skip_special_tokens ?? false;
+    const bytes: { value: number; index: number }[] = [];
+    for (let i = start; i < this.token_cache.length; i++) {
+      const id = this.token_cache[i];
+      if (skip && this.specialIds.has(id)) continue;
+      bytes.push({ value: parseInt(this.tokenizer.convert_ids_to_tokens(id).slice(3, 5), 16), index: i });
+    }
+    for (let j = bytes.length - 1; j >= 0 && j >= bytes.length - 4; j--) {
+      const b = bytes[j].value;
+      if ((b & 0xc0) === 0x80) continue; // continuation byte: keep looking for its lead
+      const need = b >= 0xf0 && b <= 0xf7 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+      return b < 0xf8 && bytes.length - j < need ? bytes[j].index : -1;
+    }
+    return -1;
   }
 
   /** Index in `token_cache` where the trailing run of byte pieces starts (skipped special ids are see-through), or -1. */
