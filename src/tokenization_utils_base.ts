@@ -181,6 +181,11 @@ export abstract class PreTrainedTokenizerBase {
   /** The kwargs the tokenizer was built with (HF `init_kwargs`), saved back to tokenizer_config.json. */
   init_kwargs: Record<string, unknown>;
   pad_token_type_id = 0;
+  /**
+   * The Jinja chat template from tokenizer_config.json (HF `chat_template`), kept for `apply_chat_template`
+   * (not implemented here: a later issue adds it).
+   */
+  chat_template: string | Record<string, string> | null = null;
 
   protected _special_tokens_map: Record<SpecialTokenKey, TokenLike | null> = {
     bos_token: null,
@@ -201,6 +206,9 @@ export abstract class PreTrainedTokenizerBase {
     if (kwargs.clean_up_tokenization_spaces !== undefined) this.clean_up_tokenization_spaces = Boolean(kwargs.clean_up_tokenization_spaces);
     if (kwargs.split_special_tokens !== undefined) this.split_special_tokens = Boolean(kwargs.split_special_tokens);
     if (kwargs.model_input_names !== undefined) this.model_input_names = [...kwargs.model_input_names];
+    if (typeof kwargs.chat_template === "string" || (kwargs.chat_template && typeof kwargs.chat_template === "object")) {
+      this.chat_template = kwargs.chat_template as string | Record<string, string>;
+    }
     for (const key of SPECIAL_TOKENS_ATTRIBUTES) {
       const value = kwargs[key];
       if (value === undefined || value === null) continue;
@@ -281,6 +289,24 @@ export abstract class PreTrainedTokenizerBase {
       throw new ValueError(`Cannot set a non-string value as the ${key}`);
     }
     this._special_tokens_map[key] = value;
+    this._invalidateSpecialCache();
+  }
+
+  /** all_special_tokens / all_special_ids, cached because decode (called per token by streamers) needs them. */
+  private _specialCache: { tokens: string[]; ids: number[] } | null = null;
+
+  /** Forget the cached special tokens and ids (after special tokens or the vocabulary change). */
+  protected _invalidateSpecialCache(): void {
+    this._specialCache = null;
+  }
+
+  private specialCache(): { tokens: string[]; ids: number[] } {
+    if (!this._specialCache) {
+      const tokens = this.all_special_tokens_extended.map(String);
+      const ids = this.convert_tokens_to_ids(tokens).filter((x): x is number => x !== null);
+      this._specialCache = { tokens, ids };
+    }
+    return this._specialCache;
   }
 
   private specialTokenId(key: SpecialTokenKey): number | null {
@@ -335,6 +361,7 @@ export abstract class PreTrainedTokenizerBase {
   }
   set additional_special_tokens(v: TokenLike[]) {
     this._additional_special_tokens = [...v];
+    this._invalidateSpecialCache();
   }
 
   get bos_token_id(): number | null {
@@ -406,11 +433,11 @@ export abstract class PreTrainedTokenizerBase {
   }
 
   get all_special_tokens(): string[] {
-    return this.all_special_tokens_extended.map(String);
+    return [...this.specialCache().tokens];
   }
 
   get all_special_ids(): number[] {
-    return this.convert_tokens_to_ids(this.all_special_tokens).filter((x): x is number => x !== null);
+    return [...this.specialCache().ids];
   }
 
   /**
@@ -444,6 +471,7 @@ export abstract class PreTrainedTokenizerBase {
         if (!added.some((t) => String(t) === String(tok))) added.push(tok);
       }
     }
+    this._invalidateSpecialCache();
     if (added.length === 0) return 0;
     return this._add_tokens(added, true);
   }

@@ -119,12 +119,16 @@ export abstract class PreTrainedTokenizer extends PreTrainedTokenizerBase {
       } else {
         index = currentVocab.get(token.content)!;
       }
-      if (token.special && !this.all_special_tokens.includes(String(token))) this._additional_special_tokens.push(token);
+      if (token.special && !this.all_special_tokens.includes(String(token))) {
+        this._additional_special_tokens.push(token);
+        this._invalidateSpecialCache();
+      }
       this._added_tokens_decoder.set(index, token);
       this._added_tokens_encoder.set(token.content, index);
     }
     this._update_trie();
     this._total_vocab_size = null;
+    this._invalidateSpecialCache();
     return added;
   }
 

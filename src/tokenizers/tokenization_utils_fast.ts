@@ -67,6 +67,7 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
         return c;
       });
       this._tokenizer.add_tokens(tokens);
+      this._invalidateSpecialCache();
     }
   }
 
@@ -107,7 +108,9 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
       if (!(t instanceof AddedToken)) throw new ValueError(`Token ${String(t)} is not a string or an AddedToken`);
       return t;
     });
-    return special_tokens ? this._tokenizer.add_special_tokens(tokens) : this._tokenizer.add_tokens(tokens);
+    const n = special_tokens ? this._tokenizer.add_special_tokens(tokens) : this._tokenizer.add_tokens(tokens);
+    this._invalidateSpecialCache();
+    return n;
   }
 
   convert_tokens_to_ids(tokens: string): number | null;
