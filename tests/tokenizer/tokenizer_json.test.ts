@@ -11,7 +11,6 @@ import { TokenizerError } from "../../src/errors.ts";
 import { parseTokenizerJSON } from "../../src/formats/tokenizer_json.ts";
 import { LlamaTokenizer } from "../../src/models/llama/tokenization_llama.ts";
 import { LlamaTokenizerFast } from "../../src/models/llama/tokenization_llama_fast.ts";
-import { defaultModelProto } from "../../src/models/llama/default_tokenizer.ts";
 import { serializeModelProto } from "../../src/formats/sentencepiece_model.ts";
 import { Tokenizer } from "../../src/tokenizers/tokenizer.ts";
 
@@ -140,10 +139,22 @@ describe("malformed tokenizer.json", () => {
   });
 });
 
+/** A minimal valid sentencepiece BPE model (the config tests need one, not Llama's 32,000 pieces). */
+const TINY_MODEL = {
+  pieces: [
+    { piece: "<unk>", score: 0, type: 2 },
+    { piece: "<s>", score: 0, type: 3 },
+    { piece: "</s>", score: 0, type: 3 },
+    { piece: "\u2581", score: -1 },
+    { piece: "a", score: -2 },
+  ],
+  trainer_spec: { model_type: 2 },
+};
+
 describe("malformed tokenizer_config.json / special_tokens_map.json", () => {
   function dirWith(files: Record<string, string>): string {
     const dir = mkdtempSync(path.join(tmpdir(), "tokcfg-"));
-    writeFileSync(path.join(dir, "tokenizer.model"), serializeModelProto(defaultModelProto()));
+    writeFileSync(path.join(dir, "tokenizer.model"), serializeModelProto(TINY_MODEL));
     writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(tiny()));
     for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
     return dir;
