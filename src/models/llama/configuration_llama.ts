@@ -135,7 +135,12 @@ export class LlamaConfig {
     for (const [key, v] of Object.entries(PRETRAINED_CONFIG_DEFAULTS)) (this as any)[key] = structuredClone(v);
     for (const [key, v] of Object.entries(LLAMA_DEFAULTS)) (this as any)[key] = key in k ? k[key] : v;
     for (const [key, v] of Object.entries(k)) {
-      if (key === "num_labels" || key in LLAMA_DEFAULTS) continue;
+      if (key === "num_labels" || Object.hasOwn(LLAMA_DEFAULTS, key)) continue;
+      // A key naming a method or accessor (rope_type, validate, to_dict, __proto__, ...) cannot become an
+      // attribute without replacing it; HF would set it and break later (or, for rope_type, ignore it).
+      if (key in this && !Object.prototype.propertyIsEnumerable.call(this, key)) {
+        throw new ConfigError(key, "is the name of a LlamaConfig method or accessor, not a config field");
+      }
       (this as any)[key] = v;
     }
     (this as any).model_type = "llama";
