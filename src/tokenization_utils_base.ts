@@ -17,6 +17,7 @@
  * offsets mapping, `is_split_into_words`. `apply_chat_template` delegates to src/tokenization_chat.ts.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TokenizerError, ValueError } from "./errors.ts";
 import { Tensor, toIntRows } from "./tensor/tensor.ts";
@@ -679,6 +680,62 @@ export abstract class PreTrainedTokenizerBase {
     }
     if (!returnMask) delete (out as Partial<BatchEncoding>).attention_mask;
     return out;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Saving
+  // -------------------------------------------------------------------------------------------------------
+
+  /** The vocabulary files of the tokenizer (slow: tokenizer.model; fast: tokenizer.json and, if known, tokenizer.model). */
+  abstract save_vocabulary(save_directory: string, filename_prefix?: string | null): Promise<string[]>;
+
+  /** Files written besides the config (HF `_save_pretrained`); the slow default is `save_vocabulary`. */
+  protected async _save_pretrained(save_directory: string): Promise<string[]> {
+    return this.save_vocabulary(save_directory);
+  }
+
+  /** Added tokens by id, as saved in tokenizer_config.json's `added_tokens_decoder`. */
+  abstract get added_tokens_decoder(): Map<number, AddedToken>;
+
+  /**
+   * Writes tokenizer_config.json (init kwargs, special tokens as strings, `added_tokens_decoder`),
+   * special_tokens_map.json and the vocabulary files, so that `from_pretrained(save_directory)` rebuilds the
+   * same tokenizer (HF `save_pretrained`). Returns the paths written.
+   */
+  async save_pretrained(save_directory: string): Promise<string[]> {
+    await mkdir(save_directory, { recursive: true });
+    const skip = new Set(["vocab_file", "tokenizer_file", "tokenizer_object", "tokenizer_config", "sp_model_proto", "added_tokens_decoder", "from_slow", "name_or_path"]);
+    const config: Record<string, unknown> = {};
+    for (const [k, initial] of Object.entries(this.init_kwargs)) {
+      if (skip.has(k) || (SPECIAL_TOKENS_ATTRIBUTES as readonly string[]).includes(k)) continue;
+      // HF saves the current value of each init kwarg that is also an attribute (add_eos_token set later, ...).
+      const v = k in this ? (this as Record<string, unknown>)[k] : initial;
+      if (v === undefined || typeof v === "bigint" || typeof v === "function" || v instanceof Uint8Array) continue;
+      config[k] = v;
+    }
+    const decoder: Record<string, unknown> = {};
+    for (const [id, t] of this.added_tokens_decoder) decoder[String(id)] = t.toJSON();
+    config.added_tokens_decoder = decoder;
+    for (const key of SPECIAL_TOKENS_ATTRIBUTES) {
+      if (key === "additional_special_tokens") config[key] = this.additional_special_tokens;
+      else config[key] = this._special_tokens_map[key] === null ? null : String(this._special_tokens_map[key]);
+    }
+    config.clean_up_tokenization_spaces = this.clean_up_tokenization_spaces;
+    config.model_max_length = this.model_max_length;
+    config.padding_side = this.padding_side;
+    if (this.chat_template !== null) config.chat_template = this.chat_template;
+    config.tokenizer_class = this.constructor.name;
+    const configFile = join(save_directory, "tokenizer_config.json");
+    await writeFile(configFile, JSON.stringify(config, null, 2) + "\n");
+
+    const map: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(this.special_tokens_map_extended)) {
+      const one = (t: TokenLike) => (t instanceof AddedToken ? { content: t.content, lstrip: t.lstrip, normalized: t.normalized, rstrip: t.rstrip, single_word: t.single_word } : t);
+      map[k] = Array.isArray(v) ? v.map(one) : one(v);
+    }
+    const mapFile = join(save_directory, "special_tokens_map.json");
+    await writeFile(mapFile, JSON.stringify(map, null, 2) + "\n");
+    return [configFile, mapFile, ...(await this._save_pretrained(save_directory))];
   }
 
   // -------------------------------------------------------------------------------------------------------

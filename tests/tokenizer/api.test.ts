@@ -203,3 +203,22 @@ describe("slow and fast differ where HF's do", () => {
     for (const t of both) expect(t.get_special_tokens_mask([HELLO])).toEqual([1, 0]);
   });
 });
+
+describe.each(makers)("%s save_pretrained -> from_pretrained", (name, make) => {
+  it("rebuilds the same tokenizer, added tokens and options included", async () => {
+    const tok = make();
+    tok.add_special_tokens({ pad_token: "<pad>", additional_special_tokens: ["<foo>"] });
+    tok.add_eos_token = true;
+    const dir = mkdtempSync(path.join(tmpdir(), `pretrained-${name}-`));
+    const files = (await tok.save_pretrained(dir)).map((f) => path.basename(f)).sort();
+    expect(files).toEqual(name === "fast" ? ["special_tokens_map.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json"] : ["special_tokens_map.json", "tokenizer.model", "tokenizer_config.json"]);
+    const { LlamaTokenizer } = await import("../../src/models/llama/tokenization_llama.ts");
+    const { LlamaTokenizerFast } = await import("../../src/models/llama/tokenization_llama_fast.ts");
+    const back = name === "fast" ? await LlamaTokenizerFast.from_pretrained(dir) : await LlamaTokenizer.from_pretrained(dir);
+    expect([back.pad_token_id, back.eos_token_id, back.length]).toEqual([PAD, EOS, 32002]);
+    expect(back.additional_special_tokens).toEqual(["<foo>"]);
+    expect(back.encode("Hello <foo>")).toEqual([BOS, HELLO, SPACE, 32001, EOS]);
+    expect(back.padding_side).toBe(tok.padding_side);
+    expect(back.call(["Hello", "Hello world"], { padding: true }).input_ids).toEqual(tok.call(["Hello", "Hello world"], { padding: true }).input_ids);
+  });
+});

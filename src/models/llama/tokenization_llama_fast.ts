@@ -228,6 +228,13 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
     return out;
   }
 
+  /** HF fast `_save_pretrained`: tokenizer.json, plus tokenizer.model when it is known. */
+  protected override async _save_pretrained(save_directory: string): Promise<string[]> {
+    const json = join(save_directory, VOCAB_FILES_NAMES.tokenizer_file);
+    await this.save_tokenizer_json(json);
+    return this.can_save_slow_tokenizer ? [json, ...(await this.save_vocabulary(save_directory))] : [json];
+  }
+
   /** Writes the pipeline as a tokenizer.json (HF `backend_tokenizer.save`). */
   async save_tokenizer_json(path: string): Promise<void> {
     await writeFile(path, JSON.stringify(this.toJSON(), null, 2));
