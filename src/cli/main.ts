@@ -6,6 +6,7 @@
  *   llama-ts generate --model DIR --prompt TEXT ...   generate text with any HF Llama checkpoint folder
  */
 import { LlamaError } from "../errors.ts";
+import { runBench, BENCH_HELP } from "./bench.ts";
 import { runGenerate, GENERATE_HELP } from "./generate.ts";
 import { runParity, PARITY_HELP } from "./parity.ts";
 import { runStart, START_HELP } from "./start.ts";
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   start: { help: START_HELP, run: runStart },
   generate: { help: GENERATE_HELP, run: runGenerate },
   parity: { help: PARITY_HELP, run: runParity },
+  bench: { help: BENCH_HELP, run: runBench },
 };
 
 const MAIN_HELP = `llama-ts: a TypeScript reference implementation of Hugging Face transformers' Llama

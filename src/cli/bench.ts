@@ -1,0 +1,87 @@
+/**
+ * `npm run bench` / `llama-ts bench`: throughput on a fixed corpus, printed as tables on stdout (progress on
+ * stderr). Tokenizers: encode and decode MB/s of llama-ts' fast and slow Llama tokenizers side by side with
+ * `@huggingface/tokenizers` in the same process, and the ratio ours / peer (src/bench/tokenizer_bench.ts). Model:
+ * prefill and decode tokens/s of the tiny default LlamaForCausalLM (src/bench/model_bench.ts), no peer.
+ * Timings are medians of `--repeats` runs after `--warmup` untimed runs; they depend on the machine.
+ */
+import path from "node:path";
+import os from "node:os";
+import { benchCorpus } from "../bench/corpus.ts";
+import { fmt, formatTable } from "../bench/measure.ts";
+import { benchModel } from "../bench/model_bench.ts";
+import { benchTokenizers, tokenizerTable } from "../bench/tokenizer_bench.ts";
+import { loadDefaultTokenizer } from "../models/llama/default_tokenizer.ts";
+import { LlamaForCausalLM } from "../models/llama/modeling_llama.ts";
+import { numberFlag, parseFlags } from "./args.ts";
+import { tinyDefaultConfig } from "./start.ts";
+
+export const BENCH_HELP = `Benchmark tokenizer and model throughput (medians of repeated runs; numbers depend on the machine).
+
+Usage: llama-ts bench [--corpus_mb X] [--repeats N] [--warmup N] [--seed N] [--skip_model] [--skip_tokenizers]
+
+  --corpus_mb X         size of the generated corpus in MB (default 1)
+  --repeats N           timed runs per measurement, the median is reported (default 5)
+  --warmup N            untimed runs first (default 1)
+  --seed N              seed of the corpus and of the model's random weights (default 0)
+  --prompt_tokens N     prompt length of the model line (default 128)
+  --new_tokens N        greedy steps of the model line (default 32)
+  --skip_model          tokenizers only
+  --skip_tokenizers     model only
+`;
+
+export async function runBench(argv: string[]): Promise<void> {
+  const flags = parseFlags(argv, {
+    corpus_mb: { type: "string" },
+    repeats: { type: "string" },
+    warmup: { type: "string" },
+    seed: { type: "string" },
+    prompt_tokens: { type: "string" },
+    new_tokens: { type: "string" },
+    skip_model: { type: "boolean" },
+    skip_tokenizers: { type: "boolean" },
+  });
+  const corpusMB = numberFlag(flags.corpus_mb, "corpus_mb", { min: 0.001, max: 256 }) ?? 1;
+  const repeats = numberFlag(flags.repeats, "repeats", { integer: true, min: 1, max: 1000 }) ?? 5;
+  const warmup = numberFlag(flags.warmup, "warmup", { integer: true, min: 0, max: 100 }) ?? 1;
+  const seed = numberFlag(flags.seed, "seed", { integer: true }) ?? 0;
+  const promptTokens = numberFlag(flags.prompt_tokens, "prompt_tokens", { integer: true, min: 1, max: 4096 }) ?? 128;
+  const newTokens = numberFlag(flags.new_tokens, "new_tokens", { integer: true, min: 1, max: 4096 }) ?? 32;
+  const log = (s: string) => process.stderr.write(s + "\n");
+  const out = (s = "") => process.stdout.write(s + "\n");
+
+  const referenceDir = path.resolve(process.cwd(), "../shared/reference");
+  const corpus = benchCorpus({ targetBytes: Math.round(corpusMB * 1e6), seed, referenceDir });
+  out(`llama-ts bench: node ${process.version}, ${os.cpus()[0]?.model ?? "unknown CPU"} (${os.cpus().length} cores), median of ${repeats} runs after ${warmup} warm-up`);
+  out(`corpus: ${corpus.docs.length} documents, ${(corpus.bytes / 1e6).toFixed(2)} MB UTF-8, sha256 ${corpus.hash}`);
+  for (const s of corpus.sources) out(`  - ${s}`);
+
+  if (!flags.skip_tokenizers) {
+    const rows = await benchTokenizers(corpus, { warmup, repeats, log });
+    out();
+    out("Tokenizers (Llama 2 vocabulary; encode adds BOS; decode of the same ids for every tokenizer)");
+    out(formatTable(tokenizerTable(rows, corpus.docs.length)));
+    out("vs peer = MB/s of that tokenizer / MB/s of @huggingface/tokenizers (Tokenizers.js, pure JS) in this run.");
+  }
+
+  if (!flags.skip_model) {
+    const model = new LlamaForCausalLM(tinyDefaultConfig(), { seed });
+    const c = model.config;
+    const prompt = loadDefaultTokenizer().encode(corpus.docs.join(" ")).slice(0, promptTokens);
+    while (prompt.length < promptTokens) prompt.push(prompt[prompt.length % Math.max(1, prompt.length)] ?? 1);
+    log(`model: prefill ${promptTokens} tokens, then ${newTokens} greedy steps ...`);
+    const r = benchModel(model, prompt, { new_tokens: newTokens, warmup, repeats });
+    out();
+    out(
+      `Model: the tiny default LlamaForCausalLM (random weights; vocab ${c.vocab_size}, hidden ${c.hidden_size}, ${c.num_hidden_layers} layers, ` +
+        `${c.num_attention_heads} heads / ${c.num_key_value_heads} kv), float32, KV cache. llama-ts only, no peer.`,
+    );
+    out(
+      formatTable([
+        ["phase", "tokens", "median s", "tokens/s"],
+        [`prefill (forward [1, ${r.prompt_tokens}])`, String(r.prompt_tokens), fmt(r.prefillSeconds, 4), fmt(r.prefillTokensPerSec, 1)],
+        [`decode (${r.new_tokens} steps [1, 1], cache)`, String(r.new_tokens), fmt(r.decodeSeconds, 4), fmt(r.decodeTokensPerSec, 1)],
+      ]),
+    );
+  }
+}
