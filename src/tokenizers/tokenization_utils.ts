@@ -18,6 +18,7 @@ import {
   type TokenLike,
 } from "../tokenization_utils_base.ts";
 import { Trie } from "./trie.ts";
+import { toWellFormed } from "./utf8.ts";
 
 /** Python's `str.isspace()` for one character (Unicode whitespace plus the ASCII separators 0x1C-0x1F). */
 export function isPythonSpace(ch: string): boolean {
@@ -149,7 +150,8 @@ export abstract class PreTrainedTokenizer extends PreTrainedTokenizerBase {
    */
   tokenize(text: string, opts: { split_special_tokens?: boolean } = {}): string[] {
     const split = opts.split_special_tokens ?? this.split_special_tokens;
-    text = this.prepare_for_tokenization(text);
+    // Python strings cannot carry lone surrogates to sentencepiece; they arrive as U+FFFD, as in the fast path.
+    text = this.prepare_for_tokenization(toWellFormed(text));
     let tokens: string[];
     let noSplit: Map<string, number>;
     if (split) {

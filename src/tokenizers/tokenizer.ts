@@ -26,6 +26,7 @@ import {
 import { AddedToken } from "../tokenization_utils_base.ts";
 import { AddedVocabulary } from "./added_vocabulary.ts";
 import { BPE } from "./bpe.ts";
+import { toWellFormed } from "./utf8.ts";
 import {
   type Decoder,
   type Encoding,
@@ -159,7 +160,7 @@ export class Tokenizer {
   /** One sequence before post-processing (`encode_single_sequence`); `type_id` 0 for the first, 1 for a pair. */
   encodeParts(sequence: string, type_id = 0): Encoding {
     const enc: Encoding = { ids: [], tokens: [], type_ids: [], special_tokens_mask: [] };
-    for (const split of this.added_vocabulary.extract_and_normalize(this.normalizerFn, sequence)) {
+    for (const split of this.added_vocabulary.extract_and_normalize(this.normalizerFn, toWellFormed(sequence))) {
       if (split.token) {
         enc.ids.push(split.token.id);
         enc.tokens.push(split.token.value);

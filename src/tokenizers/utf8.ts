@@ -88,3 +88,14 @@ export function decodeByteRunStrict(b: Uint8Array): string {
   const s = utf8DecodeStrict(b);
   return s ?? "\uFFFD".repeat(b.length);
 }
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, "g");
+
+/**
+ * The string with every lone surrogate replaced by U+FFFD (`String.prototype.toWellFormed`): what Google's
+ * and HF's native libraries receive from a JS binding, since UTF-8 cannot encode a lone surrogate.
+ */
+export function toWellFormed(s: string): string {
+  return LONE_SURROGATE.test(s) ? s.replace(LONE_SURROGATES, "\uFFFD") : s;
+}

@@ -93,3 +93,20 @@ describe("slow (legacy) and fast agree", () => {
     );
   });
 });
+
+describe("lone surrogates (not encodable as UTF-8) are read as U+FFFD by both tokenizers", () => {
+  it("slow and fast agree, and decode gives the well-formed text", () => {
+    const withLone = fc
+      .array(fc.oneof(fc.constantFrom("\ud800", "\udfff", "a\udc00b", "😀", " x"), fc.string({ unit: "binary", maxLength: 4 })), { maxLength: 8 })
+      .map((p) => p.join(""));
+    fc.assert(
+      fc.property(withLone, (s) => {
+        const ids = fast.encode(s);
+        expect(slow.encode(s)).toEqual(ids);
+        const wellFormed = s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
+        expect(fast.encode(wellFormed)).toEqual(ids);
+      }),
+      { seed: 20240607, numRuns: 200 },
+    );
+  });
+});
