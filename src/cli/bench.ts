@@ -67,8 +67,11 @@ export async function runBench(argv: string[]): Promise<void> {
   if (!flags.skip_model) {
     const model = new LlamaForCausalLM(tinyDefaultConfig(), { seed });
     const c = model.config;
-    const prompt = loadDefaultTokenizer().encode(corpus.docs.join(" ")).slice(0, promptTokens);
-    while (prompt.length < promptTokens) prompt.push(prompt[prompt.length % Math.max(1, prompt.length)] ?? 1);
+    // The prompt: the corpus' tokens, document after document, cut at prompt_tokens.
+    const tokenizer = loadDefaultTokenizer();
+    const prompt: number[] = [];
+    for (let i = 0; prompt.length < promptTokens; i = (i + 1) % corpus.docs.length) prompt.push(...tokenizer.encode(corpus.docs[i], { add_special_tokens: prompt.length === 0 }));
+    prompt.length = promptTokens;
     log(`model: prefill ${promptTokens} tokens, then ${newTokens} greedy steps ...`);
     const r = benchModel(model, prompt, { new_tokens: newTokens, warmup, repeats });
     out();
