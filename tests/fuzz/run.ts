@@ -157,7 +157,11 @@ async function main(): Promise<number> {
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   console.log("\n" + rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")).join("\n"));
-  console.log(failed ? "\nFAIL: some inputs ended in something other than a result or a typed LlamaError" : "\nOK: every input ended in a result or a typed LlamaError");
+  console.log(
+    failed
+      ? "\nFAIL: an input ended in something other than a result or a typed LlamaError, ran past the time limit, or killed its worker"
+      : "\nOK: every input ended in a result or a typed LlamaError",
+  );
   return failed ? 1 : 0;
 }
 
