@@ -31,7 +31,9 @@
  *
  * Cost: decoding everything on every step would be quadratic. Like HF (which restarts its cache after a newline),
  * the streamer decodes a window of recent ids. The window restarts at a "plain" token t: not special or added, not
- * a byte piece, not `<unk>`, and whose piece is text with at most one leading "▁". Then
+ * a byte piece, not `<unk>`, and whose piece is text with at most one leading "▁", once everything before it has
+ * been emitted (so never inside held text: with the legacy slow tokenizer and specials not skipped, nothing is
+ * final before the next special token, the window does not restart, and the cost grows with the stream). Then
  * `decode(before + t + after) = decode(before + t) + decode(t + after).slice(decode(t).length)`: t decodes the
  * same way (with its leading space stripped) whether it starts the window or not, and what follows it does not
  * depend on what preceded it. HF's restart after "\n" does not have this property — the space of a "▁word" after
