@@ -746,7 +746,7 @@ export abstract class PreTrainedTokenizerBase {
   decode(token_ids: number[] | Tensor | number, opts: DecodeOptions = {}): string {
     const ids = typeof token_ids === "number" ? [token_ids] : token_ids instanceof Tensor ? oneRow(token_ids) : token_ids;
     if (!Array.isArray(ids)) throw new ValueError(`decode: expected a list of ids or a Tensor, got ${typeof token_ids}`);
-    return this._decode(checkIds(ids, this.length), opts);
+    return this._decode(checkIds(ids), opts);
   }
 
   /** `decode` for each row (HF `batch_decode`). Accepts `number[][]` or an integer Tensor `[batch, seq]`. */
@@ -806,11 +806,11 @@ function oneRow(t: Tensor): number[] {
   return rows[0];
 }
 
-/** Ids must be integers in [0, vocabulary size with added tokens). */
-function checkIds(ids: unknown[], size: number): number[] {
+/** Ids must be non-negative integers; whether the vocabulary has them is checked where they are looked up. */
+function checkIds(ids: unknown[]): number[] {
   for (const id of ids) {
-    if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id >= size) {
-      throw new TokenizerError("token_ids", `id ${String(id)} is not in the vocabulary [0, ${size})`);
+    if (typeof id !== "number" || !Number.isInteger(id) || id < 0) {
+      throw new TokenizerError("token_ids", `id ${String(id)} is not a non-negative integer`);
     }
   }
   return ids as number[];
