@@ -252,10 +252,13 @@ export class TemplateProcessing implements PostProcessor {
       if ("Sequence" in piece) {
         const e = piece.Sequence.id === "A" ? encoding : pair;
         if (!e) continue;
-        out.ids.push(...e.ids);
-        out.tokens.push(...e.tokens);
-        for (let i = 0; i < e.ids.length; i++) out.type_ids.push(piece.Sequence.type_id);
-        out.special_tokens_mask.push(...e.special_tokens_mask);
+        // Element-wise appends: push(...xs) overflows the call stack for the ~10^5 ids of a long text.
+        for (let i = 0; i < e.ids.length; i++) {
+          out.ids.push(e.ids[i]);
+          out.tokens.push(e.tokens[i]);
+          out.type_ids.push(piece.Sequence.type_id);
+          out.special_tokens_mask.push(e.special_tokens_mask[i]);
+        }
       } else if (add_special_tokens) {
         const st = this.special_tokens[piece.SpecialToken.id];
         out.ids.push(...st.ids);

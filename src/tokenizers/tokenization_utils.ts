@@ -182,7 +182,7 @@ export abstract class PreTrainedTokenizer extends PreTrainedTokenizerBase {
     for (const token of tokens) {
       if (!token) continue;
       if (noSplit.has(token)) out.push(token);
-      else out.push(...this._tokenize(token));
+      else for (const piece of this._tokenize(token)) out.push(piece); // not push(...): long texts overflow the stack
     }
     return out;
   }
