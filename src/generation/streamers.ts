@@ -161,7 +161,7 @@ export class TextStreamer implements BaseStreamer {
       this.next_tokens_are_prompt = false;
       return;
     }
-    this.token_cache.push(...ids);
+    for (const id of ids) this.token_cache.push(id);
     const text = this.decode(this.token_cache);
     let stable = text.length;
     const open = this.openByteSequenceStart();
