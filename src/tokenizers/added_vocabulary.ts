@@ -91,6 +91,8 @@ export class AddedVocabulary {
   readonly special_tokens_set = new Set<string>();
   /** Encode special tokens as plain text (HF `split_special_tokens`). */
   encode_special_tokens = false;
+  /** id -> normalized content, for the added tokens with normalized=true */
+  private normalizedContent = new Map<number, string>();
   private splitTrie: [LeftmostLongest, number[]] = [new LeftmostLongest([]), []];
   private splitNormalizedTrie: [LeftmostLongest, number[]] = [new LeftmostLongest([]), []];
 
@@ -102,8 +104,13 @@ export class AddedVocabulary {
     return this.added_tokens_map.get(token) ?? model.token_to_id(token);
   }
 
+  /**
+   * The token string of an added id. tokenizers gives a normalized added token in its normalized form
+   * ("hi" -> "▁hi" under Llama's Prepend normalizer), so decode shows that form and `skip_special_tokens`
+   * does not recognise a normalized special token: quirks of tokenizers 0.23, kept.
+   */
   simple_id_to_token(id: number): string | null {
-    return this.added_tokens_map_r.get(id)?.content ?? null;
+    return this.normalizedContent.get(id) ?? this.added_tokens_map_r.get(id)?.content ?? null;
   }
 
   is_special_token(token: string): boolean {
@@ -160,11 +167,14 @@ export class AddedVocabulary {
   refresh_added_tokens(model: BPE, normalizer: Normalizer | null): void {
     const raw: [string[], number[]] = [[], []];
     const norm: [string[], number[]] = [[], []];
+    this.normalizedContent = new Map();
     for (const t of [...this.special_tokens, ...this.added_tokens]) {
       const id = this.token_to_id(t.content, model)!;
       if (t.normalized) {
-        norm[0].push(normalizer ? normalizer(t.content) : t.content);
+        const content = normalizer ? normalizer(t.content) : t.content;
+        norm[0].push(content);
         norm[1].push(id);
+        if (this.added_tokens_map_r.get(id)?.content === t.content) this.normalizedContent.set(id, content);
       } else {
         raw[0].push(t.content);
         raw[1].push(id);
@@ -209,7 +219,8 @@ export class AddedVocabulary {
         }
       }
       if (startOffset < start) push(startOffset, start, null);
-      push(start, stop, { id, value: added.content });
+      // The token's value is the matched text: the content, or its normalized form for normalized tokens.
+      push(start, stop, { id, value: sentence.slice(m.start, m.end) });
       startOffset = stop;
     }
     if (startOffset !== sentence.length) push(startOffset, sentence.length, null);

@@ -79,6 +79,28 @@ describe("a tiny tokenizer.json works as tokenizers would", () => {
   });
 });
 
+describe("normalized added tokens (expected values observed with HF tokenizers 0.23.2 on this same file)", () => {
+  const j = tiny();
+  j.added_tokens.push(
+    { id: 8, content: "zz", single_word: false, lstrip: false, rstrip: false, normalized: true, special: false },
+    { id: 9, content: "<q>", single_word: false, lstrip: false, rstrip: false, normalized: true, special: true },
+  );
+  const tok = load(j);
+  it("are matched in the normalized text, in their normalized form", () => {
+    expect(tok.encode("a zz").ids).toEqual([1, 5, 8]);
+    expect(tok.encode("a zz").tokens).toEqual(["<s>", "▁a", "▁zz"]);
+    expect(tok.encode("azz").ids).toEqual([1, 5, 0]);
+    expect(tok.encode("x <q> a").ids).toEqual([1, 2, 0, 9, 5]);
+  });
+  it("decode shows the normalized form, and skip_special_tokens keeps a normalized special token", () => {
+    expect(tok.decode([1, 5, 8])).toBe("<s> a zz");
+    expect(tok.decode([1, 5, 8], true)).toBe("a zz");
+    expect(tok.decode([5, 9, 5], true)).toBe("a <q> a");
+    expect(tok.id_to_token(8)).toBe("▁zz");
+    expect(tok.token_to_id("zz")).toBe(8);
+  });
+});
+
 describe("malformed tokenizer.json", () => {
   const mutate = (f: (j: any) => void) => {
     const j = tiny();
