@@ -11,7 +11,7 @@
  *                                           sequences), combining marks, right-to-left scripts, special-token look-alikes
  *   float32ArrayArb / linearProblemArb      float32 data and `linear(out, x, W, b, M, K, N)` problems (src/ops/matmul.ts)
  *
- * Every value is small on purpose (hidden size <= 40, vocab <= 64, two layers): a forward pass costs about a
+ * Every value is small on purpose (hidden size <= 48, vocab <= 64, two layers): a forward pass costs about a
  * millisecond, so a property can afford dozens of runs inside the CI budget.
  *
  * One deliberate departure from HF's defaults: `initializer_range` is drawn from {0.2, 0.5} instead of 0.02.
