@@ -182,10 +182,7 @@ export abstract class PreTrainedTokenizerBase {
   /** The kwargs the tokenizer was built with (HF `init_kwargs`), saved back to tokenizer_config.json. */
   init_kwargs: Record<string, unknown>;
   pad_token_type_id = 0;
-  /**
-   * The Jinja chat template from tokenizer_config.json (HF `chat_template`), kept for `apply_chat_template`
-   * (not implemented here: a later issue adds it).
-   */
+  /** The Jinja chat template(s) from tokenizer_config.json (HF `chat_template`), used by `apply_chat_template`. */
   chat_template: string | Record<string, string> | null = null;
 
   protected _special_tokens_map: Record<SpecialTokenKey, TokenLike | null> = {
