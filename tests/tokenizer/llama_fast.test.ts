@@ -16,7 +16,7 @@ const JSON_LEGACY = path.join(TOKENIZER_DIR, "tokenizer.json");
 const JSON_NONLEGACY = path.join(TOKENIZER_DIR, "tokenizer.nonlegacy.json");
 
 describe.skipIf(!HAVE_REF)("LlamaTokenizerFast(tokenizer.json) vs fast_rust_*", () => {
-  const tok = new LlamaTokenizerFast({ tokenizer_file: JSON_LEGACY, legacy: true });
+  const tok = HAVE_REF ? new LlamaTokenizerFast({ tokenizer_file: JSON_LEGACY, legacy: true }) : (undefined as never); // the body runs even when skipped
 
   it("encodes the seed example", () => {
     expect(tok.encode("Hello this is a test")).toEqual([1, 15043, 445, 338, 263, 1243]);
@@ -30,7 +30,7 @@ describe.skipIf(!HAVE_REF)("LlamaTokenizerFast(tokenizer.json) vs fast_rust_*", 
 });
 
 describe.skipIf(!HAVE_REF)("LlamaTokenizerFast(tokenizer.nonlegacy.json) vs fast_rust_nonlegacy_*", () => {
-  const tok = new LlamaTokenizerFast({ tokenizer_file: JSON_NONLEGACY, legacy: false });
+  const tok = HAVE_REF ? new LlamaTokenizerFast({ tokenizer_file: JSON_NONLEGACY, legacy: false }) : (undefined as never);
 
   it.each(cases.map((c) => [c.id, c] as const))("%s", (_id, c) => {
     expect(tok.encode(c.text)).toEqual(c.fast_rust_nonlegacy_ids);

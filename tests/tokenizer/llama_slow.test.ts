@@ -10,7 +10,7 @@ warnIfNoReference("llama_slow");
 const cases = loadCases();
 
 describe.skipIf(!HAVE_REF)("LlamaTokenizer legacy=true vs hf_slow_legacy_*", () => {
-  const tok = new LlamaTokenizer({ vocab_file: TOKENIZER_MODEL, legacy: true });
+  const tok = HAVE_REF ? new LlamaTokenizer({ vocab_file: TOKENIZER_MODEL, legacy: true }) : (undefined as never); // the body runs even when skipped
 
   it("encodes the seed example", () => {
     expect(tok.encode("Hello this is a test")).toEqual([1, 15043, 445, 338, 263, 1243]);
@@ -31,7 +31,7 @@ describe.skipIf(!HAVE_REF)("LlamaTokenizer legacy=true vs hf_slow_legacy_*", () 
 });
 
 describe.skipIf(!HAVE_REF)("LlamaTokenizer legacy=false vs hf_slow_nonlegacy_*", () => {
-  const tok = new LlamaTokenizer({ vocab_file: TOKENIZER_MODEL, legacy: false });
+  const tok = HAVE_REF ? new LlamaTokenizer({ vocab_file: TOKENIZER_MODEL, legacy: false }) : (undefined as never);
 
   it.each(cases.map((c) => [c.id, c] as const))("%s", (_id, c) => {
     expect(tok.encode(c.text)).toEqual(c.hf_slow_nonlegacy_ids);

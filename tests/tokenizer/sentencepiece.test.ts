@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 warnIfNoReference("sentencepiece");
 
 describe.skipIf(!HAVE_REF)("SentencePieceProcessor vs sentencepiece 0.1.97 (sp_ids, sp_pieces, sp_decoded)", () => {
-  const sp = SentencePieceProcessor.fromBytes(new Uint8Array(readFileSync(TOKENIZER_MODEL)));
+  const sp = HAVE_REF ? SentencePieceProcessor.fromBytes(new Uint8Array(readFileSync(TOKENIZER_MODEL))) : (undefined as never); // the body runs even when skipped
   it.each(loadCases().map((c) => [c.id, c] as const))("%s", (_id, c) => {
     expect(sp.encode(c.text)).toEqual(c.sp_ids);
     expect(sp.encode_as_pieces(c.text)).toEqual(c.sp_pieces);
