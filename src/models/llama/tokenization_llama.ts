@@ -266,28 +266,54 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
 
   /** [bos]? + ids_0 + [eos]? (+ [bos]? + ids_1 + [eos]?). */
   override build_inputs_with_special_tokens(token_ids_0: number[], token_ids_1?: number[] | null): number[] {
-    const bos = this.add_bos_token ? [this.bos_token_id as number] : [];
-    const eos = this.add_eos_token ? [this.eos_token_id as number] : [];
-    let output = [...bos, ...token_ids_0, ...eos];
-    if (token_ids_1 !== undefined && token_ids_1 !== null) output = [...output, ...bos, ...token_ids_1, ...eos];
-    return output;
+    return llamaBuildInputs(this, token_ids_0, token_ids_1);
   }
 
   /** 1 where `build_inputs_with_special_tokens` puts BOS/EOS, 0 elsewhere. */
   override get_special_tokens_mask(token_ids_0: number[], token_ids_1?: number[] | null, already_has_special_tokens = false): number[] {
     if (already_has_special_tokens) return super.get_special_tokens_mask(token_ids_0, token_ids_1, true);
-    const bos = this.add_bos_token ? [1] : [];
-    const eos = this.add_eos_token ? [1] : [];
-    const zeros = (n: number) => new Array<number>(n).fill(0);
-    if (token_ids_1 === undefined || token_ids_1 === null) return [...bos, ...zeros(token_ids_0.length), ...eos];
-    return [...bos, ...zeros(token_ids_0.length), ...eos, ...bos, ...zeros(token_ids_1.length), ...eos];
+    return llamaSpecialTokensMask(this, token_ids_0, token_ids_1);
   }
 
   /** 0 for the first sequence (with its BOS/EOS), 1 for the second. */
   override create_token_type_ids_from_sequences(token_ids_0: number[], token_ids_1?: number[] | null): number[] {
-    const n = (this.add_bos_token ? 1 : 0) + (this.add_eos_token ? 1 : 0);
-    const out = new Array<number>(n + token_ids_0.length).fill(0);
-    if (token_ids_1 !== undefined && token_ids_1 !== null) for (let i = 0; i < n + token_ids_1.length; i++) out.push(1);
-    return out;
+    return llamaTokenTypeIds(this, token_ids_0, token_ids_1);
   }
+}
+
+/** What the Llama special-token layout reads from a tokenizer (slow or fast). */
+interface LlamaSpecialLayout {
+  add_bos_token: boolean;
+  add_eos_token: boolean;
+  bos_token_id: number | null;
+  eos_token_id: number | null;
+}
+
+/**
+ * `[bos]? + ids_0 + [eos]? (+ [bos]? + ids_1 + [eos]?)`: HF's LlamaTokenizer.build_inputs_with_special_tokens,
+ * which LlamaTokenizerFast copies ("Copied from" in HF); both classes call this one function.
+ */
+export function llamaBuildInputs(tok: LlamaSpecialLayout, token_ids_0: number[], token_ids_1?: number[] | null): number[] {
+  const bos = tok.add_bos_token ? [tok.bos_token_id as number] : [];
+  const eos = tok.add_eos_token ? [tok.eos_token_id as number] : [];
+  let output = [...bos, ...token_ids_0, ...eos];
+  if (token_ids_1 !== undefined && token_ids_1 !== null) output = [...output, ...bos, ...token_ids_1, ...eos];
+  return output;
+}
+
+/** 1 where llamaBuildInputs puts BOS/EOS, 0 elsewhere (HF's get_special_tokens_mask without special tokens present). */
+export function llamaSpecialTokensMask(tok: LlamaSpecialLayout, token_ids_0: number[], token_ids_1?: number[] | null): number[] {
+  const bos = tok.add_bos_token ? [1] : [];
+  const eos = tok.add_eos_token ? [1] : [];
+  const zeros = (n: number) => new Array<number>(n).fill(0);
+  if (token_ids_1 === undefined || token_ids_1 === null) return [...bos, ...zeros(token_ids_0.length), ...eos];
+  return [...bos, ...zeros(token_ids_0.length), ...eos, ...bos, ...zeros(token_ids_1.length), ...eos];
+}
+
+/** 0 for the first sequence (with its BOS/EOS), 1 for the second (HF's create_token_type_ids_from_sequences). */
+export function llamaTokenTypeIds(tok: LlamaSpecialLayout, token_ids_0: number[], token_ids_1?: number[] | null): number[] {
+  const n = (tok.add_bos_token ? 1 : 0) + (tok.add_eos_token ? 1 : 0);
+  const out = new Array<number>(n + token_ids_0.length).fill(0);
+  if (token_ids_1 !== undefined && token_ids_1 !== null) for (let i = 0; i < n + token_ids_1.length; i++) out.push(1);
+  return out;
 }

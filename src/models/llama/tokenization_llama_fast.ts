@@ -26,7 +26,7 @@ import { convertLlamaModelProto } from "../../tokenizers/convert_slow_tokenizer.
 import { TemplateProcessing } from "../../tokenizers/pipeline.ts";
 import { PreTrainedTokenizerFast, type FastTokenizerKwargs } from "../../tokenizers/tokenization_utils_fast.ts";
 import { Tokenizer } from "../../tokenizers/tokenizer.ts";
-import { LlamaTokenizer, warnLegacyDefault } from "./tokenization_llama.ts";
+import { LlamaTokenizer, llamaBuildInputs, llamaSpecialTokensMask, llamaTokenTypeIds, warnLegacyDefault } from "./tokenization_llama.ts";
 
 /** HF `VOCAB_FILES_NAMES`. */
 export const VOCAB_FILES_NAMES = { vocab_file: "tokenizer.model", tokenizer_file: "tokenizer.json" } as const;
@@ -200,11 +200,7 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
 
   /** [bos]? + ids_0 + [eos]? (+ [bos]? + ids_1 + [eos]?), as the post-processor template. */
   override build_inputs_with_special_tokens(token_ids_0: number[], token_ids_1?: number[] | null): number[] {
-    const bos = this.add_bos_token ? [this.bos_token_id as number] : [];
-    const eos = this.add_eos_token ? [this.eos_token_id as number] : [];
-    let output = [...bos, ...token_ids_0, ...eos];
-    if (token_ids_1 !== undefined && token_ids_1 !== null) output = [...output, ...bos, ...token_ids_1, ...eos];
-    return output;
+    return llamaBuildInputs(this, token_ids_0, token_ids_1);
   }
 
   /**
@@ -213,19 +209,12 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
    */
   override get_special_tokens_mask(token_ids_0: number[], token_ids_1?: number[] | null, already_has_special_tokens = false): number[] {
     if (already_has_special_tokens) return super.get_special_tokens_mask(token_ids_0, token_ids_1, true);
-    const bos = this.add_bos_token ? [1] : [];
-    const eos = this.add_eos_token ? [1] : [];
-    const zeros = (n: number) => new Array<number>(n).fill(0);
-    if (token_ids_1 === undefined || token_ids_1 === null) return [...bos, ...zeros(token_ids_0.length), ...eos];
-    return [...bos, ...zeros(token_ids_0.length), ...eos, ...bos, ...zeros(token_ids_1.length), ...eos];
+    return llamaSpecialTokensMask(this, token_ids_0, token_ids_1);
   }
 
   /** 0 for the first sequence (with its BOS/EOS), 1 for the second (the template's type ids). */
   override create_token_type_ids_from_sequences(token_ids_0: number[], token_ids_1?: number[] | null): number[] {
-    const n = (this.add_bos_token ? 1 : 0) + (this.add_eos_token ? 1 : 0);
-    const out = new Array<number>(n + token_ids_0.length).fill(0);
-    if (token_ids_1 !== undefined && token_ids_1 !== null) for (let i = 0; i < n + token_ids_1.length; i++) out.push(1);
-    return out;
+    return llamaTokenTypeIds(this, token_ids_0, token_ids_1);
   }
 
   /** HF fast `_save_pretrained`: tokenizer.json, plus tokenizer.model when it is known. */
