@@ -237,3 +237,19 @@ describe("heads", () => {
     expect(m.forward({ input_ids: [[1, 2]] }).logits.shape).toEqual([1, 2]);
   });
 });
+
+describe("sequence classification labels given as plain arrays", () => {
+  it("[B, num_labels] arrays of 0/1 are multi-label targets (BCE), [B] integers are class indices (CE)", () => {
+    const m = new LlamaForSequenceClassification(tiny({ num_labels: 3 }), { seed: 4 });
+    const ids = [[5, 6, 7], [8, 9, 10]];
+    const out = m.forward({ input_ids: ids, labels: [[0, 0, 1], [1, 1, 0]] });
+    expect(m.config.problem_type).toBe("multi_label_classification");
+    const x = out.logits.toFloat32();
+    const y = [0, 0, 1, 1, 1, 0];
+    const bce = y.reduce((s, yi, i) => s + Math.max(x[i], 0) - x[i] * yi + Math.log1p(Math.exp(-Math.abs(x[i]))), 0) / 6;
+    expect(out.loss!.item()).toBeCloseTo(bce, 5);
+    const m2 = new LlamaForSequenceClassification(tiny({ num_labels: 3 }), { seed: 4 });
+    m2.forward({ input_ids: ids, labels: [2, 0] });
+    expect(m2.config.problem_type).toBe("single_label_classification");
+  });
+});

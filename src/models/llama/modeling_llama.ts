@@ -934,7 +934,8 @@ function readLabels(labels: IntInput | Tensor): { values: number[]; shape: numbe
  *
  * Loss by config.problem_type, inferred as HF does when null (and written back to the live config):
  * num_labels == 1 -> "regression" (MSE on squeezed values); integer labels -> "single_label_classification"
- * (cross-entropy); otherwise "multi_label_classification" (BCE with logits).
+ * (cross-entropy); otherwise "multi_label_classification" (BCE with logits). Plain-array labels of shape
+ * [B, num_labels] count as multi-label targets even when every value is an integer (JSON reads 1.0 as 1).
  */
 export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
   static override _head_keys = ["score.weight"];
@@ -990,9 +991,12 @@ export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
     if (args.labels !== undefined && args.labels !== null) {
       const labels = readLabels(args.labels);
       const n = this.num_labels;
+      // Plain JS arrays cannot say int or float (JSON's 1.0 reads as 1): a [B, num_labels] array of 0/1 is
+      // multi-label targets, since class indices would be [B]. (HF, given such a LongTensor, fails instead.)
+      const plainTargets = !(args.labels instanceof Tensor) && labels.shape.length === 2 && labels.shape[0] === B && labels.shape[1] === n;
       if (this.config.problem_type === null || this.config.problem_type === undefined) {
         if (n === 1) this.config.problem_type = "regression";
-        else if (n > 1 && labels.isInt) this.config.problem_type = "single_label_classification";
+        else if (n > 1 && labels.isInt && !plainTargets) this.config.problem_type = "single_label_classification";
         else this.config.problem_type = "multi_label_classification";
       }
       const p = pooled_logits.data as Float32Array;
