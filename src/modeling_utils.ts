@@ -60,6 +60,12 @@ export abstract class PreTrainedModel extends Module {
     this.config = config;
   }
 
+  /**
+   * Before a model is built from config.json: check that the checkpoint holds tensors of the sizes the config
+   * claims, so a config announcing a billion layers or a huge head_dim fails here instead of allocating.
+   */
+  static _check_checkpoint(_config: LlamaConfig, _tensors: Map<string, Tensor>, _file: string): void {}
+
   /** The token embedding (HF get_input_embeddings). */
   abstract get_input_embeddings(): Embedding;
 
@@ -192,6 +198,8 @@ export abstract class PreTrainedModel extends Module {
     (config as any)._attn_implementation = attn;
     Object.defineProperty(config, "_attn_implementation", { enumerable: false });
     const { tensors, files } = await loadCheckpointTensors(dir);
+    // Sizes in config.json are untrusted: check them against tensors that exist before building anything.
+    (this as unknown as typeof PreTrainedModel)._check_checkpoint(config, tensors, files.join(", "));
     const model = withMetaInit(() => new this(config, opts));
     model.load_state_dict(tensors, files.join(", "), torch_dtype);
     if (torch_dtype !== "auto") config.torch_dtype = torch_dtype;

@@ -110,6 +110,17 @@ describe.skipIf(!present)("from_pretrained / save_pretrained on every reference 
     await saveCheckpointTensors(dir, wrong);
     await expect(LlamaForCausalLM.from_pretrained(dir)).rejects.toThrow(CheckpointError);
     await expect(LlamaForCausalLM.from_pretrained(dir)).rejects.toThrow(/model\.norm\.weight has shape \[31\], the model expects \[32\]/);
+    // Sizes in config.json are checked against the tensors before anything is built or allocated.
+    await saveCheckpointTensors(dir, tensors);
+    const cfg = JSON.parse(readFileSync(join(src, "config.json"), "utf8"));
+    for (const [field, value, message] of [
+      ["num_hidden_layers", 1_000_000_000, /missing layers\.999999999\.input_layernorm\.weight, which config\.json \(num_hidden_layers\)/],
+      ["head_dim", 1 << 28, /layers\.0\.self_attn\.q_proj\.weight has shape \[32,32\], config\.json \(num_attention_heads, head_dim\) says \[1073741824,32\]/],
+      ["vocab_size", 1e12, /embed_tokens\.weight has shape \[256,32\], config\.json \(vocab_size, hidden_size\)/],
+    ] as const) {
+      writeFileSync(join(dir, "config.json"), JSON.stringify({ ...cfg, [field]: value }));
+      await expect(LlamaForCausalLM.from_pretrained(dir)).rejects.toThrow(message);
+    }
     writeFileSync(join(dir, "config.json"), "{");
     await expect(LlamaForCausalLM.from_pretrained(dir)).rejects.toThrow(/config\.json: not valid JSON/);
     await expect(LlamaForCausalLM.from_pretrained(join(dir, "nope"))).rejects.toThrow(CheckpointError);

@@ -19,7 +19,7 @@
  * backend speeds up all of them without touching this file.
  */
 import { DynamicCache } from "../../cache_utils.ts";
-import { ShapeError, ValueError } from "../../errors.ts";
+import { CheckpointError, ShapeError, ValueError } from "../../errors.ts";
 import { generate as generateLoop, type GenerateOptions } from "../../generation/utils.ts";
 import { ROPE_INIT_FUNCTIONS, type RopeInitFn } from "../../modeling_rope_utils.ts";
 import { PreTrainedModel, type ModelOptions } from "../../modeling_utils.ts";
@@ -625,6 +625,23 @@ export interface BaseModelOutputWithPast {
 /** HF `LlamaPreTrainedModel`: config class, `_init_weights`, and the shared loading plumbing. */
 export abstract class LlamaPreTrainedModel extends PreTrainedModel {
   static override base_model_prefix = "model";
+
+  /** embed_tokens, the first layer's q_proj and gate_proj, and the last layer's norm must match config.json. */
+  static override _check_checkpoint(config: LlamaConfig, tensors: Map<string, Tensor>, file: string): void {
+    const L = config.num_hidden_layers;
+    const H = config.hidden_size;
+    const expect = (name: string, shape: number[], fields: string) => {
+      const t = tensors.get(name) ?? tensors.get(`model.${name}`) ?? tensors.get(`transformer.${name}`);
+      if (t === undefined) throw new CheckpointError(file, `missing ${name}, which config.json (${fields}) requires`);
+      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+        throw new CheckpointError(file, `${name} has shape [${t.shape}], config.json (${fields}) says [${shape}]`);
+      }
+    };
+    expect("embed_tokens.weight", [config.vocab_size, H], "vocab_size, hidden_size");
+    expect("layers.0.self_attn.q_proj.weight", [config.num_attention_heads * config.head_dim, H], "num_attention_heads, head_dim");
+    expect("layers.0.mlp.gate_proj.weight", [config.intermediate_size, H], "intermediate_size");
+    expect(`layers.${L - 1}.input_layernorm.weight`, [H], "num_hidden_layers");
+  }
 }
 
 /**
