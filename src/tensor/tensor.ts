@@ -144,7 +144,15 @@ export class Tensor {
   }
 
   static zeros(dtype: DType, shape: number[]): Tensor {
-    return new Tensor(dtype, allocate(dtype, shapeSize(shape)), shape);
+    const n = shapeSize(shape);
+    let data: TypedArray;
+    try {
+      data = allocate(dtype, n);
+    } catch (e) {
+      if (e instanceof RangeError) throw new ShapeError("shape", `cannot allocate a ${dtype} tensor of shape [${shape.join(", ")}] (${n} values): ${e.message}`);
+      throw e;
+    }
+    return new Tensor(dtype, data, shape);
   }
 }
 

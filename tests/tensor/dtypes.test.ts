@@ -88,3 +88,10 @@ describe("Tensor", () => {
     expect(() => new Tensor("float32", [1], [-1])).toThrow(ShapeError);
   });
 });
+
+describe("Tensor.zeros", () => {
+  it("an impossible size is a ShapeError naming the shape, not a RangeError", () => {
+    expect(() => Tensor.zeros("float32", [1e6, 1e6])).toThrow(ShapeError);
+    expect(() => Tensor.zeros("float32", [1e6, 1e6])).toThrow(/shape: cannot allocate a float32 tensor of shape \[1000000, 1000000\]/);
+  });
+});
