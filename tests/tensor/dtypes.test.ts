@@ -1,5 +1,9 @@
+import { getFloat16, setFloat16 } from "@petamoriken/float16";
 import { describe, expect, it } from "vitest";
+import { Random } from "../../src/utils/random.ts";
 import {
+  float32ToHalf,
+  halfToFloat32,
   bfloat16BitsToFloat32,
   float16BitsToFloat32,
   float32ToBfloat16Bits,
@@ -93,5 +97,50 @@ describe("Tensor.zeros", () => {
   it("an impossible size is a ShapeError naming the shape, not a RangeError", () => {
     expect(() => Tensor.zeros("float32", [1e6, 1e6])).toThrow(ShapeError);
     expect(() => Tensor.zeros("float32", [1e6, 1e6])).toThrow(/shape: cannot allocate a float32 tensor of shape \[1000000, 1000000\]/);
+  });
+});
+
+describe("float16 conversion agrees with @petamoriken/float16 (an independent implementation)", () => {
+  const dv = new DataView(new ArrayBuffer(4));
+  const libToF32 = (h: number) => {
+    dv.setUint16(0, h, true);
+    return getFloat16(dv, 0, true);
+  };
+  const libFromF32 = (x: number) => {
+    setFloat16(dv, 0, x, true);
+    return dv.getUint16(0, true);
+  };
+
+  it("widening: all 65,536 bit patterns", () => {
+    let bad = 0;
+    for (let h = 0; h < 65536; h++) {
+      const a = float16BitsToFloat32(h);
+      const b = libToF32(h);
+      if (!(Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b)))) bad++;
+    }
+    expect(bad).toBe(0);
+    const all = new Uint16Array(65536).map((_, i) => i);
+    const bulk = halfToFloat32(all, "float16");
+    for (let h = 0; h < 65536; h += 1) if (!Number.isNaN(bulk[h])) expect(Object.is(bulk[h], libToF32(h))).toBe(true);
+  });
+
+  it("narrowing: every float16 value maps back to itself, and 2^20 float32 patterns (ties, subnormals, overflow) round as the library does", () => {
+    for (let h = 0; h < 65536; h++) {
+      const x = libToF32(h);
+      if (!Number.isNaN(x)) expect(float32ToFloat16Bits(x)).toBe(h);
+    }
+    const rng = new Random(11);
+    const f32 = new Float32Array(1 << 20);
+    const u32 = new Uint32Array(f32.buffer);
+    for (let i = 0; i < u32.length; i++) {
+      const exp = 96 + (rng.nextUint32() % 56); // from below the float16 subnormals to past its overflow
+      const low = [0x0fff, 0x1000, 0x1001, 0x0000, rng.nextUint32() & 0x1fff][i % 5]; // bits float16 drops: ties and neighbours
+      u32[i] = (((rng.nextUint32() & 1) << 31) | (exp << 23) | (rng.nextUint32() & 0x7fe000) | low) >>> 0;
+    }
+    const bulk = float32ToHalf(f32, "float16");
+    let bad = 0;
+    for (let i = 0; i < f32.length; i++) if (bulk[i] !== libFromF32(f32[i]) || float32ToFloat16Bits(f32[i]) !== bulk[i]) bad++;
+    expect(bad).toBe(0);
+    expect(Number.isNaN(float16BitsToFloat32(float32ToFloat16Bits(NaN)))).toBe(true);
   });
 });
