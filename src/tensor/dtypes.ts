@@ -41,7 +41,11 @@ const scratch = new DataView(new ArrayBuffer(4));
 /** float32 value -> bfloat16 bits, round-to-nearest-even. */
 export function float32ToBfloat16Bits(x: number): number {
   scratch.setFloat32(0, x, true);
-  const bits = scratch.getUint32(0, true);
+  return float32BitsToBfloat16Bits(scratch.getUint32(0, true));
+}
+
+/** float32 bit pattern -> bfloat16 bits: round to nearest, ties to even, on the 16 dropped bits. */
+function float32BitsToBfloat16Bits(bits: number): number {
   if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x007fffff) !== 0) {
     return ((bits >>> 16) | 0x0040) & 0xffff; // NaN: keep sign and payload top, force quiet bit
   }
@@ -125,11 +129,8 @@ export function halfToFloat32(src: Uint16Array, dtype: "float16" | "bfloat16", o
 
 /** Round a float32 array to 2-byte floats. */
 export function float32ToHalf(src: Float32Array, dtype: "float16" | "bfloat16", out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
-  if (dtype === "bfloat16") {
-    for (let i = 0; i < src.length; i++) out[i] = float32ToBfloat16Bits(src[i]);
-  } else {
-    const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
-    for (let i = 0; i < src.length; i++) out[i] = float32BitsToFloat16Bits(bits[i]);
-  }
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  const conv = dtype === "bfloat16" ? float32BitsToBfloat16Bits : float32BitsToFloat16Bits;
+  for (let i = 0; i < src.length; i++) out[i] = conv(bits[i]);
   return out;
 }

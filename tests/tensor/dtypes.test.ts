@@ -144,3 +144,28 @@ describe("float16 conversion agrees with @petamoriken/float16 (an independent im
     expect(Number.isNaN(float16BitsToFloat32(float32ToFloat16Bits(NaN)))).toBe(true);
   });
 });
+
+describe("bulk bfloat16 narrowing", () => {
+  it("equals the per-value conversion on ties, NaNs, infinities and random patterns", () => {
+    const rng = new Random(5);
+    const f32 = new Float32Array(1 << 16);
+    const u32 = new Uint32Array(f32.buffer);
+    for (let i = 0; i < u32.length; i++) u32[i] = ((rng.nextUint32() & 0xffff0000) | [0x8000, 0x7fff, 0x8001, 0, rng.nextUint32() & 0xffff][i % 5]) >>> 0;
+    u32[0] = 0x7fc00001; // NaN
+    u32[1] = 0x7f800000; // +inf
+    const bulk = float32ToHalf(f32, "bfloat16");
+    for (let i = 0; i < f32.length; i++) {
+      // independent: round-to-nearest-even on the top half, written from the definition
+      const bits = u32[i];
+      let want: number;
+      if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x7fffff) !== 0) want = -1; // any NaN
+      else {
+        const hi = bits >>> 16;
+        const lo = bits & 0xffff;
+        want = lo > 0x8000 || (lo === 0x8000 && (hi & 1) === 1) ? (hi + 1) & 0xffff : hi;
+      }
+      if (want === -1) expect(Number.isNaN(bfloat16BitsToFloat32(bulk[i]))).toBe(true);
+      else expect(bulk[i]).toBe(want);
+    }
+  });
+});
