@@ -86,7 +86,7 @@ export async function runStart(argv: string[]): Promise<void> {
   const probs = softmaxRows(new Float32Array(V), last, 1, V);
   const top = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]).slice(0, 5);
   out("   top next tokens:");
-  for (const id of top) out(`     ${String(id).padStart(6)} ${JSON.stringify(tokenizer.convert_ids_to_tokens([id])[0]).padEnd(18)} p=${probs[id].toFixed(5)}`);
+  for (const id of top) out(`     ${String(id).padStart(6)} ${JSON.stringify(tokenizer.convert_ids_to_tokens([id])[0]).padEnd(18)} p=${probs[id].toExponential(4)} logit=${last[id].toFixed(4)}`);
   out();
   out(`4. generate (greedy, ${max_new_tokens} new tokens, KV cache)`);
   const t1 = performance.now();
