@@ -9,7 +9,7 @@ import path from "node:path";
 import os from "node:os";
 import { benchCorpus } from "../bench/corpus.ts";
 import { fmt, formatTable } from "../bench/measure.ts";
-import { benchModel } from "../bench/model_bench.ts";
+import { benchLlama2_7bLayer, benchModel } from "../bench/model_bench.ts";
 import { benchTokenizers, tokenizerTable } from "../bench/tokenizer_bench.ts";
 import { loadDefaultTokenizer } from "../models/llama/default_tokenizer.ts";
 import { LlamaForCausalLM } from "../models/llama/modeling_llama.ts";
@@ -28,6 +28,8 @@ Usage: llama-ts bench [--corpus_mb X] [--repeats N] [--warmup N] [--seed N] [--s
   --new_tokens N        greedy steps of the model line (default 32)
   --skip_model          tokenizers only
   --skip_tokenizers     model only
+  --llama2_7b_layer     also time one decoder layer at Llama-2-7B's shape with float32, bfloat16 and float16
+                        weights (about 1 GB of memory and a minute)
 `;
 
 export async function runBench(argv: string[]): Promise<void> {
@@ -39,6 +41,7 @@ export async function runBench(argv: string[]): Promise<void> {
     prompt_tokens: { type: "string" },
     new_tokens: { type: "string" },
     skip_model: { type: "boolean" },
+    llama2_7b_layer: { type: "boolean" },
     skip_tokenizers: { type: "boolean" },
   });
   const corpusMB = numberFlag(flags.corpus_mb, "corpus_mb", { min: 0.001, max: 256 }) ?? 1;
@@ -86,5 +89,17 @@ export async function runBench(argv: string[]): Promise<void> {
         [`decode (${r.new_tokens} steps [1, 1], cache)`, String(r.new_tokens), fmt(r.decodeSeconds, 4), fmt(r.decodeTokensPerSec, 1)],
       ]),
     );
+  }
+
+  if (flags.llama2_7b_layer) {
+    const rows: string[][] = [["weights", "weight MB", "RSS MB", "prefill 16 tok s", "decode step s", "7B decode s/token (>= 32 x layer)"]];
+    for (const dtype of ["float32", "bfloat16", "float16"] as const) {
+      log(`Llama-2-7B layer, ${dtype} weights ...`);
+      const r = benchLlama2_7bLayer(dtype, { prefillTokens: 16, repeats: Math.max(1, Math.min(repeats, 3)), seed });
+      rows.push([dtype, fmt(r.weightBytes / 2 ** 20, 0), fmt(r.rssBytes / 2 ** 20, 0), fmt(r.prefillSeconds, 3), fmt(r.decodeSeconds, 3), fmt(32 * r.decodeSeconds, 1)]);
+    }
+    out();
+    out("One LlamaDecoderLayer at Llama-2-7B's shape (hidden 4096, 32 heads, intermediate 11008), reference matmul, one thread. llama-ts only, no peer.");
+    out(formatTable(rows));
   }
 }
