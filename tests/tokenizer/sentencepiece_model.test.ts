@@ -20,6 +20,7 @@ import { defaultModelProto } from "../../src/models/llama/default_tokenizer.ts";
 import { LlamaTokenizer } from "../../src/models/llama/tokenization_llama.ts";
 import { SentencePieceProcessor } from "../../src/tokenizers/sentencepiece.ts";
 import { HAVE_REF, TOKENIZER_MODEL, warnIfNoReference } from "./reference.ts";
+import { expectTokenizerError as expectErrorIn } from "./expect_error.ts";
 
 warnIfNoReference("sentencepiece_model");
 
@@ -41,17 +42,7 @@ const str = (no: number, s: string) => {
 const msg = (no: number, body: number[]) => [...tag(no, 2), ...varint(body.length), ...body];
 const piece = (p: string, type?: number) => msg(1, [...str(1, p), ...(type === undefined ? [] : [...tag(3, 0), type])]);
 
-function expectTokenizerError(f: () => unknown, pattern: RegExp, file = "tokenizer.model"): void {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TokenizerError);
-    expect((e as TokenizerError).file).toBe(file);
-    expect((e as Error).message).toMatch(pattern);
-    return;
-  }
-  throw new Error(`expected a TokenizerError matching ${pattern}`);
-}
+const expectTokenizerError = (f: () => unknown, pattern: RegExp, file = "tokenizer.model"): void => expectErrorIn(f, pattern, file);
 
 describe("ModelProto round trip", () => {
   it.skipIf(!HAVE_REF)("write(read(tokenizer.model)) reproduces the file byte for byte", () => {

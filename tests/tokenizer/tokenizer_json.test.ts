@@ -13,6 +13,7 @@ import { LlamaTokenizer } from "../../src/models/llama/tokenization_llama.ts";
 import { LlamaTokenizerFast } from "../../src/models/llama/tokenization_llama_fast.ts";
 import { serializeModelProto } from "../../src/formats/sentencepiece_model.ts";
 import { Tokenizer } from "../../src/tokenizers/tokenizer.ts";
+import { expectTokenizerError } from "./expect_error.ts";
 
 /** A tiny legacy-Llama-style tokenizer.json. */
 function tiny(): any {
@@ -47,17 +48,7 @@ function tiny(): any {
   };
 }
 
-function expectError(f: () => unknown, pattern: RegExp, file = "tokenizer.json"): void {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TokenizerError);
-    expect((e as TokenizerError).file).toBe(file);
-    expect((e as Error).message).toMatch(pattern);
-    return;
-  }
-  throw new Error(`expected a TokenizerError matching ${pattern}`);
-}
+const expectError = (f: () => unknown, pattern: RegExp, file = "tokenizer.json") => expectTokenizerError(f, pattern, file);
 
 const load = (obj: unknown) => Tokenizer.from_str(JSON.stringify(obj));
 
