@@ -11,6 +11,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DynamicCache } from "../cache_utils.ts";
 import { loadSafetensors } from "../formats/safetensors.ts";
+import { argmax } from "../generation/sampling.ts";
 import {
   FLOAT32_MIN,
   LlamaForCausalLM,
@@ -51,17 +52,11 @@ export async function readReferenceSpec(dir: string): Promise<ReferenceSpec> {
   return JSON.parse(await readFile(join(dir, "cases.json"), "utf8"));
 }
 
+/** Per row, the argmax of the last position's logits [B, T, V] (HF/torch tie-break: first maximum). */
 function argmaxLast(logits: Tensor): number[] {
   const [B, T, V] = logits.shape;
   const d = logits.data as Float32Array;
-  const out: number[] = [];
-  for (let b = 0; b < B; b++) {
-    let best = 0;
-    const o = (b * T + T - 1) * V;
-    for (let v = 1; v < V; v++) if (d[o + v] > d[o + best]) best = v;
-    out.push(best);
-  }
-  return out;
+  return Array.from({ length: B }, (_, b) => argmax(d.subarray((b * T + T - 1) * V, (b * T + T) * V)));
 }
 
 /** Run every case of the checkpoint folder `dir`; each case starts from a freshly loaded model. */
