@@ -231,24 +231,22 @@ export function apply_rotary_pos_emb(q: Tensor, k: Tensor, cos: Tensor, sin: Ten
   return [rotate(q, cos, sin), rotate(k, cos, sin)];
 }
 
+/** x * cos + rotate_half(x) * sin, cos/sin [B or 1, T, D] broadcast over x's heads [B, n, T, D]. */
 function rotate(x: Tensor, cosT: Tensor, sinT: Tensor): Tensor {
   const [B, nH, T, D] = x.shape;
-  const half = D / 2;
+  if (cosT.shape[1] !== T || cosT.shape[2] !== D) throw new ShapeError("cos", `expected [${B}, ${T}, ${D}], got [${cosT.shape}]`);
   const src = x.toFloat32();
+  const rot = rotate_half(x).data as Float32Array;
   const cos = cosT.toFloat32();
   const sin = sinT.toFloat32();
   const cosB = cosT.shape[0]; // 1 broadcasts over the batch
-  if (cosT.shape[1] !== T || cosT.shape[2] !== D) throw new ShapeError("cos", `expected [${B}, ${T}, ${D}], got [${cosT.shape}]`);
   const out = new Float32Array(src.length);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < nH; h++) {
       for (let t = 0; t < T; t++) {
         const o = ((b * nH + h) * T + t) * D;
         const c = ((cosB === 1 ? 0 : b) * T + t) * D;
-        for (let i = 0; i < D; i++) {
-          const rot = i < half ? -src[o + half + i] : src[o + i - half];
-          out[o + i] = f(f(src[o + i] * cos[c + i]) + f(rot * sin[c + i]));
-        }
+        for (let i = 0; i < D; i++) out[o + i] = f(f(src[o + i] * cos[c + i]) + f(rot[o + i] * sin[c + i]));
       }
     }
   }
