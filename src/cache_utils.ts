@@ -29,7 +29,11 @@ export class DynamicCache {
   update(key_states: Tensor, value_states: Tensor, layer_idx: number): [Tensor, Tensor] {
     if (layer_idx === 0) this.seenTokens += key_states.shape[2];
     if (this.key_cache.length <= layer_idx) {
-      if (this.key_cache.length !== layer_idx) throw new ShapeError("layer_idx", `cache has ${this.key_cache.length} layers, cannot update layer ${layer_idx}`);
+      if (this.key_cache.length !== layer_idx)
+        throw new ShapeError(
+          "layer_idx",
+          `cache has ${this.key_cache.length} layers, cannot update layer ${layer_idx}`,
+        );
       this.key_cache.push(key_states);
       this.value_cache.push(value_states);
     } else {

@@ -107,13 +107,21 @@ export function toPythonJson(value: unknown, floatKeys: ReadonlySet<string>, ind
     if (typeof v === "string" || typeof v === "boolean") return JSON.stringify(v);
     if (Array.isArray(v)) {
       if (v.length === 0) return "[]";
-      return "[\n" + v.map((x) => pad((depth + 1) * indent) + write(x, depth + 1, key)).join(",\n") + "\n" + pad(depth * indent) + "]";
+      return (
+        "[\n" +
+        v.map((x) => pad((depth + 1) * indent) + write(x, depth + 1, key)).join(",\n") +
+        "\n" +
+        pad(depth * indent) +
+        "]"
+      );
     }
     const entries = Object.entries(v as object);
     if (entries.length === 0) return "{}";
     return (
       "{\n" +
-      entries.map(([k, x]) => pad((depth + 1) * indent) + JSON.stringify(k) + ": " + write(x, depth + 1, k)).join(",\n") +
+      entries
+        .map(([k, x]) => pad((depth + 1) * indent) + JSON.stringify(k) + ": " + write(x, depth + 1, k))
+        .join(",\n") +
       "\n" +
       pad(depth * indent) +
       "}"

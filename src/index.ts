@@ -13,9 +13,22 @@ export {
   float16BitsToFloat32,
 } from "./tensor/dtypes.ts";
 export { Random } from "./utils/random.ts";
-export { linear, setMatmulBackend, getMatmulBackend, referenceBackend, registerMatmulBackend, listMatmulBackends } from "./ops/matmul.ts";
+export {
+  linear,
+  setMatmulBackend,
+  getMatmulBackend,
+  referenceBackend,
+  registerMatmulBackend,
+  listMatmulBackends,
+} from "./ops/matmul.ts";
 export type { MatmulBackend, WeightView } from "./ops/matmul.ts";
-export { parseSafetensors, serializeSafetensors, loadSafetensors, saveSafetensors, MAX_HEADER_SIZE } from "./formats/safetensors.ts";
+export {
+  parseSafetensors,
+  serializeSafetensors,
+  loadSafetensors,
+  saveSafetensors,
+  MAX_HEADER_SIZE,
+} from "./formats/safetensors.ts";
 export type { SafetensorsFile } from "./formats/safetensors.ts";
 export {
   loadCheckpointTensors,
@@ -68,7 +81,14 @@ export {
   SPECIAL_TOKENS_ATTRIBUTES,
   VERY_LARGE_INTEGER,
 } from "./tokenization_utils_base.ts";
-export type { BatchEncoding, DecodeOptions, EncodeOptions, PaddingOption, TruncationOption, TokenLike } from "./tokenization_utils_base.ts";
+export type {
+  BatchEncoding,
+  DecodeOptions,
+  EncodeOptions,
+  PaddingOption,
+  TruncationOption,
+  TokenLike,
+} from "./tokenization_utils_base.ts";
 export { PreTrainedTokenizer } from "./tokenizers/tokenization_utils.ts";
 export { LlamaTokenizer } from "./models/llama/tokenization_llama.ts";
 export type { LlamaTokenizerKwargs } from "./models/llama/tokenization_llama.ts";
@@ -96,5 +116,14 @@ export {
   defaultTokenizerConfig,
   defaultModelProto,
 } from "./models/llama/default_tokenizer.ts";
-export { apply_chat_template, get_chat_template, llamaDefaultChatTemplate, DEFAULT_SYSTEM_PROMPT, B_INST, E_INST, B_SYS, E_SYS } from "./tokenization_chat.ts";
+export {
+  apply_chat_template,
+  get_chat_template,
+  llamaDefaultChatTemplate,
+  DEFAULT_SYSTEM_PROMPT,
+  B_INST,
+  E_INST,
+  B_SYS,
+  E_SYS,
+} from "./tokenization_chat.ts";
 export type { ChatMessage, Conversation, ApplyChatTemplateOptions } from "./tokenization_chat.ts";

@@ -70,7 +70,8 @@ export function _compute_yarn_parameters(config: LlamaConfig): [Float32Array, nu
   const attention_factor = rs.attention_factor ?? 0.1 * Math.log(factor) + 1.0;
   const beta_fast = rs.beta_fast || 32;
   const beta_slow = rs.beta_slow || 1;
-  const findCorrectionDim = (numRotations: number) => (dim * Math.log(maxPos / (numRotations * 2 * Math.PI))) / (2 * Math.log(base));
+  const findCorrectionDim = (numRotations: number) =>
+    (dim * Math.log(maxPos / (numRotations * 2 * Math.PI))) / (2 * Math.log(base));
   const low = Math.max(Math.floor(findCorrectionDim(beta_fast)), 0);
   let high = Math.min(Math.ceil(findCorrectionDim(beta_slow)), dim - 1);
   if (low === high) high += 0.001; // HF: prevent singularity

@@ -122,7 +122,10 @@ export abstract class PreTrainedModel extends Module {
     this.config.architectures = [arch];
     await this.config.save_pretrained(dir);
     this.config.architectures = prevArch ?? [arch];
-    await saveCheckpointTensors(dir, this.state_dict(), { max_shard_size: opts.max_shard_size, metadata: { format: "pt" } });
+    await saveCheckpointTensors(dir, this.state_dict(), {
+      max_shard_size: opts.max_shard_size,
+      metadata: { format: "pt" },
+    });
   }
 
   /** Fill this model's parameters from `tensors` (HF names). Missing base weights are an error. */
@@ -135,7 +138,8 @@ export abstract class PreTrainedModel extends Module {
     // A bare LlamaModel reads a head checkpoint's "model.*" names; a head model reads a bare checkpoint's names.
     const resolve = (name: string): string | null => {
       if (expected.has(name)) return name;
-      if (name.startsWith(prefix + ".") && expected.has(name.slice(prefix.length + 1))) return name.slice(prefix.length + 1);
+      if (name.startsWith(prefix + ".") && expected.has(name.slice(prefix.length + 1)))
+        return name.slice(prefix.length + 1);
       if (expected.has(`${prefix}.${name}`)) return `${prefix}.${name}`;
       return null;
     };
@@ -149,7 +153,10 @@ export abstract class PreTrainedModel extends Module {
       }
       const slot = params.find(([n]) => n === target)![1];
       if (slot.shape.length !== t.shape.length || slot.shape.some((d, i) => d !== t.shape[i])) {
-        throw new CheckpointError(file, `tensor ${name} has shape [${t.shape}], the model expects [${slot.shape}] (check config.json)`);
+        throw new CheckpointError(
+          file,
+          `tensor ${name} has shape [${t.shape}], the model expects [${slot.shape}] (check config.json)`,
+        );
       }
       if (t.dtype !== "float32" && t.dtype !== "float16" && t.dtype !== "bfloat16") {
         throw new CheckpointError(file, `tensor ${name} has dtype ${t.dtype}, expected a float dtype`);
@@ -161,7 +168,10 @@ export abstract class PreTrainedModel extends Module {
     const headKeys = new Set(ctor._head_keys);
     const missingBase = this.missing_keys.filter((n) => !headKeys.has(n));
     if (missingBase.length) {
-      throw new CheckpointError(file, `missing ${missingBase.length} weight(s) the config requires, e.g. ${missingBase.slice(0, 3).join(", ")}`);
+      throw new CheckpointError(
+        file,
+        `missing ${missingBase.length} weight(s) the config requires, e.g. ${missingBase.slice(0, 3).join(", ")}`,
+      );
     }
     if (this.missing_keys.length) {
       // HF: "Some weights of X were not initialized from the model checkpoint ... and are newly initialized".
@@ -187,13 +197,19 @@ export abstract class PreTrainedModel extends Module {
     opts: FromPretrainedOptions & Record<string, unknown> = {},
   ): Promise<T> {
     const torch_dtype = opts.torch_dtype ?? "float32";
-    if (!["auto", "float32", "float16", "bfloat16"].includes(torch_dtype)) throw new ValueError(`torch_dtype: expected "auto", "float32", "float16" or "bfloat16", got ${JSON.stringify(torch_dtype)}`);
+    if (!["auto", "float32", "float16", "bfloat16"].includes(torch_dtype))
+      throw new ValueError(
+        `torch_dtype: expected "auto", "float32", "float16" or "bfloat16", got ${JSON.stringify(torch_dtype)}`,
+      );
     const attn = opts.attn_implementation ?? "eager";
     if (attn === "flash_attention_2") {
       // HF raises ImportError without the flash-attn CUDA package; there is no such kernel here.
-      throw new ValueError('attn_implementation: "flash_attention_2" needs CUDA flash-attn kernels; use "eager" (or "sdpa", same math)');
+      throw new ValueError(
+        'attn_implementation: "flash_attention_2" needs CUDA flash-attn kernels; use "eager" (or "sdpa", same math)',
+      );
     }
-    if (attn !== "eager" && attn !== "sdpa") throw new ValueError(`attn_implementation: expected "eager" or "sdpa", got ${JSON.stringify(attn)}`);
+    if (attn !== "eager" && attn !== "sdpa")
+      throw new ValueError(`attn_implementation: expected "eager" or "sdpa", got ${JSON.stringify(attn)}`);
     const config = await LlamaConfig.from_pretrained(dir);
     (config as any)._attn_implementation = attn;
     Object.defineProperty(config, "_attn_implementation", { enumerable: false });

@@ -124,7 +124,9 @@ export function llamaDefaultChatTemplate(use_default_system_prompt = false): str
     "{% endif %}" +
     "{% endfor %}";
   const defaultMessage = DEFAULT_SYSTEM_PROMPT.replaceAll("\n", "\\n").replaceAll("'", "\\'");
-  return template.replace("USE_DEFAULT_PROMPT", use_default_system_prompt ? "true" : "false").replace("DEFAULT_SYSTEM_MESSAGE", defaultMessage);
+  return template
+    .replace("USE_DEFAULT_PROMPT", use_default_system_prompt ? "true" : "false")
+    .replace("DEFAULT_SYSTEM_MESSAGE", defaultMessage);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -145,14 +147,19 @@ function declaredTemplate(tokenizer: PreTrainedTokenizerBase): TemplateSource | 
     value.forEach((t, i) => {
       const o = t as { name?: unknown; template?: unknown };
       if (o === null || typeof o !== "object" || typeof o.name !== "string" || typeof o.template !== "string") {
-        throw new ValueError(`chat_template[${i}]: expected {"name": string, "template": string}, got ${JSON.stringify(t)}`);
+        throw new ValueError(
+          `chat_template[${i}]: expected {"name": string, "template": string}, got ${JSON.stringify(t)}`,
+        );
       }
       out[o.name] = o.template;
     });
     return out;
   }
-  if (typeof value === "object" && Object.values(value).every((v) => typeof v === "string")) return value as Record<string, string>;
-  throw new ValueError(`chat_template: expected a string, a list of {name, template} or a name -> template map, got ${JSON.stringify(value)}`);
+  if (typeof value === "object" && Object.values(value).every((v) => typeof v === "string"))
+    return value as Record<string, string>;
+  throw new ValueError(
+    `chat_template: expected a string, a list of {name, template} or a name -> template map, got ${JSON.stringify(value)}`,
+  );
 }
 
 let defaultTemplateWarned = false;
@@ -161,7 +168,11 @@ let defaultTemplateWarned = false;
  * HF `get_chat_template`: picks the template to render (see the module comment). Without any, returns the
  * Llama 2 default (HF <= 4.42 behaviour, with its warning once per process).
  */
-export function get_chat_template(tokenizer: PreTrainedTokenizerBase, chat_template: string | null = null, tools: unknown[] | null = null): string {
+export function get_chat_template(
+  tokenizer: PreTrainedTokenizerBase,
+  chat_template: string | null = null,
+  tools: unknown[] | null = null,
+): string {
   const declared = declaredTemplate(tokenizer);
   if (declared !== null && typeof declared === "object") {
     if (chat_template !== null && chat_template in declared) return declared[chat_template];
@@ -182,7 +193,9 @@ export function get_chat_template(tokenizer: PreTrainedTokenizerBase, chat_templ
         "If the default is not appropriate for your model, set `chat_template` (tokenizer_config.json or the option).",
     );
   }
-  const useDefault = (tokenizer as unknown as { use_default_system_prompt?: unknown }).use_default_system_prompt ?? tokenizer.init_kwargs.use_default_system_prompt;
+  const useDefault =
+    (tokenizer as unknown as { use_default_system_prompt?: unknown }).use_default_system_prompt ??
+    tokenizer.init_kwargs.use_default_system_prompt;
   return llamaDefaultChatTemplate(useDefault === true);
 }
 
@@ -239,19 +252,44 @@ const OPTION_KEYS = new Set([
 ]);
 
 function checkMessages(chat: unknown, where: string): ChatMessage[] {
-  const messages = chat !== null && typeof chat === "object" && !Array.isArray(chat) && "messages" in chat ? (chat as { messages: unknown }).messages : chat;
-  if (!Array.isArray(messages)) throw new ValueError(`${where}: expected a list of messages ({role, content}), got ${JSON.stringify(chat)}`);
+  const messages =
+    chat !== null && typeof chat === "object" && !Array.isArray(chat) && "messages" in chat
+      ? (chat as { messages: unknown }).messages
+      : chat;
+  if (!Array.isArray(messages))
+    throw new ValueError(`${where}: expected a list of messages ({role, content}), got ${JSON.stringify(chat)}`);
   messages.forEach((m, i) => {
-    if (m === null || typeof m !== "object" || Array.isArray(m)) throw new ValueError(`${where}[${i}]: expected a message object {role, content}, got ${JSON.stringify(m)}`);
+    if (m === null || typeof m !== "object" || Array.isArray(m))
+      throw new ValueError(`${where}[${i}]: expected a message object {role, content}, got ${JSON.stringify(m)}`);
   });
   return messages as ChatMessage[];
 }
 
-export function apply_chat_template(tokenizer: PreTrainedTokenizerBase, conversation: Conversation, opts: ApplyChatTemplateOptions & { tokenize: false }): string;
-export function apply_chat_template(tokenizer: PreTrainedTokenizerBase, conversation: Conversation[], opts: ApplyChatTemplateOptions & { tokenize: false }): string[];
-export function apply_chat_template(tokenizer: PreTrainedTokenizerBase, conversation: Conversation | Conversation[], opts: ApplyChatTemplateOptions & { return_dict: true }): BatchEncoding;
-export function apply_chat_template(tokenizer: PreTrainedTokenizerBase, conversation: Conversation, opts?: ApplyChatTemplateOptions): number[];
-export function apply_chat_template(tokenizer: PreTrainedTokenizerBase, conversation: Conversation[], opts?: ApplyChatTemplateOptions): number[][];
+export function apply_chat_template(
+  tokenizer: PreTrainedTokenizerBase,
+  conversation: Conversation,
+  opts: ApplyChatTemplateOptions & { tokenize: false },
+): string;
+export function apply_chat_template(
+  tokenizer: PreTrainedTokenizerBase,
+  conversation: Conversation[],
+  opts: ApplyChatTemplateOptions & { tokenize: false },
+): string[];
+export function apply_chat_template(
+  tokenizer: PreTrainedTokenizerBase,
+  conversation: Conversation | Conversation[],
+  opts: ApplyChatTemplateOptions & { return_dict: true },
+): BatchEncoding;
+export function apply_chat_template(
+  tokenizer: PreTrainedTokenizerBase,
+  conversation: Conversation,
+  opts?: ApplyChatTemplateOptions,
+): number[];
+export function apply_chat_template(
+  tokenizer: PreTrainedTokenizerBase,
+  conversation: Conversation[],
+  opts?: ApplyChatTemplateOptions,
+): number[][];
 export function apply_chat_template(
   tokenizer: PreTrainedTokenizerBase,
   conversation: Conversation | Conversation[],
@@ -269,22 +307,31 @@ export function apply_chat_template(
   const tokenize = opts.tokenize ?? true;
   const return_dict = opts.return_dict ?? false;
   if (return_dict && !tokenize) {
-    throw new ValueError("`return_dict=True` is incompatible with `tokenize=False`, because there is no dict of tokenizer outputs to return.");
+    throw new ValueError(
+      "`return_dict=True` is incompatible with `tokenize=False`, because there is no dict of tokenizer outputs to return.",
+    );
   }
-  if (opts.return_assistant_tokens_mask) throw new ValueError("return_assistant_tokens_mask is not supported by llama-ts (HF's {% generation %} tracker)");
+  if (opts.return_assistant_tokens_mask)
+    throw new ValueError("return_assistant_tokens_mask is not supported by llama-ts (HF's {% generation %} tracker)");
 
   const tools = opts.tools ?? null;
   if (tools !== null) {
-    if (!Array.isArray(tools)) throw new ValueError(`tools: expected a list of JSON schemas, got ${JSON.stringify(tools)}`);
+    if (!Array.isArray(tools))
+      throw new ValueError(`tools: expected a list of JSON schemas, got ${JSON.stringify(tools)}`);
     tools.forEach((t, i) => {
       if (t === null || typeof t !== "object" || Array.isArray(t)) {
-        throw new ValueError(`tools[${i}]: Tools should be JSON schemas (objects); llama-ts cannot convert functions to schemas as HF does from Python type hints.`);
+        throw new ValueError(
+          `tools[${i}]: Tools should be JSON schemas (objects); llama-ts cannot convert functions to schemas as HF does from Python type hints.`,
+        );
       }
     });
   }
   const documents = opts.documents ?? null;
   if (documents !== null) {
-    if (!Array.isArray(documents) || !documents.every((d) => d !== null && typeof d === "object" && !Array.isArray(d))) {
+    if (
+      !Array.isArray(documents) ||
+      !documents.every((d) => d !== null && typeof d === "object" && !Array.isArray(d))
+    ) {
       throw new ValueError("documents: Documents should be a list of dicts with 'title' and 'text' keys!");
     }
   }
@@ -293,11 +340,17 @@ export function apply_chat_template(
   const template = compileJinjaTemplate(source);
 
   // HF: batched when the first element is itself a list of messages (or a Conversation object).
-  if (!Array.isArray(conversation) && !(conversation !== null && typeof conversation === "object" && "messages" in conversation)) {
-    throw new ValueError(`conversation: expected a list of messages or a list of conversations, got ${JSON.stringify(conversation)}`);
+  if (
+    !Array.isArray(conversation) &&
+    !(conversation !== null && typeof conversation === "object" && "messages" in conversation)
+  ) {
+    throw new ValueError(
+      `conversation: expected a list of messages or a list of conversations, got ${JSON.stringify(conversation)}`,
+    );
   }
   const first = Array.isArray(conversation) ? conversation[0] : undefined;
-  const is_batched = Array.isArray(first) || (first !== null && typeof first === "object" && "messages" in first && !("role" in first));
+  const is_batched =
+    Array.isArray(first) || (first !== null && typeof first === "object" && "messages" in first && !("role" in first));
   const conversations: unknown[] = is_batched ? (conversation as unknown[]) : [conversation];
 
   // Template variables: the special tokens (strings), then the caller's extra keys, which win (HF order).
@@ -318,7 +371,9 @@ export function apply_chat_template(
   if (!tokenize) return is_batched ? rendered : rendered[0];
   if (opts.tokenizer_kwargs && "add_special_tokens" in opts.tokenizer_kwargs) {
     // HF passes add_special_tokens=False and **tokenizer_kwargs to the same call: Python refuses the duplicate.
-    throw new ValueError("tokenizer_kwargs: got multiple values for keyword argument 'add_special_tokens' (apply_chat_template always tokenizes with add_special_tokens=false)");
+    throw new ValueError(
+      "tokenizer_kwargs: got multiple values for keyword argument 'add_special_tokens' (apply_chat_template always tokenizes with add_special_tokens=false)",
+    );
   }
   const out = tokenizer.call(rendered, {
     padding: opts.padding ?? false,

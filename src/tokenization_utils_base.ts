@@ -21,7 +21,11 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TokenizerError, ValueError } from "./errors.ts";
 import { Tensor, toIntRows } from "./tensor/tensor.ts";
-import { type ApplyChatTemplateOptions, type Conversation, apply_chat_template as applyChatTemplate } from "./tokenization_chat.ts";
+import {
+  type ApplyChatTemplateOptions,
+  type Conversation,
+  apply_chat_template as applyChatTemplate,
+} from "./tokenization_chat.ts";
 
 /** HF `VERY_LARGE_INTEGER` (int(1e30)): `model_max_length` when the model declares none. */
 export const VERY_LARGE_INTEGER = 1e30;
@@ -198,13 +202,19 @@ export abstract class PreTrainedTokenizerBase {
 
   constructor(kwargs: TokenizerBaseKwargs = {}) {
     this.init_kwargs = { ...kwargs };
-    if (kwargs.model_max_length !== undefined && kwargs.model_max_length !== null) this.model_max_length = checkNumber(kwargs.model_max_length, "model_max_length");
+    if (kwargs.model_max_length !== undefined && kwargs.model_max_length !== null)
+      this.model_max_length = checkNumber(kwargs.model_max_length, "model_max_length");
     if (kwargs.padding_side !== undefined) this.padding_side = checkSide(kwargs.padding_side, "padding_side");
-    if (kwargs.truncation_side !== undefined) this.truncation_side = checkSide(kwargs.truncation_side, "truncation_side");
-    if (kwargs.clean_up_tokenization_spaces !== undefined) this.clean_up_tokenization_spaces = Boolean(kwargs.clean_up_tokenization_spaces);
+    if (kwargs.truncation_side !== undefined)
+      this.truncation_side = checkSide(kwargs.truncation_side, "truncation_side");
+    if (kwargs.clean_up_tokenization_spaces !== undefined)
+      this.clean_up_tokenization_spaces = Boolean(kwargs.clean_up_tokenization_spaces);
     if (kwargs.split_special_tokens !== undefined) this.split_special_tokens = Boolean(kwargs.split_special_tokens);
     if (kwargs.model_input_names !== undefined) this.model_input_names = [...kwargs.model_input_names];
-    if (typeof kwargs.chat_template === "string" || (kwargs.chat_template && typeof kwargs.chat_template === "object")) {
+    if (
+      typeof kwargs.chat_template === "string" ||
+      (kwargs.chat_template && typeof kwargs.chat_template === "object")
+    ) {
       this.chat_template = kwargs.chat_template as string | Record<string, string>;
     }
     for (const key of SPECIAL_TOKENS_ATTRIBUTES) {
@@ -212,11 +222,14 @@ export abstract class PreTrainedTokenizerBase {
       if (value === undefined || value === null) continue;
       if (key === "additional_special_tokens") {
         if (!Array.isArray(value) || !value.every((t) => typeof t === "string" || t instanceof AddedToken)) {
-          throw new ValueError(`additional_special_tokens: expected a list of str or AddedToken, got ${JSON.stringify(value)}`);
+          throw new ValueError(
+            `additional_special_tokens: expected a list of str or AddedToken, got ${JSON.stringify(value)}`,
+          );
         }
         this._additional_special_tokens = [...value];
       } else {
-        if (typeof value !== "string" && !(value instanceof AddedToken)) throw new ValueError(`${key}: expected a str or AddedToken, got ${JSON.stringify(value)}`);
+        if (typeof value !== "string" && !(value instanceof AddedToken))
+          throw new ValueError(`${key}: expected a str or AddedToken, got ${JSON.stringify(value)}`);
         this._special_tokens_map[key] = value;
       }
     }
@@ -259,9 +272,16 @@ export abstract class PreTrainedTokenizerBase {
    * special ids (HF base behaviour); otherwise subclasses describe where `build_inputs_with_special_tokens`
    * puts special tokens.
    */
-  get_special_tokens_mask(token_ids_0: number[], token_ids_1?: number[] | null, already_has_special_tokens = false): number[] {
+  get_special_tokens_mask(
+    token_ids_0: number[],
+    token_ids_1?: number[] | null,
+    already_has_special_tokens = false,
+  ): number[] {
     if (already_has_special_tokens) {
-      if (token_ids_1) throw new ValueError("You should not supply a second sequence if the provided sequence of ids is already formatted with special tokens for the model.");
+      if (token_ids_1)
+        throw new ValueError(
+          "You should not supply a second sequence if the provided sequence of ids is already formatted with special tokens for the model.",
+        );
       const special = new Set(this.all_special_ids);
       return token_ids_0.map((t) => (special.has(t) ? 1 : 0));
     }
@@ -448,10 +468,13 @@ export abstract class PreTrainedTokenizerBase {
   ): number {
     const added: TokenLike[] = [];
     for (const [key, value] of Object.entries(special_tokens_dict)) {
-      if (!(SPECIAL_TOKENS_ATTRIBUTES as readonly string[]).includes(key)) throw new ValueError(`Key ${key} is not a special token`);
+      if (!(SPECIAL_TOKENS_ATTRIBUTES as readonly string[]).includes(key))
+        throw new ValueError(`Key ${key} is not a special token`);
       if (key === "additional_special_tokens") {
         if (!Array.isArray(value) || !value.every((t) => typeof t === "string" || t instanceof AddedToken)) {
-          throw new ValueError(`Tokens ${JSON.stringify(value)} for key ${key} should all be str or AddedToken instances`);
+          throw new ValueError(
+            `Tokens ${JSON.stringify(value)} for key ${key} should all be str or AddedToken instances`,
+          );
         }
         const toAdd: AddedToken[] = [];
         for (const t of value as TokenLike[]) {
@@ -463,7 +486,10 @@ export abstract class PreTrainedTokenizerBase {
         else this._additional_special_tokens.push(...toAdd);
         added.push(...toAdd);
       } else {
-        if (typeof value !== "string" && !(value instanceof AddedToken)) throw new ValueError(`Token ${JSON.stringify(value)} for key ${key} should be a str or an AddedToken instance`);
+        if (typeof value !== "string" && !(value instanceof AddedToken))
+          throw new ValueError(
+            `Token ${JSON.stringify(value)} for key ${key} should be a str or an AddedToken instance`,
+          );
         const tok = typeof value === "string" ? new AddedToken(value, { normalized: false, special: true }) : value;
         this._special_tokens_map[key as SpecialTokenKey] = tok;
         if (!added.some((t) => String(t) === String(tok))) added.push(tok);
@@ -498,7 +524,9 @@ export abstract class PreTrainedTokenizerBase {
     if (opts.text_pair !== undefined && opts.text_pair !== null) {
       const p = typeof opts.text_pair === "string" ? [opts.text_pair] : opts.text_pair;
       if (!Array.isArray(p) || p.length !== texts.length || !p.every((t) => typeof t === "string")) {
-        throw new ValueError(`text_pair: expected ${texts.length} string(s) to match text, got ${JSON.stringify(opts.text_pair)}`);
+        throw new ValueError(
+          `text_pair: expected ${texts.length} string(s) to match text, got ${JSON.stringify(opts.text_pair)}`,
+        );
       }
       pairs = p;
     }
@@ -522,19 +550,28 @@ export abstract class PreTrainedTokenizerBase {
     const pad_to_multiple_of = opts.pad_to_multiple_of ?? null;
     if (max_length !== null) max_length = checkNumber(max_length, "max_length");
     // HF: max_length alone (no padding, truncation unset) activates truncation, with a warning.
-    if (max_length !== null && padding === false && (truncation === null || truncation === undefined)) truncation = "longest_first";
+    if (max_length !== null && padding === false && (truncation === null || truncation === undefined))
+      truncation = "longest_first";
 
     let paddingStrategy: PaddingStrategy;
     if (padding === true) paddingStrategy = "longest";
     else if (padding === false) paddingStrategy = "do_not_pad";
     else if (padding === "longest" || padding === "max_length" || padding === "do_not_pad") paddingStrategy = padding;
-    else throw new ValueError(`padding: expected true, false, "longest", "max_length" or "do_not_pad", got ${JSON.stringify(padding)}`);
+    else
+      throw new ValueError(
+        `padding: expected true, false, "longest", "max_length" or "do_not_pad", got ${JSON.stringify(padding)}`,
+      );
 
     let truncationStrategy: TruncationStrategy;
     if (truncation === true) truncationStrategy = "longest_first";
-    else if (truncation === false || truncation === null || truncation === undefined) truncationStrategy = "do_not_truncate";
-    else if (["longest_first", "only_first", "only_second", "do_not_truncate"].includes(truncation)) truncationStrategy = truncation;
-    else throw new ValueError(`truncation: expected true, false, "longest_first", "only_first", "only_second" or "do_not_truncate", got ${JSON.stringify(truncation)}`);
+    else if (truncation === false || truncation === null || truncation === undefined)
+      truncationStrategy = "do_not_truncate";
+    else if (["longest_first", "only_first", "only_second", "do_not_truncate"].includes(truncation))
+      truncationStrategy = truncation;
+    else
+      throw new ValueError(
+        `truncation: expected true, false, "longest_first", "only_first", "only_second" or "do_not_truncate", got ${JSON.stringify(truncation)}`,
+      );
 
     if (max_length === null) {
       if (paddingStrategy === "max_length") {
@@ -553,8 +590,16 @@ export abstract class PreTrainedTokenizerBase {
           "`(tokenizer.pad_token = tokenizer.eos_token e.g.)` or add a new pad token via `tokenizer.add_special_tokens({'pad_token': '[PAD]'})`.",
       );
     }
-    if (truncationStrategy !== "do_not_truncate" && paddingStrategy !== "do_not_pad" && pad_to_multiple_of !== null && max_length !== null && max_length % pad_to_multiple_of !== 0) {
-      throw new ValueError(`Truncation and padding are both activated but truncation length (${max_length}) is not a multiple of \`pad_to_multiple_of\` (${pad_to_multiple_of}).`);
+    if (
+      truncationStrategy !== "do_not_truncate" &&
+      paddingStrategy !== "do_not_pad" &&
+      pad_to_multiple_of !== null &&
+      max_length !== null &&
+      max_length % pad_to_multiple_of !== 0
+    ) {
+      throw new ValueError(
+        `Truncation and padding are both activated but truncation length (${max_length}) is not a multiple of \`pad_to_multiple_of\` (${pad_to_multiple_of}).`,
+      );
     }
     return { padding: paddingStrategy, truncation: truncationStrategy, max_length };
   }
@@ -566,14 +611,25 @@ export abstract class PreTrainedTokenizerBase {
     const split = opts.split_special_tokens ?? this.split_special_tokens;
     const returnTypeIds = opts.return_token_type_ids ?? this.model_input_names.includes("token_type_ids");
     if (returnTypeIds && !addSpecial) {
-      throw new ValueError("Asking to return token_type_ids while setting add_special_tokens to False results in an undefined behavior. Please set add_special_tokens to True or set return_token_type_ids to None.");
+      throw new ValueError(
+        "Asking to return token_type_ids while setting add_special_tokens to False results in an undefined behavior. Please set add_special_tokens to True or set return_token_type_ids to None.",
+      );
     }
-    const encoded: EncodedInput[] = texts.map((t, i) => this._encodeOne(t, pairs ? pairs[i] : null, addSpecial, strategies.truncation, strategies.max_length, split));
+    const encoded: EncodedInput[] = texts.map((t, i) =>
+      this._encodeOne(t, pairs ? pairs[i] : null, addSpecial, strategies.truncation, strategies.max_length, split),
+    );
     return this._padBatch(encoded, strategies.padding, strategies.max_length, opts, returnTypeIds);
   }
 
   /** One text (and pair) to ids with special tokens, truncated; the slow path (`get_input_ids` + `prepare_for_model`). */
-  protected _encodeOne(text: string, pair: string | null, addSpecial: boolean, truncation: TruncationStrategy, maxLength: number | null, split: boolean): EncodedInput {
+  protected _encodeOne(
+    text: string,
+    pair: string | null,
+    addSpecial: boolean,
+    truncation: TruncationStrategy,
+    maxLength: number | null,
+    split: boolean,
+  ): EncodedInput {
     const ids = this._encodeText(text, split);
     const pairIds = pair === null ? null : this._encodeText(pair, split);
     return this._prepareForModel(ids, pairIds, addSpecial, truncation, maxLength);
@@ -583,8 +639,15 @@ export abstract class PreTrainedTokenizerBase {
    * HF `prepare_for_model` without padding: truncates (python algorithm), then adds special tokens.
    * The fast tokenizer overrides it with tokenizers' (Rust) truncation and post-processor.
    */
-  protected _prepareForModel(ids: number[], pairIds: number[] | null, addSpecial: boolean, truncation: TruncationStrategy, maxLength: number | null): EncodedInput {
-    const totalLen = ids.length + (pairIds ? pairIds.length : 0) + (addSpecial ? this.num_special_tokens_to_add(pairIds !== null) : 0);
+  protected _prepareForModel(
+    ids: number[],
+    pairIds: number[] | null,
+    addSpecial: boolean,
+    truncation: TruncationStrategy,
+    maxLength: number | null,
+  ): EncodedInput {
+    const totalLen =
+      ids.length + (pairIds ? pairIds.length : 0) + (addSpecial ? this.num_special_tokens_to_add(pairIds !== null) : 0);
     // HF quirk kept: `max_length and total_len > max_length`, so max_length=0 never truncates.
     if (truncation !== "do_not_truncate" && maxLength && totalLen > maxLength) {
       [ids, pairIds] = this.truncate_sequences(ids, pairIds, totalLen - maxLength, truncation);
@@ -597,19 +660,31 @@ export abstract class PreTrainedTokenizerBase {
       };
     }
     const seq = pairIds ? [...ids, ...pairIds] : [...ids];
-    return { input_ids: seq, token_type_ids: new Array<number>(seq.length).fill(0), special_tokens_mask: new Array<number>(seq.length).fill(0) };
+    return {
+      input_ids: seq,
+      token_type_ids: new Array<number>(seq.length).fill(0),
+      special_tokens_mask: new Array<number>(seq.length).fill(0),
+    };
   }
 
   /**
    * HF `truncate_sequences` (stride 0): removes `num_tokens_to_remove` tokens on `truncation_side`. When the
    * sequence to cut is too short HF logs an error and leaves it as is; so do we (console.warn).
    */
-  truncate_sequences(ids: number[], pair_ids: number[] | null, num_tokens_to_remove: number, truncation_strategy: TruncationStrategy = "longest_first"): [number[], number[] | null] {
+  truncate_sequences(
+    ids: number[],
+    pair_ids: number[] | null,
+    num_tokens_to_remove: number,
+    truncation_strategy: TruncationStrategy = "longest_first",
+  ): [number[], number[] | null] {
     if (num_tokens_to_remove <= 0) return [ids, pair_ids];
-    const cut = (seq: number[], n: number) => (this.truncation_side === "left" ? seq.slice(n) : seq.slice(0, seq.length - n));
+    const cut = (seq: number[], n: number) =>
+      this.truncation_side === "left" ? seq.slice(n) : seq.slice(0, seq.length - n);
     if (truncation_strategy === "only_first" || (truncation_strategy === "longest_first" && pair_ids === null)) {
       if (ids.length > num_tokens_to_remove) return [cut(ids, num_tokens_to_remove), pair_ids];
-      console.warn(`We need to remove ${num_tokens_to_remove} to truncate the input but the first sequence has a length ${ids.length}.`);
+      console.warn(
+        `We need to remove ${num_tokens_to_remove} to truncate the input but the first sequence has a length ${ids.length}.`,
+      );
       return [ids, pair_ids];
     }
     if (truncation_strategy === "longest_first" && pair_ids !== null) {
@@ -628,20 +703,29 @@ export abstract class PreTrainedTokenizerBase {
     }
     if (truncation_strategy === "only_second" && pair_ids !== null) {
       if (pair_ids.length > num_tokens_to_remove) return [ids, cut(pair_ids, num_tokens_to_remove)];
-      console.warn(`We need to remove ${num_tokens_to_remove} to truncate the input but the second sequence has a length ${pair_ids.length}.`);
+      console.warn(
+        `We need to remove ${num_tokens_to_remove} to truncate the input but the second sequence has a length ${pair_ids.length}.`,
+      );
     }
     return [ids, pair_ids];
   }
 
   /** HF `pad` + `_pad` over a batch. */
-  protected _padBatch(encoded: EncodedInput[], padding: PaddingStrategy, maxLength: number | null, opts: EncodeOptions, returnTypeIds: boolean): BatchEncoding {
+  protected _padBatch(
+    encoded: EncodedInput[],
+    padding: PaddingStrategy,
+    maxLength: number | null,
+    opts: EncodeOptions,
+    returnTypeIds: boolean,
+  ): BatchEncoding {
     const returnMask = opts.return_attention_mask ?? this.model_input_names.includes("attention_mask");
     const side = opts.padding_side ?? this.padding_side;
     if (side !== "left" && side !== "right") throw new ValueError(`Invalid padding strategy:${String(side)}`);
     let target = maxLength;
     if (padding === "longest") target = Math.max(0, ...encoded.map((e) => e.input_ids.length));
     const multiple = opts.pad_to_multiple_of ?? null;
-    if (target !== null && multiple !== null && multiple > 0 && target % multiple !== 0) target = (Math.floor(target / multiple) + 1) * multiple;
+    if (target !== null && multiple !== null && multiple > 0 && target % multiple !== 0)
+      target = (Math.floor(target / multiple) + 1) * multiple;
     const padId = padding === "do_not_pad" ? 0 : (this.pad_token_id as number);
 
     const out: BatchEncoding = { input_ids: [], attention_mask: [] };
@@ -701,7 +785,16 @@ export abstract class PreTrainedTokenizerBase {
    */
   async save_pretrained(save_directory: string): Promise<string[]> {
     await mkdir(save_directory, { recursive: true });
-    const skip = new Set(["vocab_file", "tokenizer_file", "tokenizer_object", "tokenizer_config", "sp_model_proto", "added_tokens_decoder", "from_slow", "name_or_path"]);
+    const skip = new Set([
+      "vocab_file",
+      "tokenizer_file",
+      "tokenizer_object",
+      "tokenizer_config",
+      "sp_model_proto",
+      "added_tokens_decoder",
+      "from_slow",
+      "name_or_path",
+    ]);
     const config: Record<string, unknown> = {};
     for (const [k, initial] of Object.entries(this.init_kwargs)) {
       if (skip.has(k) || (SPECIAL_TOKENS_ATTRIBUTES as readonly string[]).includes(k)) continue;
@@ -727,7 +820,16 @@ export abstract class PreTrainedTokenizerBase {
 
     const map: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(this.special_tokens_map_extended)) {
-      const one = (t: TokenLike) => (t instanceof AddedToken ? { content: t.content, lstrip: t.lstrip, normalized: t.normalized, rstrip: t.rstrip, single_word: t.single_word } : t);
+      const one = (t: TokenLike) =>
+        t instanceof AddedToken
+          ? {
+              content: t.content,
+              lstrip: t.lstrip,
+              normalized: t.normalized,
+              rstrip: t.rstrip,
+              single_word: t.single_word,
+            }
+          : t;
       map[k] = Array.isArray(v) ? v.map(one) : one(v);
     }
     const mapFile = join(save_directory, "special_tokens_map.json");
@@ -741,8 +843,10 @@ export abstract class PreTrainedTokenizerBase {
 
   /** Text of a sequence of ids (HF `decode`). Accepts `number[]` or an integer Tensor of one row. */
   decode(token_ids: number[] | Tensor | number, opts: DecodeOptions = {}): string {
-    const ids = typeof token_ids === "number" ? [token_ids] : token_ids instanceof Tensor ? oneRow(token_ids) : token_ids;
-    if (!Array.isArray(ids)) throw new ValueError(`decode: expected a list of ids or a Tensor, got ${typeof token_ids}`);
+    const ids =
+      typeof token_ids === "number" ? [token_ids] : token_ids instanceof Tensor ? oneRow(token_ids) : token_ids;
+    if (!Array.isArray(ids))
+      throw new ValueError(`decode: expected a list of ids or a Tensor, got ${typeof token_ids}`);
     return this._decode(checkIds(ids), opts);
   }
 
@@ -771,10 +875,16 @@ export abstract class PreTrainedTokenizerBase {
   /** HF `apply_chat_template`: the conversation rendered with the chat template, then tokenized (src/tokenization_chat.ts). */
   apply_chat_template(conversation: Conversation, opts: ApplyChatTemplateOptions & { tokenize: false }): string;
   apply_chat_template(conversation: Conversation[], opts: ApplyChatTemplateOptions & { tokenize: false }): string[];
-  apply_chat_template(conversation: Conversation | Conversation[], opts: ApplyChatTemplateOptions & { return_dict: true }): BatchEncoding;
+  apply_chat_template(
+    conversation: Conversation | Conversation[],
+    opts: ApplyChatTemplateOptions & { return_dict: true },
+  ): BatchEncoding;
   apply_chat_template(conversation: Conversation, opts?: ApplyChatTemplateOptions): number[];
   apply_chat_template(conversation: Conversation[], opts?: ApplyChatTemplateOptions): number[][];
-  apply_chat_template(conversation: Conversation | Conversation[], opts: ApplyChatTemplateOptions = {}): string | string[] | number[] | number[][] | BatchEncoding {
+  apply_chat_template(
+    conversation: Conversation | Conversation[],
+    opts: ApplyChatTemplateOptions = {},
+  ): string | string[] | number[] | number[][] | BatchEncoding {
     return applyChatTemplate(this, conversation, opts);
   }
 
@@ -788,18 +898,23 @@ export abstract class PreTrainedTokenizerBase {
 // ---------------------------------------------------------------------------------------------------------
 
 function checkNumber(v: unknown, name: string): number {
-  if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new ValueError(`${name}: expected a non-negative number, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
+    throw new ValueError(`${name}: expected a non-negative number, got ${JSON.stringify(v)}`);
   return v;
 }
 
 function checkSide(v: unknown, name: string): "left" | "right" {
-  if (v !== "left" && v !== "right") throw new ValueError(`${name}: expected "left" or "right", got ${JSON.stringify(v)}`);
+  if (v !== "left" && v !== "right")
+    throw new ValueError(`${name}: expected "left" or "right", got ${JSON.stringify(v)}`);
   return v;
 }
 
 function oneRow(t: Tensor): number[] {
   const rows = toIntRows(t, "token_ids");
-  if (rows.length !== 1) throw new ValueError(`decode: expected one sequence, got a Tensor of shape [${t.shape.join(", ")}]; use batch_decode`);
+  if (rows.length !== 1)
+    throw new ValueError(
+      `decode: expected one sequence, got a Tensor of shape [${t.shape.join(", ")}]; use batch_decode`,
+    );
   return rows[0];
 }
 
@@ -831,18 +946,22 @@ export function readJsonObject(path: string, fileLabel: string): Record<string, 
   } catch (e) {
     throw new TokenizerError(fileLabel, `not valid JSON: ${(e as Error).message}`);
   }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new TokenizerError(fileLabel, "expected a JSON object at the top level");
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+    throw new TokenizerError(fileLabel, "expected a JSON object at the top level");
   return parsed as Record<string, unknown>;
 }
 
 /** An `AddedToken` from its JSON form (`{"content": ..., "lstrip": ..., ...}` or the older `{"__type": "AddedToken", ...}`). */
 export function addedTokenFromJSON(v: unknown, file: string, field: string, special?: boolean): AddedToken {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new TokenizerError(file, `${field}: expected a token object, got ${JSON.stringify(v)}`);
+  if (v === null || typeof v !== "object" || Array.isArray(v))
+    throw new TokenizerError(file, `${field}: expected a token object, got ${JSON.stringify(v)}`);
   const o = v as Record<string, unknown>;
-  if (typeof o.content !== "string") throw new TokenizerError(file, `${field}.content: expected a string, got ${JSON.stringify(o.content)}`);
+  if (typeof o.content !== "string")
+    throw new TokenizerError(file, `${field}.content: expected a string, got ${JSON.stringify(o.content)}`);
   const flag = (k: string): boolean | undefined => {
     if (o[k] === undefined || o[k] === null) return undefined;
-    if (typeof o[k] !== "boolean") throw new TokenizerError(file, `${field}.${k}: expected a boolean, got ${JSON.stringify(o[k])}`);
+    if (typeof o[k] !== "boolean")
+      throw new TokenizerError(file, `${field}.${k}: expected a boolean, got ${JSON.stringify(o[k])}`);
     return o[k] as boolean;
   };
   return new AddedToken(o.content, {
@@ -861,40 +980,68 @@ function specialTokenFromJSON(v: unknown, file: string, field: string): TokenLik
   return addedTokenFromJSON(v, file, field, true);
 }
 
-const BOOL_FIELDS = ["add_bos_token", "add_eos_token", "legacy", "add_prefix_space", "clean_up_tokenization_spaces", "spaces_between_special_tokens", "use_default_system_prompt", "split_special_tokens"];
+const BOOL_FIELDS = [
+  "add_bos_token",
+  "add_eos_token",
+  "legacy",
+  "add_prefix_space",
+  "clean_up_tokenization_spaces",
+  "spaces_between_special_tokens",
+  "use_default_system_prompt",
+  "split_special_tokens",
+];
 
 /**
  * What HF `_from_pretrained` makes of `tokenizer_config.json` and (when the config has no
  * `added_tokens_decoder`) `special_tokens_map.json` / `added_tokens.json`: the init kwargs, with special tokens
  * and `added_tokens_decoder` as `AddedToken`s. Field types are checked; TokenizerError names file and field.
  */
-export function loadTokenizerConfig(dir: string): { kwargs: Record<string, unknown>; added_tokens_decoder: Map<number, AddedToken> } {
+export function loadTokenizerConfig(dir: string): {
+  kwargs: Record<string, unknown>;
+  added_tokens_decoder: Map<number, AddedToken>;
+} {
   const configPath = join(dir, "tokenizer_config.json");
   const config = existsSync(configPath) ? readJsonObject(configPath, "tokenizer_config.json") : {};
   const file = "tokenizer_config.json";
   const kwargs: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) {
-    if (key === "added_tokens_decoder" || key === "auto_map" || key === "tokenizer_class" || key === "name_or_path" || key === "tokenizer_file") continue;
+    if (
+      key === "added_tokens_decoder" ||
+      key === "auto_map" ||
+      key === "tokenizer_class" ||
+      key === "name_or_path" ||
+      key === "tokenizer_file"
+    )
+      continue;
     if (BOOL_FIELDS.includes(key)) {
-      if (value !== null && typeof value !== "boolean") throw new TokenizerError(file, `${key}: expected a boolean or null, got ${JSON.stringify(value)}`);
+      if (value !== null && typeof value !== "boolean")
+        throw new TokenizerError(file, `${key}: expected a boolean or null, got ${JSON.stringify(value)}`);
       if (value !== null) kwargs[key] = value;
       continue;
     }
     if (key === "model_max_length") {
-      if (typeof value !== "number" || !(value >= 0)) throw new TokenizerError(file, `model_max_length: expected a non-negative number, got ${JSON.stringify(value)}`);
+      if (typeof value !== "number" || !(value >= 0))
+        throw new TokenizerError(
+          file,
+          `model_max_length: expected a non-negative number, got ${JSON.stringify(value)}`,
+        );
       kwargs[key] = value;
       continue;
     }
     if (key === "padding_side" || key === "truncation_side") {
-      if (value !== "left" && value !== "right") throw new TokenizerError(file, `${key}: expected "left" or "right", got ${JSON.stringify(value)}`);
+      if (value !== "left" && value !== "right")
+        throw new TokenizerError(file, `${key}: expected "left" or "right", got ${JSON.stringify(value)}`);
       kwargs[key] = value;
       continue;
     }
     if ((SPECIAL_TOKENS_ATTRIBUTES as readonly string[]).includes(key)) {
       if (key === "additional_special_tokens") {
         if (value === null) continue;
-        if (!Array.isArray(value)) throw new TokenizerError(file, `additional_special_tokens: expected a list, got ${JSON.stringify(value)}`);
-        kwargs[key] = value.map((t, i) => specialTokenFromJSON(t, file, `additional_special_tokens[${i}]`)).filter((t) => t !== null);
+        if (!Array.isArray(value))
+          throw new TokenizerError(file, `additional_special_tokens: expected a list, got ${JSON.stringify(value)}`);
+        kwargs[key] = value
+          .map((t, i) => specialTokenFromJSON(t, file, `additional_special_tokens[${i}]`))
+          .filter((t) => t !== null);
       } else {
         kwargs[key] = specialTokenFromJSON(value, file, key);
       }
@@ -906,9 +1053,14 @@ export function loadTokenizerConfig(dir: string): { kwargs: Record<string, unkno
   const added = new Map<number, AddedToken>();
   if (config.added_tokens_decoder !== undefined) {
     const dec = config.added_tokens_decoder;
-    if (dec === null || typeof dec !== "object" || Array.isArray(dec)) throw new TokenizerError(file, "added_tokens_decoder: expected an object mapping ids to tokens");
+    if (dec === null || typeof dec !== "object" || Array.isArray(dec))
+      throw new TokenizerError(file, "added_tokens_decoder: expected an object mapping ids to tokens");
     for (const [k, v] of Object.entries(dec as Record<string, unknown>)) {
-      if (!/^\d+$/.test(k)) throw new TokenizerError(file, `added_tokens_decoder: key ${JSON.stringify(k)} is not a non-negative integer id`);
+      if (!/^\d+$/.test(k))
+        throw new TokenizerError(
+          file,
+          `added_tokens_decoder: key ${JSON.stringify(k)} is not a non-negative integer id`,
+        );
       added.set(Number(k), addedTokenFromJSON(v, file, `added_tokens_decoder[${k}]`));
     }
   } else {
@@ -918,7 +1070,11 @@ export function loadTokenizerConfig(dir: string): { kwargs: Record<string, unkno
       for (const [key, value] of Object.entries(map)) {
         if (!(SPECIAL_TOKENS_ATTRIBUTES as readonly string[]).includes(key)) continue;
         if (key === "additional_special_tokens") {
-          if (!Array.isArray(value)) throw new TokenizerError("special_tokens_map.json", `additional_special_tokens: expected a list, got ${JSON.stringify(value)}`);
+          if (!Array.isArray(value))
+            throw new TokenizerError(
+              "special_tokens_map.json",
+              `additional_special_tokens: expected a list, got ${JSON.stringify(value)}`,
+            );
           const list = (kwargs[key] as TokenLike[] | undefined) ?? [];
           for (let i = 0; i < value.length; i++) {
             const t = specialTokenFromJSON(value[i], "special_tokens_map.json", `additional_special_tokens[${i}]`);
@@ -940,7 +1096,11 @@ export function loadTokenizerConfig(dir: string): { kwargs: Record<string, unkno
         else if (v !== null && v !== undefined) specials.add(String(v));
       }
       for (const [content, index] of Object.entries(map)) {
-        if (typeof index !== "number" || !Number.isInteger(index) || index < 0) throw new TokenizerError("added_tokens.json", `${JSON.stringify(content)}: expected a non-negative integer id, got ${JSON.stringify(index)}`);
+        if (typeof index !== "number" || !Number.isInteger(index) || index < 0)
+          throw new TokenizerError(
+            "added_tokens.json",
+            `${JSON.stringify(content)}: expected a non-negative integer id, got ${JSON.stringify(index)}`,
+          );
         const special = specials.has(content);
         added.set(index, new AddedToken(content, { normalized: !special, special }));
       }

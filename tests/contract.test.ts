@@ -23,11 +23,31 @@ const present = existsSync(REF);
 if (!present) console.warn(`skipping contract checks that need ${REF}: it is absent`);
 
 const cfg = () =>
-  new LlamaConfig({ vocab_size: 128, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, pad_token_id: 0 });
+  new LlamaConfig({
+    vocab_size: 128,
+    hidden_size: 32,
+    intermediate_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    pad_token_id: 0,
+  });
 
 describe("CONTRACT.md", () => {
   it("exports every public name", () => {
-    for (const name of ["Tensor", "LlamaConfig", "LlamaModel", "LlamaForCausalLM", "LlamaForSequenceClassification", "LlamaForTokenClassification", "LlamaForQuestionAnswering", "DynamicCache", "LlamaTokenizer", "LlamaTokenizerFast", "LlamaError"]) {
+    for (const name of [
+      "Tensor",
+      "LlamaConfig",
+      "LlamaModel",
+      "LlamaForCausalLM",
+      "LlamaForSequenceClassification",
+      "LlamaForTokenClassification",
+      "LlamaForQuestionAnswering",
+      "DynamicCache",
+      "LlamaTokenizer",
+      "LlamaTokenizerFast",
+      "LlamaError",
+    ]) {
       expect(typeof (llama as any)[name], name).toBe("function");
     }
   });
@@ -47,7 +67,11 @@ describe("CONTRACT.md", () => {
   it("ids, masks and labels accept int Tensors or nested arrays alike", () => {
     const m = new LlamaForCausalLM(cfg(), { seed: 1 });
     const a = m.forward({ input_ids: [[3, 4, 5]], attention_mask: [[1, 1, 1]], labels: [[3, 4, 5]] });
-    const b = m.forward({ input_ids: new Tensor("int64", [3, 4, 5], [1, 3]), attention_mask: new Tensor("int32", [1, 1, 1], [1, 3]), labels: new Tensor("int64", [3, 4, 5], [1, 3]) });
+    const b = m.forward({
+      input_ids: new Tensor("int64", [3, 4, 5], [1, 3]),
+      attention_mask: new Tensor("int32", [1, 1, 1], [1, 3]),
+      labels: new Tensor("int64", [3, 4, 5], [1, 3]),
+    });
     expect(Array.from(b.logits.toFloat32())).toEqual(Array.from(a.logits.toFloat32()));
     expect(b.loss!.item()).toBe(a.loss!.item());
     expect(a.logits.dtype).toBe("float32");
@@ -56,7 +80,12 @@ describe("CONTRACT.md", () => {
 
   it("forward returns cache, hidden states and attentions with HF's shapes; DynamicCache is exported", () => {
     const m = new LlamaForCausalLM(cfg(), { seed: 1 });
-    const out = m.forward({ input_ids: [[3, 4, 5]], use_cache: true, output_hidden_states: true, output_attentions: true });
+    const out = m.forward({
+      input_ids: [[3, 4, 5]],
+      use_cache: true,
+      output_hidden_states: true,
+      output_attentions: true,
+    });
     expect(out.past_key_values).toBeInstanceOf(DynamicCache);
     expect(out.past_key_values!.get_seq_length()).toBe(3);
     expect(out.past_key_values!.key_cache[0].shape).toEqual([1, 2, 3, 8]);
@@ -74,13 +103,28 @@ describe("CONTRACT.md", () => {
     const g = m.generate([[5, 6, 7]], { max_new_tokens: 4, eos_token_id: -1 });
     expect(g.shape).toEqual([1, 7]);
     expect(g.tolist()[0].slice(0, 3)).toEqual([5, 6, 7]);
-    const s1 = m.generate([[5, 6, 7]], { max_new_tokens: 4, do_sample: true, temperature: 1.5, top_k: 0, seed: 42 }).tolist();
-    const s2 = m.generate([[5, 6, 7]], { max_new_tokens: 4, do_sample: true, temperature: 1.5, top_k: 0, seed: 42 }).tolist();
+    const s1 = m
+      .generate([[5, 6, 7]], { max_new_tokens: 4, do_sample: true, temperature: 1.5, top_k: 0, seed: 42 })
+      .tolist();
+    const s2 = m
+      .generate([[5, 6, 7]], { max_new_tokens: 4, do_sample: true, temperature: 1.5, top_k: 0, seed: 42 })
+      .tolist();
     expect(s2).toEqual(s1);
   });
 
   it("config is live: setting problem_type changes the classification loss, as in HF", () => {
-    const m = new LlamaForSequenceClassification(new LlamaConfig({ vocab_size: 128, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, pad_token_id: 0, num_labels: 3 }), { seed: 2 });
+    const m = new LlamaForSequenceClassification(
+      new LlamaConfig({
+        vocab_size: 128,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        pad_token_id: 0,
+        num_labels: 3,
+      }),
+      { seed: 2 },
+    );
     const ids = [[5, 6, 7]];
     const single = m.forward({ input_ids: ids, labels: [1] });
     expect(m.config.problem_type).toBe("single_label_classification");
@@ -99,7 +143,9 @@ describe("CONTRACT.md", () => {
     const again = await LlamaForCausalLM.from_pretrained(dir);
     const c2 = await LlamaConfig.from_pretrained(dir);
     expect(c2.to_dict()).toMatchObject({ hidden_size: 32, num_key_value_heads: 2, pad_token_id: 0 });
-    expect(Array.from(again.forward({ input_ids: [[1, 2]] }).logits.toFloat32())).toEqual(Array.from(m.forward({ input_ids: [[1, 2]] }).logits.toFloat32()));
+    expect(Array.from(again.forward({ input_ids: [[1, 2]] }).logits.toFloat32())).toEqual(
+      Array.from(m.forward({ input_ids: [[1, 2]] }).logits.toFloat32()),
+    );
   });
 
   it("the seed example holds for the embedded tokenizer", () => {

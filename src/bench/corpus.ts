@@ -23,15 +23,38 @@ export interface BenchCorpus {
   sources: string[];
 }
 
-const WORDS = (
-  "the of and to in is was that for it with as his on be at by I this had not are but from or have an they which one you were her all she there would their we him been has when who will more no if out so said what up its about into than them can only other new some could time these two may then do first any my now such like our over man me even most made after also did many before must through back years where much your way well down should because each just those people how too little state good very make world still own see men work long get here between both life being under never day same another know while last might us great old year off come since against go came right used take three"
-).split(" ");
-const CODE_WORDS = "value index result count items config tokenizer model layer hidden output input buffer offset length data cache state token ids mask".split(" ");
-const CJK = "的一是不了人我在有他这中大来上个国到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可她里后小么心多天而能好都然没日于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已老从动两长知民样现分将外但身些与高意进把法此实回二理美点月明其种声全工己话儿者向情部正名定女问力机给等几很业最间新什打便位因重被走电四第门相次东政海口使教西再平真听世气信北少关并内加化由却代军产入先山五太水万市眼体别处总才场师书比住员九笑性通目华报立马命张活难神数件安表原车白应路期叫死常提感金何更反合放做系计或司利受光王果亲界及今京务制解各任至清物台象记边共风战干接它许八特觉望直服毛林题建南度统色字请交爱让认算论百吃义科怎元社术结六功指思非流每青管夫连远资队跑".split("");
+const WORDS =
+  "the of and to in is was that for it with as his on be at by I this had not are but from or have an they which one you were her all she there would their we him been has when who will more no if out so said what up its about into than them can only other new some could time these two may then do first any my now such like our over man me even most made after also did many before must through back years where much your way well down should because each just those people how too little state good very make world still own see men work long get here between both life being under never day same another know while last might us great old year off come since against go came right used take three".split(
+    " ",
+  );
+const CODE_WORDS =
+  "value index result count items config tokenizer model layer hidden output input buffer offset length data cache state token ids mask".split(
+    " ",
+  );
+const CJK =
+  "的一是不了人我在有他这中大来上个国到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可她里后小么心多天而能好都然没日于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已老从动两长知民样现分将外但身些与高意进把法此实回二理美点月明其种声全工己话儿者向情部正名定女问力机给等几很业最间新什打便位因重被走电四第门相次东政海口使教西再平真听世气信北少关并内加化由却代军产入先山五太水万市眼体别处总才场师书比住员九笑性通目华报立马命张活难神数件安表原车白应路期叫死常提感金何更反合放做系计或司利受光王果亲界及今京务制解各任至清物台象记边共风战干接它许八特觉望直服毛林题建南度统色字请交爱让认算论百吃义科怎元社术结六功指思非流每青管夫连远资队跑".split(
+    "",
+  );
 const KOREAN = "안녕하세요 감사합니다 사랑해요 한국어 토크나이저 모델 학습 데이터 문장".split(" ");
 const JAPANESE = "こんにちは ありがとう 日本語 東京 トークナイザー モデル ひらがな カタカナ".split(" ");
 const EMOJI = ["😀", "😂", "🦙", "👍", "👍🏽", "❤️", "🎉", "🔥", "👨‍👩‍👧", "🏳️‍🌈", "🇫🇷", "🤖", "✨", "🚀", "🙏🏿", "😅"];
-const ACCENTED = ["café", "naïve", "résumé", "Ångström", "São Paulo", "Zürich", "e\u0301", "n\u0303", "ﬁne", "Ｆｕｌｌ", "Ελληνικά", "Привет", "مرحبا", "שלום", "हिन्दी"];
+const ACCENTED = [
+  "café",
+  "naïve",
+  "résumé",
+  "Ångström",
+  "São Paulo",
+  "Zürich",
+  "e\u0301",
+  "n\u0303",
+  "ﬁne",
+  "Ｆｕｌｌ",
+  "Ελληνικά",
+  "Привет",
+  "مرحبا",
+  "שלום",
+  "हिन्दी",
+];
 
 function pick<T>(rng: Random, list: readonly T[]): T {
   return list[Math.floor(rng.random() * list.length)];
@@ -114,7 +137,9 @@ function referenceTexts(referenceDir: string | null): string[] {
 const utf8Length = (s: string) => Buffer.byteLength(s, "utf8");
 
 /** Builds the corpus (see the module comment). `referenceDir` is ../shared/reference or null. */
-export function benchCorpus(opts: { targetBytes?: number; seed?: number; referenceDir?: string | null } = {}): BenchCorpus {
+export function benchCorpus(
+  opts: { targetBytes?: number; seed?: number; referenceDir?: string | null } = {},
+): BenchCorpus {
   const target = opts.targetBytes ?? 1 << 20;
   const rng = new Random(opts.seed ?? 0);
   const docs: string[] = [];

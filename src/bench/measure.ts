@@ -19,7 +19,10 @@ export function median(xs: number[]): number {
 }
 
 /** Times `job` (sync or async) after `warmup` untimed runs; `onRun` reports progress. */
-export async function measure(job: () => unknown, opts: { warmup: number; repeats: number; onRun?: (i: number) => void }): Promise<Timing> {
+export async function measure(
+  job: () => unknown,
+  opts: { warmup: number; repeats: number; onRun?: (i: number) => void },
+): Promise<Timing> {
   for (let i = 0; i < opts.warmup; i++) await job();
   const seconds: number[] = [];
   for (let i = 0; i < opts.repeats; i++) {
@@ -35,7 +38,11 @@ export async function measure(job: () => unknown, opts: { warmup: number; repeat
 export function formatTable(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
   const numeric = (s: string) => /^[-+]?[\d.,]+( ?[x%×])?$/.test(s);
-  const line = (r: string[]) => r.map((cell, c) => (numeric(cell) ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join("  ").trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((cell, c) => (numeric(cell) ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
+      .join("  ")
+      .trimEnd();
   return [line(rows[0]), widths.map((w) => "-".repeat(w)).join("  "), ...rows.slice(1).map(line)].join("\n");
 }
 

@@ -22,7 +22,11 @@ export interface ModelBenchResult {
   decodeTokensPerSec: number;
 }
 
-export function benchModel(model: LlamaForCausalLM, prompt: number[], opts: { new_tokens: number; warmup: number; repeats: number }): ModelBenchResult {
+export function benchModel(
+  model: LlamaForCausalLM,
+  prompt: number[],
+  opts: { new_tokens: number; warmup: number; repeats: number },
+): ModelBenchResult {
   const V = model.config.vocab_size;
   const prefillTimes: number[] = [];
   const decodeTimes: number[] = [];
@@ -33,7 +37,12 @@ export function benchModel(model: LlamaForCausalLM, prompt: number[], opts: { ne
     for (let step = 0; step < opts.new_tokens; step++) {
       const logits = out.logits.toFloat32();
       const next = argmax(logits.subarray(logits.length - V));
-      out = model.forward({ input_ids: [[next]], past_key_values: out.past_key_values, use_cache: true, num_logits_to_keep: 1 });
+      out = model.forward({
+        input_ids: [[next]],
+        past_key_values: out.past_key_values,
+        use_cache: true,
+        num_logits_to_keep: 1,
+      });
     }
     const t2 = performance.now();
     if (run >= opts.warmup) {
@@ -68,8 +77,17 @@ export interface LayerBenchResult {
  * are uniform in [-0.02, 0.02) (values do not change the time). A full 7B forward is 32 such layers plus the
  * 32000 x 4096 lm_head, so 32x the layer time is a lower bound of a 7B token's time.
  */
-export function benchLlama2_7bLayer(dtype: "float32" | "float16" | "bfloat16", opts: { prefillTokens: number; repeats: number; seed: number }): LayerBenchResult {
-  const config = new LlamaConfig({ hidden_size: 4096, intermediate_size: 11008, num_attention_heads: 32, num_hidden_layers: 1, max_position_embeddings: 4096 });
+export function benchLlama2_7bLayer(
+  dtype: "float32" | "float16" | "bfloat16",
+  opts: { prefillTokens: number; repeats: number; seed: number },
+): LayerBenchResult {
+  const config = new LlamaConfig({
+    hidden_size: 4096,
+    intermediate_size: 11008,
+    num_attention_heads: 32,
+    num_hidden_layers: 1,
+    max_position_embeddings: 4096,
+  });
   const layer = withMetaInit(() => new LlamaDecoderLayer(config, 0));
   const rng = new Random(opts.seed);
   let weightBytes = 0;
@@ -84,7 +102,12 @@ export function benchLlama2_7bLayer(dtype: "float32" | "float16" | "bfloat16", o
   }
   const rotary = new LlamaRotaryEmbedding(config);
   const H = config.hidden_size;
-  const input = (T: number) => new Tensor("float32", new Float32Array(T * H).map(() => rng.nextUint32() / 2 ** 32 - 0.5), [1, T, H]);
+  const input = (T: number) =>
+    new Tensor(
+      "float32",
+      new Float32Array(T * H).map(() => rng.nextUint32() / 2 ** 32 - 0.5),
+      [1, T, H],
+    );
   const prefill: number[] = [];
   const decode: number[] = [];
   for (let run = 0; run < opts.repeats + 1; run++) {
@@ -95,12 +118,23 @@ export function benchLlama2_7bLayer(dtype: "float32" | "float16" | "bfloat16", o
     const t0 = performance.now();
     layer.forward(x, { attention_mask: null, position_embeddings: rotary.forward(pos), past_key_value: cache });
     const t1 = performance.now();
-    layer.forward(input(1), { attention_mask: null, position_embeddings: rotary.forward([[T]]), past_key_value: cache });
+    layer.forward(input(1), {
+      attention_mask: null,
+      position_embeddings: rotary.forward([[T]]),
+      past_key_value: cache,
+    });
     const t2 = performance.now();
     if (run > 0) {
       prefill.push((t1 - t0) / 1000);
       decode.push((t2 - t1) / 1000);
     }
   }
-  return { dtype, weightBytes, rssBytes: process.memoryUsage().rss, prefillTokens: opts.prefillTokens, prefillSeconds: median(prefill), decodeSeconds: median(decode) };
+  return {
+    dtype,
+    weightBytes,
+    rssBytes: process.memoryUsage().rss,
+    prefillTokens: opts.prefillTokens,
+    prefillSeconds: median(prefill),
+    decodeSeconds: median(decode),
+  };
 }

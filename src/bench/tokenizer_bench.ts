@@ -11,7 +11,11 @@
  */
 import { createRequire } from "node:module";
 import { Tokenizer as PeerTokenizer } from "@huggingface/tokenizers";
-import { defaultTokenizerConfig, loadDefaultSlowTokenizer, loadDefaultTokenizer } from "../models/llama/default_tokenizer.ts";
+import {
+  defaultTokenizerConfig,
+  loadDefaultSlowTokenizer,
+  loadDefaultTokenizer,
+} from "../models/llama/default_tokenizer.ts";
 import type { BenchCorpus } from "./corpus.ts";
 import { fmt, measure, type Timing } from "./measure.ts";
 
@@ -61,9 +65,24 @@ async function contenders(log: (s: string) => void): Promise<Contender[]> {
   const json = tokenizerJSON();
   const peer = new PeerTokenizer(json, LLAMA2_TOKENIZER_CONFIG);
   const list: Contender[] = [
-    { name: "llama-ts LlamaTokenizerFast", kind: "ours", encode: (t) => fast.encode(t), decode: (ids) => fast.decode(ids) },
-    { name: "llama-ts LlamaTokenizer (slow)", kind: "ours", encode: (t) => slow.encode(t), decode: (ids) => slow.decode(ids) },
-    { name: "@huggingface/tokenizers 0.2.0 (peer)", kind: "peer", encode: (t) => peer.encode(t).ids, decode: (ids) => peer.decode(ids) },
+    {
+      name: "llama-ts LlamaTokenizerFast",
+      kind: "ours",
+      encode: (t) => fast.encode(t),
+      decode: (ids) => fast.decode(ids),
+    },
+    {
+      name: "llama-ts LlamaTokenizer (slow)",
+      kind: "ours",
+      encode: (t) => slow.encode(t),
+      decode: (ids) => slow.decode(ids),
+    },
+    {
+      name: "@huggingface/tokenizers 0.2.0 (peer)",
+      kind: "peer",
+      encode: (t) => peer.encode(t).ids,
+      decode: (ids) => peer.decode(ids),
+    },
   ];
   try {
     const require = createRequire(import.meta.url);
@@ -77,7 +96,9 @@ async function contenders(log: (s: string) => void): Promise<Contender[]> {
       decode: (ids) => rust.decode(ids, false),
     });
   } catch (e) {
-    log(`note: HF's Rust tokenizers binding is not available here (${(e as Error).message.split("\n")[0]}); its line is left out`);
+    log(
+      `note: HF's Rust tokenizers binding is not available here (${(e as Error).message.split("\n")[0]}); its line is left out`,
+    );
   }
   return list;
 }
@@ -135,7 +156,9 @@ export async function benchTokenizers(
 /** Table rows: one per contender, with the ratio to the peer. */
 export function tokenizerTable(rows: TokenizerBenchRow[], docs: number): string[][] {
   const peer = rows.find((r) => r.kind === "peer")!;
-  const out = [["tokenizer", "encode MB/s", "tokens/s", "enc. vs peer", "decode MB/s", "tokens/s", "dec. vs peer", "ids == peer"]];
+  const out = [
+    ["tokenizer", "encode MB/s", "tokens/s", "enc. vs peer", "decode MB/s", "tokens/s", "dec. vs peer", "ids == peer"],
+  ];
   const count = (x: number) => Math.round(x).toLocaleString("en-US");
   for (const r of rows) {
     out.push([

@@ -55,7 +55,9 @@ export async function runBench(argv: string[]): Promise<void> {
 
   const referenceDir = path.resolve(process.cwd(), "../shared/reference");
   const corpus = benchCorpus({ targetBytes: Math.round(corpusMB * 1e6), seed, referenceDir });
-  out(`llama-ts bench: node ${process.version}, ${os.cpus()[0]?.model ?? "unknown CPU"} (${os.cpus().length} cores), median of ${repeats} runs after ${warmup} warm-up`);
+  out(
+    `llama-ts bench: node ${process.version}, ${os.cpus()[0]?.model ?? "unknown CPU"} (${os.cpus().length} cores), median of ${repeats} runs after ${warmup} warm-up`,
+  );
   out(`corpus: ${corpus.docs.length} documents, ${(corpus.bytes / 1e6).toFixed(2)} MB UTF-8, sha256 ${corpus.hash}`);
   for (const s of corpus.sources) out(`  - ${s}`);
 
@@ -73,7 +75,8 @@ export async function runBench(argv: string[]): Promise<void> {
     // The prompt: the corpus' tokens, document after document, cut at prompt_tokens.
     const tokenizer = loadDefaultTokenizer();
     const prompt: number[] = [];
-    for (let i = 0; prompt.length < promptTokens; i = (i + 1) % corpus.docs.length) prompt.push(...tokenizer.encode(corpus.docs[i], { add_special_tokens: prompt.length === 0 }));
+    for (let i = 0; prompt.length < promptTokens; i = (i + 1) % corpus.docs.length)
+      prompt.push(...tokenizer.encode(corpus.docs[i], { add_special_tokens: prompt.length === 0 }));
     prompt.length = promptTokens;
     log(`model: prefill ${promptTokens} tokens, then ${newTokens} greedy steps ...`);
     const r = benchModel(model, prompt, { new_tokens: newTokens, warmup, repeats });
@@ -85,21 +88,42 @@ export async function runBench(argv: string[]): Promise<void> {
     out(
       formatTable([
         ["phase", "tokens", "median s", "tokens/s"],
-        [`prefill (forward [1, ${r.prompt_tokens}])`, String(r.prompt_tokens), fmt(r.prefillSeconds, 4), fmt(r.prefillTokensPerSec, 1)],
-        [`decode (${r.new_tokens} steps [1, 1], cache)`, String(r.new_tokens), fmt(r.decodeSeconds, 4), fmt(r.decodeTokensPerSec, 1)],
+        [
+          `prefill (forward [1, ${r.prompt_tokens}])`,
+          String(r.prompt_tokens),
+          fmt(r.prefillSeconds, 4),
+          fmt(r.prefillTokensPerSec, 1),
+        ],
+        [
+          `decode (${r.new_tokens} steps [1, 1], cache)`,
+          String(r.new_tokens),
+          fmt(r.decodeSeconds, 4),
+          fmt(r.decodeTokensPerSec, 1),
+        ],
       ]),
     );
   }
 
   if (flags.llama2_7b_layer) {
-    const rows: string[][] = [["weights", "weight MB", "RSS MB", "prefill 16 tok s", "decode step s", "7B decode s/token (>= 32 x layer)"]];
+    const rows: string[][] = [
+      ["weights", "weight MB", "RSS MB", "prefill 16 tok s", "decode step s", "7B decode s/token (>= 32 x layer)"],
+    ];
     for (const dtype of ["float32", "bfloat16", "float16"] as const) {
       log(`Llama-2-7B layer, ${dtype} weights ...`);
       const r = benchLlama2_7bLayer(dtype, { prefillTokens: 16, repeats: Math.max(1, Math.min(repeats, 3)), seed });
-      rows.push([dtype, fmt(r.weightBytes / 2 ** 20, 0), fmt(r.rssBytes / 2 ** 20, 0), fmt(r.prefillSeconds, 3), fmt(r.decodeSeconds, 3), fmt(32 * r.decodeSeconds, 1)]);
+      rows.push([
+        dtype,
+        fmt(r.weightBytes / 2 ** 20, 0),
+        fmt(r.rssBytes / 2 ** 20, 0),
+        fmt(r.prefillSeconds, 3),
+        fmt(r.decodeSeconds, 3),
+        fmt(32 * r.decodeSeconds, 1),
+      ]);
     }
     out();
-    out("One LlamaDecoderLayer at Llama-2-7B's shape (hidden 4096, 32 heads, intermediate 11008), reference matmul, one thread. llama-ts only, no peer.");
+    out(
+      "One LlamaDecoderLayer at Llama-2-7B's shape (hidden 4096, 32 heads, intermediate 11008), reference matmul, one thread. llama-ts only, no peer.",
+    );
     out(formatTable(rows));
   }
 }

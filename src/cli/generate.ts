@@ -44,7 +44,10 @@ export async function runGenerate(argv: string[]): Promise<void> {
   const dir = flags.model as string;
   if (!existsSync(dir)) throw new CheckpointError(dir, "no such folder");
   const torch_dtype = (flags.torch_dtype as string | undefined) ?? "auto";
-  if (!["auto", "float32", "float16", "bfloat16"].includes(torch_dtype)) throw new UsageError(`--torch_dtype: expected auto, float32, float16 or bfloat16, got ${JSON.stringify(torch_dtype)}`);
+  if (!["auto", "float32", "float16", "bfloat16"].includes(torch_dtype))
+    throw new UsageError(
+      `--torch_dtype: expected auto, float32, float16 or bfloat16, got ${JSON.stringify(torch_dtype)}`,
+    );
 
   const t0 = performance.now();
   process.stderr.write(`loading ${dir} ...\n`);
@@ -67,6 +70,8 @@ export async function runGenerate(argv: string[]): Promise<void> {
   const row: number[] = out.tolist()[0];
   const seconds = (performance.now() - t1) / 1000;
   const generated = row.length - ids.length;
-  process.stderr.write(`${generated} new tokens in ${seconds.toFixed(2)} s (${(generated / seconds).toFixed(2)} tokens/s)\n`);
+  process.stderr.write(
+    `${generated} new tokens in ${seconds.toFixed(2)} s (${(generated / seconds).toFixed(2)} tokens/s)\n`,
+  );
   process.stdout.write(tokenizer.decode(row, { skip_special_tokens: true }) + "\n");
 }

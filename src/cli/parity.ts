@@ -29,12 +29,16 @@ export async function runParity(argv: string[]): Promise<void> {
   const flags = parseFlags(argv, { models: { type: "string" }, verbose: { type: "boolean" } });
   const root = resolve((flags.models as string | undefined) ?? "../shared/reference/models");
   if (!existsSync(root)) throw new CheckpointError(root, "no such folder (pass --models DIR)");
-  const names = readdirSync(root).filter((n) => existsSync(join(root, n, "cases.json"))).sort();
+  const names = readdirSync(root)
+    .filter((n) => existsSync(join(root, n, "cases.json")))
+    .sort();
   if (names.length === 0) throw new CheckpointError(root, "no checkpoint folder with a cases.json inside");
   let failures = 0;
   let total = 0;
   const overall: Record<string, number> = {};
-  process.stdout.write(`${"checkpoint".padEnd(22)} ${"cases".padStart(5)} ${"checks".padStart(6)}  max |diff|: activations (tol 1e-4+1e-4|ref|)  probabilities (tol 1e-5)  losses (tol 1e-5+1e-5|ref|)  exact\n`);
+  process.stdout.write(
+    `${"checkpoint".padEnd(22)} ${"cases".padStart(5)} ${"checks".padStart(6)}  max |diff|: activations (tol 1e-4+1e-4|ref|)  probabilities (tol 1e-5)  losses (tol 1e-5+1e-5|ref|)  exact\n`,
+  );
   for (const name of names) {
     process.stderr.write(`running ${name} ...\n`);
     const results = await runReferenceCases(join(root, name));
@@ -57,6 +61,8 @@ export async function runParity(argv: string[]): Promise<void> {
       `${name.padEnd(22)} ${String(results.length).padStart(5)} ${String(checks.length).padStart(6)}  ${fmt(max.activations).padStart(38)}  ${fmt(max.probabilities).padStart(24)}  ${fmt(max.losses).padStart(27)}  ${exactBad === 0 ? "all equal" : `${exactBad} differ`}\n`,
     );
   }
-  process.stdout.write(`\n${total} checks, ${failures} failed. Largest differences: activations ${(overall.activations ?? 0).toExponential(2)}, probabilities ${(overall.probabilities ?? 0).toExponential(2)}, losses ${(overall.losses ?? 0).toExponential(2)}\n`);
+  process.stdout.write(
+    `\n${total} checks, ${failures} failed. Largest differences: activations ${(overall.activations ?? 0).toExponential(2)}, probabilities ${(overall.probabilities ?? 0).toExponential(2)}, losses ${(overall.losses ?? 0).toExponential(2)}\n`,
+  );
   if (failures > 0) process.exitCode = 1;
 }

@@ -73,20 +73,29 @@ export async function runStart(argv: string[]): Promise<void> {
   out(`   tokens: ${JSON.stringify(tokenizer.convert_ids_to_tokens(ids))}`);
   out();
   out("2. model");
-  out(`   LlamaForCausalLM: vocab ${c.vocab_size}, hidden ${c.hidden_size}, ${c.num_hidden_layers} layers, ${c.num_attention_heads} heads (${c.num_key_value_heads} kv heads, head_dim ${c.head_dim}), intermediate ${c.intermediate_size}`);
+  out(
+    `   LlamaForCausalLM: vocab ${c.vocab_size}, hidden ${c.hidden_size}, ${c.num_hidden_layers} layers, ${c.num_attention_heads} heads (${c.num_key_value_heads} kv heads, head_dim ${c.head_dim}), intermediate ${c.intermediate_size}`,
+  );
   out(`   parameters: ${nParams.toLocaleString("en-US")}`);
   out();
   out("3. forward");
   const t0 = performance.now();
   const res = model.forward({ input_ids: [ids], use_cache: false, output_hidden_states: true });
   const ms = performance.now() - t0;
-  out(`   logits ${JSON.stringify(res.logits.shape)}, hidden_states ${res.hidden_states!.length} x ${JSON.stringify(res.hidden_states![0].shape)} (${ms.toFixed(1)} ms)`);
+  out(
+    `   logits ${JSON.stringify(res.logits.shape)}, hidden_states ${res.hidden_states!.length} x ${JSON.stringify(res.hidden_states![0].shape)} (${ms.toFixed(1)} ms)`,
+  );
   const V = c.vocab_size;
   const last = res.logits.toFloat32().subarray((ids.length - 1) * V, ids.length * V);
   const probs = softmaxRows(new Float32Array(V), last, 1, V);
-  const top = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]).slice(0, 5);
+  const top = Array.from(probs.keys())
+    .sort((a, b) => probs[b] - probs[a])
+    .slice(0, 5);
   out("   top next tokens:");
-  for (const id of top) out(`     ${String(id).padStart(6)} ${JSON.stringify(tokenizer.convert_ids_to_tokens([id])[0]).padEnd(18)} p=${probs[id].toExponential(4)} logit=${last[id].toFixed(4)}`);
+  for (const id of top)
+    out(
+      `     ${String(id).padStart(6)} ${JSON.stringify(tokenizer.convert_ids_to_tokens([id])[0]).padEnd(18)} p=${probs[id].toExponential(4)} logit=${last[id].toFixed(4)}`,
+    );
   out();
   out(`4. generate (greedy, ${max_new_tokens} new tokens, KV cache)`);
   const t1 = performance.now();

@@ -17,19 +17,34 @@ export interface CliTokenizer {
 }
 
 export async function loadDefaultTokenizerForCli(): Promise<{ tokenizer: CliTokenizer; source: string }> {
-  return { tokenizer: (await loadDefaultTokenizer()) as unknown as CliTokenizer, source: "embedded Llama 2 tokenizer (npm llama-tokenizer-js vocabulary and merges)" };
+  return {
+    tokenizer: (await loadDefaultTokenizer()) as unknown as CliTokenizer,
+    source: "embedded Llama 2 tokenizer (npm llama-tokenizer-js vocabulary and merges)",
+  };
 }
 
-export async function loadTokenizerFor(dir: string, vocab_size: number): Promise<{ tokenizer: CliTokenizer; source: string }> {
+export async function loadTokenizerFor(
+  dir: string,
+  vocab_size: number,
+): Promise<{ tokenizer: CliTokenizer; source: string }> {
   if (existsSync(join(dir, "tokenizer.json"))) {
-    return { tokenizer: (await LlamaTokenizerFast.from_pretrained(dir)) as unknown as CliTokenizer, source: `${join(dir, "tokenizer.json")} (LlamaTokenizerFast)` };
+    return {
+      tokenizer: (await LlamaTokenizerFast.from_pretrained(dir)) as unknown as CliTokenizer,
+      source: `${join(dir, "tokenizer.json")} (LlamaTokenizerFast)`,
+    };
   }
   if (existsSync(join(dir, "tokenizer.model"))) {
-    return { tokenizer: (await LlamaTokenizer.from_pretrained(dir)) as unknown as CliTokenizer, source: `${join(dir, "tokenizer.model")} (LlamaTokenizer)` };
+    return {
+      tokenizer: (await LlamaTokenizer.from_pretrained(dir)) as unknown as CliTokenizer,
+      source: `${join(dir, "tokenizer.model")} (LlamaTokenizer)`,
+    };
   }
   if (vocab_size === 32000) {
     const d = await loadDefaultTokenizerForCli();
     return { tokenizer: d.tokenizer, source: `${d.source}; ${dir} has no tokenizer file` };
   }
-  throw new TokenizerError(dir, `no tokenizer.json or tokenizer.model, and the vocabulary (${vocab_size}) is not Llama 2's 32000`);
+  throw new TokenizerError(
+    dir,
+    `no tokenizer.json or tokenizer.model, and the vocabulary (${vocab_size}) is not Llama 2's 32000`,
+  );
 }

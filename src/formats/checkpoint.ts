@@ -19,7 +19,13 @@ import { mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises"
 import { basename, join } from "node:path";
 import { CheckpointError, ValueError } from "../errors.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { MAX_HEADER_SIZE, checkSerializable, compareCodePoints, loadSafetensors, saveSafetensors } from "./safetensors.ts";
+import {
+  MAX_HEADER_SIZE,
+  checkSerializable,
+  compareCodePoints,
+  loadSafetensors,
+  saveSafetensors,
+} from "./safetensors.ts";
 
 export const SAFE_WEIGHTS_NAME = "model.safetensors";
 export const SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json";
@@ -39,10 +45,12 @@ export function parseSizeToInt(size: number | string): number {
   }
   const s = size.trim();
   const unit = s.slice(-2).toUpperCase();
-  if (!Object.hasOwn(SIZE_UNITS, unit)) throw new ValueError(`Unit '${unit}' not supported. Supported units are TB, GB, MB, KB. Got '${s}'.`);
+  if (!Object.hasOwn(SIZE_UNITS, unit))
+    throw new ValueError(`Unit '${unit}' not supported. Supported units are TB, GB, MB, KB. Got '${s}'.`);
   const multiplier = SIZE_UNITS[unit];
   const valueText = s.slice(0, -2).trim();
-  if (!/^[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(valueText)) throw new ValueError(`Could not parse the size value from '${s}'`);
+  if (!/^[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(valueText))
+    throw new ValueError(`Could not parse the size value from '${s}'`);
   return Math.trunc(Number(valueText) * multiplier);
 }
 
@@ -59,7 +67,10 @@ export interface StateDictSplit {
  * shard of its own *appended at once*, while the shard being filled stays open, so that shard comes after it.
  * (HF's storage-sharing bookkeeping is left out: our tensors never share storage in a state dict.)
  */
-export function splitStateDictIntoShards(entries: [string, Tensor][], max_shard_size: number | string = DEFAULT_MAX_SHARD_SIZE): StateDictSplit {
+export function splitStateDictIntoShards(
+  entries: [string, Tensor][],
+  max_shard_size: number | string = DEFAULT_MAX_SHARD_SIZE,
+): StateDictSplit {
   const limit = parseSizeToInt(max_shard_size);
   const shards: string[][] = [];
   let current: string[] = [];
@@ -115,7 +126,10 @@ function pythonJsonDumps(value: unknown): string {
     }
     return JSON.stringify(v);
   };
-  return write(sortKeys(value), "").replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return write(sortKeys(value), "").replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 async function isFile(p: string): Promise<boolean> {
@@ -142,12 +156,16 @@ async function readIndex(indexPath: string): Promise<ShardIndex> {
   } catch (e) {
     throw new CheckpointError(indexPath, `cannot read index (${(e as Error).message})`);
   }
-  if (info.size > MAX_HEADER_SIZE) throw new CheckpointError(indexPath, `index is ${info.size} bytes, more than the ${MAX_HEADER_SIZE}-byte limit`);
+  if (info.size > MAX_HEADER_SIZE)
+    throw new CheckpointError(indexPath, `index is ${info.size} bytes, more than the ${MAX_HEADER_SIZE}-byte limit`);
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(await readFile(indexPath));
   } catch (e) {
-    throw new CheckpointError(indexPath, e instanceof TypeError ? "index is not valid UTF-8" : `cannot read index (${(e as Error).message})`);
+    throw new CheckpointError(
+      indexPath,
+      e instanceof TypeError ? "index is not valid UTF-8" : `cannot read index (${(e as Error).message})`,
+    );
   }
   let raw: unknown;
   try {
@@ -155,16 +173,24 @@ async function readIndex(indexPath: string): Promise<ShardIndex> {
   } catch (e) {
     throw new CheckpointError(indexPath, `index is not valid JSON (${(e as Error).message})`);
   }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new CheckpointError(indexPath, "index must be a JSON object");
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+    throw new CheckpointError(indexPath, "index must be a JSON object");
   const wm = (raw as Record<string, unknown>).weight_map;
   if (typeof wm !== "object" || wm === null || Array.isArray(wm)) {
     throw new CheckpointError(indexPath, '"weight_map" must be an object mapping tensor names to shard file names');
   }
   const weight_map = new Map<string, string>();
   for (const [tensor, shard] of Object.entries(wm)) {
-    if (typeof shard !== "string") throw new CheckpointError(indexPath, `weight_map[${JSON.stringify(tensor)}] must be a file name string, got ${typeof shard}`);
+    if (typeof shard !== "string")
+      throw new CheckpointError(
+        indexPath,
+        `weight_map[${JSON.stringify(tensor)}] must be a file name string, got ${typeof shard}`,
+      );
     if (!isPlainFileName(shard)) {
-      throw new CheckpointError(indexPath, `weight_map[${JSON.stringify(tensor)}] = ${JSON.stringify(shard)}: a shard must be a plain file name inside the folder`);
+      throw new CheckpointError(
+        indexPath,
+        `weight_map[${JSON.stringify(tensor)}] = ${JSON.stringify(shard)}: a shard must be a plain file name inside the folder`,
+      );
     }
     weight_map.set(tensor, shard);
   }
@@ -183,7 +209,11 @@ export async function loadCheckpointTensors(dir: string): Promise<{ tensors: Map
   } catch {
     throw new CheckpointError(dir, "checkpoint folder not found");
   }
-  if (!info.isDirectory()) throw new CheckpointError(dir, "not a folder (expected a checkpoint folder with model.safetensors or model.safetensors.index.json)");
+  if (!info.isDirectory())
+    throw new CheckpointError(
+      dir,
+      "not a folder (expected a checkpoint folder with model.safetensors or model.safetensors.index.json)",
+    );
 
   const single = join(dir, SAFE_WEIGHTS_NAME);
   if (await isFile(single)) {
@@ -191,7 +221,8 @@ export async function loadCheckpointTensors(dir: string): Promise<{ tensors: Map
     return { tensors, files: [single] };
   }
   const indexPath = join(dir, SAFE_WEIGHTS_INDEX_NAME);
-  if (!(await isFile(indexPath))) throw new CheckpointError(dir, `no ${SAFE_WEIGHTS_NAME} or ${SAFE_WEIGHTS_INDEX_NAME} in the folder`);
+  if (!(await isFile(indexPath)))
+    throw new CheckpointError(dir, `no ${SAFE_WEIGHTS_NAME} or ${SAFE_WEIGHTS_INDEX_NAME} in the folder`);
 
   const { weight_map } = await readIndex(indexPath);
   const shardNames = [...new Set(weight_map.values())].sort(compareCodePoints);
@@ -200,21 +231,35 @@ export async function loadCheckpointTensors(dir: string): Promise<{ tensors: Map
   const files: string[] = [];
   for (const shard of shardNames) {
     const shardPath = join(dir, shard);
-    if (!(await isFile(shardPath))) throw new CheckpointError(shardPath, `shard listed in ${SAFE_WEIGHTS_INDEX_NAME} is missing`);
+    if (!(await isFile(shardPath)))
+      throw new CheckpointError(shardPath, `shard listed in ${SAFE_WEIGHTS_INDEX_NAME} is missing`);
     const file = await loadSafetensors(shardPath);
     files.push(shardPath);
     for (const [name, t] of file.tensors) {
       const other = foundIn.get(name);
-      if (other !== undefined) throw new CheckpointError(shardPath, `tensor ${JSON.stringify(name)} is in two shards: ${other} and ${shard}`);
+      if (other !== undefined)
+        throw new CheckpointError(shardPath, `tensor ${JSON.stringify(name)} is in two shards: ${other} and ${shard}`);
       const listed = weight_map.get(name);
-      if (listed === undefined) throw new CheckpointError(shardPath, `tensor ${JSON.stringify(name)} is not listed in ${SAFE_WEIGHTS_INDEX_NAME}`);
-      if (listed !== shard) throw new CheckpointError(shardPath, `tensor ${JSON.stringify(name)} is in ${shard} but ${SAFE_WEIGHTS_INDEX_NAME} maps it to ${listed}`);
+      if (listed === undefined)
+        throw new CheckpointError(
+          shardPath,
+          `tensor ${JSON.stringify(name)} is not listed in ${SAFE_WEIGHTS_INDEX_NAME}`,
+        );
+      if (listed !== shard)
+        throw new CheckpointError(
+          shardPath,
+          `tensor ${JSON.stringify(name)} is in ${shard} but ${SAFE_WEIGHTS_INDEX_NAME} maps it to ${listed}`,
+        );
       foundIn.set(name, shard);
       tensors.set(name, t);
     }
   }
   for (const [name, shard] of weight_map) {
-    if (!foundIn.has(name)) throw new CheckpointError(join(dir, shard), `tensor ${JSON.stringify(name)} listed in ${SAFE_WEIGHTS_INDEX_NAME} is missing from this shard`);
+    if (!foundIn.has(name))
+      throw new CheckpointError(
+        join(dir, shard),
+        `tensor ${JSON.stringify(name)} listed in ${SAFE_WEIGHTS_INDEX_NAME} is missing from this shard`,
+      );
   }
   return { tensors, files };
 }
@@ -235,7 +280,11 @@ const SHARD_PATTERN = /^(.*?)-\d{5}-of-\d{5}$/s;
  * removed. Beyond HF: a stale `model.safetensors` (sharded save) or index (single-file save) is removed too,
  * since loading prefers `model.safetensors` and a stale index would name missing shards.
  */
-export async function saveCheckpointTensors(dir: string, tensors: Map<string, Tensor> | Record<string, Tensor>, opts: SaveCheckpointOptions = {}): Promise<string[]> {
+export async function saveCheckpointTensors(
+  dir: string,
+  tensors: Map<string, Tensor> | Record<string, Tensor>,
+  opts: SaveCheckpointOptions = {},
+): Promise<string[]> {
   const entries: [string, Tensor][] = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
   const metadata = opts.metadata ?? { format: "pt" };
   checkSerializable(entries, metadata); // refuse bad input before touching the folder
@@ -247,7 +296,8 @@ export async function saveCheckpointTensors(dir: string, tensors: Map<string, Te
   }
 
   const byName = new Map(entries);
-  const fileNames = split.shards.length <= 1 ? [SAFE_WEIGHTS_NAME] : split.shards.map((_, i) => shardFileName(i, split.shards.length));
+  const fileNames =
+    split.shards.length <= 1 ? [SAFE_WEIGHTS_NAME] : split.shards.map((_, i) => shardFileName(i, split.shards.length));
   const stale = split.shards.length <= 1 ? SAFE_WEIGHTS_INDEX_NAME : SAFE_WEIGHTS_NAME;
   for (const name of await readdir(dir)) {
     const full = join(dir, name);

@@ -59,7 +59,22 @@ const TO_FILE_DTYPE: Record<DType, string> = {
 };
 
 /** dtypes the safetensors format defines but llama-ts does not hold (named as such in the error). */
-const FORMAT_ONLY_DTYPES = new Set(["U8", "I8", "I16", "U16", "U32", "U64", "F64", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "C64"]);
+const FORMAT_ONLY_DTYPES = new Set([
+  "U8",
+  "I8",
+  "I16",
+  "U16",
+  "U32",
+  "U64",
+  "F64",
+  "F8_E5M2",
+  "F8_E4M3",
+  "F8_E8M0",
+  "F4",
+  "F6_E2M3",
+  "F6_E3M2",
+  "C64",
+]);
 
 /**
  * Position of each dtype in the crate's `enum Dtype` (BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32,
@@ -76,7 +91,10 @@ let hostChecked = false;
 function checkHostEndianness(file: string): void {
   if (hostChecked) return;
   if (endianness() !== "LE") {
-    throw new CheckpointError(file, "safetensors data are little-endian and this host is big-endian; llama-ts does not byte-swap");
+    throw new CheckpointError(
+      file,
+      "safetensors data are little-endian and this host is big-endian; llama-ts does not byte-swap",
+    );
   }
   hostChecked = true;
 }
@@ -127,19 +145,30 @@ function isIndex(x: unknown): x is number {
  */
 function readEntry(file: string, name: string, raw: unknown): EntryInfo {
   const where = `tensor ${JSON.stringify(name)}`;
-  if (!isPlainObject(raw)) throw new CheckpointError(file, `${where}: expected an object {dtype, shape, data_offsets}, got ${describe(raw)}`);
+  if (!isPlainObject(raw))
+    throw new CheckpointError(file, `${where}: expected an object {dtype, shape, data_offsets}, got ${describe(raw)}`);
   const { dtype: code, shape, data_offsets: offsets } = raw;
-  if (typeof code !== "string") throw new CheckpointError(file, `${where}: "dtype" must be a string, got ${describe(code)}`);
+  if (typeof code !== "string")
+    throw new CheckpointError(file, `${where}: "dtype" must be a string, got ${describe(code)}`);
   const dtype = FROM_FILE_DTYPE.get(code);
   if (dtype === undefined) {
     const kind = FORMAT_ONLY_DTYPES.has(code) ? "unsupported dtype" : "unknown dtype";
-    throw new CheckpointError(file, `${where}: ${kind} ${JSON.stringify(code)} (llama-ts reads F32, F16, BF16, I32, I64, BOOL)`);
+    throw new CheckpointError(
+      file,
+      `${where}: ${kind} ${JSON.stringify(code)} (llama-ts reads F32, F16, BF16, I32, I64, BOOL)`,
+    );
   }
   if (!Array.isArray(shape) || !shape.every(isIndex)) {
-    throw new CheckpointError(file, `${where}: "shape" must be an array of non-negative integers, got ${describe(shape)}`);
+    throw new CheckpointError(
+      file,
+      `${where}: "shape" must be an array of non-negative integers, got ${describe(shape)}`,
+    );
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isIndex)) {
-    throw new CheckpointError(file, `${where}: "data_offsets" must be [begin, end] with non-negative integers, got ${describe(offsets)}`);
+    throw new CheckpointError(
+      file,
+      `${where}: "data_offsets" must be [begin, end] with non-negative integers, got ${describe(offsets)}`,
+    );
   }
   const [begin, end] = offsets as [number, number];
   if (begin > end) throw new CheckpointError(file, `${where}: data_offsets [${begin}, ${end}] has begin > end`);
@@ -162,12 +191,18 @@ function byteLength(file: string, info: EntryInfo): number {
   for (const d of info.shape) {
     n *= d; // both factors are safe integers: a true product <= 2^53 - 1 is computed exactly, a larger one rounds to >= 2^53
     if (n > Number.MAX_SAFE_INTEGER) {
-      throw new CheckpointError(file, `tensor ${JSON.stringify(info.name)}: shape [${info.shape.join(", ")}] overflows (element count beyond 2^53)`);
+      throw new CheckpointError(
+        file,
+        `tensor ${JSON.stringify(info.name)}: shape [${info.shape.join(", ")}] overflows (element count beyond 2^53)`,
+      );
     }
   }
   const bytes = n * dtypeSize(info.dtype);
   if (bytes > Number.MAX_SAFE_INTEGER) {
-    throw new CheckpointError(file, `tensor ${JSON.stringify(info.name)}: shape [${info.shape.join(", ")}] overflows (byte length beyond 2^53)`);
+    throw new CheckpointError(
+      file,
+      `tensor ${JSON.stringify(info.name)}: shape [${info.shape.join(", ")}] overflows (byte length beyond 2^53)`,
+    );
   }
   return bytes;
 }
@@ -216,17 +251,28 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
  * Validate the header of a file of `fileLen` bytes whose first bytes are `prefix` (at least the 8-byte length
  * and the header itself, when they fit in the file). Returns the entries sorted by offset.
  */
-function parseHeader(prefix: Uint8Array, fileLen: number, file: string): { entries: EntryInfo[]; metadata: Record<string, string> | null; dataStart: number } {
+function parseHeader(
+  prefix: Uint8Array,
+  fileLen: number,
+  file: string,
+): { entries: EntryInfo[]; metadata: Record<string, string> | null; dataStart: number } {
   checkHostEndianness(file);
   const bytes = prefix;
-  if (fileLen < 8) throw new CheckpointError(file, `file is ${fileLen} bytes, shorter than the 8-byte header length prefix`);
+  if (fileLen < 8)
+    throw new CheckpointError(file, `file is ${fileLen} bytes, shorter than the 8-byte header length prefix`);
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_SIZE)) {
-    throw new CheckpointError(file, `header length ${n} bytes exceeds the ${MAX_HEADER_SIZE}-byte limit (MAX_HEADER_SIZE of the safetensors crate)`);
+    throw new CheckpointError(
+      file,
+      `header length ${n} bytes exceeds the ${MAX_HEADER_SIZE}-byte limit (MAX_HEADER_SIZE of the safetensors crate)`,
+    );
   }
   const headerLen = Number(n);
   if (8 + headerLen > fileLen) {
-    throw new CheckpointError(file, `header length ${headerLen} bytes runs past the end of the file (${fileLen} bytes, so at most ${fileLen - 8} for the header)`);
+    throw new CheckpointError(
+      file,
+      `header length ${headerLen} bytes runs past the end of the file (${fileLen} bytes, so at most ${fileLen - 8} for the header)`,
+    );
   }
 
   let text: string;
@@ -265,8 +311,16 @@ function parseHeader(prefix: Uint8Array, fileLen: number, file: string): { entri
   let cursor = 0;
   for (const e of entries) {
     const where = `tensor ${JSON.stringify(e.name)}`;
-    if (e.begin < cursor) throw new CheckpointError(file, `${where}: data_offsets [${e.begin}, ${e.end}] overlap the previous tensor, which ends at ${cursor}`);
-    if (e.begin > cursor) throw new CheckpointError(file, `${where}: gap of ${e.begin - cursor} bytes before data_offsets [${e.begin}, ${e.end}] (previous tensor ends at ${cursor})`);
+    if (e.begin < cursor)
+      throw new CheckpointError(
+        file,
+        `${where}: data_offsets [${e.begin}, ${e.end}] overlap the previous tensor, which ends at ${cursor}`,
+      );
+    if (e.begin > cursor)
+      throw new CheckpointError(
+        file,
+        `${where}: gap of ${e.begin - cursor} bytes before data_offsets [${e.begin}, ${e.end}] (previous tensor ends at ${cursor})`,
+      );
     const expected = byteLength(file, e);
     if (e.end - e.begin !== expected) {
       throw new CheckpointError(
@@ -275,12 +329,18 @@ function parseHeader(prefix: Uint8Array, fileLen: number, file: string): { entri
       );
     }
     if (e.end > dataLen) {
-      throw new CheckpointError(file, `${where}: data_offsets [${e.begin}, ${e.end}] run past the end of the data section (${dataLen} bytes; file truncated?)`);
+      throw new CheckpointError(
+        file,
+        `${where}: data_offsets [${e.begin}, ${e.end}] run past the end of the data section (${dataLen} bytes; file truncated?)`,
+      );
     }
     cursor = e.end;
   }
   if (cursor !== dataLen) {
-    throw new CheckpointError(file, `${dataLen - cursor} trailing bytes after the last tensor (tensors cover ${cursor} of ${dataLen} data bytes)`);
+    throw new CheckpointError(
+      file,
+      `${dataLen - cursor} trailing bytes after the last tensor (tensors cover ${cursor} of ${dataLen} data bytes)`,
+    );
   }
 
   return { entries, metadata, dataStart };
@@ -295,7 +355,10 @@ export const SINGLE_READ_LIMIT = 1 << 30;
  * header is read and validated first, then each tensor's bytes are read into a buffer of its own. Either way
  * no second full copy is made.
  */
-export async function loadSafetensors(path: string, opts: { single_read_limit?: number } = {}): Promise<SafetensorsFile> {
+export async function loadSafetensors(
+  path: string,
+  opts: { single_read_limit?: number } = {},
+): Promise<SafetensorsFile> {
   let handle;
   try {
     handle = await open(path, "r");
@@ -324,7 +387,8 @@ export async function loadSafetensors(path: string, opts: { single_read_limit?: 
       const len = e.end - e.begin;
       const buf = new Uint8Array(len);
       const { bytesRead } = await handle.read(buf, 0, len, dataStart + e.begin);
-      if (bytesRead !== len) throw new CheckpointError(path, `tensor ${JSON.stringify(e.name)}: read ${bytesRead} of ${len} bytes`);
+      if (bytesRead !== len)
+        throw new CheckpointError(path, `tensor ${JSON.stringify(e.name)}: read ${bytesRead} of ${len} bytes`);
       tensors.set(e.name, new Tensor(e.dtype, makeView(e.dtype, buf.buffer, 0, len / dtypeSize(e.dtype)), e.shape));
     }
     return { tensors, metadata };
@@ -345,7 +409,10 @@ interface Prepared {
 }
 
 function checkName(name: string, what: string): void {
-  if (LONE_SURROGATE.test(name)) throw new ValueError(`${what} ${JSON.stringify(name)} contains a lone UTF-16 surrogate and cannot be written as UTF-8`);
+  if (LONE_SURROGATE.test(name))
+    throw new ValueError(
+      `${what} ${JSON.stringify(name)} contains a lone UTF-16 surrogate and cannot be written as UTF-8`,
+    );
 }
 
 /**
@@ -356,24 +423,34 @@ export function checkSerializable(entries: [string, Tensor][], metadata?: Record
   for (const [name, t] of entries) {
     if (typeof name !== "string") throw new ValueError(`tensor names must be strings, got ${describe(name)}`);
     checkName(name, "tensor name");
-    if (name === "__metadata__") throw new ValueError('a tensor cannot be named "__metadata__" (the header key of the metadata map)');
-    if (!(t instanceof Tensor)) throw new ValueError(`tensor ${JSON.stringify(name)}: expected a Tensor, got ${describe(t)}`);
-    if (!Object.hasOwn(TO_FILE_DTYPE, t.dtype)) throw new ValueError(`tensor ${JSON.stringify(name)}: dtype ${describe(t.dtype)} cannot be written`);
+    if (name === "__metadata__")
+      throw new ValueError('a tensor cannot be named "__metadata__" (the header key of the metadata map)');
+    if (!(t instanceof Tensor))
+      throw new ValueError(`tensor ${JSON.stringify(name)}: expected a Tensor, got ${describe(t)}`);
+    if (!Object.hasOwn(TO_FILE_DTYPE, t.dtype))
+      throw new ValueError(`tensor ${JSON.stringify(name)}: dtype ${describe(t.dtype)} cannot be written`);
     if (t.data.length !== shapeSize(t.shape) || t.data.BYTES_PER_ELEMENT !== dtypeSize(t.dtype)) {
-      throw new ValueError(`tensor ${JSON.stringify(name)}: data (${t.data.length} x ${t.data.BYTES_PER_ELEMENT} bytes) does not match ${t.dtype} [${t.shape.join(", ")}]`);
+      throw new ValueError(
+        `tensor ${JSON.stringify(name)}: data (${t.data.length} x ${t.data.BYTES_PER_ELEMENT} bytes) does not match ${t.dtype} [${t.shape.join(", ")}]`,
+      );
     }
   }
   if (metadata === undefined || metadata === null) return;
-  if (typeof metadata !== "object" || Array.isArray(metadata)) throw new ValueError(`metadata must be an object of string -> string, got ${describe(metadata)}`);
+  if (typeof metadata !== "object" || Array.isArray(metadata))
+    throw new ValueError(`metadata must be an object of string -> string, got ${describe(metadata)}`);
   for (const [k, v] of Object.entries(metadata)) {
     checkName(k, "metadata key");
-    if (typeof v !== "string") throw new ValueError(`metadata ${JSON.stringify(k)}: values must be strings, got ${describe(v)}`);
+    if (typeof v !== "string")
+      throw new ValueError(`metadata ${JSON.stringify(k)}: values must be strings, got ${describe(v)}`);
     checkName(v, "metadata value");
   }
 }
 
 /** Mirrors the crate's `prepare`: sort by descending dtype alignment then name, offsets back to back, pad the header to 8. */
-function prepare(tensors: Map<string, Tensor> | Record<string, Tensor>, metadata?: Record<string, string> | null): Prepared {
+function prepare(
+  tensors: Map<string, Tensor> | Record<string, Tensor>,
+  metadata?: Record<string, string> | null,
+): Prepared {
   checkHostEndianness("safetensors");
   const entries: [string, Tensor][] = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
   checkSerializable(entries, metadata);
@@ -392,7 +469,9 @@ function prepare(tensors: Map<string, Tensor> | Record<string, Tensor>, metadata
   let offset = 0;
   for (const [name, t] of entries) {
     const n = t.data.byteLength;
-    parts.push(`${JSON.stringify(name)}:{"dtype":"${TO_FILE_DTYPE[t.dtype]}","shape":[${t.shape.join(",")}],"data_offsets":[${offset},${offset + n}]}`);
+    parts.push(
+      `${JSON.stringify(name)}:{"dtype":"${TO_FILE_DTYPE[t.dtype]}","shape":[${t.shape.join(",")}],"data_offsets":[${offset},${offset + n}]}`,
+    );
     chunks.push(new Uint8Array(t.data.buffer, t.data.byteOffset, n));
     offset += n;
   }
@@ -409,7 +488,10 @@ function prepare(tensors: Map<string, Tensor> | Record<string, Tensor>, metadata
  * crate's `serialize` (hence Python's `safetensors.torch.save_file`) writes them. One quirk: the crate
  * writes the metadata map in Rust `HashMap` order (unspecified); here it is the object's key order.
  */
-export function serializeSafetensors(tensors: Map<string, Tensor> | Record<string, Tensor>, metadata?: Record<string, string> | null): Uint8Array {
+export function serializeSafetensors(
+  tensors: Map<string, Tensor> | Record<string, Tensor>,
+  metadata?: Record<string, string> | null,
+): Uint8Array {
   const { header, chunks, dataSize } = prepare(tensors, metadata);
   const out = new Uint8Array(header.length + dataSize);
   out.set(header, 0);
@@ -422,7 +504,11 @@ export function serializeSafetensors(tensors: Map<string, Tensor> | Record<strin
 }
 
 /** Write a safetensors file, streaming each tensor's bytes (no whole-file copy in memory). */
-export async function saveSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata?: Record<string, string> | null): Promise<void> {
+export async function saveSafetensors(
+  path: string,
+  tensors: Map<string, Tensor> | Record<string, Tensor>,
+  metadata?: Record<string, string> | null,
+): Promise<void> {
   const { header, chunks } = prepare(tensors, metadata);
   let handle;
   try {

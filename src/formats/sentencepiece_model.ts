@@ -220,7 +220,9 @@ const SELF_TEST_SAMPLE = messageSpec("SelfTestData.Sample", [
   { no: 2, name: "expected", kind: "string" },
 ]);
 
-const SELF_TEST_DATA = messageSpec("SelfTestData", [{ no: 1, name: "samples", kind: "message", repeated: true, message: SELF_TEST_SAMPLE }]);
+const SELF_TEST_DATA = messageSpec("SelfTestData", [
+  { no: 1, name: "samples", kind: "message", repeated: true, message: SELF_TEST_SAMPLE },
+]);
 
 const MODEL_PROTO = messageSpec("ModelProto", [
   { no: 1, name: "pieces", kind: "message", repeated: true, message: SENTENCE_PIECE },
@@ -248,7 +250,16 @@ function wireTypeOf(kind: Kind): number {
   }
 }
 
-const WIRE_NAMES = ["varint", "64-bit", "length-delimited", "start-group", "end-group", "32-bit", "6 (invalid)", "7 (invalid)"];
+const WIRE_NAMES = [
+  "varint",
+  "64-bit",
+  "length-delimited",
+  "start-group",
+  "end-group",
+  "32-bit",
+  "6 (invalid)",
+  "7 (invalid)",
+];
 
 // ---------------------------------------------------------------------------------------------------------
 // Reader
@@ -293,7 +304,8 @@ class Cursor {
   lengthDelimited(path: string): [number, number] {
     const [lo, hi] = this.varint(path);
     const remaining = this.end - this.pos;
-    if (hi !== 0 || lo > remaining) this.fail(path, `length ${hi !== 0 ? "> 2^32" : lo} exceeds the ${remaining} bytes that remain`);
+    if (hi !== 0 || lo > remaining)
+      this.fail(path, `length ${hi !== 0 ? "> 2^32" : lo} exceeds the ${remaining} bytes that remain`);
     const start = this.pos;
     this.pos += lo;
     return [start, this.pos];
@@ -318,7 +330,10 @@ function readMessage(spec: MessageSpec, cur: Cursor, path: string): Record<strin
     const field = spec.byNumber.get(no);
     const fpath = field ? `${path}.${field.name}` : `${path} field ${no}`;
     if (field && wire !== wireTypeOf(field.kind)) {
-      cur.fail(fpath, `wire type ${WIRE_NAMES[wire]}, expected ${WIRE_NAMES[wireTypeOf(field.kind)]} for a ${field.kind} field`);
+      cur.fail(
+        fpath,
+        `wire type ${WIRE_NAMES[wire]}, expected ${WIRE_NAMES[wireTypeOf(field.kind)]} for a ${field.kind} field`,
+      );
     }
     if (!field) {
       switch (wire) {
@@ -478,7 +493,8 @@ function writeMessage(spec: MessageSpec, msg: Record<string, unknown>, w: Writer
     const v = msg[field.name];
     if (v === undefined || v === null) continue;
     const values = field.repeated ? (v as unknown[]) : [v];
-    if (field.repeated && !Array.isArray(v)) throw new TokenizerError("ModelProto", `${path}.${field.name}: expected an array`);
+    if (field.repeated && !Array.isArray(v))
+      throw new TokenizerError("ModelProto", `${path}.${field.name}: expected an array`);
     for (const value of values) writeField(field, value, w, `${path}.${field.name}`);
   }
   const unknown = msg._unknown as Uint8Array[] | undefined;
@@ -497,7 +513,8 @@ function writeField(field: FieldSpec, value: unknown, w: Writer, path: string): 
       return;
     case "int32":
     case "enum":
-      if (typeof value !== "number" || !Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) bad("an int32");
+      if (typeof value !== "number" || !Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff)
+        bad("an int32");
       w.varint32(value as number);
       return;
     case "uint64": {
@@ -639,27 +656,40 @@ export function validateModelProto(proto: ModelProto, file = "tokenizer.model"):
   for (let i = 0; i < pieces.length; i++) {
     const p = pieces[i];
     const piece = p.piece;
-    if (piece === undefined || piece === "") throw new TokenizerError(file, `piece #${i} is empty (sentencepiece: "piece must not be empty")`);
+    if (piece === undefined || piece === "")
+      throw new TokenizerError(file, `piece #${i} is empty (sentencepiece: "piece must not be empty")`);
     if (piece.includes("\0")) throw new TokenizerError(file, `piece #${i} contains a NUL character`);
     const type = p.type ?? PieceType.NORMAL;
-    if (type < 1 || type > 6) throw new TokenizerError(file, `piece #${i} ${JSON.stringify(piece)} has unknown type ${type}`);
+    if (type < 1 || type > 6)
+      throw new TokenizerError(file, `piece #${i} ${JSON.stringify(piece)} has unknown type ${type}`);
     const prev = seen.get(piece);
-    if (prev !== undefined) throw new TokenizerError(file, `piece ${JSON.stringify(piece)} is defined twice (#${prev} and #${i})`);
+    if (prev !== undefined)
+      throw new TokenizerError(file, `piece ${JSON.stringify(piece)} is defined twice (#${prev} and #${i})`);
     seen.set(piece, i);
     if (type === PieceType.UNKNOWN) {
-      if (unk >= 0) throw new TokenizerError(file, `unk is already defined (#${unk}); piece #${i} is a second UNKNOWN piece`);
+      if (unk >= 0)
+        throw new TokenizerError(file, `unk is already defined (#${unk}); piece #${i} is a second UNKNOWN piece`);
       unk = i;
     }
     if (type === PieceType.BYTE) {
-      if (!trainer.byte_fallback) throw new TokenizerError(file, `byte piece ${JSON.stringify(piece)} (#${i}) found although trainer_spec.byte_fallback is false`);
+      if (!trainer.byte_fallback)
+        throw new TokenizerError(
+          file,
+          `byte piece ${JSON.stringify(piece)} (#${i}) found although trainer_spec.byte_fallback is false`,
+        );
       const b = pieceToByte(piece);
-      if (b < 0) throw new TokenizerError(file, `byte piece ${JSON.stringify(piece)} (#${i}) is not of the form <0xNN>`);
+      if (b < 0)
+        throw new TokenizerError(file, `byte piece ${JSON.stringify(piece)} (#${i}) is not of the form <0xNN>`);
       byteFound[b] = true;
     }
   }
-  if (unk < 0) throw new TokenizerError(file, "no UNKNOWN piece: sentencepiece requires exactly one (unk is not defined)");
+  if (unk < 0)
+    throw new TokenizerError(file, "no UNKNOWN piece: sentencepiece requires exactly one (unk is not defined)");
   if (trainer.byte_fallback && byteFound.includes(false)) {
-    throw new TokenizerError(file, `trainer_spec.byte_fallback is true but only ${byteFound.filter(Boolean).length} of the 256 <0xNN> byte pieces exist`);
+    throw new TokenizerError(
+      file,
+      `trainer_spec.byte_fallback is true but only ${byteFound.filter(Boolean).length} of the 256 <0xNN> byte pieces exist`,
+    );
   }
 }
 

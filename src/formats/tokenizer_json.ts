@@ -50,7 +50,8 @@ export interface BPEConfig {
   merges: Array<[string, string]>;
 }
 
-export type TemplatePiece = { SpecialToken: { id: string; type_id: number } } | { Sequence: { id: "A" | "B"; type_id: number } };
+export type TemplatePiece =
+  { SpecialToken: { id: string; type_id: number } } | { Sequence: { id: "A" | "B"; type_id: number } };
 
 export interface TemplateSpecialToken {
   id: string;
@@ -59,7 +60,12 @@ export interface TemplateSpecialToken {
 }
 
 export type PostProcessorConfig =
-  | { type: "TemplateProcessing"; single: TemplatePiece[]; pair: TemplatePiece[]; special_tokens: Record<string, TemplateSpecialToken> }
+  | {
+      type: "TemplateProcessing";
+      single: TemplatePiece[];
+      pair: TemplatePiece[];
+      special_tokens: Record<string, TemplateSpecialToken>;
+    }
   | { type: "Sequence"; processors: PostProcessorConfig[] };
 
 export type DecoderConfig =
@@ -104,7 +110,8 @@ class Checker {
   }
 
   object(v: unknown, path: string): Record<string, unknown> {
-    if (v === null || typeof v !== "object" || Array.isArray(v)) this.fail(path, `expected an object, got ${describe(v)}`);
+    if (v === null || typeof v !== "object" || Array.isArray(v))
+      this.fail(path, `expected an object, got ${describe(v)}`);
     return v as Record<string, unknown>;
   }
 
@@ -132,7 +139,8 @@ class Checker {
 
   uint(v: unknown, path: string, dflt?: number): number {
     if ((v === undefined || v === null) && dflt !== undefined) return dflt;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffffffff) this.fail(path, `expected a non-negative integer, got ${describe(v)}`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffffffff)
+      this.fail(path, `expected a non-negative integer, got ${describe(v)}`);
     return v;
   }
 
@@ -170,7 +178,8 @@ function describe(v: unknown): string {
 function prependScheme(c: Checker, o: Record<string, unknown>, path: string): PrependScheme {
   if (o.prepend_scheme !== undefined && o.prepend_scheme !== null) {
     const s = c.string(o.prepend_scheme, `${path}.prepend_scheme`);
-    if (s !== "first" && s !== "always" && s !== "never") c.fail(`${path}.prepend_scheme`, `expected "first", "always" or "never", got ${JSON.stringify(s)}`);
+    if (s !== "first" && s !== "always" && s !== "never")
+      c.fail(`${path}.prepend_scheme`, `expected "first", "always" or "never", got ${JSON.stringify(s)}`);
     return s;
   }
   // Older files: add_prefix_space true -> always, false -> never (tokenizers' Metaspace deserializer).
@@ -182,13 +191,22 @@ function parseNormalizer(c: Checker, v: unknown, path: string): NormalizerConfig
   const type = c.type(o, path);
   switch (type) {
     case "Sequence":
-      return { type, normalizers: c.array(o.normalizers, `${path}.normalizers`).map((n, i) => parseNormalizer(c, n, `${path}.normalizers[${i}]`)) };
+      return {
+        type,
+        normalizers: c
+          .array(o.normalizers, `${path}.normalizers`)
+          .map((n, i) => parseNormalizer(c, n, `${path}.normalizers[${i}]`)),
+      };
     case "Prepend":
       return { type, prepend: c.string(o.prepend, `${path}.prepend`) };
     case "Append":
       return { type, append: c.string(o.append, `${path}.append`) };
     case "Replace":
-      return { type, pattern: c.pattern(o.pattern, `${path}.pattern`), content: c.string(o.content, `${path}.content`) };
+      return {
+        type,
+        pattern: c.pattern(o.pattern, `${path}.pattern`),
+        content: c.string(o.content, `${path}.content`),
+      };
     case "NFC":
     case "NFD":
     case "NFKC":
@@ -196,7 +214,11 @@ function parseNormalizer(c: Checker, v: unknown, path: string): NormalizerConfig
     case "Lowercase":
       return { type };
     case "Strip":
-      return { type, strip_left: c.bool(o.strip_left, `${path}.strip_left`, true), strip_right: c.bool(o.strip_right, `${path}.strip_right`, true) };
+      return {
+        type,
+        strip_left: c.bool(o.strip_left, `${path}.strip_left`, true),
+        strip_right: c.bool(o.strip_right, `${path}.strip_right`, true),
+      };
     default:
       c.fail(`${path}.type`, `unsupported normalizer ${JSON.stringify(type)}`);
   }
@@ -207,9 +229,19 @@ function parsePreTokenizer(c: Checker, v: unknown, path: string): PreTokenizerCo
   const type = c.type(o, path);
   switch (type) {
     case "Metaspace":
-      return { type, replacement: c.char(o.replacement, `${path}.replacement`), prepend_scheme: prependScheme(c, o, path), split: c.bool(o.split, `${path}.split`, true) };
+      return {
+        type,
+        replacement: c.char(o.replacement, `${path}.replacement`),
+        prepend_scheme: prependScheme(c, o, path),
+        split: c.bool(o.split, `${path}.split`, true),
+      };
     case "Sequence":
-      return { type, pretokenizers: c.array(o.pretokenizers, `${path}.pretokenizers`).map((p, i) => parsePreTokenizer(c, p, `${path}.pretokenizers[${i}]`)) };
+      return {
+        type,
+        pretokenizers: c
+          .array(o.pretokenizers, `${path}.pretokenizers`)
+          .map((p, i) => parsePreTokenizer(c, p, `${path}.pretokenizers[${i}]`)),
+      };
     default:
       c.fail(`${path}.type`, `unsupported pre_tokenizer ${JSON.stringify(type)}`);
   }
@@ -220,12 +252,18 @@ function parseTemplate(c: Checker, v: unknown, path: string): TemplatePiece[] {
     const o = c.object(p, `${path}[${i}]`);
     if (o.SpecialToken !== undefined) {
       const s = c.object(o.SpecialToken, `${path}[${i}].SpecialToken`);
-      return { SpecialToken: { id: c.string(s.id, `${path}[${i}].SpecialToken.id`), type_id: c.uint(s.type_id, `${path}[${i}].SpecialToken.type_id`, 0) } };
+      return {
+        SpecialToken: {
+          id: c.string(s.id, `${path}[${i}].SpecialToken.id`),
+          type_id: c.uint(s.type_id, `${path}[${i}].SpecialToken.type_id`, 0),
+        },
+      };
     }
     if (o.Sequence !== undefined) {
       const s = c.object(o.Sequence, `${path}[${i}].Sequence`);
       const id = c.string(s.id, `${path}[${i}].Sequence.id`);
-      if (id !== "A" && id !== "B") c.fail(`${path}[${i}].Sequence.id`, `expected "A" or "B", got ${JSON.stringify(id)}`);
+      if (id !== "A" && id !== "B")
+        c.fail(`${path}[${i}].Sequence.id`, `expected "A" or "B", got ${JSON.stringify(id)}`);
       return { Sequence: { id, type_id: c.uint(s.type_id, `${path}[${i}].Sequence.type_id`, 0) } };
     }
     c.fail(`${path}[${i}]`, `expected {"SpecialToken": ...} or {"Sequence": ...}`);
@@ -243,20 +281,37 @@ function parsePostProcessor(c: Checker, v: unknown, path: string): PostProcessor
       const special_tokens: Record<string, TemplateSpecialToken> = {};
       for (const [k, t] of Object.entries(st)) {
         const so = c.object(t, `${path}.special_tokens.${k}`);
-        const ids = c.array(so.ids, `${path}.special_tokens.${k}.ids`).map((x, i) => c.uint(x, `${path}.special_tokens.${k}.ids[${i}]`));
-        const tokens = c.array(so.tokens, `${path}.special_tokens.${k}.tokens`).map((x, i) => c.string(x, `${path}.special_tokens.${k}.tokens[${i}]`));
-        if (ids.length !== tokens.length) c.fail(`${path}.special_tokens.${k}`, `ids and tokens differ in length (${ids.length} vs ${tokens.length})`);
+        const ids = c
+          .array(so.ids, `${path}.special_tokens.${k}.ids`)
+          .map((x, i) => c.uint(x, `${path}.special_tokens.${k}.ids[${i}]`));
+        const tokens = c
+          .array(so.tokens, `${path}.special_tokens.${k}.tokens`)
+          .map((x, i) => c.string(x, `${path}.special_tokens.${k}.tokens[${i}]`));
+        if (ids.length !== tokens.length)
+          c.fail(`${path}.special_tokens.${k}`, `ids and tokens differ in length (${ids.length} vs ${tokens.length})`);
         special_tokens[k] = { id: c.string(so.id, `${path}.special_tokens.${k}.id`), ids, tokens };
       }
-      for (const [name, tpl] of [["single", single], ["pair", pair]] as const) {
+      for (const [name, tpl] of [
+        ["single", single],
+        ["pair", pair],
+      ] as const) {
         for (const p of tpl) {
-          if ("SpecialToken" in p && !special_tokens[p.SpecialToken.id]) c.fail(`${path}.${name}`, `special token ${JSON.stringify(p.SpecialToken.id)} is missing from special_tokens`);
+          if ("SpecialToken" in p && !special_tokens[p.SpecialToken.id])
+            c.fail(
+              `${path}.${name}`,
+              `special token ${JSON.stringify(p.SpecialToken.id)} is missing from special_tokens`,
+            );
         }
       }
       return { type, single, pair, special_tokens };
     }
     case "Sequence":
-      return { type, processors: c.array(o.processors, `${path}.processors`).map((p, i) => parsePostProcessor(c, p, `${path}.processors[${i}]`)) };
+      return {
+        type,
+        processors: c
+          .array(o.processors, `${path}.processors`)
+          .map((p, i) => parsePostProcessor(c, p, `${path}.processors[${i}]`)),
+      };
     default:
       c.fail(`${path}.type`, `unsupported post_processor ${JSON.stringify(type)}`);
   }
@@ -267,16 +322,33 @@ function parseDecoder(c: Checker, v: unknown, path: string): DecoderConfig {
   const type = c.type(o, path);
   switch (type) {
     case "Sequence":
-      return { type, decoders: c.array(o.decoders, `${path}.decoders`).map((d, i) => parseDecoder(c, d, `${path}.decoders[${i}]`)) };
+      return {
+        type,
+        decoders: c.array(o.decoders, `${path}.decoders`).map((d, i) => parseDecoder(c, d, `${path}.decoders[${i}]`)),
+      };
     case "Replace":
-      return { type, pattern: c.pattern(o.pattern, `${path}.pattern`), content: c.string(o.content, `${path}.content`) };
+      return {
+        type,
+        pattern: c.pattern(o.pattern, `${path}.pattern`),
+        content: c.string(o.content, `${path}.content`),
+      };
     case "ByteFallback":
     case "Fuse":
       return { type };
     case "Strip":
-      return { type, content: c.char(o.content, `${path}.content`), start: c.uint(o.start, `${path}.start`), stop: c.uint(o.stop, `${path}.stop`) };
+      return {
+        type,
+        content: c.char(o.content, `${path}.content`),
+        start: c.uint(o.start, `${path}.start`),
+        stop: c.uint(o.stop, `${path}.stop`),
+      };
     case "Metaspace":
-      return { type, replacement: c.char(o.replacement, `${path}.replacement`), prepend_scheme: prependScheme(c, o, path), split: c.bool(o.split, `${path}.split`, true) };
+      return {
+        type,
+        replacement: c.char(o.replacement, `${path}.replacement`),
+        prepend_scheme: prependScheme(c, o, path),
+        split: c.bool(o.split, `${path}.split`, true),
+      };
     default:
       c.fail(`${path}.type`, `unsupported decoder ${JSON.stringify(type)}`);
   }
@@ -294,7 +366,8 @@ function parseModel(c: Checker, v: unknown): BPEConfig {
   for (const [token, id] of Object.entries(vocabObj)) {
     const n = c.uint(id, `model.vocab[${JSON.stringify(token)}]`);
     const prev = seen.get(n);
-    if (prev !== undefined) c.fail("model.vocab", `id ${n} is given to both ${JSON.stringify(prev)} and ${JSON.stringify(token)}`);
+    if (prev !== undefined)
+      c.fail("model.vocab", `id ${n} is given to both ${JSON.stringify(prev)} and ${JSON.stringify(token)}`);
     seen.set(n, token);
     vocab.set(token, n);
   }
@@ -308,23 +381,36 @@ function parseModel(c: Checker, v: unknown): BPEConfig {
     let pair: [string, string];
     if (typeof m === "string") {
       const parts = m.split(" ");
-      if (parts.length !== 2) c.fail(`model.merges[${i}]`, `expected "a b" (two tokens separated by one space), got ${JSON.stringify(m)}`);
+      if (parts.length !== 2)
+        c.fail(`model.merges[${i}]`, `expected "a b" (two tokens separated by one space), got ${JSON.stringify(m)}`);
       pair = [parts[0], parts[1]];
     } else if (Array.isArray(m) && m.length === 2 && typeof m[0] === "string" && typeof m[1] === "string") {
       pair = [m[0], m[1]];
     } else {
       c.fail(`model.merges[${i}]`, `expected a "a b" string or a ["a", "b"] pair, got ${describe(m)}`);
     }
-    for (const t of pair) if (!vocab.has(t)) c.fail(`model.merges[${i}]`, `token ${JSON.stringify(t)} of merge ${JSON.stringify(pair.join(" "))} is not in the vocabulary`);
+    for (const t of pair)
+      if (!vocab.has(t))
+        c.fail(
+          `model.merges[${i}]`,
+          `token ${JSON.stringify(t)} of merge ${JSON.stringify(pair.join(" "))} is not in the vocabulary`,
+        );
     const merged = pair[0] + pair[1].slice(prefixLen);
-    if (!vocab.has(merged)) c.fail(`model.merges[${i}]`, `merged token ${JSON.stringify(merged)} of merge ${JSON.stringify(pair.join(" "))} is not in the vocabulary`);
+    if (!vocab.has(merged))
+      c.fail(
+        `model.merges[${i}]`,
+        `merged token ${JSON.stringify(merged)} of merge ${JSON.stringify(pair.join(" "))} is not in the vocabulary`,
+      );
     merges.push(pair);
   }
   const dropout = o.dropout === undefined || o.dropout === null ? null : o.dropout;
-  if (dropout !== null && (typeof dropout !== "number" || dropout < 0 || dropout > 1)) c.fail("model.dropout", `expected null or a number in [0, 1], got ${describe(dropout)}`);
-  if (typeof dropout === "number" && dropout > 0) c.fail("model.dropout", `BPE-dropout (${dropout}) is random and not supported; expected null or 0`);
+  if (dropout !== null && (typeof dropout !== "number" || dropout < 0 || dropout > 1))
+    c.fail("model.dropout", `expected null or a number in [0, 1], got ${describe(dropout)}`);
+  if (typeof dropout === "number" && dropout > 0)
+    c.fail("model.dropout", `BPE-dropout (${dropout}) is random and not supported; expected null or 0`);
   const unk_token = c.optString(o.unk_token, "model.unk_token");
-  if (unk_token !== null && !vocab.has(unk_token)) c.fail("model.unk_token", `${JSON.stringify(unk_token)} is not in the vocabulary`);
+  if (unk_token !== null && !vocab.has(unk_token))
+    c.fail("model.unk_token", `${JSON.stringify(unk_token)} is not in the vocabulary`);
   return {
     type: "BPE",
     dropout: dropout as number | null,
@@ -356,7 +442,9 @@ export function tokenizerConfigFromObject(raw: unknown, file = "tokenizer.json")
   const o = c.object(raw, "(top level)");
   if (o.model === undefined) c.fail("model", "missing: tokenizer.json needs a model");
   const model = parseModel(c, o.model);
-  const added_tokens = (o.added_tokens === undefined || o.added_tokens === null ? [] : c.array(o.added_tokens, "added_tokens")).map((t, i) => {
+  const added_tokens = (
+    o.added_tokens === undefined || o.added_tokens === null ? [] : c.array(o.added_tokens, "added_tokens")
+  ).map((t, i) => {
     const p = `added_tokens[${i}]`;
     const to = c.object(t, p);
     const special = c.bool(to.special, `${p}.special`, false);

@@ -91,7 +91,8 @@ export class GenerationConfig implements GenerationConfigFields {
   constructor(kwargs: Partial<GenerationConfigFields> & Record<string, unknown> = {}) {
     for (const [key, value] of Object.entries(kwargs)) {
       if (value === undefined || METADATA_KEYS.has(key) || key.startsWith("_")) continue;
-      if (!isField(key)) throw new ValueError(`GenerationConfig: \`${key}\` is not a generation option supported by llama-ts`);
+      if (!isField(key))
+        throw new ValueError(`GenerationConfig: \`${key}\` is not a generation option supported by llama-ts`);
       (this as Record<string, unknown>)[key] = value;
     }
     this.validate();
@@ -170,13 +171,16 @@ export class GenerationConfig implements GenerationConfigFields {
     checkInt("pad_token_id", this.pad_token_id, true);
     checkInt("bos_token_id", this.bos_token_id, true);
     if (Array.isArray(this.eos_token_id)) {
-      if (this.eos_token_id.length === 0) throw new ValueError("`eos_token_id` must be an id or a non-empty list of ids, got []");
+      if (this.eos_token_id.length === 0)
+        throw new ValueError("`eos_token_id` must be an id or a non-empty list of ids, got []");
       this.eos_token_id.forEach((id, i) => checkInt(`eos_token_id[${i}]`, id, false));
     } else {
       checkInt("eos_token_id", this.eos_token_id, true);
     }
     if (this.num_beams !== 1) {
-      throw new ValueError(`\`num_beams\` is ${this.num_beams}: beam search is not implemented in llama-ts (only num_beams=1).`);
+      throw new ValueError(
+        `\`num_beams\` is ${this.num_beams}: beam search is not implemented in llama-ts (only num_beams=1).`,
+      );
     }
     if (this.num_return_sequences !== 1) {
       // HF raises this for greedy search; for sampling it would expand the batch, which llama-ts does not do.

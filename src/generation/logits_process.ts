@@ -44,9 +44,16 @@ export class LogitsProcessorList extends Array<LogitsProcessor> {
 }
 
 /** Checks `scores` is float32 [batch, vocab] matching `input_ids`, and returns a copy to edit plus its sizes. */
-function prepare(input_ids: number[][], scores: Tensor, who: string): { out: Float32Array; batch: number; vocab: number } {
+function prepare(
+  input_ids: number[][],
+  scores: Tensor,
+  who: string,
+): { out: Float32Array; batch: number; vocab: number } {
   if (scores.dtype !== "float32" || scores.shape.length !== 2) {
-    throw new ShapeError("scores", `${who} expects float32 scores [batch, vocab], got ${scores.dtype} [${scores.shape.join(", ")}]`);
+    throw new ShapeError(
+      "scores",
+      `${who} expects float32 scores [batch, vocab], got ${scores.dtype} [${scores.shape.join(", ")}]`,
+    );
   }
   const [batch, vocab] = scores.shape;
   if (input_ids.length !== batch) {
@@ -105,7 +112,8 @@ export class MinNewTokensLengthLogitsProcessor implements LogitsProcessor {
       ["prompt_length_to_skip", prompt_length_to_skip],
       ["min_new_tokens", min_new_tokens],
     ] as const) {
-      if (!Number.isInteger(value) || value < 0) throw new ValueError(`\`${name}\` has to be a positive integer, but is ${value}`);
+      if (!Number.isInteger(value) || value < 0)
+        throw new ValueError(`\`${name}\` has to be a positive integer, but is ${value}`);
     }
     this.prompt_length_to_skip = prompt_length_to_skip;
     this.min_new_tokens = min_new_tokens;
@@ -142,7 +150,10 @@ export class RepetitionPenaltyLogitsProcessor implements LogitsProcessor {
     for (let b = 0; b < batch; b++) {
       for (const id of input_ids[b]) {
         if (!Number.isInteger(id) || id < 0 || id >= vocab) {
-          throw new ShapeError("input_ids", `RepetitionPenaltyLogitsProcessor: id ${id} in row ${b} is outside [0, ${vocab})`);
+          throw new ShapeError(
+            "input_ids",
+            `RepetitionPenaltyLogitsProcessor: id ${id} in row ${b} is outside [0, ${vocab})`,
+          );
         }
         // Read from the unprocessed scores (HF gathers before it scatters), so repeats are penalised only once.
         const s = src[b * vocab + id];
@@ -319,7 +330,11 @@ export class MinPLogitsWarper implements LogitsProcessor {
       for (let i = 0; i < vocab; i++) if (probs[i] > top) top = probs[i];
       const scaled = f32(min_p * top);
       const keep = new Set(
-        this.min_tokens_to_keep === 1 ? [argmax(row)] : Array.from({ length: vocab }, (_, i) => i).sort(descending(row)).slice(0, this.min_tokens_to_keep),
+        this.min_tokens_to_keep === 1
+          ? [argmax(row)]
+          : Array.from({ length: vocab }, (_, i) => i)
+              .sort(descending(row))
+              .slice(0, this.min_tokens_to_keep),
       );
       for (let i = 0; i < vocab; i++) if (probs[i] < scaled && !keep.has(i)) row[i] = this.filter_value;
     }

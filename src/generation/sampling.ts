@@ -64,7 +64,9 @@ export function multinomial(probs: ArrayLike<number>, u: number): number {
   for (let i = 0; i < probs.length; i++) {
     const p = probs[i];
     if (!(p >= 0) || p === Infinity) {
-      throw new ValueError(`multinomial: probability tensor contains either inf, nan or element < 0 (index ${i}: ${p})`);
+      throw new ValueError(
+        `multinomial: probability tensor contains either inf, nan or element < 0 (index ${i}: ${p})`,
+      );
     }
     if (p > 0) lastPositive = i;
     total += p;

@@ -65,9 +65,11 @@ const PLAIN_PIECE = /^\u2581?[^\u2581]/u;
 function readIds(value: Tensor | number[] | number[][] | number): number[] {
   if (typeof value === "number") return [value];
   if (value instanceof Tensor) {
-    if (value.dtype !== "int32" && value.dtype !== "int64") throw new ValueError(`TextStreamer.put: expected an int32 or int64 Tensor, got ${value.dtype}`);
+    if (value.dtype !== "int32" && value.dtype !== "int64")
+      throw new ValueError(`TextStreamer.put: expected an int32 or int64 Tensor, got ${value.dtype}`);
     if (value.shape.length > 1 && value.shape[0] > 1) throw new ValueError("TextStreamer only supports batch size 1");
-    if (value.shape.length > 2) throw new ValueError(`TextStreamer.put: expected ids of shape [n] or [1, n], got [${value.shape.join(", ")}]`);
+    if (value.shape.length > 2)
+      throw new ValueError(`TextStreamer.put: expected ids of shape [n] or [1, n], got [${value.shape.join(", ")}]`);
     return Array.from({ length: value.size }, (_, i) => value.item(i));
   }
   if (!Array.isArray(value)) throw new ValueError(`TextStreamer.put: expected token ids, got ${typeof value}`);
@@ -143,13 +145,18 @@ export class TextStreamer implements BaseStreamer {
     this.decode_kwargs = decode_kwargs;
     this.specialIds = new Set(tokenizer.all_special_ids);
     const added = (tokenizer as unknown as { added_tokens_decoder?: unknown }).added_tokens_decoder;
-    this.addedIds = new Set(added instanceof Map ? [...added.keys()].filter((k): k is number => typeof k === "number") : []);
+    this.addedIds = new Set(
+      added instanceof Map ? [...added.keys()].filter((k): k is number => typeof k === "number") : [],
+    );
     const cleanUp = decode_kwargs.clean_up_tokenization_spaces ?? tokenizer.clean_up_tokenization_spaces;
     // decode(ids) with cleanup is clean_up_tokenization(decode(ids) without it): the window works on raw text.
     this.cleanup = cleanUp ? new CleanupStream((t) => tokenizer.clean_up_tokenization(t)) : null;
     this.rawDecodeOptions = { ...decode_kwargs, clean_up_tokenization_spaces: false };
     const ff = tokenizer.convert_tokens_to_ids("<0xFF>");
-    this.invalidByteId = typeof ff === "number" && ff !== tokenizer.unk_token_id && BYTE_PIECE.test(tokenizer.convert_ids_to_tokens(ff)) ? ff : null;
+    this.invalidByteId =
+      typeof ff === "number" && ff !== tokenizer.unk_token_id && BYTE_PIECE.test(tokenizer.convert_ids_to_tokens(ff))
+        ? ff
+        : null;
     const special = tokenizer.eos_token_id ?? tokenizer.all_special_ids[0] ?? null;
     this.probeId = decode_kwargs.skip_special_tokens ? null : special;
   }
@@ -168,15 +175,21 @@ export class TextStreamer implements BaseStreamer {
     if (open >= 0) stable = commonPrefixLength(this.decode(this.token_cache.slice(0, open)), text);
     if (open >= 0 || this.trailingByteRunStart() >= 0) {
       // A byte that can never be valid UTF-8 arriving next: what ByteFallback's all-or-nothing run would undo.
-      if (this.invalidByteId !== null) stable = Math.min(stable, commonPrefixLength(this.decode([...this.token_cache, this.invalidByteId]), text));
+      if (this.invalidByteId !== null)
+        stable = Math.min(stable, commonPrefixLength(this.decode([...this.token_cache, this.invalidByteId]), text));
     }
-    if (this.probeId !== null) stable = Math.min(stable, commonPrefixLength(this.decode([...this.token_cache, this.probeId]), text));
+    if (this.probeId !== null)
+      stable = Math.min(stable, commonPrefixLength(this.decode([...this.token_cache, this.probeId]), text));
     let printable = "";
     if (stable > this.print_len) {
       printable = text.slice(this.print_len, stable);
       this.print_len = stable;
     }
-    if (this.print_len === text.length && this.token_cache.length > 1 && this.isRestartToken(this.token_cache[this.token_cache.length - 1])) {
+    if (
+      this.print_len === text.length &&
+      this.token_cache.length > 1 &&
+      this.isRestartToken(this.token_cache[this.token_cache.length - 1])
+    ) {
       const last = this.token_cache[this.token_cache.length - 1];
       this.token_cache = [last];
       this.print_len = this.decode(this.token_cache).length;
@@ -283,7 +296,8 @@ export class TextIteratorStreamer extends TextStreamer implements AsyncIterable<
   constructor(tokenizer: PreTrainedTokenizerBase, opts: TextIteratorStreamerOptions = {}) {
     const { timeout = null, ...rest } = opts;
     super(tokenizer, rest);
-    if (timeout !== null && !(typeof timeout === "number" && timeout >= 0)) throw new ValueError(`timeout: expected a non-negative number of seconds or null, got ${String(timeout)}`);
+    if (timeout !== null && !(typeof timeout === "number" && timeout >= 0))
+      throw new ValueError(`timeout: expected a non-negative number of seconds or null, got ${String(timeout)}`);
     this.timeout = timeout;
   }
 
@@ -327,7 +341,9 @@ export class TextIteratorStreamer extends TextStreamer implements AsyncIterable<
   *[Symbol.iterator](): Iterator<string> {
     for (;;) {
       if (this.text_queue.length === 0) {
-        throw new ValueError("TextIteratorStreamer: the queue is empty and the stream has not ended; iterate with `for await` while generating");
+        throw new ValueError(
+          "TextIteratorStreamer: the queue is empty and the stream has not ended; iterate with `for await` while generating",
+        );
       }
       const v = this.text_queue.shift() as string | null;
       if (v === this.stop_signal) return;

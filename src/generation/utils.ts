@@ -123,9 +123,12 @@ export function getLogitsProcessor(
 export function getLogitsWarper(config: GenerationConfig): LogitsProcessorList {
   const warpers = new LogitsProcessorList();
   const min_tokens_to_keep = 1;
-  if (config.temperature !== null && config.temperature !== 1.0) warpers.append(new TemperatureLogitsWarper(config.temperature));
-  if (config.top_k !== null && config.top_k !== 0) warpers.append(new TopKLogitsWarper(config.top_k, -Infinity, min_tokens_to_keep));
-  if (config.top_p !== null && config.top_p < 1.0) warpers.append(new TopPLogitsWarper(config.top_p, -Infinity, min_tokens_to_keep));
+  if (config.temperature !== null && config.temperature !== 1.0)
+    warpers.append(new TemperatureLogitsWarper(config.temperature));
+  if (config.top_k !== null && config.top_k !== 0)
+    warpers.append(new TopKLogitsWarper(config.top_k, -Infinity, min_tokens_to_keep));
+  if (config.top_p !== null && config.top_p < 1.0)
+    warpers.append(new TopPLogitsWarper(config.top_p, -Infinity, min_tokens_to_keep));
   if (config.min_p !== null) warpers.append(new MinPLogitsWarper(config.min_p, -Infinity, min_tokens_to_keep));
   return warpers;
 }
@@ -165,7 +168,10 @@ function readInputIds(input_ids: IntInput, vocab_size: number): number[][] {
   }
   const rows = toIntRows(input_ids, "input_ids");
   if (rows.length === 0 || rows[0].length === 0) {
-    throw new ShapeError("input_ids", `expected a non-empty prompt [batch >= 1, seq >= 1], got [${rows.length}, ${rows[0]?.length ?? 0}]`);
+    throw new ShapeError(
+      "input_ids",
+      `expected a non-empty prompt [batch >= 1, seq >= 1], got [${rows.length}, ${rows[0]?.length ?? 0}]`,
+    );
   }
   rows.forEach((row, b) =>
     row.forEach((id, t) => {
@@ -183,7 +189,10 @@ function readAttentionMask(attention_mask: IntInput, batch: number, seq: number)
   }
   const rows = toIntRows(attention_mask, "attention_mask");
   if (rows.length !== batch || rows.some((r) => r.length !== seq)) {
-    throw new ShapeError("attention_mask", `expected shape [${batch}, ${seq}] like input_ids, got [${rows.length}, ${rows[0]?.length ?? 0}]`);
+    throw new ShapeError(
+      "attention_mask",
+      `expected shape [${batch}, ${seq}] like input_ids, got [${rows.length}, ${rows[0]?.length ?? 0}]`,
+    );
   }
   for (const row of rows) {
     for (const m of row) {
@@ -209,7 +218,11 @@ export function generate(model: GenerationModel, input_ids: IntInput, opts: Gene
   for (const [k, v] of Object.entries(opts)) if (!NON_CONFIG_OPTIONS.has(k)) kwargs[k] = v;
   const given = opts.generation_config;
   const config =
-    given === undefined ? GenerationConfig.from_model_config(model.config) : given instanceof GenerationConfig ? given.clone() : new GenerationConfig(given);
+    given === undefined
+      ? GenerationConfig.from_model_config(model.config)
+      : given instanceof GenerationConfig
+        ? given.clone()
+        : new GenerationConfig(given);
   const unused = Object.keys(config.update(kwargs));
   if (unused.length > 0) {
     throw new ValueError(
@@ -237,13 +250,20 @@ export function generate(model: GenerationModel, input_ids: IntInput, opts: Gene
 
   // 2. Special tokens (HF `_prepare_special_tokens`): eos is always a list; a missing pad becomes the first eos
   // (HF warns "Setting `pad_token_id` to `eos_token_id`... for open-end generation").
-  const eos: number[] | null = config.eos_token_id === null ? null : Array.isArray(config.eos_token_id) ? [...config.eos_token_id] : [config.eos_token_id];
+  const eos: number[] | null =
+    config.eos_token_id === null
+      ? null
+      : Array.isArray(config.eos_token_id)
+        ? [...config.eos_token_id]
+        : [config.eos_token_id];
   const pad: number | null = config.pad_token_id ?? (eos !== null ? eos[0] : null);
   // HF warns here when batch > 1 and some row ends with the pad id (right padding with a decoder-only model).
 
   // 3. The attention mask: given, or inferred from the pad id.
   const attention_mask =
-    opts.attention_mask !== undefined ? readAttentionMask(opts.attention_mask, batch, input_ids_length) : prepareAttentionMaskForGeneration(ids, pad, eos);
+    opts.attention_mask !== undefined
+      ? readAttentionMask(opts.attention_mask, batch, input_ids_length)
+      : prepareAttentionMaskForGeneration(ids, pad, eos);
 
   const streamer = opts.streamer ?? null;
   if (streamer !== null) streamer.put(new Tensor("int64", ids.flat(), [batch, input_ids_length]));
@@ -313,7 +333,13 @@ function sample(model: GenerationModel, input_ids: number[][], attention_mask: n
     });
 
     const logits = outputs?.logits;
-    if (!(logits instanceof Tensor) || logits.shape.length !== 3 || logits.shape[0] !== batch || logits.shape[1] < 1 || logits.shape[2] !== vocab) {
+    if (
+      !(logits instanceof Tensor) ||
+      logits.shape.length !== 3 ||
+      logits.shape[0] !== batch ||
+      logits.shape[1] < 1 ||
+      logits.shape[2] !== vocab
+    ) {
       const got = logits instanceof Tensor ? `[${logits.shape.join(", ")}]` : String(logits);
       throw new ShapeError("logits", `model.forward must return logits [${batch}, q_len >= 1, ${vocab}], got ${got}`);
     }
@@ -321,9 +347,13 @@ function sample(model: GenerationModel, input_ids: number[][], attention_mask: n
     const q = logits.shape[1];
     const all = logits.toFloat32();
     const next_token_logits = new Float32Array(batch * vocab);
-    for (let b = 0; b < batch; b++) next_token_logits.set(all.subarray((b * q + q - 1) * vocab, (b * q + q) * vocab), b * vocab);
+    for (let b = 0; b < batch; b++)
+      next_token_logits.set(all.subarray((b * q + q - 1) * vocab, (b * q + q) * vocab), b * vocab);
 
-    let next_token_scores = s.logits_processor.call(input_ids, new Tensor("float32", next_token_logits, [batch, vocab]));
+    let next_token_scores = s.logits_processor.call(
+      input_ids,
+      new Tensor("float32", next_token_logits, [batch, vocab]),
+    );
     if (s.logits_warper !== null) next_token_scores = s.logits_warper.call(input_ids, next_token_scores);
 
     const scores = next_token_scores.data as Float32Array;
@@ -335,7 +365,14 @@ function sample(model: GenerationModel, input_ids: number[][], attention_mask: n
       input_ids[b].push(next);
       attention_mask[b].push(1);
     }
-    if (s.streamer !== null) s.streamer.put(new Tensor("int64", input_ids.map((row) => row[row.length - 1]), [batch]));
+    if (s.streamer !== null)
+      s.streamer.put(
+        new Tensor(
+          "int64",
+          input_ids.map((row) => row[row.length - 1]),
+          [batch],
+        ),
+      );
 
     // _update_model_kwargs_for_generation
     if (s.use_cache) {
@@ -348,7 +385,8 @@ function sample(model: GenerationModel, input_ids: number[][], attention_mask: n
 
     // stopping criteria: MaxLengthCriteria, then EosTokenCriteria on the last token
     for (let b = 0; b < batch; b++) {
-      const done = cur_len >= s.max_length || (s.eos_token_id !== null && s.eos_token_id.includes(input_ids[b][cur_len - 1]));
+      const done =
+        cur_len >= s.max_length || (s.eos_token_id !== null && s.eos_token_id.includes(input_ids[b][cur_len - 1]));
       unfinished[b] = unfinished[b] && !done;
     }
     if (!unfinished.some(Boolean)) break;

@@ -92,7 +92,8 @@ export abstract class Module {
     const found = this.named_modules().find(([n]) => n === moduleName);
     if (!found) return false;
     const m = found[1];
-    if (!(m.constructor as typeof Module).paramNames.includes(paramName) || (m as any)[paramName] === null) return false;
+    if (!(m.constructor as typeof Module).paramNames.includes(paramName) || (m as any)[paramName] === null)
+      return false;
     (m as any)[paramName] = value;
     return true;
   }
@@ -100,7 +101,8 @@ export abstract class Module {
 
 /** A float weight as the matmul kernels read it. */
 export function weightView(t: Tensor): WeightView {
-  if (t.dtype !== "float32" && t.dtype !== "float16" && t.dtype !== "bfloat16") throw new ShapeError("weight", `expected a float tensor, got ${t.dtype}`);
+  if (t.dtype !== "float32" && t.dtype !== "float16" && t.dtype !== "bfloat16")
+    throw new ShapeError("weight", `expected a float tensor, got ${t.dtype}`);
   return { dtype: t.dtype, data: t.data as Float32Array | Uint16Array };
 }
 
@@ -123,9 +125,17 @@ export class Linear extends Module {
   /** x [..., in_features] -> [..., out_features]. */
   forward(x: Tensor): Tensor {
     const K = this.in_features;
-    if (x.shape[x.shape.length - 1] !== K) throw new ShapeError("input", `Linear expects last dim ${K}, got [${x.shape}]`);
+    if (x.shape[x.shape.length - 1] !== K)
+      throw new ShapeError("input", `Linear expects last dim ${K}, got [${x.shape}]`);
     const M = x.size / K;
-    const out = linear(x.data as Float32Array, weightView(this.weight), this.bias ? this.bias.toFloat32() : null, M, K, this.out_features);
+    const out = linear(
+      x.data as Float32Array,
+      weightView(this.weight),
+      this.bias ? this.bias.toFloat32() : null,
+      M,
+      K,
+      this.out_features,
+    );
     return new Tensor("float32", out, [...x.shape.slice(0, -1), this.out_features]);
   }
 }
@@ -158,11 +168,15 @@ export class Embedding extends Module {
       for (let t = 0; t < T; t++) {
         const id = ids[b][t];
         if (!Number.isInteger(id) || id < 0 || id >= this.num_embeddings) {
-          throw new ShapeError("input_ids", `id ${id} at [${b}, ${t}] is outside the vocabulary [0, ${this.num_embeddings})`);
+          throw new ShapeError(
+            "input_ids",
+            `id ${id} at [${b}, ${t}] is outside the vocabulary [0, ${this.num_embeddings})`,
+          );
         }
         const dst = out.subarray((b * T + t) * D, (b * T + t + 1) * D);
         if (w.dtype === "float32") dst.set((w.data as Float32Array).subarray(id * D, (id + 1) * D));
-        else halfToFloat32((w.data as Uint16Array).subarray(id * D, (id + 1) * D), w.dtype as "float16" | "bfloat16", dst);
+        else
+          halfToFloat32((w.data as Uint16Array).subarray(id * D, (id + 1) * D), w.dtype as "float16" | "bfloat16", dst);
       }
     }
     return new Tensor("float32", out, [B, T, D]);

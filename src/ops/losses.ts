@@ -10,13 +10,21 @@
 import { ShapeError } from "../errors.ts";
 import { logSumExp } from "./softmax.ts";
 
-export function crossEntropy(logits: Float32Array, targets: ArrayLike<number>, N: number, C: number, ignoreIndex = -100, argName = "labels"): number {
+export function crossEntropy(
+  logits: Float32Array,
+  targets: ArrayLike<number>,
+  N: number,
+  C: number,
+  ignoreIndex = -100,
+  argName = "labels",
+): number {
   let total = 0;
   let count = 0;
   for (let n = 0; n < N; n++) {
     const t = targets[n];
     if (t === ignoreIndex) continue;
-    if (!Number.isInteger(t) || t < 0 || t >= C) throw new ShapeError(argName, `target ${t} is out of range [0, ${C}) (use ${ignoreIndex} to ignore a position)`);
+    if (!Number.isInteger(t) || t < 0 || t >= C)
+      throw new ShapeError(argName, `target ${t} is out of range [0, ${C}) (use ${ignoreIndex} to ignore a position)`);
     total += logSumExp(logits, n * C, C) - logits[n * C + t];
     count++;
   }

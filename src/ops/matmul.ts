@@ -23,7 +23,15 @@ export interface WeightView {
 export interface MatmulBackend {
   readonly name: string;
   /** out[M, N] = x[M, K] @ W[N, K]^T (+ bias[N]). */
-  linear(out: Float32Array, x: Float32Array, w: WeightView, bias: Float32Array | null, M: number, K: number, N: number): void;
+  linear(
+    out: Float32Array,
+    x: Float32Array,
+    w: WeightView,
+    bias: Float32Array | null,
+    M: number,
+    K: number,
+    N: number,
+  ): void;
 }
 
 /** The reference: three loops, a row of W decoded to float32 at a time when it is stored in 2 bytes. */
@@ -34,7 +42,8 @@ export const referenceBackend: MatmulBackend = {
     for (let n = 0; n < N; n++) {
       let wn: Float32Array;
       if (row === null) wn = (w.data as Float32Array).subarray(n * K, n * K + K);
-      else wn = halfToFloat32((w.data as Uint16Array).subarray(n * K, n * K + K), w.dtype as "float16" | "bfloat16", row);
+      else
+        wn = halfToFloat32((w.data as Uint16Array).subarray(n * K, n * K + K), w.dtype as "float16" | "bfloat16", row);
       const b = bias === null ? 0 : bias[n];
       for (let m = 0; m < M; m++) {
         const xo = m * K;

@@ -102,8 +102,10 @@ function float16Table(): Float32Array {
     const sign = (h & 0x8000) << 16;
     const exp = (h >>> 10) & 0x1f;
     const mant = h & 0x3ff;
-    if (exp === 0) table[h] = (sign ? -1 : 1) * mant * 2 ** -24; // zero or subnormal, exact in float32
-    else if (exp === 0x1f) bits[h] = (sign | 0x7f800000 | (mant << 13)) >>> 0; // inf or NaN (payload kept)
+    if (exp === 0)
+      table[h] = (sign ? -1 : 1) * mant * 2 ** -24; // zero or subnormal, exact in float32
+    else if (exp === 0x1f)
+      bits[h] = (sign | 0x7f800000 | (mant << 13)) >>> 0; // inf or NaN (payload kept)
     else bits[h] = (sign | ((exp - 15 + 127) << 23) | (mant << 13)) >>> 0;
   }
   f16Table = table;
@@ -116,7 +118,11 @@ export function float16BitsToFloat32(bits: number): number {
 }
 
 /** Decode a whole Uint16Array of 2-byte floats into float32. */
-export function halfToFloat32(src: Uint16Array, dtype: "float16" | "bfloat16", out: Float32Array = new Float32Array(src.length)): Float32Array {
+export function halfToFloat32(
+  src: Uint16Array,
+  dtype: "float16" | "bfloat16",
+  out: Float32Array = new Float32Array(src.length),
+): Float32Array {
   if (dtype === "bfloat16") {
     const u32 = new Uint32Array(out.buffer, out.byteOffset, out.length);
     for (let i = 0; i < src.length; i++) u32[i] = src[i] << 16;
@@ -128,7 +134,11 @@ export function halfToFloat32(src: Uint16Array, dtype: "float16" | "bfloat16", o
 }
 
 /** Round a float32 array to 2-byte floats. */
-export function float32ToHalf(src: Float32Array, dtype: "float16" | "bfloat16", out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
+export function float32ToHalf(
+  src: Float32Array,
+  dtype: "float16" | "bfloat16",
+  out: Uint16Array = new Uint16Array(src.length),
+): Uint16Array {
   const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
   const conv = dtype === "bfloat16" ? float32BitsToBfloat16Bits : float32BitsToFloat16Bits;
   for (let i = 0; i < src.length; i++) out[i] = conv(bits[i]);

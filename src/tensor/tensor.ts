@@ -6,7 +6,14 @@
  * 2 bytes a value), int32 -> Int32Array, int64 -> BigInt64Array, bool -> Uint8Array.
  */
 import { ShapeError } from "../errors.ts";
-import { type DType, type TypedArray, bfloat16BitsToFloat32, float16BitsToFloat32, float32ToHalf, halfToFloat32 } from "./dtypes.ts";
+import {
+  type DType,
+  type TypedArray,
+  bfloat16BitsToFloat32,
+  float16BitsToFloat32,
+  float32ToHalf,
+  halfToFloat32,
+} from "./dtypes.ts";
 
 export type { DType, TypedArray } from "./dtypes.ts";
 
@@ -43,7 +50,8 @@ export class Tensor {
 
   constructor(dtype: DType, data: TypedArray | number[], shape: number[]) {
     for (const d of shape) {
-      if (!Number.isInteger(d) || d < 0) throw new ShapeError("shape", `expected non-negative integers, got [${shape.join(", ")}]`);
+      if (!Number.isInteger(d) || d < 0)
+        throw new ShapeError("shape", `expected non-negative integers, got [${shape.join(", ")}]`);
     }
     const n = shapeSize(shape);
     let arr: TypedArray;
@@ -59,11 +67,15 @@ export class Tensor {
       }
     } else {
       if (data.constructor.name !== expectedArrayName(dtype)) {
-        throw new ShapeError("data", `dtype ${dtype} needs a ${expectedArrayName(dtype)}, got ${data.constructor.name}`);
+        throw new ShapeError(
+          "data",
+          `dtype ${dtype} needs a ${expectedArrayName(dtype)}, got ${data.constructor.name}`,
+        );
       }
       arr = data;
     }
-    if (arr.length !== n) throw new ShapeError("data", `shape [${shape.join(", ")}] holds ${n} values, data has ${arr.length}`);
+    if (arr.length !== n)
+      throw new ShapeError("data", `shape [${shape.join(", ")}] holds ${n} values, data has ${arr.length}`);
     this.dtype = dtype;
     this.shape = [...shape];
     this.data = arr;
@@ -110,7 +122,8 @@ export class Tensor {
   /** This tensor converted to another dtype (float -> 2-byte rounds to nearest even). */
   to(dtype: DType): Tensor {
     if (dtype === this.dtype) return this;
-    if (dtype === "float16" || dtype === "bfloat16") return new Tensor(dtype, float32ToHalf(this.toFloat32(), dtype), this.shape);
+    if (dtype === "float16" || dtype === "bfloat16")
+      return new Tensor(dtype, float32ToHalf(this.toFloat32(), dtype), this.shape);
     if (dtype === "float32") return this.float();
     const out = allocate(dtype, this.size);
     for (let i = 0; i < this.size; i++) {
@@ -149,7 +162,11 @@ export class Tensor {
     try {
       data = allocate(dtype, n);
     } catch (e) {
-      if (e instanceof RangeError) throw new ShapeError("shape", `cannot allocate a ${dtype} tensor of shape [${shape.join(", ")}] (${n} values): ${e.message}`);
+      if (e instanceof RangeError)
+        throw new ShapeError(
+          "shape",
+          `cannot allocate a ${dtype} tensor of shape [${shape.join(", ")}] (${n} values): ${e.message}`,
+        );
       throw e;
     }
     return new Tensor(dtype, data, shape);
@@ -171,7 +188,9 @@ export function toIntRows(x: IntInput, name: string): number[][] {
   const width = rows.length ? rows[0].length : 0;
   for (const r of rows) {
     if (!Array.isArray(r) || r.length !== width) throw new ShapeError(name, "rows must be arrays of equal length");
-    for (const v of r) if (typeof v !== "number" || !Number.isFinite(v)) throw new ShapeError(name, `expected numbers, got ${String(v)}`);
+    for (const v of r)
+      if (typeof v !== "number" || !Number.isFinite(v))
+        throw new ShapeError(name, `expected numbers, got ${String(v)}`);
   }
   return rows;
 }

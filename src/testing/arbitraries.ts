@@ -21,7 +21,12 @@
  * Counterexamples print compactly: a model case prints as its seed and config diff, not its weights.
  */
 import fc, { type Arbitrary } from "fast-check";
-import { LlamaConfig, type LlamaConfigFields, type RopeScaling, type RopeType } from "../models/llama/configuration_llama.ts";
+import {
+  LlamaConfig,
+  type LlamaConfigFields,
+  type RopeScaling,
+  type RopeType,
+} from "../models/llama/configuration_llama.ts";
 import type { WeightView } from "../ops/matmul.ts";
 import { float32ToHalf } from "../tensor/dtypes.ts";
 
@@ -62,7 +67,9 @@ function ropeScalingArb(type: RopeType, half: number, maxPos: number): Arbitrary
     case "linear":
     case "dynamic":
       // HF accepts the legacy spelling {"type": ...}; LlamaConfig copies it to rope_type.
-      return fc.tuple(factor, fc.boolean()).map(([f, legacy]) => (legacy ? { type, factor: f } : { rope_type: type, factor: f }));
+      return fc
+        .tuple(factor, fc.boolean())
+        .map(([f, legacy]) => (legacy ? { type, factor: f } : { rope_type: type, factor: f }));
     case "llama3":
       return fc
         .record({
@@ -71,7 +78,11 @@ function ropeScalingArb(type: RopeType, half: number, maxPos: number): Arbitrary
           low_freq_factor: fc.constantFrom(0.5, 1, 2),
           high_freq_delta: fc.constantFrom(1, 2, 3),
         })
-        .map(({ high_freq_delta, ...r }) => ({ rope_type: "llama3", ...r, high_freq_factor: r.low_freq_factor + high_freq_delta }));
+        .map(({ high_freq_delta, ...r }) => ({
+          rope_type: "llama3",
+          ...r,
+          high_freq_factor: r.low_freq_factor + high_freq_delta,
+        }));
     case "yarn":
       return fc
         .record(
@@ -112,7 +123,13 @@ export function llamaConfigFieldsArb(c: LlamaConfigArbConstraints = {}): Arbitra
     kv: fc.constantFrom(1, 2, 4),
     n_rep: c.gqa === false ? fc.constant(1) : fc.constantFrom(1, 1, 2, 3),
     head_dim: fc.constantFrom(2, 4, 6, 8),
-    explicit_hidden: c.explicit_head_dim === false ? fc.constant(null) : fc.option(fc.integer({ min: 1, max: 10 }).map((k) => 4 * k), { freq: 4 }),
+    explicit_hidden:
+      c.explicit_head_dim === false
+        ? fc.constant(null)
+        : fc.option(
+            fc.integer({ min: 1, max: 10 }).map((k) => 4 * k),
+            { freq: 4 },
+          ),
     layers: fc.integer({ min: 1, max: c.max_layers ?? 2 }),
     intermediate: fc.integer({ min: 1, max: 12 }).map((k) => 4 * k),
     vocab: fc.integer({ min: 4, max: 16 }).map((k) => 4 * k),
@@ -131,7 +148,11 @@ export function llamaConfigFieldsArb(c: LlamaConfigArbConstraints = {}): Arbitra
       const heads = s.kv * s.n_rep;
       const hidden = s.explicit_hidden ?? heads * s.head_dim;
       const padArb =
-        c.pad_token === "never" ? fc.constant(null) : c.pad_token === "always" ? fc.integer({ min: 0, max: s.vocab - 1 }) : fc.option(fc.integer({ min: 0, max: s.vocab - 1 }), { nil: null });
+        c.pad_token === "never"
+          ? fc.constant(null)
+          : c.pad_token === "always"
+            ? fc.integer({ min: 0, max: s.vocab - 1 })
+            : fc.option(fc.integer({ min: 0, max: s.vocab - 1 }), { nil: null });
       return fc.record({
         vocab_size: fc.constant(s.vocab),
         hidden_size: fc.constant(hidden),
@@ -164,7 +185,9 @@ export function llamaConfigFieldsArb(c: LlamaConfigArbConstraints = {}): Arbitra
 
 /** A small valid {@link LlamaConfig} (see {@link llamaConfigFieldsArb} for what is drawn). */
 export function llamaConfigArb(c: LlamaConfigArbConstraints = {}): Arbitrary<LlamaConfig> {
-  return llamaConfigFieldsArb(c).map((k) => withToString(new LlamaConfig(k), () => `LlamaConfig(${JSON.stringify(k)})`));
+  return llamaConfigFieldsArb(c).map((k) =>
+    withToString(new LlamaConfig(k), () => `LlamaConfig(${JSON.stringify(k)})`),
+  );
 }
 
 /** A model, the config it was built from and its seed. The model is built fresh for every generated value. */
@@ -181,12 +204,18 @@ export type ModelClass<M> = new (config: LlamaConfig, opts?: { seed?: number }) 
  * `new Model(config, { seed })` for a drawn config and seed (HF `_init_weights`, deterministic for the seed).
  * The model prints as `Model(seed, config)` in counterexamples.
  */
-export function llamaModelArb<M>(Model: ModelClass<M>, configArb: Arbitrary<LlamaConfig> = llamaConfigArb()): Arbitrary<ModelCase<M>> {
+export function llamaModelArb<M>(
+  Model: ModelClass<M>,
+  configArb: Arbitrary<LlamaConfig> = llamaConfigArb(),
+): Arbitrary<ModelCase<M>> {
   return fc.tuple(configArb, fc.nat({ max: 0xffff })).map(([config, seed]) => {
     // A config object is mutable (the classification loss writes problem_type back): each case gets its own copy.
     const own = new LlamaConfig(config.to_dict());
     const model = new Model(own, { seed });
-    return withToString({ config: own, seed, model }, () => `${Model.name}(seed=${seed}, ${JSON.stringify(own.to_diff_dict())})`);
+    return withToString(
+      { config: own, seed, model },
+      () => `${Model.name}(seed=${seed}, ${JSON.stringify(own.to_diff_dict())})`,
+    );
   });
 }
 
@@ -210,7 +239,9 @@ export function tokenIdsArb(vocab_size: number, c: TokenIdsConstraints = {}): Ar
   const batch = c.batch_size ?? { min: 1, max: 3 };
   const len = c.length ?? { min: 1, max: 8 };
   const id = tokenIdArb(vocab_size, c.exclude);
-  return fc.tuple(fc.integer(batch), fc.integer(len)).chain(([B, T]) => fc.array(fc.array(id, { minLength: T, maxLength: T }), { minLength: B, maxLength: B }));
+  return fc
+    .tuple(fc.integer(batch), fc.integer(len))
+    .chain(([B, T]) => fc.array(fc.array(id, { minLength: T, maxLength: T }), { minLength: B, maxLength: B }));
 }
 
 /** A batch of sequences of different lengths, padded to the longest, as a tokenizer's `call(..., { padding: true })`. */
@@ -243,7 +274,10 @@ export function paddedBatchArb(c: PaddedBatchConstraints): Arbitrary<PaddedBatch
   const len = c.length ?? { min: 1, max: 8 };
   return fc
     .tuple(
-      fc.array(fc.array(id, { minLength: len.min, maxLength: len.max }), { minLength: c.batch_size?.min ?? 1, maxLength: c.batch_size?.max ?? 3 }),
+      fc.array(fc.array(id, { minLength: len.min, maxLength: len.max }), {
+        minLength: c.batch_size?.min ?? 1,
+        maxLength: c.batch_size?.max ?? 3,
+      }),
       side === "either" ? fc.constantFrom<"left" | "right">("left", "right") : fc.constant(side),
     )
     .map(([sequences, padding_side]) => {
@@ -278,7 +312,11 @@ export interface UnicodeTextConstraints {
  * Never a lone surrogate (UTF-8 cannot carry one, so no tokenizer can round-trip it).
  */
 export function unicodeTextArb(c: UnicodeTextConstraints = {}): Arbitrary<string> {
-  const word = fc.string({ unit: fc.constantFrom(..."abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".split("")), minLength: 1, maxLength: 8 });
+  const word = fc.string({
+    unit: fc.constantFrom(..."abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".split("")),
+    minLength: 1,
+    maxLength: 8,
+  });
   const pieces: Arbitrary<string>[] = [
     word,
     word,
@@ -286,11 +324,27 @@ export function unicodeTextArb(c: UnicodeTextConstraints = {}): Arbitrary<string
     fc.constantFrom(".", ",", "!", "?", "'", '"', "-", "(", ")", "...", "’", "“", "”"),
     fc.constantFrom("你好", "世界", "日本語", "한국어", "Привет", "Ελληνικά", "مرحبا", "שלום", "हिन्दी", "ไทย"),
     fc.constantFrom("😀", "🦙", "👍🏽", "👨‍👩‍👧", "🏳️‍🌈", "\u{1F600}\u{1F601}", "𝔘𝔫𝔦", "\u{1D11E}"),
-    fc.constantFrom("e\u0301", "a\u0300\u0316", "n\u0303", "\u0301", "ﬁ", "Å", "Ａ", "①", "\u00a0", "\u200b", "\u2581", "\u2581\u2581"),
+    fc.constantFrom(
+      "e\u0301",
+      "a\u0300\u0316",
+      "n\u0303",
+      "\u0301",
+      "ﬁ",
+      "Å",
+      "Ａ",
+      "①",
+      "\u00a0",
+      "\u200b",
+      "\u2581",
+      "\u2581\u2581",
+    ),
     fc.string({ unit: "grapheme", maxLength: 4 }),
-    fc.string({ unit: "binary", maxLength: 3 }).filter((s) => c.controls === true || !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s)),
+    fc
+      .string({ unit: "binary", maxLength: 3 })
+      .filter((s) => c.controls === true || !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s)),
   ];
-  if (c.special_lookalikes !== false) pieces.push(fc.constantFrom("<s>", "</s>", "<unk>", "<0x41>", "<pad>", "<", ">", "</", "[INST]"));
+  if (c.special_lookalikes !== false)
+    pieces.push(fc.constantFrom("<s>", "</s>", "<unk>", "<0x41>", "<pad>", "<", ">", "</", "[INST]"));
   return fc.array(fc.oneof(...pieces), { maxLength: c.maxPieces ?? 12 }).map((p) => p.join(""));
 }
 
@@ -299,10 +353,14 @@ export function unicodeTextArb(c: UnicodeTextConstraints = {}): Arbitrary<string
  * 2^20 steps (fast-check's raw float generator picks bit patterns, so most of its values are denormal-tiny or
  * near the bounds); `edge: true` uses that raw generator instead, for tests that want those extremes.
  */
-export function float32ArrayArb(length: number, range: { min?: number; max?: number; edge?: boolean } = {}): Arbitrary<Float32Array> {
+export function float32ArrayArb(
+  length: number,
+  range: { min?: number; max?: number; edge?: boolean } = {},
+): Arbitrary<Float32Array> {
   const min = f32(range.min ?? -4);
   const max = f32(range.max ?? 4);
-  if (range.edge) return fc.float32Array({ minLength: length, maxLength: length, min, max, noNaN: true, noDefaultInfinity: true });
+  if (range.edge)
+    return fc.float32Array({ minLength: length, maxLength: length, min, max, noNaN: true, noDefaultInfinity: true });
   const steps = 1 << 20;
   const value = fc.integer({ min: 0, max: steps }).map((i) => f32(min + ((max - min) * i) / steps));
   return fc.array(value, { minLength: length, maxLength: length }).map((v) => Float32Array.from(v));
@@ -328,7 +386,11 @@ export interface LinearProblemConstraints {
 
 /** A random matmul problem; 2-byte weights are drawn as float32 and rounded to the dtype (round to nearest even). */
 export function linearProblemArb(c: LinearProblemConstraints = {}): Arbitrary<LinearProblem> {
-  const dims = fc.tuple(fc.integer({ min: 1, max: c.maxM ?? 9 }), fc.integer({ min: 1, max: c.maxK ?? 33 }), fc.integer({ min: 1, max: c.maxN ?? 9 }));
+  const dims = fc.tuple(
+    fc.integer({ min: 1, max: c.maxM ?? 9 }),
+    fc.integer({ min: 1, max: c.maxK ?? 33 }),
+    fc.integer({ min: 1, max: c.maxN ?? 9 }),
+  );
   return fc
     .tuple(dims, fc.constantFrom(...(c.dtypes ?? (["float32", "float16", "bfloat16"] as const))), fc.boolean())
     .chain(([[M, K, N], dtype, hasBias]) =>
@@ -337,7 +399,9 @@ export function linearProblemArb(c: LinearProblemConstraints = {}): Arbitrary<Li
         K: fc.constant(K),
         N: fc.constant(N),
         x: float32ArrayArb(M * K),
-        w: float32ArrayArb(N * K).map((w): WeightView => (dtype === "float32" ? { dtype, data: w } : { dtype, data: float32ToHalf(w, dtype) })),
+        w: float32ArrayArb(N * K).map((w): WeightView =>
+          dtype === "float32" ? { dtype, data: w } : { dtype, data: float32ToHalf(w, dtype) },
+        ),
         bias: hasBias ? float32ArrayArb(N) : fc.constant(null),
       }),
     );

@@ -25,14 +25,31 @@ function valuesOf(x: Tensor | ArrayLike<number>): ArrayLike<number> {
 }
 
 /** Compare element-wise; shapes are checked when both sides are Tensors. */
-export function compareTensors(got: Tensor | ArrayLike<number>, expected: Tensor | ArrayLike<number>, tol: Tolerance, name = "tensor"): CompareResult {
+export function compareTensors(
+  got: Tensor | ArrayLike<number>,
+  expected: Tensor | ArrayLike<number>,
+  tol: Tolerance,
+  name = "tensor",
+): CompareResult {
   if (got instanceof Tensor && expected instanceof Tensor) {
     const same = got.shape.length === expected.shape.length && got.shape.every((d, i) => d === expected.shape[i]);
-    if (!same) return { ok: false, max_abs_diff: Infinity, first_bad: -1, message: `${name}: shape [${got.shape}] != expected [${expected.shape}]` };
+    if (!same)
+      return {
+        ok: false,
+        max_abs_diff: Infinity,
+        first_bad: -1,
+        message: `${name}: shape [${got.shape}] != expected [${expected.shape}]`,
+      };
   }
   const a = valuesOf(got);
   const b = valuesOf(expected);
-  if (a.length !== b.length) return { ok: false, max_abs_diff: Infinity, first_bad: -1, message: `${name}: ${a.length} values != expected ${b.length}` };
+  if (a.length !== b.length)
+    return {
+      ok: false,
+      max_abs_diff: Infinity,
+      first_bad: -1,
+      message: `${name}: ${a.length} values != expected ${b.length}`,
+    };
   let maxDiff = 0;
   let firstBad = -1;
   for (let i = 0; i < a.length; i++) {
@@ -60,7 +77,12 @@ export function compareTensors(got: Tensor | ArrayLike<number>, expected: Tensor
 }
 
 /** Throws an Error with compareTensors' message when the tensors differ beyond the tolerance. */
-export function assertClose(got: Tensor | ArrayLike<number>, expected: Tensor | ArrayLike<number>, tol: Tolerance, name = "tensor"): CompareResult {
+export function assertClose(
+  got: Tensor | ArrayLike<number>,
+  expected: Tensor | ArrayLike<number>,
+  tol: Tolerance,
+  name = "tensor",
+): CompareResult {
   const r = compareTensors(got, expected, tol, name);
   if (!r.ok) throw new Error(r.message);
   return r;

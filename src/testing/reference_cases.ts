@@ -78,13 +78,24 @@ async function runCase(dir: string, spec: ReferenceSpec, c: any, reference: Map<
     if (!t) throw new Error(`${key} missing from ${spec.reference_file}`);
     return t;
   };
-  const close = (name: string, got: Tensor | ArrayLike<number>, expected: Tensor | ArrayLike<number>, tol: Tolerance) => {
+  const close = (
+    name: string,
+    got: Tensor | ArrayLike<number>,
+    expected: Tensor | ArrayLike<number>,
+    tol: Tolerance,
+  ) => {
     const r = compareTensors(got, expected, tol, name);
     checks.push({ name, ok: r.ok, max_abs_diff: r.max_abs_diff, tolerance: tol, message: r.message });
   };
   const exact = (name: string, got: unknown, expected: unknown) => {
     const ok = JSON.stringify(got) === JSON.stringify(expected);
-    checks.push({ name, ok, max_abs_diff: ok ? 0 : Infinity, tolerance: "exact", message: ok ? `${name}: ok` : `${name}: got ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}` });
+    checks.push({
+      name,
+      ok,
+      max_abs_diff: ok ? 0 : Infinity,
+      tolerance: "exact",
+      message: ok ? `${name}: ok` : `${name}: got ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}`,
+    });
   };
   const isCls = spec.model_class === "LlamaForSequenceClassification";
   const load = (opts: Record<string, unknown> = {}) =>
@@ -101,7 +112,12 @@ async function runCase(dir: string, spec: ReferenceSpec, c: any, reference: Map<
     const layer = base.layers[0];
     const x = tin.x;
     close("input_layernorm", layer.input_layernorm.forward(x), ref(exp.input_layernorm), TOL.activations);
-    close("post_attention_layernorm", layer.post_attention_layernorm.forward(x), ref(exp.post_attention_layernorm), TOL.activations);
+    close(
+      "post_attention_layernorm",
+      layer.post_attention_layernorm.forward(x),
+      ref(exp.post_attention_layernorm),
+      TOL.activations,
+    );
     const [cos, sin] = base.rotary_emb.forward(inp.position_ids);
     close("rotary cos", cos, ref(exp.rotary_cos), TOL.probabilities);
     close("rotary sin", sin, ref(exp.rotary_sin), TOL.probabilities);
@@ -112,9 +128,20 @@ async function runCase(dir: string, spec: ReferenceSpec, c: any, reference: Map<
     close("mlp", layer.mlp.forward(x), ref(exp.mlp), TOL.activations);
     const B = inp.attention_mask_2d.length;
     const T = inp.attention_mask_2d[0].length;
-    const mask4d = _prepare_4d_causal_attention_mask_with_cache_position(inp.attention_mask_2d, T, T, FLOAT32_MIN, [...Array(T).keys()], B);
+    const mask4d = _prepare_4d_causal_attention_mask_with_cache_position(
+      inp.attention_mask_2d,
+      T,
+      T,
+      FLOAT32_MIN,
+      [...Array(T).keys()],
+      B,
+    );
     close("4d causal mask", mask4d, tin.attention_mask_4d, { atol: 0, rtol: 0 });
-    const args = { attention_mask: tin.attention_mask_4d, position_embeddings: [cos, sin] as [Tensor, Tensor], output_attentions: true };
+    const args = {
+      attention_mask: tin.attention_mask_4d,
+      position_embeddings: [cos, sin] as [Tensor, Tensor],
+      output_attentions: true,
+    };
     const [attnOut, attnW] = layer.self_attn.forward(x, args);
     close("attention out", attnOut, ref(exp.attention_out), TOL.activations);
     close("attention weights", attnW!, ref(exp.attention_weights), TOL.probabilities);
@@ -125,8 +152,18 @@ async function runCase(dir: string, spec: ReferenceSpec, c: any, reference: Map<
 
   if (c.name === "dynamic_long_then_short") {
     const model = (await load()) as LlamaForCausalLM;
-    close("first logits", model.forward({ input_ids: inp.first_input_ids, use_cache: false }).logits, ref(exp.first_logits), TOL.activations);
-    close("second logits", model.forward({ input_ids: inp.second_input_ids, use_cache: false }).logits, ref(exp.second_logits), TOL.activations);
+    close(
+      "first logits",
+      model.forward({ input_ids: inp.first_input_ids, use_cache: false }).logits,
+      ref(exp.first_logits),
+      TOL.activations,
+    );
+    close(
+      "second logits",
+      model.forward({ input_ids: inp.second_input_ids, use_cache: false }).logits,
+      ref(exp.second_logits),
+      TOL.activations,
+    );
     return checks;
   }
 
@@ -146,14 +183,25 @@ async function runCase(dir: string, spec: ReferenceSpec, c: any, reference: Map<
     if (exp.logits) close("logits", out.logits, ref(exp.logits), TOL.activations);
     if (exp.hidden_states) {
       exact("hidden_states count", out.hidden_states?.length, exp.hidden_states.length);
-      exp.hidden_states.forEach((k: string, i: number) => out.hidden_states?.[i] && close(`hidden_states[${i}]`, out.hidden_states[i], ref(k), TOL.activations));
+      exp.hidden_states.forEach(
+        (k: string, i: number) =>
+          out.hidden_states?.[i] && close(`hidden_states[${i}]`, out.hidden_states[i], ref(k), TOL.activations),
+      );
     }
     if (exp.attentions) {
       exact("attentions count", out.attentions?.length, exp.attentions.length);
-      exp.attentions.forEach((k: string, i: number) => out.attentions?.[i] && close(`attentions[${i}]`, out.attentions[i], ref(k), TOL.probabilities));
+      exp.attentions.forEach(
+        (k: string, i: number) =>
+          out.attentions?.[i] && close(`attentions[${i}]`, out.attentions[i], ref(k), TOL.probabilities),
+      );
     }
     if (exp.last_hidden_state) {
-      close("last_hidden_state", model.model.forward({ inputs_embeds: tin.inputs_embeds, use_cache: false }).last_hidden_state, ref(exp.last_hidden_state), TOL.activations);
+      close(
+        "last_hidden_state",
+        model.model.forward({ inputs_embeds: tin.inputs_embeds, use_cache: false }).last_hidden_state,
+        ref(exp.last_hidden_state),
+        TOL.activations,
+      );
     }
     if (exp.loss) {
       exact("loss shape", out.loss?.shape, []);
@@ -182,7 +230,11 @@ async function runCase(dir: string, spec: ReferenceSpec, c: any, reference: Map<
     let next = argmaxLast(pre.logits);
     const steps = padded ? inp.steps : inp.step_input_ids.map((ids: number[][]) => ({ input_ids: ids }));
     for (let s = 0; s < steps.length; s++) {
-      exact(`step ${s} token (argmax of the previous logits)`, next, steps[s].input_ids.map((r: number[]) => r[0]));
+      exact(
+        `step ${s} token (argmax of the previous logits)`,
+        next,
+        steps[s].input_ids.map((r: number[]) => r[0]),
+      );
       const out = model.forward({
         input_ids: steps[s].input_ids,
         attention_mask: steps[s].attention_mask ?? null,
@@ -203,7 +255,12 @@ async function runCase(dir: string, spec: ReferenceSpec, c: any, reference: Map<
   if (c.kind === "greedy_generation") {
     const model = (await load()) as LlamaForCausalLM;
     // HF's reference loop never stops at eos: pass an eos id no token can take.
-    const out = model.generate(inp.prompt_ids, { max_new_tokens: inp.max_new_tokens, do_sample: false, eos_token_id: -1, pad_token_id: 0 });
+    const out = model.generate(inp.prompt_ids, {
+      max_new_tokens: inp.max_new_tokens,
+      do_sample: false,
+      eos_token_id: -1,
+      pad_token_id: 0,
+    });
     exact("generated_ids", out.tolist(), ej.generated_ids);
     return checks;
   }
@@ -220,13 +277,19 @@ async function runCase(dir: string, spec: ReferenceSpec, c: any, reference: Map<
         message = (e as Error).message;
       }
       exact("batch error", message, ej.batch_error);
-      inp.input_ids.forEach((row: number[], r: number) => close(`row ${r} logits`, model.forward({ input_ids: [row] }).logits, ref(exp.row_logits[r]), TOL.activations));
+      inp.input_ids.forEach((row: number[], r: number) =>
+        close(`row ${r} logits`, model.forward({ input_ids: [row] }).logits, ref(exp.row_logits[r]), TOL.activations),
+      );
       return checks;
     }
     if (inp.config_problem_type !== undefined) model.config.problem_type = inp.config_problem_type;
     let labels: any = inp.labels ?? null;
     if (labels !== null && inp.labels_dtype === "float32") {
-      labels = new Tensor("float32", (labels as any[]).flat(), Array.isArray(labels[0]) ? [labels.length, labels[0].length] : [labels.length]);
+      labels = new Tensor(
+        "float32",
+        (labels as any[]).flat(),
+        Array.isArray(labels[0]) ? [labels.length, labels[0].length] : [labels.length],
+      );
     }
     const out = model.forward({
       input_ids: inp.input_ids ?? null,
@@ -252,8 +315,15 @@ async function runCase(dir: string, spec: ReferenceSpec, c: any, reference: Map<
         const tokenLogits = ref(exp.token_logits);
         const nl = tokenLogits.shape[2];
         const tl = tokenLogits.toFloat32();
-        const want = rightmost.flatMap((t: number, b: number) => Array.from(tl.subarray((b * T + t) * nl, (b * T + t + 1) * nl)));
-        close("default pooling logits", model.forward({ input_ids: inp.input_ids, attention_mask: inp.attention_mask }).logits.toFloat32(), want, TOL.activations);
+        const want = rightmost.flatMap((t: number, b: number) =>
+          Array.from(tl.subarray((b * T + t) * nl, (b * T + t + 1) * nl)),
+        );
+        close(
+          "default pooling logits",
+          model.forward({ input_ids: inp.input_ids, attention_mask: inp.attention_mask }).logits.toFloat32(),
+          want,
+          TOL.activations,
+        );
       }
     }
     if (exp.loss) {

@@ -185,10 +185,16 @@ export class AddedVocabulary {
   }
 
   /** `find_matches` + `split_with_indices`: cuts `sentence` at the added tokens the matcher finds. */
-  private splitWithIndices(sentence: string, trie: [LeftmostLongest, number[]], isFirstAt0: boolean, originalStart: number): Split[] {
+  private splitWithIndices(
+    sentence: string,
+    trie: [LeftmostLongest, number[]],
+    isFirstAt0: boolean,
+    originalStart: number,
+  ): Split[] {
     const out: Split[] = [];
     let startOffset = 0;
-    const push = (s: number, e: number, token: Split["token"]) => out.push({ text: sentence.slice(s, e), token, isFirst: isFirstAt0 && s === 0 && originalStart === 0 });
+    const push = (s: number, e: number, token: Split["token"]) =>
+      out.push({ text: sentence.slice(s, e), token, isFirst: isFirstAt0 && s === 0 && originalStart === 0 });
     for (const m of trie[0].findIter(sentence)) {
       let start = m.start;
       let stop = m.end;

@@ -18,10 +18,20 @@
  */
 import { TokenizerError } from "../errors.ts";
 import { type ModelProto, ModelType, PieceType, trainerSpecWithDefaults } from "../formats/sentencepiece_model.ts";
-import type { AddedTokenConfig, DecoderConfig, NormalizerConfig, PreTokenizerConfig, TokenizerConfigJSON } from "../formats/tokenizer_json.ts";
+import type {
+  AddedTokenConfig,
+  DecoderConfig,
+  NormalizerConfig,
+  PreTokenizerConfig,
+  TokenizerConfigJSON,
+} from "../formats/tokenizer_json.ts";
 
 /** `SentencePieceExtractor.extract(vocab_scores)`: BPE merges recovered from piece scores. */
-export function extractMerges(pieces: string[], scores: number[], allPieces: string[] = pieces): Array<[string, string]> {
+export function extractMerges(
+  pieces: string[],
+  scores: number[],
+  allPieces: string[] = pieces,
+): Array<[string, string]> {
   const vocab = new Map<string, number>();
   allPieces.forEach((p, i) => vocab.set(p, i));
   // Python builds a dict from the (piece, score) list: a repeated piece keeps its first position and last score.
@@ -55,9 +65,14 @@ export interface LlamaConverterOptions {
 }
 
 /** `LlamaConverter(...).converted()` as a tokenizer.json config (no post-processor). */
-export function convertLlamaModelProto(proto: ModelProto, opts: LlamaConverterOptions, file = "tokenizer.model"): TokenizerConfigJSON {
+export function convertLlamaModelProto(
+  proto: ModelProto,
+  opts: LlamaConverterOptions,
+  file = "tokenizer.model",
+): TokenizerConfigJSON {
   const trainer = trainerSpecWithDefaults(proto.trainer_spec);
-  if (trainer.model_type !== ModelType.BPE) throw new TokenizerError(file, "LlamaConverter: only BPE sentencepiece models can be converted");
+  if (trainer.model_type !== ModelType.BPE)
+    throw new TokenizerError(file, "LlamaConverter: only BPE sentencepiece models can be converted");
   const protoPieces = proto.pieces ?? [];
   if (protoPieces.length < 3) throw new TokenizerError(file, "LlamaConverter: the model has fewer than 3 pieces");
   const allPieces = protoPieces.map((p) => p.piece ?? "");
@@ -74,7 +89,15 @@ export function convertLlamaModelProto(proto: ModelProto, opts: LlamaConverterOp
     const type = p.type ?? PieceType.NORMAL;
     if (type !== PieceType.CONTROL && type !== PieceType.USER_DEFINED) return;
     const special = type === PieceType.CONTROL || specials.has(p.piece ?? "");
-    added_tokens.push({ id, content: p.piece ?? "", single_word: false, lstrip: false, rstrip: false, normalized: false, special });
+    added_tokens.push({
+      id,
+      content: p.piece ?? "",
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special,
+    });
   });
 
   let normalizer: NormalizerConfig | null = null;
@@ -86,9 +109,18 @@ export function convertLlamaModelProto(proto: ModelProto, opts: LlamaConverterOp
     normalizer = { type: "Sequence", normalizers: seq };
   } else {
     // `_get_prepend_scheme`: "first" for non-legacy with add_prefix_space, "never" without.
-    pre_tokenizer = { type: "Metaspace", replacement: "\u2581", prepend_scheme: opts.add_prefix_space ? "first" : "never", split: false };
+    pre_tokenizer = {
+      type: "Metaspace",
+      replacement: "\u2581",
+      prepend_scheme: opts.add_prefix_space ? "first" : "never",
+      split: false,
+    };
   }
-  const decoders: DecoderConfig[] = [{ type: "Replace", pattern: { String: "\u2581" }, content: " " }, { type: "ByteFallback" }, { type: "Fuse" }];
+  const decoders: DecoderConfig[] = [
+    { type: "Replace", pattern: { String: "\u2581" }, content: " " },
+    { type: "ByteFallback" },
+    { type: "Fuse" },
+  ];
   if (opts.add_prefix_space) decoders.push({ type: "Strip", content: " ", start: 1, stop: 0 });
 
   return {

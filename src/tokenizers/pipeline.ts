@@ -12,7 +12,16 @@
  * original text?"), which callers pass as `isFirst`.
  */
 import { TokenizerError } from "../errors.ts";
-import type { DecoderConfig, NormalizerConfig, Pattern, PostProcessorConfig, PreTokenizerConfig, PrependScheme, TemplatePiece, TemplateSpecialToken } from "../formats/tokenizer_json.ts";
+import type {
+  DecoderConfig,
+  NormalizerConfig,
+  Pattern,
+  PostProcessorConfig,
+  PreTokenizerConfig,
+  PrependScheme,
+  TemplatePiece,
+  TemplateSpecialToken,
+} from "../formats/tokenizer_json.ts";
 import { decodeByteRunStrict } from "./utf8.ts";
 
 /** Rust `char::is_whitespace` (Unicode White_Space). */
@@ -225,7 +234,8 @@ export class TemplateProcessing implements PostProcessor {
         .filter((p) => p.length > 0)
         .map((p) => {
           const colon = p.lastIndexOf(":");
-          const [name, typeId] = colon > 0 && /^\d+$/.test(p.slice(colon + 1)) ? [p.slice(0, colon), Number(p.slice(colon + 1))] : [p, 0];
+          const [name, typeId] =
+            colon > 0 && /^\d+$/.test(p.slice(colon + 1)) ? [p.slice(0, colon), Number(p.slice(colon + 1))] : [p, 0];
           if (name === "$A" || name === "$B") return { Sequence: { id: name.slice(1) as "A" | "B", type_id: typeId } };
           if (name === "$") return { Sequence: { id: "A", type_id: typeId } };
           return { SpecialToken: { id: name, type_id: typeId } };
@@ -235,14 +245,19 @@ export class TemplateProcessing implements PostProcessor {
     const s = parse(single);
     const p = parse(pair);
     for (const piece of [...s, ...p]) {
-      if ("SpecialToken" in piece && !st[piece.SpecialToken.id]) throw new TokenizerError("post_processor", `special token ${JSON.stringify(piece.SpecialToken.id)} is missing from special_tokens`);
+      if ("SpecialToken" in piece && !st[piece.SpecialToken.id])
+        throw new TokenizerError(
+          "post_processor",
+          `special token ${JSON.stringify(piece.SpecialToken.id)} is missing from special_tokens`,
+        );
     }
     return new TemplateProcessing(s, p, st);
   }
 
   added_tokens(is_pair: boolean): number {
     let n = 0;
-    for (const p of is_pair ? this.pair : this.single) if ("SpecialToken" in p) n += this.special_tokens[p.SpecialToken.id].ids.length;
+    for (const p of is_pair ? this.pair : this.single)
+      if ("SpecialToken" in p) n += this.special_tokens[p.SpecialToken.id].ids.length;
     return n;
   }
 

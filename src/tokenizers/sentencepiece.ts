@@ -103,7 +103,11 @@ class DoubleArray {
   ) {}
 
   private unit(i: number): number {
-    if (i < 0 || i >= this.units.length) throw new TokenizerError(this.file, `normalizer_spec.precompiled_charsmap: trie index ${i} out of range (${this.units.length} units)`);
+    if (i < 0 || i >= this.units.length)
+      throw new TokenizerError(
+        this.file,
+        `normalizer_spec.precompiled_charsmap: trie index ${i} out of range (${this.units.length} units)`,
+      );
     return this.units[i];
   }
 
@@ -163,10 +167,22 @@ export class SentencePieceNormalizer {
     const blob = spec.precompiled_charsmap;
     if (blob.length > 0) {
       // <trie size: uint32 LE><double-array units><NUL-terminated replacement strings>
-      if (blob.length <= 4) throw new TokenizerError(file, "normalizer_spec.precompiled_charsmap: blob for normalization rule is broken (too short)");
+      if (blob.length <= 4)
+        throw new TokenizerError(
+          file,
+          "normalizer_spec.precompiled_charsmap: blob for normalization rule is broken (too short)",
+        );
       const trieSize = new DataView(blob.buffer, blob.byteOffset, 4).getUint32(0, true);
-      if (trieSize >= blob.length) throw new TokenizerError(file, `normalizer_spec.precompiled_charsmap: trie size ${trieSize} exceeds the blob size ${blob.length}`);
-      if (trieSize % 4 !== 0) throw new TokenizerError(file, `normalizer_spec.precompiled_charsmap: trie size ${trieSize} is not a multiple of 4`);
+      if (trieSize >= blob.length)
+        throw new TokenizerError(
+          file,
+          `normalizer_spec.precompiled_charsmap: trie size ${trieSize} exceeds the blob size ${blob.length}`,
+        );
+      if (trieSize % 4 !== 0)
+        throw new TokenizerError(
+          file,
+          `normalizer_spec.precompiled_charsmap: trie size ${trieSize} is not a multiple of 4`,
+        );
       const units = new Uint32Array(trieSize / 4);
       const dv = new DataView(blob.buffer, blob.byteOffset + 4, trieSize);
       for (let i = 0; i < units.length; i++) units[i] = dv.getUint32(4 * i, true);
@@ -286,7 +302,9 @@ export class SentencePieceProcessor {
     this.model_proto = proto;
     this.trainer = trainerSpecWithDefaults(proto.trainer_spec);
     if (this.trainer.model_type !== ModelType.BPE) {
-      const name = Object.entries(ModelType).find(([, v]) => v === this.trainer.model_type)?.[0] ?? String(this.trainer.model_type);
+      const name =
+        Object.entries(ModelType).find(([, v]) => v === this.trainer.model_type)?.[0] ??
+        String(this.trainer.model_type);
       throw new TokenizerError(file, `trainer_spec.model_type is ${name}; only BPE sentencepiece models are supported`);
     }
     this.normalizerSpec = normalizerSpecWithDefaults(proto.normalizer_spec);
@@ -308,8 +326,14 @@ export class SentencePieceProcessor {
     this.unkId = unk;
     this.userDefined = user.size > 0 ? user : null;
     const userBytes = new PrefixTrie();
-    for (let i = 0; i < pieces.length; i++) if (this.types[i] === PieceType.USER_DEFINED) userBytes.add(utf8Encode(this.pieceList[i]));
-    this.normalizer = new SentencePieceNormalizer(this.normalizerSpec, this.trainer.treat_whitespace_as_suffix, userBytes.size > 0 ? userBytes : null, file);
+    for (let i = 0; i < pieces.length; i++)
+      if (this.types[i] === PieceType.USER_DEFINED) userBytes.add(utf8Encode(this.pieceList[i]));
+    this.normalizer = new SentencePieceNormalizer(
+      this.normalizerSpec,
+      this.trainer.treat_whitespace_as_suffix,
+      userBytes.size > 0 ? userBytes : null,
+      file,
+    );
     const den: NormalizerSpec | undefined = proto.denormalizer_spec;
     if (den && den.precompiled_charsmap && den.precompiled_charsmap.length > 0) {
       this.denormalizer = new SentencePieceNormalizer(normalizerSpecWithDefaults(den), false, null, file);
@@ -498,12 +522,18 @@ export class SentencePieceProcessor {
   /** `sp.decode(ids)`: ids must be in range (sentencepiece returns "Invalid id" otherwise). */
   decode(ids: readonly number[]): string {
     for (const id of ids) this.checkId(id);
-    return this.decodeWithIds(ids.map((id) => this.pieceList[id]), ids);
+    return this.decodeWithIds(
+      ids.map((id) => this.pieceList[id]),
+      ids,
+    );
   }
 
   /** `sp.decode(pieces)` / `DecodePieces`: each piece is looked up with `piece_to_id` (unknown strings get unk's id). */
   decode_pieces(pieces: readonly string[]): string {
-    return this.decodeWithIds(pieces, pieces.map((p) => this.piece_to_id(p)));
+    return this.decodeWithIds(
+      pieces,
+      pieces.map((p) => this.piece_to_id(p)),
+    );
   }
 
   private decodeWithIds(pieces: readonly string[], ids: readonly number[]): string {

@@ -53,7 +53,10 @@ export abstract class PreTrainedTokenizer extends PreTrainedTokenizerBase {
     super(kwargs);
     const dec = kwargs.added_tokens_decoder;
     if (dec) {
-      const entries = dec instanceof Map ? [...dec.entries()] : Object.entries(dec).map(([k, v]) => [Number(k), v] as [number, AddedToken]);
+      const entries =
+        dec instanceof Map
+          ? [...dec.entries()]
+          : Object.entries(dec).map(([k, v]) => [Number(k), v] as [number, AddedToken]);
       for (const [id, tok] of entries) this._added_tokens_decoder.set(id, tok);
     }
     for (const [id, tok] of this._added_tokens_decoder) this._added_tokens_encoder.set(tok.content, id);
@@ -101,7 +104,8 @@ export abstract class PreTrainedTokenizer extends PreTrainedTokenizerBase {
     const currentVocab = this.get_vocab();
     const newIdx = currentVocab.size;
     for (const raw of new_tokens) {
-      if (typeof raw !== "string" && !(raw instanceof AddedToken)) throw new ValueError(`Token ${String(raw)} is not a string but a ${typeof raw}.`);
+      if (typeof raw !== "string" && !(raw instanceof AddedToken))
+        throw new ValueError(`Token ${String(raw)} is not a string but a ${typeof raw}.`);
       if (String(raw) === "") continue;
       let token: AddedToken;
       if (typeof raw === "string") {
@@ -165,7 +169,8 @@ export abstract class PreTrainedTokenizer extends PreTrainedTokenizerBase {
       const token = tokens[i];
       if (!noSplit.has(token)) continue;
       const ext = this._added_tokens_decoder.get(this._added_tokens_encoder.get(token)!);
-      if (!ext) throw new ValueError(`${token} cannot be tokenized because it was not properly added to the tokenizer.`);
+      if (!ext)
+        throw new ValueError(`${token} cannot be tokenized because it was not properly added to the tokenizer.`);
       const left = i > 0 ? tokens[i - 1] : null;
       const right = i < tokens.length - 1 ? tokens[i + 1] : null;
       if (ext.rstrip && right) tokens[i + 1] = pyLstrip(right);

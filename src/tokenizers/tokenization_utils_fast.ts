@@ -34,7 +34,12 @@ export interface FastTokenizerKwargs extends TokenizerBaseKwargs {
 function truncateEncoding(e: Encoding, maxLen: number, direction: "left" | "right"): Encoding {
   if (e.ids.length <= maxLen) return e;
   const cut = <T>(a: T[]) => (direction === "right" ? a.slice(0, maxLen) : a.slice(a.length - maxLen));
-  return { ids: cut(e.ids), tokens: cut(e.tokens), type_ids: cut(e.type_ids), special_tokens_mask: cut(e.special_tokens_mask) };
+  return {
+    ids: cut(e.ids),
+    tokens: cut(e.tokens),
+    type_ids: cut(e.type_ids),
+    special_tokens_mask: cut(e.special_tokens_mask),
+  };
 }
 
 export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
@@ -49,14 +54,19 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
     // (HF compares AddedToken objects with strings here, so every AddedToken special is re-submitted; the
     // engine ignores exact duplicates).
     const dec = kwargs.added_tokens_decoder;
-    const entries = dec ? (dec instanceof Map ? [...dec.entries()] : Object.entries(dec).map(([k, v]) => [Number(k), v] as [number, AddedToken])) : [];
+    const entries = dec
+      ? dec instanceof Map
+        ? [...dec.entries()]
+        : Object.entries(dec).map(([k, v]) => [Number(k), v] as [number, AddedToken])
+      : [];
     const have = [...this.added_tokens_decoder.values()];
     const toAdd: TokenLike[] = entries
       .sort((a, b) => a[0] - b[0])
       .map(([, t]) => t)
       .filter((t) => !have.some((h) => h.equals(t)));
     const encoder = new Set([...this.added_tokens_encoder.keys(), ...toAdd.map(String)]);
-    for (const t of this.all_special_tokens_extended) if ((t instanceof AddedToken || !encoder.has(t)) && !toAdd.includes(t)) toAdd.push(t);
+    for (const t of this.all_special_tokens_extended)
+      if ((t instanceof AddedToken || !encoder.has(t)) && !toAdd.includes(t)) toAdd.push(t);
     if (toAdd.length > 0) {
       const specials = new Set(this.all_special_tokens);
       const tokens = toAdd.map((t) => {
@@ -162,13 +172,22 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
    * The engine's path: encode each sequence, truncate with tokenizers' `truncate_encodings` (max_length minus
    * the post-processor's special tokens), then post-process.
    */
-  protected override _encodeOne(text: string, pair: string | null, addSpecial: boolean, truncation: TruncationStrategy, maxLength: number | null, split: boolean): EncodedInput {
+  protected override _encodeOne(
+    text: string,
+    pair: string | null,
+    addSpecial: boolean,
+    truncation: TruncationStrategy,
+    maxLength: number | null,
+    split: boolean,
+  ): EncodedInput {
     let a = this.withSplit(split, () => this._tokenizer.encodeParts(text, 0));
     let b = pair === null ? null : this.withSplit(split, () => this._tokenizer.encodeParts(pair, 1));
     if (truncation !== "do_not_truncate" && maxLength !== null) {
       const nAdded = addSpecial ? this._tokenizer.num_special_tokens_to_add(b !== null) : 0;
       if (maxLength < nAdded) {
-        throw new ValueError(`Truncation error: max_length ${maxLength} is smaller than the ${nAdded} special tokens the post-processor adds`);
+        throw new ValueError(
+          `Truncation error: max_length ${maxLength} is smaller than the ${nAdded} special tokens the post-processor adds`,
+        );
       }
       [a, b] = this.truncateEncodings(a, b, maxLength - nAdded, truncation);
     }
@@ -177,7 +196,12 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
   }
 
   /** tokenizers' `truncate_encodings` (utils/truncation.rs), stride 0. */
-  private truncateEncodings(a: Encoding, b: Encoding | null, maxLength: number, strategy: TruncationStrategy): [Encoding, Encoding | null] {
+  private truncateEncodings(
+    a: Encoding,
+    b: Encoding | null,
+    maxLength: number,
+    strategy: TruncationStrategy,
+  ): [Encoding, Encoding | null] {
     const dir = this.truncation_side;
     if (maxLength === 0) return [truncateEncoding(a, 0, dir), b ? truncateEncoding(b, 0, dir) : null];
     const total = a.ids.length + (b ? b.ids.length : 0);
@@ -204,7 +228,8 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
     const targetIsA = strategy === "only_first";
     const target = targetIsA ? a : b;
     if (!target) throw new ValueError("Truncation error: Second sequence not provided");
-    if (target.ids.length <= toRemove) throw new ValueError("Truncation error: Sequence to truncate too short to respect the provided max_length");
+    if (target.ids.length <= toRemove)
+      throw new ValueError("Truncation error: Sequence to truncate too short to respect the provided max_length");
     const cut = truncateEncoding(target, target.ids.length - toRemove, dir);
     return targetIsA ? [cut, b] : [a, cut];
   }

@@ -66,7 +66,11 @@ export class Tokenizer {
     this.added_vocabulary.add_tokens(tokens, this.model, this.normalizerFn);
     for (const t of config.added_tokens) {
       const got = this.token_to_id(t.content);
-      if (got !== t.id) throw new TokenizerError("tokenizer.json", `added token ${JSON.stringify(t.content)} declares id ${t.id} but gets id ${got}`);
+      if (got !== t.id)
+        throw new TokenizerError(
+          "tokenizer.json",
+          `added token ${JSON.stringify(t.content)} declares id ${t.id} but gets id ${got}`,
+        );
     }
   }
 
@@ -183,7 +187,9 @@ export class Tokenizer {
 
   /** `post_process` without truncation: the post-processor, or the default concatenation. */
   post_process(encoding: Encoding, pair: Encoding | null, add_special_tokens: boolean): Encoding {
-    return this.postProcessor ? this.postProcessor.process(encoding, pair, add_special_tokens) : defaultProcess(encoding, pair);
+    return this.postProcessor
+      ? this.postProcessor.process(encoding, pair, add_special_tokens)
+      : defaultProcess(encoding, pair);
   }
 
   encode(sequence: string, pair: string | null = null, add_special_tokens = true): Encoding {
@@ -209,8 +215,14 @@ export class Tokenizer {
 
   /** The tokenizer.json object (vocab in id order). */
   toJSON(): Record<string, unknown> {
-    const added = [...this.added_vocabulary.get_added_tokens_decoder().entries()].map(([id, t]) => ({ id, ...t.toJSON() }));
-    const obj = tokenizerConfigToObject({ ...this.config, added_tokens: added.map((a) => ({ ...a })) as TokenizerConfigJSON["added_tokens"] });
+    const added = [...this.added_vocabulary.get_added_tokens_decoder().entries()].map(([id, t]) => ({
+      id,
+      ...t.toJSON(),
+    }));
+    const obj = tokenizerConfigToObject({
+      ...this.config,
+      added_tokens: added.map((a) => ({ ...a })) as TokenizerConfigJSON["added_tokens"],
+    });
     return obj;
   }
 }

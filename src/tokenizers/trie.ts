@@ -99,7 +99,8 @@ export class Trie {
       }
       if (reset) states = new Map();
       else for (const s of toRemove) states.delete(s);
-      if (current >= skip && this.data.children.has(currentChar)) states.set(current, this.data.children.get(currentChar)!);
+      if (current >= skip && this.data.children.has(currentChar))
+        states.set(current, this.data.children.get(currentChar)!);
     }
     for (const [start, triePointer] of states) {
       if (triePointer.end) {

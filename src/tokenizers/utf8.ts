@@ -66,7 +66,8 @@ export function decodeUtf8Char(b: Uint8Array, pos: number, end: number): [number
     if (isTrail(b[pos + 1]) && isTrail(b[pos + 2]) && cp >= 0x800 && isValidCodepoint(cp)) return [cp, 3];
   } else if (len >= 4 && (b0 & 0xf8) === 0xf0) {
     const cp = ((b0 & 0x07) << 18) | ((b[pos + 1] & 0x3f) << 12) | ((b[pos + 2] & 0x3f) << 6) | (b[pos + 3] & 0x3f);
-    if (isTrail(b[pos + 1]) && isTrail(b[pos + 2]) && isTrail(b[pos + 3]) && cp >= 0x10000 && isValidCodepoint(cp)) return [cp, 4];
+    if (isTrail(b[pos + 1]) && isTrail(b[pos + 2]) && isTrail(b[pos + 3]) && cp >= 0x10000 && isValidCodepoint(cp))
+      return [cp, 4];
   }
   return [-1, 1];
 }

@@ -26,7 +26,13 @@ describe("llama-ts", () => {
   });
 
   it("bad input exits non-zero with a one-line reason", () => {
-    for (const args of [["bogus"], ["generate", "--prompt", "x"], ["generate", "--model", "/no/such/dir", "--prompt", "x"], ["start", "--max_new_tokens", "-3"], ["start", "--unknown-flag"]]) {
+    for (const args of [
+      ["bogus"],
+      ["generate", "--prompt", "x"],
+      ["generate", "--model", "/no/such/dir", "--prompt", "x"],
+      ["start", "--max_new_tokens", "-3"],
+      ["start", "--unknown-flag"],
+    ]) {
       const r = run(...args);
       expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr.trim().split("\n").length, args.join(" ")).toBe(1);
@@ -39,13 +45,23 @@ describe("llama-ts", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("RANDOM weights");
     // The seed doc's prompt, tokenized by the real Llama 2 tokenizer (ids checked against the reference corpus elsewhere).
-    expect(r.stdout).toContain("input_ids [1, 13]: [1, 18637, 29892, 526, 366, 19861, 29973, 1815, 366, 5193, 304, 592, 29973]");
+    expect(r.stdout).toContain(
+      "input_ids [1, 13]: [1, 18637, 29892, 526, 366, 19861, 29973, 1815, 366, 5193, 304, 592, 29973]",
+    );
     expect(r.stdout).toContain("logits [1,13,32000]");
     expect(r.stdout).toMatch(/new ids: \[\d+, \d+, \d+\]/);
   });
 
   it.skipIf(!present)("generate runs an HF checkpoint folder and prints the decoded text on stdout", () => {
-    const r = run("generate", "--model", resolve(MODELS, "llama-vocab32000"), "--prompt", "Hello this is a test", "--max_new_tokens", "4");
+    const r = run(
+      "generate",
+      "--model",
+      resolve(MODELS, "llama-vocab32000"),
+      "--prompt",
+      "Hello this is a test",
+      "--max_new_tokens",
+      "4",
+    );
     expect(r.code).toBe(0);
     expect(r.stdout.startsWith("Hello this is a test")).toBe(true);
     expect(r.stderr).toContain("4 new tokens");

@@ -23,7 +23,14 @@ const REF = path.resolve(process.cwd(), "../shared/reference");
 if (!existsSync(REF)) console.warn(`checkpoint tests: ${REF} is absent, the reference-checkpoint tests are skipped`);
 const MODELS = path.join(REF, "models");
 
-const FILE_DTYPE: Record<string, string> = { F32: "float32", F16: "float16", BF16: "bfloat16", I32: "int32", I64: "int64", BOOL: "bool" };
+const FILE_DTYPE: Record<string, string> = {
+  F32: "float32",
+  F16: "float16",
+  BF16: "bfloat16",
+  I32: "int32",
+  I64: "int64",
+  BOOL: "bool",
+};
 
 interface RawTensor {
   dtype: string;
@@ -39,7 +46,11 @@ function minimalParse(file: string): Map<string, RawTensor> {
   const out = new Map<string, RawTensor>();
   for (const [name, e] of Object.entries(header as Record<string, any>)) {
     if (name === "__metadata__") continue;
-    out.set(name, { dtype: e.dtype, shape: e.shape, raw: bytes.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]) });
+    out.set(name, {
+      dtype: e.dtype,
+      shape: e.shape,
+      raw: bytes.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]),
+    });
   }
   return out;
 }
@@ -84,7 +95,15 @@ const checkpoints = existsSync(REF)
 function llamaStateDictOrder(layers: number): string[] {
   const names = ["model.embed_tokens.weight"];
   for (let i = 0; i < layers; i++) {
-    for (const m of ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]) {
+    for (const m of [
+      "self_attn.q_proj",
+      "self_attn.k_proj",
+      "self_attn.v_proj",
+      "self_attn.o_proj",
+      "mlp.gate_proj",
+      "mlp.up_proj",
+      "mlp.down_proj",
+    ]) {
       names.push(`model.layers.${i}.${m}.weight`);
     }
     names.push(`model.layers.${i}.input_layernorm.weight`, `model.layers.${i}.post_attention_layernorm.weight`);
@@ -127,13 +146,18 @@ describe.skipIf(!existsSync(REF))("reference checkpoints", () => {
     expectSameTensors(reloaded.tensors, expected);
   });
 
-  it.each(checkpoints.filter((c) => c !== "llama-sharded"))("%s: saving reproduces model.safetensors byte for byte", async (name) => {
-    const dir = path.join(MODELS, name);
-    const { tensors } = await loadCheckpointTensors(dir);
-    const out = tmp();
-    await saveCheckpointTensors(out, tensors);
-    expect(readFileSync(path.join(out, "model.safetensors")).equals(readFileSync(path.join(dir, "model.safetensors")))).toBe(true);
-  });
+  it.each(checkpoints.filter((c) => c !== "llama-sharded"))(
+    "%s: saving reproduces model.safetensors byte for byte",
+    async (name) => {
+      const dir = path.join(MODELS, name);
+      const { tensors } = await loadCheckpointTensors(dir);
+      const out = tmp();
+      await saveCheckpointTensors(out, tensors);
+      expect(
+        readFileSync(path.join(out, "model.safetensors")).equals(readFileSync(path.join(dir, "model.safetensors"))),
+      ).toBe(true);
+    },
+  );
 
   it("llama-sharded: saving in state-dict order with max_shard_size 100KB reproduces both shards and the index byte for byte", async () => {
     const dir = path.join(MODELS, "llama-sharded");
@@ -142,9 +166,12 @@ describe.skipIf(!existsSync(REF))("reference checkpoints", () => {
     expect(order.length).toBe(tensors.size);
     const out = tmp();
     await saveCheckpointTensors(out, new Map(order.map((n) => [n, tensors.get(n)!])), { max_shard_size: "100KB" });
-    const expectedFiles = readdirSync(dir).filter((f) => f.startsWith("model")).sort();
+    const expectedFiles = readdirSync(dir)
+      .filter((f) => f.startsWith("model"))
+      .sort();
     expect(readdirSync(out).sort()).toEqual(expectedFiles);
-    for (const f of expectedFiles) expect(readFileSync(path.join(out, f)).equals(readFileSync(path.join(dir, f))), f).toBe(true);
+    for (const f of expectedFiles)
+      expect(readFileSync(path.join(out, f)).equals(readFileSync(path.join(dir, f))), f).toBe(true);
   });
 });
 
@@ -210,7 +237,8 @@ describe("sharding as huggingface_hub splits a state dict", () => {
 });
 
 describe("saving into a folder with an earlier save", () => {
-  const tensors = () => new Map<string, Tensor>([0, 1, 2].map((i) => [`w${i}`, new Tensor("float32", [i, i + 0.5], [2])]));
+  const tensors = () =>
+    new Map<string, Tensor>([0, 1, 2].map((i) => [`w${i}`, new Tensor("float32", [i, i + 0.5], [2])]));
 
   it("sharded then single: the old shards and index go, as does nothing else", async () => {
     const dir = tmp();
@@ -231,7 +259,11 @@ describe("saving into a folder with an earlier save", () => {
     const dir = tmp();
     await saveCheckpointTensors(dir, tensors());
     await saveCheckpointTensors(dir, tensors(), { max_shard_size: 16 });
-    expect(readdirSync(dir).sort()).toEqual(["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json"]);
+    expect(readdirSync(dir).sort()).toEqual([
+      "model-00001-of-00002.safetensors",
+      "model-00002-of-00002.safetensors",
+      "model.safetensors.index.json",
+    ]);
     expect((await loadCheckpointTensors(dir)).tensors.size).toBe(3);
   });
 
@@ -239,19 +271,27 @@ describe("saving into a folder with an earlier save", () => {
     const dir = tmp();
     await saveCheckpointTensors(dir, tensors());
     const before = readFileSync(path.join(dir, "model.safetensors"));
-    await expect(saveCheckpointTensors(dir, { __metadata__: new Tensor("float32", [1], [1]) }, { max_shard_size: 1 })).rejects.toThrow(ValueError);
+    await expect(
+      saveCheckpointTensors(dir, { __metadata__: new Tensor("float32", [1], [1]) }, { max_shard_size: 1 }),
+    ).rejects.toThrow(ValueError);
     expect(readFileSync(path.join(dir, "model.safetensors")).equals(before)).toBe(true);
   });
 });
 
 describe("malformed folders raise a CheckpointError naming the path", () => {
-  const shard = (entries: Record<string, number[]>) => serializeSafetensors(Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, new Tensor("float32", v, [v.length])])));
+  const shard = (entries: Record<string, number[]>) =>
+    serializeSafetensors(
+      Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, new Tensor("float32", v, [v.length])])),
+    );
 
   /** A folder with the given shards and index text. */
   function folder(shards: Record<string, Record<string, number[]>>, index: unknown): string {
     const dir = tmp();
     for (const [name, entries] of Object.entries(shards)) writeFileSync(path.join(dir, name), shard(entries));
-    writeFileSync(path.join(dir, "model.safetensors.index.json"), typeof index === "string" ? index : JSON.stringify(index));
+    writeFileSync(
+      path.join(dir, "model.safetensors.index.json"),
+      typeof index === "string" ? index : JSON.stringify(index),
+    );
     return dir;
   }
 
@@ -268,7 +308,10 @@ describe("malformed folders raise a CheckpointError naming the path", () => {
   }
 
   it("a well-formed sharded folder loads", async () => {
-    const dir = folder({ "a.safetensors": { x: [1] }, "b.safetensors": { y: [2, 3] } }, { metadata: { total_size: 12 }, weight_map: { x: "a.safetensors", y: "b.safetensors" } });
+    const dir = folder(
+      { "a.safetensors": { x: [1] }, "b.safetensors": { y: [2, 3] } },
+      { metadata: { total_size: 12 }, weight_map: { x: "a.safetensors", y: "b.safetensors" } },
+    );
     const { tensors, files } = await loadCheckpointTensors(dir);
     expect(tensors.get("y")!.tolist()).toEqual([2, 3]);
     expect(files).toEqual([path.join(dir, "a.safetensors"), path.join(dir, "b.safetensors")]);
@@ -323,34 +366,63 @@ describe("malformed folders raise a CheckpointError naming the path", () => {
     await expectError(dir, idx(dir), pattern as RegExp);
   });
 
-  it.each([["../a.safetensors"], ["sub/a.safetensors"], ["sub\\a.safetensors"], [".."], [""], ["/etc/passwd"]])("shard name %j is not a plain file name", async (name) => {
-    const dir = folder({}, { weight_map: { x: name } });
-    await expectError(dir, idx(dir), /a shard must be a plain file name inside the folder/);
-  });
+  it.each([["../a.safetensors"], ["sub/a.safetensors"], ["sub\\a.safetensors"], [".."], [""], ["/etc/passwd"]])(
+    "shard name %j is not a plain file name",
+    async (name) => {
+      const dir = folder({}, { weight_map: { x: name } });
+      await expectError(dir, idx(dir), /a shard must be a plain file name inside the folder/);
+    },
+  );
 
   it("a shard listed in the index is missing", async () => {
     const dir = folder({}, { weight_map: { x: "gone.safetensors" } });
-    await expectError(dir, path.join(dir, "gone.safetensors"), /shard listed in model.safetensors.index.json is missing/);
+    await expectError(
+      dir,
+      path.join(dir, "gone.safetensors"),
+      /shard listed in model.safetensors.index.json is missing/,
+    );
   });
 
   it("a listed tensor is absent from its shard", async () => {
     const dir = folder({ "a.safetensors": { x: [1] } }, { weight_map: { x: "a.safetensors", y: "a.safetensors" } });
-    await expectError(dir, path.join(dir, "a.safetensors"), /tensor "y" listed in model.safetensors.index.json is missing from this shard/);
+    await expectError(
+      dir,
+      path.join(dir, "a.safetensors"),
+      /tensor "y" listed in model.safetensors.index.json is missing from this shard/,
+    );
   });
 
   it("a tensor in two shards", async () => {
-    const dir = folder({ "a.safetensors": { x: [1] }, "b.safetensors": { x: [1], y: [2] } }, { weight_map: { x: "a.safetensors", y: "b.safetensors" } });
-    await expectError(dir, path.join(dir, "b.safetensors"), /tensor "x" is in two shards: a.safetensors and b.safetensors/);
+    const dir = folder(
+      { "a.safetensors": { x: [1] }, "b.safetensors": { x: [1], y: [2] } },
+      { weight_map: { x: "a.safetensors", y: "b.safetensors" } },
+    );
+    await expectError(
+      dir,
+      path.join(dir, "b.safetensors"),
+      /tensor "x" is in two shards: a.safetensors and b.safetensors/,
+    );
   });
 
   it("a tensor in a shard the index does not map it to", async () => {
-    const dir = folder({ "a.safetensors": { y: [1] }, "b.safetensors": { x: [2] } }, { weight_map: { x: "a.safetensors", y: "b.safetensors" } });
-    await expectError(dir, path.join(dir, "a.safetensors"), /tensor "y" is in a.safetensors but model.safetensors.index.json maps it to b.safetensors/);
+    const dir = folder(
+      { "a.safetensors": { y: [1] }, "b.safetensors": { x: [2] } },
+      { weight_map: { x: "a.safetensors", y: "b.safetensors" } },
+    );
+    await expectError(
+      dir,
+      path.join(dir, "a.safetensors"),
+      /tensor "y" is in a.safetensors but model.safetensors.index.json maps it to b.safetensors/,
+    );
   });
 
   it("a shard tensor absent from the index", async () => {
     const dir = folder({ "a.safetensors": { x: [1], extra: [2] } }, { weight_map: { x: "a.safetensors" } });
-    await expectError(dir, path.join(dir, "a.safetensors"), /tensor "extra" is not listed in model.safetensors.index.json/);
+    await expectError(
+      dir,
+      path.join(dir, "a.safetensors"),
+      /tensor "extra" is not listed in model.safetensors.index.json/,
+    );
   });
 
   it("a malformed shard names the shard", async () => {

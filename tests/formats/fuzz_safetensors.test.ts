@@ -35,7 +35,9 @@ const validFile = fc
       }),
       { maxLength: 4 },
     ),
-    metadata: fc.option(fc.dictionary(fc.string({ maxLength: 4 }), fc.string({ maxLength: 4 }), { maxKeys: 2 }), { nil: undefined }),
+    metadata: fc.option(fc.dictionary(fc.string({ maxLength: 4 }), fc.string({ maxLength: 4 }), { maxKeys: 2 }), {
+      nil: undefined,
+    }),
   })
   .map(({ tensors, metadata }) => {
     const map = new Map<string, Tensor>();
@@ -51,7 +53,9 @@ const validFile = fc
 
 const input: fc.Arbitrary<Uint8Array> = fc.oneof(
   validFile,
-  fc.tuple(validFile, fc.oneof(bitFlips, truncation, insertion, lengthRewrite, headerRewrite, headerRewrite)).map(([f, m]) => m(f)),
+  fc
+    .tuple(validFile, fc.oneof(bitFlips, truncation, insertion, lengthRewrite, headerRewrite, headerRewrite))
+    .map(([f, m]) => m(f)),
   fc.tuple(validFile, headerRewrite, headerRewrite).map(([f, a, b]) => b(a(f))),
   fc.uint8Array({ maxLength: 128 }),
 );

@@ -10,20 +10,35 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CheckpointError, ValueError } from "../../src/errors.ts";
-import { MAX_HEADER_SIZE, loadSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors } from "../../src/formats/safetensors.ts";
+import {
+  MAX_HEADER_SIZE,
+  loadSafetensors,
+  parseSafetensors,
+  saveSafetensors,
+  serializeSafetensors,
+} from "../../src/formats/safetensors.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 
 const REF = path.resolve(process.cwd(), "../shared/reference");
 if (!existsSync(REF)) console.warn(`safetensors tests: ${REF} is absent, the reference-file tests are skipped`);
 
-const FILE_DTYPE: Record<string, string> = { F32: "float32", F16: "float16", BF16: "bfloat16", I32: "int32", I64: "int64", BOOL: "bool" };
+const FILE_DTYPE: Record<string, string> = {
+  F32: "float32",
+  F16: "float16",
+  BF16: "bfloat16",
+  I32: "int32",
+  I64: "int64",
+  BOOL: "bool",
+};
 
 /** Independent minimal reader: the header JSON and, per tensor, its raw byte range in the file. */
 function minimalParse(bytes: Buffer) {
   const n = Number(bytes.readBigUInt64LE(0));
   const header = JSON.parse(bytes.subarray(8, 8 + n).toString("utf8"));
   const { __metadata__: metadata, ...entries } = header;
-  const tensors = Object.entries(entries as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>).map(([name, e]) => ({
+  const tensors = Object.entries(
+    entries as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>,
+  ).map(([name, e]) => ({
     name,
     dtype: e.dtype,
     shape: e.shape,
@@ -49,7 +64,11 @@ function referenceFiles(): string[] {
 }
 
 /** A file built by hand: u64 LE length, the header text padded with spaces to 8 (unless `pad: false`), data. */
-function makeFile(header: unknown, data: Uint8Array = new Uint8Array(0), opts: { pad?: boolean; claimedLength?: bigint } = {}): Uint8Array {
+function makeFile(
+  header: unknown,
+  data: Uint8Array = new Uint8Array(0),
+  opts: { pad?: boolean; claimedLength?: bigint } = {},
+): Uint8Array {
   let text = typeof header === "string" ? header : JSON.stringify(header);
   if (opts.pad !== false) while (Buffer.byteLength(text) % 8 !== 0) text += " ";
   const json = Buffer.from(text, "utf8");
@@ -84,27 +103,33 @@ describe.skipIf(!existsSync(REF))("reference files", () => {
     expect(files.length).toBe(16 + 2 + 17);
   });
 
-  it.each(files.map((f) => [path.relative(REF, f), f]))("%s: names, shapes, dtypes and bytes match an independent parse", async (_rel, file) => {
-    const bytes = readFileSync(file);
-    const expected = minimalParse(bytes);
-    const got = await loadSafetensors(file);
-    expect(got.metadata).toEqual(expected.metadata);
-    expect(got.tensors.size).toBe(expected.tensors.length);
-    for (const e of expected.tensors) {
-      const t = got.tensors.get(e.name);
-      expect(t, e.name).toBeDefined();
-      expect(t!.dtype).toBe(FILE_DTYPE[e.dtype]);
-      expect(t!.shape).toEqual(e.shape);
-      expect(rawBytes(t!).equals(e.raw), e.name).toBe(true);
-    }
-  });
+  it.each(files.map((f) => [path.relative(REF, f), f]))(
+    "%s: names, shapes, dtypes and bytes match an independent parse",
+    async (_rel, file) => {
+      const bytes = readFileSync(file);
+      const expected = minimalParse(bytes);
+      const got = await loadSafetensors(file);
+      expect(got.metadata).toEqual(expected.metadata);
+      expect(got.tensors.size).toBe(expected.tensors.length);
+      for (const e of expected.tensors) {
+        const t = got.tensors.get(e.name);
+        expect(t, e.name).toBeDefined();
+        expect(t!.dtype).toBe(FILE_DTYPE[e.dtype]);
+        expect(t!.shape).toEqual(e.shape);
+        expect(rawBytes(t!).equals(e.raw), e.name).toBe(true);
+      }
+    },
+  );
 
-  it.each(files.map((f) => [path.relative(REF, f), f]))("%s: serializing what was read reproduces the file byte for byte", (_rel, file) => {
-    const bytes = readFileSync(file);
-    const parsed = parseSafetensors(bytes, file);
-    const out = serializeSafetensors(parsed.tensors, parsed.metadata);
-    expect(Buffer.from(out).equals(bytes)).toBe(true);
-  });
+  it.each(files.map((f) => [path.relative(REF, f), f]))(
+    "%s: serializing what was read reproduces the file byte for byte",
+    (_rel, file) => {
+      const bytes = readFileSync(file);
+      const parsed = parseSafetensors(bytes, file);
+      const out = serializeSafetensors(parsed.tensors, parsed.metadata);
+      expect(Buffer.from(out).equals(bytes)).toBe(true);
+    },
+  );
 
   it("returns views into the file buffer (no second copy) and keeps the file's order", () => {
     const file = path.join(REF, "models/llama-mha/model.safetensors");
@@ -134,9 +159,10 @@ describe("serialization matches the safetensors crate", () => {
     const t = new Tensor("float32", new Float32Array([0, 1, 2, 3, 4, 5]), [1, 2, 3]);
     // from safetensors/src/tensor.rs, test_serialization
     const expected = [
-      64, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 46, 48, 34, 58, 123, 34, 100, 116, 121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44, 34, 115, 104, 97,
-      112, 101, 34, 58, 91, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102, 115, 101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125,
-      0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64,
+      64, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 46, 48, 34, 58, 123, 34, 100, 116, 121, 112, 101, 34, 58, 34,
+      70, 51, 50, 34, 44, 34, 115, 104, 97, 112, 101, 34, 58, 91, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95,
+      111, 102, 102, 115, 101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0,
+      64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64,
     ];
     expect([...serializeSafetensors({ "attn.0": t })]).toEqual(expected);
   });
@@ -210,7 +236,8 @@ describe("serialization matches the safetensors crate", () => {
 describe("unaligned data", () => {
   it("copies a tensor whose offset is not a multiple of its element size, and views the aligned ones", () => {
     // The crate does not require the header to be padded; an unpadded one can leave "b" at an odd file offset.
-    const header = '{"a":{"dtype":"BOOL","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"F32","shape":[2],"data_offsets":[1,9]}}';
+    const header =
+      '{"a":{"dtype":"BOOL","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"F32","shape":[2],"data_offsets":[1,9]}}';
     const data = new Uint8Array([1, ...f32Bytes([1.25, -3])]);
     const bytes = makeFile(header, data, { pad: false });
     expect((8 + header.length + 1) % 4).not.toBe(0);
@@ -254,7 +281,10 @@ describe("malformed files raise a CheckpointError naming the problem", () => {
   });
 
   it("header length past the end of the file", () => {
-    expectCheckpointError(parse(makeFile("{}", new Uint8Array(0), { claimedLength: 1000n })), /header length 1000 bytes runs past the end of the file/);
+    expectCheckpointError(
+      parse(makeFile("{}", new Uint8Array(0), { claimedLength: 1000n })),
+      /header length 1000 bytes runs past the end of the file/,
+    );
   });
 
   it.each([
@@ -278,7 +308,10 @@ describe("malformed files raise a CheckpointError naming the problem", () => {
   });
 
   it("two tensors at the same offsets", () => {
-    const f = makeFile({ a: { dtype: "F32", shape: [1], data_offsets: [0, 4] }, b: { dtype: "F32", shape: [1], data_offsets: [0, 4] } }, f32Bytes([1]));
+    const f = makeFile(
+      { a: { dtype: "F32", shape: [1], data_offsets: [0, 4] }, b: { dtype: "F32", shape: [1], data_offsets: [0, 4] } },
+      f32Bytes([1]),
+    );
     expectCheckpointError(parse(f), /overlap/);
   });
 
@@ -311,7 +344,10 @@ describe("malformed files raise a CheckpointError naming the problem", () => {
   });
 
   it("shape product overflow", () => {
-    const f = makeFile({ x: { dtype: "F32", shape: [2 ** 30, 2 ** 30, 2 ** 30], data_offsets: [0, 8] } }, f32Bytes([1, 2]));
+    const f = makeFile(
+      { x: { dtype: "F32", shape: [2 ** 30, 2 ** 30, 2 ** 30], data_offsets: [0, 8] } },
+      f32Bytes([1, 2]),
+    );
     expectCheckpointError(parse(f), /"x": shape \[1073741824, 1073741824, 1073741824\] overflows/);
     const g = makeFile({ x: { dtype: "I64", shape: [2 ** 51], data_offsets: [0, 8] } }, f32Bytes([1, 2]));
     expectCheckpointError(parse(g), /byte length beyond 2\^53/);
@@ -355,22 +391,41 @@ describe("malformed files raise a CheckpointError naming the problem", () => {
     ["dtype not a string", { x: { dtype: 5, shape: [1], data_offsets: [0, 4] } }, /"dtype" must be a string/],
     ["missing dtype", { x: { shape: [1], data_offsets: [0, 4] } }, /"dtype" must be a string/],
     ["shape not an array", { x: { dtype: "F32", shape: 1, data_offsets: [0, 4] } }, /"shape" must be an array/],
-    ["negative dim", { x: { dtype: "F32", shape: [-1], data_offsets: [0, 4] } }, /"shape" must be an array of non-negative integers/],
+    [
+      "negative dim",
+      { x: { dtype: "F32", shape: [-1], data_offsets: [0, 4] } },
+      /"shape" must be an array of non-negative integers/,
+    ],
     ["fractional dim", { x: { dtype: "F32", shape: [1.5], data_offsets: [0, 4] } }, /"shape"/],
     ["string dim", { x: { dtype: "F32", shape: ["1"], data_offsets: [0, 4] } }, /"shape"/],
     ["dim beyond 2^53", { x: { dtype: "F32", shape: [2 ** 60], data_offsets: [0, 4] } }, /"shape"/],
-    ["three offsets", { x: { dtype: "F32", shape: [1], data_offsets: [0, 4, 8] } }, /"data_offsets" must be \[begin, end\]/],
+    [
+      "three offsets",
+      { x: { dtype: "F32", shape: [1], data_offsets: [0, 4, 8] } },
+      /"data_offsets" must be \[begin, end\]/,
+    ],
     ["offsets not an array", { x: { dtype: "F32", shape: [1], data_offsets: "0,4" } }, /"data_offsets"/],
     ["negative offset", { x: { dtype: "F32", shape: [1], data_offsets: [-4, 0] } }, /"data_offsets"/],
     ["begin > end", { x: { dtype: "F32", shape: [1], data_offsets: [4, 0] } }, /begin > end/],
-    ["metadata not a map", { __metadata__: "pt", x: { dtype: "F32", shape: [1], data_offsets: [0, 4] } }, /"__metadata__" must be an object of string -> string/],
-    ["metadata value not a string", { __metadata__: { format: 1 }, x: { dtype: "F32", shape: [1], data_offsets: [0, 4] } }, /"__metadata__"/],
+    [
+      "metadata not a map",
+      { __metadata__: "pt", x: { dtype: "F32", shape: [1], data_offsets: [0, 4] } },
+      /"__metadata__" must be an object of string -> string/,
+    ],
+    [
+      "metadata value not a string",
+      { __metadata__: { format: 1 }, x: { dtype: "F32", shape: [1], data_offsets: [0, 4] } },
+      /"__metadata__"/,
+    ],
   ])("wrong field types: %s", (_label, header, pattern) => {
     expectCheckpointError(parse(makeFile(header, f32Bytes([1]))), pattern as RegExp);
   });
 
   it("a null __metadata__ reads as no metadata (serde Option), and unknown entry keys are ignored (serde default)", () => {
-    const f = makeFile({ __metadata__: null, x: { dtype: "F32", shape: [1], data_offsets: [0, 4], extra: true } }, f32Bytes([7]));
+    const f = makeFile(
+      { __metadata__: null, x: { dtype: "F32", shape: [1], data_offsets: [0, 4], extra: true } },
+      f32Bytes([7]),
+    );
     const parsed = parseSafetensors(f, "ok");
     expect(parsed.metadata).toBeNull();
     expect(Array.from(parsed.tensors.get("x")!.data as Float32Array)).toEqual([7]);
@@ -378,7 +433,13 @@ describe("malformed files raise a CheckpointError naming the problem", () => {
 
   it("a zero-size tensor and an empty header are valid", () => {
     expect(parseSafetensors(makeFile({}), "e").tensors.size).toBe(0);
-    const f = makeFile({ e: { dtype: "F32", shape: [0, 3], data_offsets: [0, 0] }, x: { dtype: "F32", shape: [1], data_offsets: [0, 4] } }, f32Bytes([1]));
+    const f = makeFile(
+      {
+        e: { dtype: "F32", shape: [0, 3], data_offsets: [0, 0] },
+        x: { dtype: "F32", shape: [1], data_offsets: [0, 4] },
+      },
+      f32Bytes([1]),
+    );
     const parsed = parseSafetensors(f, "z");
     expect(parsed.tensors.get("e")!.shape).toEqual([0, 3]);
     expect(parsed.tensors.get("e")!.data.length).toBe(0);
@@ -410,22 +471,29 @@ describe("files on disk", () => {
 
 describe("loadSafetensors reads large files tensor by tensor", () => {
   const REF_MODELS = path.resolve(process.cwd(), "../shared/reference/models");
-  it.skipIf(!existsSync(REF_MODELS))("the per-tensor path gives the same names, shapes, dtypes and bytes as the one-read path", async () => {
-    for (const name of ["llama-bf16", "llama-gqa", "llama-cls"]) {
-      const file = path.join(REF_MODELS, name, "model.safetensors");
-      const whole = await loadSafetensors(file);
-      const pieces = await loadSafetensors(file, { single_read_limit: 0 });
-      expect([...pieces.tensors.keys()]).toEqual([...whole.tensors.keys()]);
-      expect(pieces.metadata).toEqual(whole.metadata);
-      for (const [k, t] of whole.tensors) {
-        const p = pieces.tensors.get(k)!;
-        expect(p.dtype).toBe(t.dtype);
-        expect(p.shape).toEqual(t.shape);
-        expect(Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))).toBe(true);
-        expect(p.data.byteOffset).toBe(0); // its own buffer
+  it.skipIf(!existsSync(REF_MODELS))(
+    "the per-tensor path gives the same names, shapes, dtypes and bytes as the one-read path",
+    async () => {
+      for (const name of ["llama-bf16", "llama-gqa", "llama-cls"]) {
+        const file = path.join(REF_MODELS, name, "model.safetensors");
+        const whole = await loadSafetensors(file);
+        const pieces = await loadSafetensors(file, { single_read_limit: 0 });
+        expect([...pieces.tensors.keys()]).toEqual([...whole.tensors.keys()]);
+        expect(pieces.metadata).toEqual(whole.metadata);
+        for (const [k, t] of whole.tensors) {
+          const p = pieces.tensors.get(k)!;
+          expect(p.dtype).toBe(t.dtype);
+          expect(p.shape).toEqual(t.shape);
+          expect(
+            Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength).equals(
+              Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+            ),
+          ).toBe(true);
+          expect(p.data.byteOffset).toBe(0); // its own buffer
+        }
       }
-    }
-  });
+    },
+  );
 
   it("the per-tensor path validates the header first: a huge claimed header fails without reading it", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "llama-ts-st-"));

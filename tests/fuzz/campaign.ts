@@ -57,7 +57,10 @@ function memoryNow(): number {
   return h.used_heap_size + (h.external_memory ?? 0);
 }
 
-export function buildInputs(target: FuzzTarget, opts: { count: number; seed: number; heavy?: boolean }): { seeds: Seed[]; recipes: Recipe[] } {
+export function buildInputs(
+  target: FuzzTarget,
+  opts: { count: number; seed: number; heavy?: boolean },
+): { seeds: Seed[]; recipes: Recipe[] } {
   const seeds = target.seeds({ heavy: opts.heavy ?? false });
   const recipes = fc.sample(recipeArb(target, seeds), { seed: opts.seed, numRuns: opts.count });
   return { seeds, recipes };
@@ -98,7 +101,14 @@ export async function runCampaign(target: FuzzTarget, opts: CampaignOptions): Pr
         } else {
           stats.other++;
           if (stats.failures.length < 20) {
-            const failure: Failure = { index: i, input: describeRecipe(recipes[i], seeds), error: e instanceof Error ? `${e.name}: ${e.message}\n${e.stack?.split("\n").slice(1, 4).join("\n")}` : String(e) };
+            const failure: Failure = {
+              index: i,
+              input: describeRecipe(recipes[i], seeds),
+              error:
+                e instanceof Error
+                  ? `${e.name}: ${e.message}\n${e.stack?.split("\n").slice(1, 4).join("\n")}`
+                  : String(e),
+            };
             if (opts.dumpFailures) {
               failure.file = join(tmpdir(), `llama-ts-fuzz-${target.name}-${opts.seed}-${i}.bin`);
               writeFileSync(failure.file, bytes);

@@ -21,40 +21,48 @@ const decoder = new TextDecoder();
 // Bytes
 // ---------------------------------------------------------------------------------------------------------------
 
-export const bitFlips: Arbitrary<Mutation> = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 7 })), { minLength: 1, maxLength: 4 }).map((flips) => (file) => {
-  const out = file.slice();
-  if (out.length === 0) return out;
-  for (const [pos, bit] of flips) out[pos % out.length] ^= 1 << bit;
-  return out;
-});
+export const bitFlips: Arbitrary<Mutation> = fc
+  .array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 7 })), { minLength: 1, maxLength: 4 })
+  .map((flips) => (file) => {
+    const out = file.slice();
+    if (out.length === 0) return out;
+    for (const [pos, bit] of flips) out[pos % out.length] ^= 1 << bit;
+    return out;
+  });
 
 export const truncation: Arbitrary<Mutation> = fc.nat().map((cut) => (file) => file.slice(0, cut % (file.length + 1)));
 
-export const insertion: Arbitrary<Mutation> = fc.tuple(fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 16 })).map(([pos, bytes]) => (file) => {
-  const at = pos % (file.length + 1);
-  const out = new Uint8Array(file.length + bytes.length);
-  out.set(file.subarray(0, at), 0);
-  out.set(bytes, at);
-  out.set(file.subarray(at), at + bytes.length);
-  return out;
-});
+export const insertion: Arbitrary<Mutation> = fc
+  .tuple(fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 16 }))
+  .map(([pos, bytes]) => (file) => {
+    const at = pos % (file.length + 1);
+    const out = new Uint8Array(file.length + bytes.length);
+    out.set(file.subarray(0, at), 0);
+    out.set(bytes, at);
+    out.set(file.subarray(at), at + bytes.length);
+    return out;
+  });
 
-export const deletion: Arbitrary<Mutation> = fc.tuple(fc.nat(), fc.integer({ min: 1, max: 64 })).map(([pos, n]) => (file) => {
-  const at = pos % (file.length + 1);
-  const end = Math.min(file.length, at + n);
-  const out = new Uint8Array(file.length - (end - at));
-  out.set(file.subarray(0, at), 0);
-  out.set(file.subarray(end), at);
-  return out;
-});
+export const deletion: Arbitrary<Mutation> = fc
+  .tuple(fc.nat(), fc.integer({ min: 1, max: 64 }))
+  .map(([pos, n]) => (file) => {
+    const at = pos % (file.length + 1);
+    const end = Math.min(file.length, at + n);
+    const out = new Uint8Array(file.length - (end - at));
+    out.set(file.subarray(0, at), 0);
+    out.set(file.subarray(end), at);
+    return out;
+  });
 
 /** A chunk of the file copied to another place (repeated fields, repeated entries). */
-export const duplication: Arbitrary<Mutation> = fc.tuple(fc.nat(), fc.integer({ min: 1, max: 256 }), fc.nat()).map(([from, n, to]) => (file) => {
-  if (file.length === 0) return file;
-  const start = from % file.length;
-  const chunk = file.slice(start, Math.min(file.length, start + n));
-  return insertionAt(file, to % (file.length + 1), chunk);
-});
+export const duplication: Arbitrary<Mutation> = fc
+  .tuple(fc.nat(), fc.integer({ min: 1, max: 256 }), fc.nat())
+  .map(([from, n, to]) => (file) => {
+    if (file.length === 0) return file;
+    const start = from % file.length;
+    const chunk = file.slice(start, Math.min(file.length, start + n));
+    return insertionAt(file, to % (file.length + 1), chunk);
+  });
 
 function insertionAt(file: Uint8Array, at: number, bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(file.length + bytes.length);
@@ -76,7 +84,14 @@ export const interestingOverwrite: Arbitrary<Mutation> = fc
   });
 
 /** One of the byte-level mutations. */
-export const byteMutation: Arbitrary<Mutation> = fc.oneof(bitFlips, truncation, insertion, deletion, duplication, interestingOverwrite);
+export const byteMutation: Arbitrary<Mutation> = fc.oneof(
+  bitFlips,
+  truncation,
+  insertion,
+  deletion,
+  duplication,
+  interestingOverwrite,
+);
 
 /** Random bytes (the seed file is ignored). */
 export const randomBytes: Arbitrary<Mutation> = fc.uint8Array({ maxLength: 256 }).map((bytes) => () => bytes);
@@ -87,8 +102,45 @@ export const randomBytes: Arbitrary<Mutation> = fc.uint8Array({ maxLength: 256 }
 
 /** Values a rewrite puts in place of a field: edge numbers, wrong types, arbitrary JSON. */
 export const oddValue: Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom(-1, 0, 1, 0.5, 2 ** 31, 2 ** 53, 2 ** 53 - 1, 2 ** 64, 1e308, -1e308, 1e-320, "F32", "BF16", "U8", "I64", "BOOL", "F64", null, true, false, [], {}, "", "<s>", "\u0000"),
-  fc.constantFrom([0, 0], [0, 2 ** 53], [2 ** 62, 2 ** 62], [8, 4], [0, 4, 8], [2 ** 20, 2 ** 20, 2 ** 20], ["1"], [null], [[]], { __proto__: null, a: 1 }),
+  fc.constantFrom(
+    -1,
+    0,
+    1,
+    0.5,
+    2 ** 31,
+    2 ** 53,
+    2 ** 53 - 1,
+    2 ** 64,
+    1e308,
+    -1e308,
+    1e-320,
+    "F32",
+    "BF16",
+    "U8",
+    "I64",
+    "BOOL",
+    "F64",
+    null,
+    true,
+    false,
+    [],
+    {},
+    "",
+    "<s>",
+    "\u0000",
+  ),
+  fc.constantFrom(
+    [0, 0],
+    [0, 2 ** 53],
+    [2 ** 62, 2 ** 62],
+    [8, 4],
+    [0, 4, 8],
+    [2 ** 20, 2 ** 20, 2 ** 20],
+    ["1"],
+    [null],
+    [[]],
+    { __proto__: null, a: 1 },
+  ),
   fc.integer({ min: -8, max: 64 }),
   fc.array(fc.integer({ min: -2, max: 40 }), { maxLength: 3 }),
   fc.string({ maxLength: 8 }),
@@ -97,11 +149,44 @@ export const oddValue: Arbitrary<unknown> = fc.oneof(
 
 /** Keys to add: JavaScript's prototype names, llama-ts's own method and accessor names, and ordinary junk. */
 export const KEY_DICTIONARY = [
-  "__proto__", "constructor", "prototype", "toString", "valueOf", "hasOwnProperty", "toJSON",
-  "validate", "to_dict", "to_json_string", "rope_type", "num_labels", "warnings", "model_type", "type",
-  "vocab", "merges", "added_tokens", "normalizer", "pre_tokenizer", "decoder", "post_processor", "model",
-  "added_tokens_decoder", "pad_token", "bos_token", "eos_token", "unk_token", "legacy", "add_bos_token",
-  "rope_scaling", "head_dim", "num_key_value_heads", "pretraining_tp", "dtype", "shape", "data_offsets", "__metadata__",
+  "__proto__",
+  "constructor",
+  "prototype",
+  "toString",
+  "valueOf",
+  "hasOwnProperty",
+  "toJSON",
+  "validate",
+  "to_dict",
+  "to_json_string",
+  "rope_type",
+  "num_labels",
+  "warnings",
+  "model_type",
+  "type",
+  "vocab",
+  "merges",
+  "added_tokens",
+  "normalizer",
+  "pre_tokenizer",
+  "decoder",
+  "post_processor",
+  "model",
+  "added_tokens_decoder",
+  "pad_token",
+  "bos_token",
+  "eos_token",
+  "unk_token",
+  "legacy",
+  "add_bos_token",
+  "rope_scaling",
+  "head_dim",
+  "num_key_value_heads",
+  "pretraining_tp",
+  "dtype",
+  "shape",
+  "data_offsets",
+  "__metadata__",
 ];
 
 export const keyName: Arbitrary<string> = fc.oneof(fc.constantFrom(...KEY_DICTIONARY), fc.string({ maxLength: 6 }));
@@ -129,7 +214,13 @@ function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void
 
 /** One edit somewhere in a parsed JSON document (applied to a copy). */
 export const jsonEdit: Arbitrary<(doc: unknown) => unknown> = fc
-  .tuple(fc.nat(), fc.nat(), fc.constantFrom<JsonOp>("replace", "replace", "delete", "add", "add", "wrap", "duplicate", "stringify", "negate"), oddValue, keyName)
+  .tuple(
+    fc.nat(),
+    fc.nat(),
+    fc.constantFrom<JsonOp>("replace", "replace", "delete", "add", "add", "wrap", "duplicate", "stringify", "negate"),
+    oddValue,
+    keyName,
+  )
   .map(([pickContainer, pickChild, op, value, key]) => (doc) => {
     const root = structuredClone(doc);
     const all = containers(root);
@@ -188,7 +279,11 @@ export const jsonMutation: Arbitrary<Mutation> = fc
 
 /** Text-level damage a JSON parser must survive: deep nesting, huge numbers, an unterminated string. */
 export const jsonTextMutation: Arbitrary<Mutation> = fc
-  .tuple(fc.constantFrom("nest", "number", "unterminated", "bom", "nul"), fc.nat(), fc.integer({ min: 1, max: 200_000 }))
+  .tuple(
+    fc.constantFrom("nest", "number", "unterminated", "bom", "nul"),
+    fc.nat(),
+    fc.integer({ min: 1, max: 200_000 }),
+  )
   .map(([kind, pos, n]) => (file) => {
     const text = decoder.decode(file);
     const at = pos % (text.length + 1);
@@ -230,7 +325,10 @@ export function safetensorsWithHeader(text: string, data: Uint8Array, pad: boole
 
 /** The 8-byte header length rewritten: an arbitrary u64, or a small delta from the true length. */
 export const safetensorsLengthRewrite: Arbitrary<Mutation> = fc
-  .oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.integer({ min: -16, max: 16 }).map((d) => BigInt(d)))
+  .oneof(
+    fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+    fc.integer({ min: -16, max: 16 }).map((d) => BigInt(d)),
+  )
   .map((v) => (file) => {
     const out = file.slice();
     if (out.length < 8) return out;
@@ -242,7 +340,12 @@ export const safetensorsLengthRewrite: Arbitrary<Mutation> = fc
 
 /** Replace one field of one entry (or the entry, or the metadata) by an odd value; keep the length prefix right. */
 export const safetensorsHeaderRewrite: Arbitrary<Mutation> = fc
-  .tuple(fc.nat(), fc.constantFrom("dtype", "shape", "data_offsets", "entry", "extra", "__metadata__", "delete"), oddValue, fc.boolean())
+  .tuple(
+    fc.nat(),
+    fc.constantFrom("dtype", "shape", "data_offsets", "entry", "extra", "__metadata__", "delete"),
+    oddValue,
+    fc.boolean(),
+  )
   .map(([pick, field, value, pad]) => (file) => {
     const h = safetensorsHeaderOf(file);
     if (h === null) return file;

@@ -38,7 +38,8 @@ function parseArgs(argv: string[]): Args {
     };
     const int = (name: string, v: string) => {
       const n = Number(v);
-      if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+      if (!Number.isSafeInteger(n) || n < 0)
+        throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
       return n;
     };
     if (a === "--count") args.count = int("--count", value());
@@ -48,13 +49,16 @@ function parseArgs(argv: string[]): Args {
     else if (a === "--timeout-ms") args.timeoutMs = int("--timeout-ms", value());
     else if (a === "--no-heavy") args.heavy = false;
     else if (a === "--help" || a === "-h") {
-      console.log("usage: npm run fuzz -- [--count N] [--seed S] [--target NAME]... [--index I] [--timeout-ms MS] [--no-heavy]");
+      console.log(
+        "usage: npm run fuzz -- [--count N] [--seed S] [--target NAME]... [--index I] [--timeout-ms MS] [--no-heavy]",
+      );
       console.log(`targets: ${TARGETS.map((t) => t.name).join(", ")}`);
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
   }
   const known = TARGETS.map((t) => t.name);
-  for (const t of args.targets) if (!known.includes(t)) throw new Error(`unknown target ${JSON.stringify(t)}; expected one of ${known.join(", ")}`);
+  for (const t of args.targets)
+    if (!known.includes(t)) throw new Error(`unknown target ${JSON.stringify(t)}; expected one of ${known.join(", ")}`);
   if (args.targets.length === 0) args.targets = known;
   return args;
 }
@@ -121,15 +125,31 @@ async function main(): Promise<number> {
   if (args.index !== null) {
     if (args.targets.length !== 1) throw new Error("--index needs exactly one --target");
     const target = TARGETS.find((t) => t.name === args.targets[0])!;
-    const s = await runCampaign(target, { count: args.count, seed: args.seed, heavy: args.heavy, only: args.index, dumpFailures: true });
+    const s = await runCampaign(target, {
+      count: args.count,
+      seed: args.seed,
+      heavy: args.heavy,
+      only: args.index,
+      dumpFailures: true,
+    });
     console.log(`${target.name} input #${args.index}: ${s.slowest.input}`);
-    console.log(s.ok ? "parsed/loaded" : s.typed ? `typed error: ${Object.keys(s.typedByClass).join(", ")}` : `OTHER error:\n${s.failures[0]?.error}\nsaved to ${s.failures[0]?.file}`);
+    console.log(
+      s.ok
+        ? "parsed/loaded"
+        : s.typed
+          ? `typed error: ${Object.keys(s.typedByClass).join(", ")}`
+          : `OTHER error:\n${s.failures[0]?.error}\nsaved to ${s.failures[0]?.file}`,
+    );
     return s.other > 0 ? 1 : 0;
   }
 
-  console.log(`fuzzing ${args.targets.join(", ")}: ${args.count} inputs each, seed ${args.seed}${args.heavy ? "" : ", light seeds only"}, per-input limit ${args.timeoutMs} ms`);
+  console.log(
+    `fuzzing ${args.targets.join(", ")}: ${args.count} inputs each, seed ${args.seed}${args.heavy ? "" : ", light seeds only"}, per-input limit ${args.timeoutMs} ms`,
+  );
   let failed = false;
-  const rows: string[][] = [["parser", "tried", "ok", "typed", "other", "slowest input", "heap growth", "peak RSS", "time"]];
+  const rows: string[][] = [
+    ["parser", "tried", "ok", "typed", "other", "slowest input", "heap growth", "peak RSS", "time"],
+  ];
   for (const target of args.targets) {
     const { stats, peakRss, abort } = await runInWorker(target, args);
     if (abort !== null || stats === null) {
@@ -138,10 +158,19 @@ async function main(): Promise<number> {
       rows.push([target, "-", "-", "-", "abort", "-", "-", MB(peakRss), "-"]);
       continue;
     }
-    const typed = Object.entries(stats.typedByClass).map(([k, v]) => `${k} ${v}`).join(", ");
-    console.log(`\n${target}: ${stats.tried} inputs, ${stats.ok} ok, ${stats.typed} typed errors (${typed || "none"}), ${stats.other} other`);
-    console.log(`  slowest: ${stats.slowest.ms.toFixed(1)} ms, input #${stats.slowest.index} (${stats.slowest.input}); largest input ${stats.largestInput} bytes`);
-    for (const f of stats.failures) console.log(`  OTHER at input #${f.index} (${f.input}):\n    ${f.error.replaceAll("\n", "\n    ")}\n    bytes: ${f.file}`);
+    const typed = Object.entries(stats.typedByClass)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ");
+    console.log(
+      `\n${target}: ${stats.tried} inputs, ${stats.ok} ok, ${stats.typed} typed errors (${typed || "none"}), ${stats.other} other`,
+    );
+    console.log(
+      `  slowest: ${stats.slowest.ms.toFixed(1)} ms, input #${stats.slowest.index} (${stats.slowest.input}); largest input ${stats.largestInput} bytes`,
+    );
+    for (const f of stats.failures)
+      console.log(
+        `  OTHER at input #${f.index} (${f.input}):\n    ${f.error.replaceAll("\n", "\n    ")}\n    bytes: ${f.file}`,
+      );
     if (stats.other > 0) failed = true;
     rows.push([
       target,
@@ -156,7 +185,12 @@ async function main(): Promise<number> {
     ]);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  console.log("\n" + rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")).join("\n"));
+  console.log(
+    "\n" +
+      rows
+        .map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  "))
+        .join("\n"),
+  );
   console.log(
     failed
       ? "\nFAIL: an input ended in something other than a result or a typed LlamaError, ran past the time limit, or killed its worker"

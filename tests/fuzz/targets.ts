@@ -23,7 +23,12 @@ import { LlamaForCausalLM } from "../../src/models/llama/modeling_llama.ts";
 import { LlamaTokenizer } from "../../src/models/llama/tokenization_llama.ts";
 import { LlamaTokenizerFast } from "../../src/models/llama/tokenization_llama_fast.ts";
 import { parseSafetensors, serializeSafetensors } from "../../src/formats/safetensors.ts";
-import { type ModelProto, PieceType, parseModelProto, serializeModelProto } from "../../src/formats/sentencepiece_model.ts";
+import {
+  type ModelProto,
+  PieceType,
+  parseModelProto,
+  serializeModelProto,
+} from "../../src/formats/sentencepiece_model.ts";
 import { parseTokenizerJSON, tokenizerConfigToObject } from "../../src/formats/tokenizer_json.ts";
 import { convertLlamaModelProto } from "../../src/tokenizers/convert_slow_tokenizer.ts";
 import { type DType, Tensor } from "../../src/tensor/tensor.ts";
@@ -92,19 +97,65 @@ function referenceModelDirs(): string[] {
 // ---------------------------------------------------------------------------------------------------------------
 
 /** A small BPE sentencepiece model: <unk> <s> </s>, optionally the 256 byte pieces, and a few merges. */
-export function smallModelProto(opts: { byte_fallback: boolean; add_dummy_prefix: boolean; extra?: string[] }): ModelProto {
+export function smallModelProto(opts: {
+  byte_fallback: boolean;
+  add_dummy_prefix: boolean;
+  extra?: string[];
+}): ModelProto {
   const pieces: NonNullable<ModelProto["pieces"]> = [
     { piece: "<unk>", score: 0, type: PieceType.UNKNOWN },
     { piece: "<s>", score: 0, type: PieceType.CONTROL },
     { piece: "</s>", score: 0, type: PieceType.CONTROL },
   ];
-  if (opts.byte_fallback) for (let b = 0; b < 256; b++) pieces.push({ piece: `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`, score: 0, type: PieceType.BYTE });
-  const words = ["▁t", "he", "▁a", "▁the", "in", "er", "▁H", "ll", "▁Hello", "o", "H", "e", "l", "▁", "t", "h", "a", "i", "n", "r", "w", "d", "ö", "你", "好", ...(opts.extra ?? [])];
+  if (opts.byte_fallback)
+    for (let b = 0; b < 256; b++)
+      pieces.push({ piece: `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`, score: 0, type: PieceType.BYTE });
+  const words = [
+    "▁t",
+    "he",
+    "▁a",
+    "▁the",
+    "in",
+    "er",
+    "▁H",
+    "ll",
+    "▁Hello",
+    "o",
+    "H",
+    "e",
+    "l",
+    "▁",
+    "t",
+    "h",
+    "a",
+    "i",
+    "n",
+    "r",
+    "w",
+    "d",
+    "ö",
+    "你",
+    "好",
+    ...(opts.extra ?? []),
+  ];
   words.forEach((w, i) => pieces.push({ piece: w, score: -i, type: PieceType.NORMAL }));
   return {
     pieces,
-    trainer_spec: { model_type: 2, vocab_size: pieces.length, byte_fallback: opts.byte_fallback, unk_id: 0, bos_id: 1, eos_id: 2, pad_id: -1 },
-    normalizer_spec: { name: "identity", add_dummy_prefix: opts.add_dummy_prefix, remove_extra_whitespaces: false, escape_whitespaces: true },
+    trainer_spec: {
+      model_type: 2,
+      vocab_size: pieces.length,
+      byte_fallback: opts.byte_fallback,
+      unk_id: 0,
+      bos_id: 1,
+      eos_id: 2,
+      pad_id: -1,
+    },
+    normalizer_spec: {
+      name: "identity",
+      add_dummy_prefix: opts.add_dummy_prefix,
+      remove_extra_whitespaces: false,
+      escape_whitespaces: true,
+    },
   };
 }
 
@@ -119,7 +170,12 @@ export const SMALL_MODEL_BYTES = serializeModelProto(SMALL_PROTOS[0]);
 
 /** tokenizer.json text converted (LlamaConverter) from a small model. */
 function smallTokenizerJson(proto: ModelProto, legacy: boolean): string {
-  const config = convertLlamaModelProto(proto, { legacy, add_prefix_space: true, first_tokens: ["<unk>", "<s>", "</s>"], special_tokens: ["<unk>", "<s>", "</s>"] });
+  const config = convertLlamaModelProto(proto, {
+    legacy,
+    add_prefix_space: true,
+    first_tokens: ["<unk>", "<s>", "</s>"],
+    special_tokens: ["<unk>", "<s>", "</s>"],
+  });
   return JSON.stringify(tokenizerConfigToObject(config), null, 2);
 }
 
@@ -128,7 +184,14 @@ function smallSafetensors(): Seed[] {
   const dtypes: DType[] = ["float32", "float16", "bfloat16", "int32", "int64", "bool"];
   return fc
     .sample(
-      fc.array(fc.record({ name: fc.string({ maxLength: 6 }), dtype: fc.constantFrom(...dtypes), shape: fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }) }), { maxLength: 5 }),
+      fc.array(
+        fc.record({
+          name: fc.string({ maxLength: 6 }),
+          dtype: fc.constantFrom(...dtypes),
+          shape: fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }),
+        }),
+        { maxLength: 5 },
+      ),
       { seed: 7, numRuns: 12 },
     )
     .map((entries, i) => {
@@ -140,14 +203,35 @@ function smallSafetensors(): Seed[] {
         for (let k = 0; k < bytes.length; k++) bytes[k] = (31 * k + i) & 0xff;
         map.set(name, t);
       }
-      return { label: `generated safetensors #${i}`, bytes: serializeSafetensors(map, i % 2 ? { format: "pt" } : undefined) };
+      return {
+        label: `generated safetensors #${i}`,
+        bytes: serializeSafetensors(map, i % 2 ? { format: "pt" } : undefined),
+      };
     });
 }
 
 /** tokenizer_config.json variants: the fields HF's Llama tokenizers read, drawn from their valid values. */
 function smallTokenizerConfigs(): Seed[] {
-  const token = fc.oneof(fc.constantFrom("<s>", "</s>", "<unk>", "<pad>", null), fc.constant({ content: "<unk>", lstrip: false, normalized: false, rstrip: false, single_word: false, special: true, __type: "AddedToken" }));
-  const addedEntry = fc.record({ content: fc.constantFrom("<unk>", "<s>", "</s>", "<pad>", "[INST]"), lstrip: fc.boolean(), normalized: fc.boolean(), rstrip: fc.boolean(), single_word: fc.boolean(), special: fc.boolean() });
+  const token = fc.oneof(
+    fc.constantFrom("<s>", "</s>", "<unk>", "<pad>", null),
+    fc.constant({
+      content: "<unk>",
+      lstrip: false,
+      normalized: false,
+      rstrip: false,
+      single_word: false,
+      special: true,
+      __type: "AddedToken",
+    }),
+  );
+  const addedEntry = fc.record({
+    content: fc.constantFrom("<unk>", "<s>", "</s>", "<pad>", "[INST]"),
+    lstrip: fc.boolean(),
+    normalized: fc.boolean(),
+    rstrip: fc.boolean(),
+    single_word: fc.boolean(),
+    special: fc.boolean(),
+  });
   const cfg = fc.record(
     {
       add_bos_token: fc.boolean(),
@@ -168,13 +252,21 @@ function smallTokenizerConfigs(): Seed[] {
     },
     { requiredKeys: [] },
   );
-  return fc.sample(cfg, { seed: 11, numRuns: 24 }).map((c, i) => ({ label: `generated tokenizer_config.json #${i}`, bytes: encoder.encode(JSON.stringify(c, null, 2)) }));
+  return fc
+    .sample(cfg, { seed: 11, numRuns: 24 })
+    .map((c, i) => ({
+      label: `generated tokenizer_config.json #${i}`,
+      bytes: encoder.encode(JSON.stringify(c, null, 2)),
+    }));
 }
 
 function smallConfigs(): Seed[] {
   return fc
     .sample(llamaConfigFieldsArb(), { seed: 13, numRuns: 24 })
-    .map((k, i) => ({ label: `generated config.json #${i}`, bytes: encoder.encode(new LlamaConfig(k).to_json_string()) }));
+    .map((k, i) => ({
+      label: `generated config.json #${i}`,
+      bytes: encoder.encode(new LlamaConfig(k).to_json_string()),
+    }));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -185,7 +277,23 @@ function smallConfigs(): Seed[] {
 const protoEdit: Arbitrary<NamedMutation> = named(
   "ModelProto field edit",
   fc
-    .tuple(fc.nat(), fc.constantFrom("piece", "score", "type", "drop", "dup", "model_type", "byte_fallback", "dummy_prefix", "normalizer", "vocab_size"), oddValue, fc.string({ maxLength: 4 }))
+    .tuple(
+      fc.nat(),
+      fc.constantFrom(
+        "piece",
+        "score",
+        "type",
+        "drop",
+        "dup",
+        "model_type",
+        "byte_fallback",
+        "dummy_prefix",
+        "normalizer",
+        "vocab_size",
+      ),
+      oddValue,
+      fc.string({ maxLength: 4 }),
+    )
     .map(([pick, field, value, str]) => (file) => {
       let proto: ModelProto;
       try {
@@ -198,7 +306,8 @@ const protoEdit: Arbitrary<NamedMutation> = named(
       const num = typeof value === "number" && Number.isFinite(value) ? value : -1;
       switch (field) {
         case "piece":
-          if (pieces[i]) pieces[i].piece = pick % 3 === 0 ? "" : pick % 3 === 1 ? pieces[(i + 1) % pieces.length].piece : str;
+          if (pieces[i])
+            pieces[i].piece = pick % 3 === 0 ? "" : pick % 3 === 1 ? pieces[(i + 1) % pieces.length].piece : str;
           break;
         case "score":
           if (pieces[i]) pieces[i].score = [NaN, Infinity, -Infinity, 3.4e38, -0][pick % 5];
@@ -219,10 +328,18 @@ const protoEdit: Arbitrary<NamedMutation> = named(
           proto.trainer_spec = { ...proto.trainer_spec, byte_fallback: !(proto.trainer_spec?.byte_fallback ?? false) };
           break;
         case "dummy_prefix":
-          proto.normalizer_spec = { ...proto.normalizer_spec, add_dummy_prefix: !(proto.normalizer_spec?.add_dummy_prefix ?? true), remove_extra_whitespaces: pick % 2 === 0 };
+          proto.normalizer_spec = {
+            ...proto.normalizer_spec,
+            add_dummy_prefix: !(proto.normalizer_spec?.add_dummy_prefix ?? true),
+            remove_extra_whitespaces: pick % 2 === 0,
+          };
           break;
         case "normalizer":
-          proto.normalizer_spec = { ...proto.normalizer_spec, name: ["nmt_nfkc", "nfkc", "identity", "", str][pick % 5], precompiled_charsmap: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8].slice(0, pick % 9)) };
+          proto.normalizer_spec = {
+            ...proto.normalizer_spec,
+            name: ["nmt_nfkc", "nfkc", "identity", "", str][pick % 5],
+            precompiled_charsmap: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8].slice(0, pick % 9)),
+          };
           break;
         case "vocab_size":
           proto.trainer_spec = { ...proto.trainer_spec, vocab_size: num, unk_id: num, bos_id: -num };
@@ -244,12 +361,17 @@ export const safetensorsTarget: FuzzTarget = {
       for (const f of readdirSync(dir).filter((n) => n.endsWith(".safetensors"))) {
         const bytes = readIfPresent(join(dir, f));
         const big = bytes !== null && bytes.length > 1_000_000;
-        if (bytes && (heavy || !big)) seeds.push({ label: `reference ${dir.split("/").pop()}/${f}`, bytes, heavy: big });
+        if (bytes && (heavy || !big))
+          seeds.push({ label: `reference ${dir.split("/").pop()}/${f}`, bytes, heavy: big });
       }
     }
     return seeds;
   },
-  structured: [named("header rewrite", safetensorsHeaderRewrite), named("length rewrite", safetensorsLengthRewrite), named("JSON edit of the header", headerJsonEdit())],
+  structured: [
+    named("header rewrite", safetensorsHeaderRewrite),
+    named("length rewrite", safetensorsLengthRewrite),
+    named("JSON edit of the header", headerJsonEdit()),
+  ],
   run(bytes) {
     parseSafetensors(bytes, "fuzz.safetensors");
   },
@@ -273,7 +395,10 @@ function headerJsonEdit(): Arbitrary<Mutation> {
 export const sentencepieceTarget: FuzzTarget = {
   name: "sentencepiece",
   seeds({ heavy }) {
-    const seeds: Seed[] = SMALL_PROTOS.map((p, i) => ({ label: `generated tokenizer.model #${i}`, bytes: serializeModelProto(p) }));
+    const seeds: Seed[] = SMALL_PROTOS.map((p, i) => ({
+      label: `generated tokenizer.model #${i}`,
+      bytes: serializeModelProto(p),
+    }));
     const ref = heavy ? readIfPresent(join(REF, "tokenizer.model")) : null;
     if (ref) seeds.push({ label: "reference tokenizer.model (Llama 2)", bytes: ref, heavy: true });
     return seeds;
@@ -289,9 +414,18 @@ export const tokenizerJsonTarget: FuzzTarget = {
   name: "tokenizer.json",
   seeds({ heavy }) {
     const seeds: Seed[] = [
-      { label: "generated tokenizer.json (byte fallback, legacy)", bytes: encoder.encode(smallTokenizerJson(SMALL_PROTOS[0], true)) },
-      { label: "generated tokenizer.json (no byte fallback, legacy)", bytes: encoder.encode(smallTokenizerJson(SMALL_PROTOS[1], true)) },
-      { label: "generated tokenizer.json (non-legacy)", bytes: encoder.encode(smallTokenizerJson(SMALL_PROTOS[2], false)) },
+      {
+        label: "generated tokenizer.json (byte fallback, legacy)",
+        bytes: encoder.encode(smallTokenizerJson(SMALL_PROTOS[0], true)),
+      },
+      {
+        label: "generated tokenizer.json (no byte fallback, legacy)",
+        bytes: encoder.encode(smallTokenizerJson(SMALL_PROTOS[1], true)),
+      },
+      {
+        label: "generated tokenizer.json (non-legacy)",
+        bytes: encoder.encode(smallTokenizerJson(SMALL_PROTOS[2], false)),
+      },
     ];
     if (heavy) {
       for (const f of ["tokenizer.json", "tokenizer.nonlegacy.json"]) {
@@ -332,7 +466,8 @@ export const tokenizerConfigTarget: FuzzTarget = {
   async run(bytes, index) {
     const dir = tokenizerDir();
     writeFileSync(join(dir, "tokenizer_config.json"), bytes);
-    const tok = index % 2 === 0 ? await LlamaTokenizer.from_pretrained(dir) : await LlamaTokenizerFast.from_pretrained(dir);
+    const tok =
+      index % 2 === 0 ? await LlamaTokenizer.from_pretrained(dir) : await LlamaTokenizerFast.from_pretrained(dir);
     tok.decode(tok.encode(SAMPLE));
     tok.call(["a b", "Hello"], { padding: tok.pad_token_id === null ? false : "longest" });
   },
@@ -360,7 +495,11 @@ export const configJsonTarget: FuzzTarget = {
     }
     return seeds;
   },
-  structured: [named("JSON edit", jsonMutation), named("JSON edit", jsonMutation), named("JSON text damage", jsonTextMutation)],
+  structured: [
+    named("JSON edit", jsonMutation),
+    named("JSON edit", jsonMutation),
+    named("JSON text damage", jsonTextMutation),
+  ],
   run(bytes) {
     const config = LlamaConfig.from_json_string(decoder.decode(bytes), "config.json");
     if (parameterCount(config) <= 200_000 && config.max_position_embeddings >= 2) {
@@ -370,7 +509,13 @@ export const configJsonTarget: FuzzTarget = {
   },
 };
 
-export const TARGETS: FuzzTarget[] = [safetensorsTarget, sentencepieceTarget, tokenizerJsonTarget, tokenizerConfigTarget, configJsonTarget];
+export const TARGETS: FuzzTarget[] = [
+  safetensorsTarget,
+  sentencepieceTarget,
+  tokenizerJsonTarget,
+  tokenizerConfigTarget,
+  configJsonTarget,
+];
 
 // ---------------------------------------------------------------------------------------------------------------
 // Inputs
@@ -387,19 +532,39 @@ export interface Recipe {
  * a format-aware mutation (plus maybe one byte mutation), 2 in 12 random bytes.
  */
 export function recipeArb(target: FuzzTarget, seeds: Seed[]): Arbitrary<Recipe> {
-  const light = seeds.map((s, i) => [s, i] as const).filter(([s]) => !s.heavy).map(([, i]) => i);
-  const heavy = seeds.map((s, i) => [s, i] as const).filter(([s]) => s.heavy).map(([, i]) => i);
+  const light = seeds
+    .map((s, i) => [s, i] as const)
+    .filter(([s]) => !s.heavy)
+    .map(([, i]) => i);
+  const heavy = seeds
+    .map((s, i) => [s, i] as const)
+    .filter(([s]) => s.heavy)
+    .map(([, i]) => i);
   const seedIndex =
     heavy.length === 0
       ? fc.constantFrom(...light)
-      : fc.oneof({ weight: 199, arbitrary: fc.constantFrom(...light) }, { weight: 1, arbitrary: fc.constantFrom(...heavy) });
+      : fc.oneof(
+          { weight: 199, arbitrary: fc.constantFrom(...light) },
+          { weight: 1, arbitrary: fc.constantFrom(...heavy) },
+        );
   const bytes = named("byte mutation", byteMutation);
   const structured = fc.oneof(...target.structured);
   return fc.oneof(
     { weight: 1, arbitrary: seedIndex.map((seed) => ({ seed, mutations: [] })) },
-    { weight: 5, arbitrary: fc.record({ seed: seedIndex, mutations: fc.array(bytes, { minLength: 1, maxLength: 3 }) }) },
-    { weight: 4, arbitrary: fc.tuple(seedIndex, structured, fc.option(bytes, { nil: undefined })).map(([seed, s, b]) => ({ seed, mutations: b ? [s, b] : [s] })) },
-    { weight: 2, arbitrary: fc.tuple(seedIndex, named("random bytes", randomBytes)).map(([seed, r]) => ({ seed, mutations: [r] })) },
+    {
+      weight: 5,
+      arbitrary: fc.record({ seed: seedIndex, mutations: fc.array(bytes, { minLength: 1, maxLength: 3 }) }),
+    },
+    {
+      weight: 4,
+      arbitrary: fc
+        .tuple(seedIndex, structured, fc.option(bytes, { nil: undefined }))
+        .map(([seed, s, b]) => ({ seed, mutations: b ? [s, b] : [s] })),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.tuple(seedIndex, named("random bytes", randomBytes)).map(([seed, r]) => ({ seed, mutations: [r] })),
+    },
   );
 }
 

@@ -25,8 +25,19 @@ describe("GenerationConfig", () => {
   });
 
   it("takes the special tokens (and use_cache) from a model config", () => {
-    const c = GenerationConfig.from_model_config({ bos_token_id: 1, eos_token_id: [2, 7], pad_token_id: null, use_cache: false });
-    expect([c.bos_token_id, c.eos_token_id, c.pad_token_id, c.use_cache, c.max_length]).toEqual([1, [2, 7], null, false, 20]);
+    const c = GenerationConfig.from_model_config({
+      bos_token_id: 1,
+      eos_token_id: [2, 7],
+      pad_token_id: null,
+      use_cache: false,
+    });
+    expect([c.bos_token_id, c.eos_token_id, c.pad_token_id, c.use_cache, c.max_length]).toEqual([
+      1,
+      [2, 7],
+      null,
+      false,
+      20,
+    ]);
   });
 
   it("update() sets fields, skips undefined, and returns the keys that are not fields", () => {
@@ -43,7 +54,9 @@ describe("GenerationConfig", () => {
   });
 
   it("raises HF's ValueError for max_new_tokens <= 0", () => {
-    expect(() => new GenerationConfig({ max_new_tokens: 0 })).toThrow(/`max_new_tokens` must be greater than 0, but is 0/);
+    expect(() => new GenerationConfig({ max_new_tokens: 0 })).toThrow(
+      /`max_new_tokens` must be greater than 0, but is 0/,
+    );
   });
 
   it("names the field of a wrongly typed or unknown option", () => {
@@ -57,7 +70,11 @@ describe("GenerationConfig", () => {
   });
 
   it("ignores HF metadata keys of generation_config.json", () => {
-    const c = new GenerationConfig({ transformers_version: "4.31.0", _from_model_config: true, bos_token_id: 1 } as never);
+    const c = new GenerationConfig({
+      transformers_version: "4.31.0",
+      _from_model_config: true,
+      bos_token_id: 1,
+    } as never);
     expect(c.bos_token_id).toBe(1);
   });
 

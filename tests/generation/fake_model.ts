@@ -25,7 +25,12 @@ export interface RecordedCall {
 export type LogitsFn = (token: number, position: number, row: number, call: number) => number[];
 
 export class FakeModel implements GenerationModel {
-  config: { vocab_size: number; bos_token_id: number | null; eos_token_id: number | number[] | null; pad_token_id: number | null };
+  config: {
+    vocab_size: number;
+    bos_token_id: number | null;
+    eos_token_id: number | number[] | null;
+    pad_token_id: number | null;
+  };
   calls: RecordedCall[] = [];
 
   constructor(

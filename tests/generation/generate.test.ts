@@ -52,8 +52,12 @@ describe("greedy generate with a KV cache", () => {
   });
 
   it("accepts int Tensors (1-D or 2-D) as input_ids", () => {
-    expect(generate(chainModel(), new Tensor("int64", [1, 2], [1, 2]), { max_new_tokens: 2 }).tolist()).toEqual([[1, 2, 6, 1]]);
-    expect(generate(chainModel(), new Tensor("int32", [1, 2], [2]), { max_new_tokens: 2 }).tolist()).toEqual([[1, 2, 6, 1]]);
+    expect(generate(chainModel(), new Tensor("int64", [1, 2], [1, 2]), { max_new_tokens: 2 }).tolist()).toEqual([
+      [1, 2, 6, 1],
+    ]);
+    expect(generate(chainModel(), new Tensor("int32", [1, 2], [2]), { max_new_tokens: 2 }).tolist()).toEqual([
+      [1, 2, 6, 1],
+    ]);
   });
 
   it("without a cache (use_cache=false) feeds the whole sequence every step and gives the same ids", () => {
@@ -62,7 +66,11 @@ describe("greedy generate with a KV cache", () => {
     const c = model.calls;
     expect(c.map((k) => k.input_ids)).toEqual([[[1, 2]], [[1, 2, 6]], [[1, 2, 6, 1]]]);
     expect(c.map((k) => k.position_ids)).toEqual([[[0, 1]], [[0, 1, 2]], [[0, 1, 2, 3]]]);
-    expect(c.map((k) => k.cache_position)).toEqual([[0, 1], [0, 1, 2], [0, 1, 2, 3]]);
+    expect(c.map((k) => k.cache_position)).toEqual([
+      [0, 1],
+      [0, 1, 2],
+      [0, 1, 2, 3],
+    ]);
     expect(c.every((k) => k.past_key_values === undefined && k.use_cache === false)).toBe(true);
   });
 
@@ -91,9 +99,13 @@ describe("lengths: max_length vs max_new_tokens", () => {
 
   it("raises HF's ValueError when the prompt already reaches max_length", () => {
     const prompt = [Array.from({ length: 20 }, (_, i) => i % V)];
-    expect(() => generate(chainModel(), prompt)).toThrow(/Input length of input_ids is 20, but `max_length` is set to 20/);
+    expect(() => generate(chainModel(), prompt)).toThrow(
+      /Input length of input_ids is 20, but `max_length` is set to 20/,
+    );
     expect(() => generate(chainModel(), [[1, 2, 3]], { max_length: 3 })).toThrow(ValueError);
-    expect(() => generate(chainModel(), [[1, 2]], { max_new_tokens: 0 })).toThrow(/`max_new_tokens` must be greater than 0/);
+    expect(() => generate(chainModel(), [[1, 2]], { max_new_tokens: 0 })).toThrow(
+      /`max_new_tokens` must be greater than 0/,
+    );
   });
 });
 
@@ -155,7 +167,9 @@ describe("eos stopping and pad fill", () => {
       [1, 3],
       [1, 1],
     ];
-    expect(generate(chainModel({ eos_token_id: [5, 7] }), rows, { max_new_tokens: 3, eos_token_id: 7 }).tolist()).toEqual([
+    expect(
+      generate(chainModel({ eos_token_id: [5, 7] }), rows, { max_new_tokens: 3, eos_token_id: 7 }).tolist(),
+    ).toEqual([
       [1, 3, 5, 7, 7],
       [1, 1, 4, 2, 6],
     ]);
@@ -165,7 +179,9 @@ describe("eos stopping and pad fill", () => {
 
   it("a generation_config without special tokens falls back to the model's, and is not modified", () => {
     const gc = new GenerationConfig({ max_new_tokens: 3 });
-    expect(generate(chainModel({ eos_token_id: 5 }), [[1, 3]], { generation_config: gc }).tolist()).toEqual([[1, 3, 5]]);
+    expect(generate(chainModel({ eos_token_id: 5 }), [[1, 3]], { generation_config: gc }).tolist()).toEqual([
+      [1, 3, 5],
+    ]);
     expect([gc.max_length, gc.eos_token_id, gc.pad_token_id]).toEqual([20, null, null]);
   });
 });
@@ -229,7 +245,10 @@ describe("left padding: attention mask and position ids", () => {
   describe.skipIf(!existsSync(CASES))("matches HF 4.44.2's generate-style decode (reference kv_decode_padded)", () => {
     it("passes the same input_ids, attention_mask and position_ids at every step", () => {
       type Step = { input_ids: number[][]; attention_mask: number[][]; position_ids: number[][] };
-      const cases = JSON.parse(readFileSync(CASES, "utf8")).cases as { name: string; inputs: Record<string, unknown> }[];
+      const cases = JSON.parse(readFileSync(CASES, "utf8")).cases as {
+        name: string;
+        inputs: Record<string, unknown>;
+      }[];
       const inputs = cases.find((c) => c.name === "kv_decode_padded")!.inputs as {
         prompt_ids: number[][];
         prompt_attention_mask: number[][];
@@ -239,8 +258,13 @@ describe("left padding: attention mask and position ids", () => {
       // A scripted model: call k answers, per row, the token HF fed at step k (HF's own greedy choices).
       const script = inputs.steps.map((s) => s.input_ids.map((r) => r[0]));
       const vocab = 256;
-      const model = new FakeModel((_t, _p, row, call) => peaks(vocab, { [script[call]?.[row] ?? 0]: 1 }), { vocab_size: vocab });
-      const out = generate(model, inputs.prompt_ids, { attention_mask: inputs.prompt_attention_mask, max_new_tokens: inputs.steps.length + 1 });
+      const model = new FakeModel((_t, _p, row, call) => peaks(vocab, { [script[call]?.[row] ?? 0]: 1 }), {
+        vocab_size: vocab,
+      });
+      const out = generate(model, inputs.prompt_ids, {
+        attention_mask: inputs.prompt_attention_mask,
+        max_new_tokens: inputs.steps.length + 1,
+      });
 
       expect(model.calls[0].input_ids).toEqual(inputs.prompt_ids);
       expect(model.calls[0].attention_mask).toEqual(inputs.prompt_attention_mask);
@@ -261,19 +285,28 @@ describe("logits processors inside generate", () => {
   it("min_new_tokens suppresses eos; the tie that remains goes to the first index (torch argmax)", () => {
     // last token 3 wants eos 5; with eos at -inf every other score is 0, so argmax picks token 0, then 0 -> 3 -> 5.
     expect(generate(chainModel({ eos_token_id: 5 }), [[1, 3]], { max_new_tokens: 10 }).tolist()).toEqual([[1, 3, 5]]);
-    expect(generate(chainModel({ eos_token_id: 5 }), [[1, 3]], { max_new_tokens: 10, min_new_tokens: 2 }).tolist()).toEqual([[1, 3, 0, 3, 5]]);
-    expect(generate(chainModel({ eos_token_id: 5 }), [[1, 3]], { max_new_tokens: 10, min_length: 4 }).tolist()).toEqual([[1, 3, 0, 3, 5]]);
+    expect(
+      generate(chainModel({ eos_token_id: 5 }), [[1, 3]], { max_new_tokens: 10, min_new_tokens: 2 }).tolist(),
+    ).toEqual([[1, 3, 0, 3, 5]]);
+    expect(generate(chainModel({ eos_token_id: 5 }), [[1, 3]], { max_new_tokens: 10, min_length: 4 }).tolist()).toEqual(
+      [[1, 3, 0, 3, 5]],
+    );
   });
 
   it("repetition_penalty turns the choice away from a token already in the sequence", () => {
     // after 6 the model prefers 1 (score 1.0) over 3 (0.8); 1 is in the prompt, so 1.0 / 1.5 = 0.667 < 0.8
-    const model = () => new FakeModel((t) => peaks(V, t === 6 ? { 1: 1.0, 3: 0.8 } : { [SUCC[t]]: 1 }), { vocab_size: V });
+    const model = () =>
+      new FakeModel((t) => peaks(V, t === 6 ? { 1: 1.0, 3: 0.8 } : { [SUCC[t]]: 1 }), { vocab_size: V });
     expect(generate(model(), [[1]], { max_new_tokens: 4 }).tolist()).toEqual([[1, 4, 2, 6, 1]]);
-    expect(generate(model(), [[1]], { max_new_tokens: 4, repetition_penalty: 1.5 }).tolist()).toEqual([[1, 4, 2, 6, 3]]);
+    expect(generate(model(), [[1]], { max_new_tokens: 4, repetition_penalty: 1.5 }).tolist()).toEqual([
+      [1, 4, 2, 6, 3],
+    ]);
   });
 
   it("greedy ignores the sampling knobs (HF only warns), but still validates repetition_penalty", () => {
-    expect(generate(chainModel(), [[1, 2]], { max_new_tokens: 2, temperature: 0, top_k: 1, top_p: 0.1 }).tolist()).toEqual([[1, 2, 6, 1]]);
+    expect(
+      generate(chainModel(), [[1, 2]], { max_new_tokens: 2, temperature: 0, top_k: 1, top_p: 0.1 }).tolist(),
+    ).toEqual([[1, 2, 6, 1]]);
     expect(() => generate(chainModel(), [[1, 2]], { max_new_tokens: 2, repetition_penalty: 0 })).toThrow(/`penalty`/);
   });
 });
@@ -299,7 +332,10 @@ describe("multinomial sampling", () => {
   function expectWithin4Sigma(n: number[], total: number, p: number[]): void {
     p.forEach((pi, i) => {
       const sigma = Math.sqrt(total * pi * (1 - pi));
-      expect(Math.abs(n[i] - total * pi), `token ${i}: ${n[i]} of ${total}, expected ${total * pi}`).toBeLessThanOrEqual(4 * sigma);
+      expect(
+        Math.abs(n[i] - total * pi),
+        `token ${i}: ${n[i]} of ${total}, expected ${total * pi}`,
+      ).toBeLessThanOrEqual(4 * sigma);
     });
   }
 
@@ -314,12 +350,24 @@ describe("multinomial sampling", () => {
   it("temperature 2 samples from p^(1/2) renormalised", () => {
     const sq = P.map(Math.sqrt);
     const z = sq.reduce((a, b) => a + b, 0);
-    const { n, total } = counts(generate(fixedModel(), batch, { do_sample: true, max_new_tokens: 10, temperature: 2, seed: 2 }), 1, 4);
-    expectWithin4Sigma(n, total, sq.map((x) => x / z));
+    const { n, total } = counts(
+      generate(fixedModel(), batch, { do_sample: true, max_new_tokens: 10, temperature: 2, seed: 2 }),
+      1,
+      4,
+    );
+    expectWithin4Sigma(
+      n,
+      total,
+      sq.map((x) => x / z),
+    );
   });
 
   it("top_k = 2 samples only the two most likely tokens, in proportion 3 : 4", () => {
-    const { n, total } = counts(generate(fixedModel(), batch, { do_sample: true, max_new_tokens: 10, top_k: 2, seed: 3 }), 1, 4);
+    const { n, total } = counts(
+      generate(fixedModel(), batch, { do_sample: true, max_new_tokens: 10, top_k: 2, seed: 3 }),
+      1,
+      4,
+    );
     expect([n[0], n[1]]).toEqual([0, 0]);
     expectWithin4Sigma(n, total, [0, 0, 3 / 7, 4 / 7]);
   });
@@ -347,13 +395,18 @@ describe("multinomial sampling", () => {
       }
       return out;
     };
-    expect(generate(fixedModel(), [[0], [0], [0]], { do_sample: true, max_new_tokens: 6, seed: 7 }).tolist()).toEqual(expected(7, 3, 6));
-    expect(generate(fixedModel(), [[0], [0], [0]], { do_sample: true, max_new_tokens: 6 }).tolist()).toEqual(expected(0, 3, 6));
+    expect(generate(fixedModel(), [[0], [0], [0]], { do_sample: true, max_new_tokens: 6, seed: 7 }).tolist()).toEqual(
+      expected(7, 3, 6),
+    );
+    expect(generate(fixedModel(), [[0], [0], [0]], { do_sample: true, max_new_tokens: 6 }).tolist()).toEqual(
+      expected(0, 3, 6),
+    );
   });
 
   it("is reproducible for a seed and differs between seeds", () => {
     const uniform = new Array<number>(8).fill(1 / 8);
-    const run = (seed: number) => generate(fixedModel(uniform), [[0]], { do_sample: true, max_new_tokens: 19, seed }).tolist();
+    const run = (seed: number) =>
+      generate(fixedModel(uniform), [[0]], { do_sample: true, max_new_tokens: 19, seed }).tolist();
     expect(run(11)).toEqual(run(11));
     expect(run(11)).not.toEqual(run(12)); // equal only with probability 8^-19
   });
@@ -384,11 +437,15 @@ describe("bad input raises typed errors naming the argument", () => {
   });
 
   it("a float Tensor as input_ids -> ShapeError", () => {
-    expect(() => generate(m(), new Tensor("float32", [1, 2], [1, 2]), { max_new_tokens: 1 })).toThrow(/input_ids: expected an int32 or int64 Tensor/);
+    expect(() => generate(m(), new Tensor("float32", [1, 2], [1, 2]), { max_new_tokens: 1 })).toThrow(
+      /input_ids: expected an int32 or int64 Tensor/,
+    );
   });
 
   it("an attention_mask of the wrong shape or with values other than 0/1 -> ShapeError", () => {
-    expect(() => generate(m(), [[1, 2]], { attention_mask: [[1, 1, 1]] })).toThrow(/attention_mask: expected shape \[1, 2\]/);
+    expect(() => generate(m(), [[1, 2]], { attention_mask: [[1, 1, 1]] })).toThrow(
+      /attention_mask: expected shape \[1, 2\]/,
+    );
     expect(() => generate(m(), [[1, 2]], { attention_mask: [[1], [1]] })).toThrow(ShapeError);
     expect(() => generate(m(), [[1, 2]], { attention_mask: [[1, 2]] })).toThrow(/attention_mask: expected 0 or 1/);
   });
@@ -400,7 +457,12 @@ describe("bad input raises typed errors naming the argument", () => {
   });
 
   it("a model returning logits of the wrong shape -> ShapeError naming logits", () => {
-    const bad = { config: { vocab_size: V }, forward: () => ({ logits: new Tensor("float32", new Float32Array(V), [1, V]) }) };
-    expect(() => generate(bad, [[1]], { max_new_tokens: 1 })).toThrow(/logits: model.forward must return logits \[1, q_len >= 1, 8\]/);
+    const bad = {
+      config: { vocab_size: V },
+      forward: () => ({ logits: new Tensor("float32", new Float32Array(V), [1, V]) }),
+    };
+    expect(() => generate(bad, [[1]], { max_new_tokens: 1 })).toThrow(
+      /logits: model.forward must return logits \[1, q_len >= 1, 8\]/,
+    );
   });
 });

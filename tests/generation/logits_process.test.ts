@@ -71,20 +71,60 @@ describe("MinLengthLogitsProcessor / MinNewTokensLengthLogitsProcessor", () => {
 
   it("sets every eos score to -inf while the sequence is shorter than min_length", () => {
     const p = new MinLengthLogitsProcessor(5, [2, 3, 99]); // an eos id outside the vocabulary is simply absent
-    expect(rowsOf(p.call([[0, 0, 0, 0], [1, 1, 1, 1]], s))).toEqual([
+    expect(
+      rowsOf(
+        p.call(
+          [
+            [0, 0, 0, 0],
+            [1, 1, 1, 1],
+          ],
+          s,
+        ),
+      ),
+    ).toEqual([
       [1, 2, NEG, NEG],
       [4, 3, NEG, NEG],
     ]);
-    expect(rowsOf(p.call([[0, 0, 0, 0, 0], [1, 1, 1, 1, 1]], s))).toEqual(rowsOf(s));
+    expect(
+      rowsOf(
+        p.call(
+          [
+            [0, 0, 0, 0, 0],
+            [1, 1, 1, 1, 1],
+          ],
+          s,
+        ),
+      ),
+    ).toEqual(rowsOf(s));
   });
 
   it("counts only the tokens after the prompt for min_new_tokens", () => {
     const p = new MinNewTokensLengthLogitsProcessor(3, 2, 1);
-    expect(rowsOf(p.call([[0, 0, 0, 0], [0, 0, 0, 0]], s))).toEqual([
+    expect(
+      rowsOf(
+        p.call(
+          [
+            [0, 0, 0, 0],
+            [0, 0, 0, 0],
+          ],
+          s,
+        ),
+      ),
+    ).toEqual([
       [1, NEG, 3, 4],
       [4, NEG, 2, 1],
     ]);
-    expect(rowsOf(p.call([[0, 0, 0, 0, 0], [0, 0, 0, 0, 0]], s))).toEqual(rowsOf(s));
+    expect(
+      rowsOf(
+        p.call(
+          [
+            [0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0],
+          ],
+          s,
+        ),
+      ),
+    ).toEqual(rowsOf(s));
   });
 
   it("refuses negative or non-integer lengths", () => {
@@ -101,7 +141,9 @@ describe("TemperatureLogitsWarper", () => {
 
   it("refuses temperature <= 0 or NaN, pointing to do_sample=false for 0", () => {
     expect(() => new TemperatureLogitsWarper(0)).toThrow(/set `do_sample=False`/);
-    expect(() => new TemperatureLogitsWarper(-0.5)).toThrow(/`temperature` \(=-0.5\) has to be a strictly positive float/);
+    expect(() => new TemperatureLogitsWarper(-0.5)).toThrow(
+      /`temperature` \(=-0.5\) has to be a strictly positive float/,
+    );
     expect(() => new TemperatureLogitsWarper(NaN)).toThrow(ValueError);
   });
 });
@@ -209,7 +251,10 @@ describe("LogitsProcessorList", () => {
 
 describe("top-k / top-p against a naive float64 reference (property)", () => {
   // rows mixing negative, positive, tied and -Infinity logits (as after an earlier filter)
-  const logit = fc.oneof(fc.integer({ min: -6, max: 6 }).map((k) => k / 2), fc.constant(-Infinity));
+  const logit = fc.oneof(
+    fc.integer({ min: -6, max: 6 }).map((k) => k / 2),
+    fc.constant(-Infinity),
+  );
   const row = fc.array(logit, { minLength: 1, maxLength: 24 }).filter((r) => r.some((v) => v > -Infinity));
 
   it("top-k keeps exactly the tokens >= the k-th largest value", () => {

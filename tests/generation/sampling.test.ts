@@ -80,7 +80,10 @@ describe("multinomial from an injected uniform draw", () => {
   it("property: the chosen token has p > 0 and its interval contains u * sum(p)", () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.constant(0), fc.double({ min: 1e-6, max: 10, noNaN: true })), { minLength: 1, maxLength: 20 }),
+        fc.array(fc.oneof(fc.constant(0), fc.double({ min: 1e-6, max: 10, noNaN: true })), {
+          minLength: 1,
+          maxLength: 20,
+        }),
         fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
         (weights, u) => {
           fc.pre(weights.some((w) => w > 0));

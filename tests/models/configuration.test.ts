@@ -64,14 +64,57 @@ describe("LlamaConfig defaults (HF's, Llama-2-7B shape)", () => {
 
 describe("LlamaConfig rejects what HF rejects, naming the field", () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
-    ["hidden_size not divisible by heads without head_dim", { hidden_size: 30, num_attention_heads: 4 }, /^hidden_size: /],
-    ["heads not divisible by kv heads", { hidden_size: 64, num_attention_heads: 8, num_key_value_heads: 3 }, /^num_key_value_heads: /],
-    ["unknown rope type", { rope_scaling: { rope_type: "weird", factor: 2.0 } }, /^rope_scaling\.rope_type: unknown rope type "weird"/],
-    ["linear rope without factor (HF KeyError)", { rope_scaling: { rope_type: "linear" } }, /^rope_scaling\.factor: missing/],
+    [
+      "hidden_size not divisible by heads without head_dim",
+      { hidden_size: 30, num_attention_heads: 4 },
+      /^hidden_size: /,
+    ],
+    [
+      "heads not divisible by kv heads",
+      { hidden_size: 64, num_attention_heads: 8, num_key_value_heads: 3 },
+      /^num_key_value_heads: /,
+    ],
+    [
+      "unknown rope type",
+      { rope_scaling: { rope_type: "weird", factor: 2.0 } },
+      /^rope_scaling\.rope_type: unknown rope type "weird"/,
+    ],
+    [
+      "linear rope without factor (HF KeyError)",
+      { rope_scaling: { rope_type: "linear" } },
+      /^rope_scaling\.factor: missing/,
+    ],
     ["dynamic rope without factor", { rope_scaling: { type: "dynamic" } }, /^rope_scaling\.factor: missing/],
-    ["llama3 without low_freq_factor", { rope_scaling: { rope_type: "llama3", factor: 8.0, high_freq_factor: 4.0, original_max_position_embeddings: 1024 } }, /^rope_scaling\.low_freq_factor: missing/],
-    ["llama3 with high <= low", { rope_scaling: { rope_type: "llama3", factor: 8.0, low_freq_factor: 4.0, high_freq_factor: 1.0, original_max_position_embeddings: 1024 } }, /^rope_scaling\.high_freq_factor: /],
-    ["longrope without long_factor", { rope_scaling: { rope_type: "longrope", short_factor: [1] } }, /^rope_scaling\.long_factor: missing/],
+    [
+      "llama3 without low_freq_factor",
+      {
+        rope_scaling: {
+          rope_type: "llama3",
+          factor: 8.0,
+          high_freq_factor: 4.0,
+          original_max_position_embeddings: 1024,
+        },
+      },
+      /^rope_scaling\.low_freq_factor: missing/,
+    ],
+    [
+      "llama3 with high <= low",
+      {
+        rope_scaling: {
+          rope_type: "llama3",
+          factor: 8.0,
+          low_freq_factor: 4.0,
+          high_freq_factor: 1.0,
+          original_max_position_embeddings: 1024,
+        },
+      },
+      /^rope_scaling\.high_freq_factor: /,
+    ],
+    [
+      "longrope without long_factor",
+      { rope_scaling: { rope_type: "longrope", short_factor: [1] } },
+      /^rope_scaling\.long_factor: missing/,
+    ],
     ["non-numeric factor", { rope_scaling: { rope_type: "linear", factor: "2" } }, /^rope_scaling\.factor: /],
     ["rope_scaling not an object", { rope_scaling: 3 }, /^rope_scaling: /],
     ["zero vocab", { vocab_size: 0 }, /^vocab_size: /],
@@ -80,7 +123,11 @@ describe("LlamaConfig rejects what HF rejects, naming the field", () => {
     ["negative eps", { rms_norm_eps: -1 }, /^rms_norm_eps: /],
     ["pad id past the vocab", { vocab_size: 10, pad_token_id: 10 }, /^pad_token_id: /],
     ["bad problem_type", { problem_type: "ranking" }, /^problem_type: /],
-    ["tp not dividing intermediate", { hidden_size: 32, num_attention_heads: 4, intermediate_size: 66, pretraining_tp: 4, vocab_size: 64 }, /^pretraining_tp: intermediate_size/],
+    [
+      "tp not dividing intermediate",
+      { hidden_size: 32, num_attention_heads: 4, intermediate_size: 66, pretraining_tp: 4, vocab_size: 64 },
+      /^pretraining_tp: intermediate_size/,
+    ],
     ["string hidden size", { hidden_size: "4096" }, /^hidden_size: /],
   ];
   it.each(cases)("%s", (_, kwargs, message) => {
@@ -102,9 +149,15 @@ describe("LlamaConfig rejects what HF rejects, naming the field", () => {
 
   it("config.json problems are typed errors naming the file", () => {
     expect(() => LlamaConfig.from_json_string("{not json", "x/config.json")).toThrow(CheckpointError);
-    expect(() => LlamaConfig.from_json_string("[1]", "x/config.json")).toThrow(/x\/config.json: expected a JSON object/);
-    expect(() => LlamaConfig.from_json_string('{"model_type": "gpt2"}', "x/config.json")).toThrow(/model_type is "gpt2"/);
-    expect(() => LlamaConfig.from_json_string('{"hidden_size": 30, "num_attention_heads": 4}', "x/config.json")).toThrow(/hidden_size: .*x\/config.json/);
+    expect(() => LlamaConfig.from_json_string("[1]", "x/config.json")).toThrow(
+      /x\/config.json: expected a JSON object/,
+    );
+    expect(() => LlamaConfig.from_json_string('{"model_type": "gpt2"}', "x/config.json")).toThrow(
+      /model_type is "gpt2"/,
+    );
+    expect(() =>
+      LlamaConfig.from_json_string('{"hidden_size": 30, "num_attention_heads": 4}', "x/config.json"),
+    ).toThrow(/hidden_size: .*x\/config.json/);
   });
 });
 
@@ -116,7 +169,8 @@ describe.skipIf(!present)("config.json of every reference checkpoint", () => {
       const raw = JSON.parse(text);
       const c = await LlamaConfig.from_pretrained(join(MODELS, name));
       for (const [k, v] of Object.entries(raw)) {
-        if (k === "id2label") expect(c.id2label).toEqual(Object.fromEntries(Object.entries(v as object).map(([i, l]) => [Number(i), l])));
+        if (k === "id2label")
+          expect(c.id2label).toEqual(Object.fromEntries(Object.entries(v as object).map(([i, l]) => [Number(i), l])));
         else expect((c as any)[k], k).toEqual(v);
       }
       // HF's omitted keys: absent pad_token_id means null, absent id2label means 2 labels.

@@ -20,7 +20,16 @@ if (!present) console.warn(`skipping checkpoint round trips: ${MODELS} is absent
 const names = present ? readdirSync(MODELS).filter((n) => existsSync(join(MODELS, n, "config.json"))) : [];
 
 const tiny = (extra: Record<string, unknown> = {}) =>
-  new LlamaConfig({ vocab_size: 64, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, pad_token_id: 0, ...extra });
+  new LlamaConfig({
+    vocab_size: 64,
+    hidden_size: 16,
+    intermediate_size: 32,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    pad_token_id: 0,
+    ...extra,
+  });
 
 function bytes(t: Tensor): Buffer {
   return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
@@ -86,7 +95,9 @@ describe.skipIf(!present)("from_pretrained / save_pretrained on every reference 
     const full = await LlamaForCausalLM.from_pretrained(dir);
     expect(base.unexpected_keys).toEqual(["lm_head.weight"]);
     const ids = [[5, 6, 7]];
-    expect(Array.from(base.forward({ input_ids: ids }).last_hidden_state.toFloat32())).toEqual(Array.from(full.model.forward({ input_ids: ids }).last_hidden_state.toFloat32()));
+    expect(Array.from(base.forward({ input_ids: ids }).last_hidden_state.toFloat32())).toEqual(
+      Array.from(full.model.forward({ input_ids: ids }).last_hidden_state.toFloat32()),
+    );
   });
 
   it("a classification head loaded from a causal-LM checkpoint is newly initialized and reported", async () => {
@@ -109,13 +120,23 @@ describe.skipIf(!present)("from_pretrained / save_pretrained on every reference 
     wrong.set("model.norm.weight", new Tensor("float32", new Float32Array(31), [31]));
     await saveCheckpointTensors(dir, wrong);
     await expect(LlamaForCausalLM.from_pretrained(dir)).rejects.toThrow(CheckpointError);
-    await expect(LlamaForCausalLM.from_pretrained(dir)).rejects.toThrow(/model\.norm\.weight has shape \[31\], the model expects \[32\]/);
+    await expect(LlamaForCausalLM.from_pretrained(dir)).rejects.toThrow(
+      /model\.norm\.weight has shape \[31\], the model expects \[32\]/,
+    );
     // Sizes in config.json are checked against the tensors before anything is built or allocated.
     await saveCheckpointTensors(dir, tensors);
     const cfg = JSON.parse(readFileSync(join(src, "config.json"), "utf8"));
     for (const [field, value, message] of [
-      ["num_hidden_layers", 1_000_000_000, /missing layers\.999999999\.input_layernorm\.weight, which config\.json \(num_hidden_layers\)/],
-      ["head_dim", 1 << 28, /layers\.0\.self_attn\.q_proj\.weight has shape \[32,32\], config\.json \(num_attention_heads, head_dim\) says \[1073741824,32\]/],
+      [
+        "num_hidden_layers",
+        1_000_000_000,
+        /missing layers\.999999999\.input_layernorm\.weight, which config\.json \(num_hidden_layers\)/,
+      ],
+      [
+        "head_dim",
+        1 << 28,
+        /layers\.0\.self_attn\.q_proj\.weight has shape \[32,32\], config\.json \(num_attention_heads, head_dim\) says \[1073741824,32\]/,
+      ],
       ["vocab_size", 1e12, /embed_tokens\.weight has shape \[256,32\], config\.json \(vocab_size, hidden_size\)/],
     ] as const) {
       writeFileSync(join(dir, "config.json"), JSON.stringify({ ...cfg, [field]: value }));
@@ -137,11 +158,19 @@ describe("HF _init_weights, deterministic for a seed", () => {
   });
 
   it("normal(0, initializer_range) weights, zero padding row and biases, RMSNorm ones", () => {
-    const cfg = tiny({ initializer_range: 0.5, attention_bias: true, vocab_size: 512, hidden_size: 64, num_attention_heads: 4 });
+    const cfg = tiny({
+      initializer_range: 0.5,
+      attention_bias: true,
+      vocab_size: 512,
+      hidden_size: 64,
+      num_attention_heads: 4,
+    });
     const m = new LlamaForCausalLM(cfg, { seed: 1 });
     const emb = m.model.embed_tokens.weight.toFloat32();
     expect(Array.from(emb.subarray(0, 64)).every((x) => x === 0)).toBe(true); // pad_token_id 0
-    let n = 0, sum = 0, sq = 0;
+    let n = 0,
+      sum = 0,
+      sq = 0;
     for (let i = 64; i < emb.length; i++) {
       n++;
       sum += emb[i];
@@ -169,12 +198,27 @@ describe("forward input errors are typed and name the argument", () => {
   it.each([
     ["id past the vocabulary", () => m.forward({ input_ids: [[1, 64]] }), ShapeError, /input_ids: id 64 at \[0, 1\]/],
     ["negative id", () => m.forward({ input_ids: [[-1]] }), ShapeError, /input_ids/],
-    ["both ids and embeds", () => m.forward({ input_ids: [[1]], inputs_embeds: new Tensor("float32", new Float32Array(16), [1, 1, 16]) }), ValueError, /both input_ids and inputs_embeds/],
+    [
+      "both ids and embeds",
+      () => m.forward({ input_ids: [[1]], inputs_embeds: new Tensor("float32", new Float32Array(16), [1, 1, 16]) }),
+      ValueError,
+      /both input_ids and inputs_embeds/,
+    ],
     ["neither", () => m.forward({}), ValueError, /must specify either one/],
     ["ragged rows", () => m.forward({ input_ids: [[1, 2], [3]] }), ShapeError, /equal length/],
     ["short mask", () => m.forward({ input_ids: [[1, 2]], attention_mask: [[1]] }), ShapeError, /attention_mask/],
-    ["embeds of the wrong width", () => m.forward({ inputs_embeds: new Tensor("float32", new Float32Array(8), [1, 1, 8]) }), ShapeError, /inputs_embeds/],
-    ["labels out of range", () => m.forward({ input_ids: [[1, 2]], labels: [[1, 99]] }), ShapeError, /labels: target 99/],
+    [
+      "embeds of the wrong width",
+      () => m.forward({ inputs_embeds: new Tensor("float32", new Float32Array(8), [1, 1, 8]) }),
+      ShapeError,
+      /inputs_embeds/,
+    ],
+    [
+      "labels out of range",
+      () => m.forward({ input_ids: [[1, 2]], labels: [[1, 99]] }),
+      ShapeError,
+      /labels: target 99/,
+    ],
     ["labels of the wrong shape", () => m.forward({ input_ids: [[1, 2]], labels: [[1]] }), ShapeError, /labels/],
   ])("%s", (_, call, type, message) => {
     expect(call).toThrow(type as any);
@@ -244,7 +288,14 @@ describe("heads", () => {
 
   it("sequence classification without a pad token refuses batches, as HF", () => {
     const m = new LlamaForSequenceClassification(tiny({ pad_token_id: null, num_labels: 2 }));
-    expect(() => m.forward({ input_ids: [[1, 2], [3, 4]] })).toThrow("Cannot handle batch sizes > 1 if no padding token is defined.");
+    expect(() =>
+      m.forward({
+        input_ids: [
+          [1, 2],
+          [3, 4],
+        ],
+      }),
+    ).toThrow("Cannot handle batch sizes > 1 if no padding token is defined.");
     expect(m.forward({ input_ids: [[1, 2]] }).logits.shape).toEqual([1, 2]);
   });
 });
@@ -252,12 +303,22 @@ describe("heads", () => {
 describe("sequence classification labels given as plain arrays", () => {
   it("[B, num_labels] arrays of 0/1 are multi-label targets (BCE), [B] integers are class indices (CE)", () => {
     const m = new LlamaForSequenceClassification(tiny({ num_labels: 3 }), { seed: 4 });
-    const ids = [[5, 6, 7], [8, 9, 10]];
-    const out = m.forward({ input_ids: ids, labels: [[0, 0, 1], [1, 1, 0]] });
+    const ids = [
+      [5, 6, 7],
+      [8, 9, 10],
+    ];
+    const out = m.forward({
+      input_ids: ids,
+      labels: [
+        [0, 0, 1],
+        [1, 1, 0],
+      ],
+    });
     expect(m.config.problem_type).toBe("multi_label_classification");
     const x = out.logits.toFloat32();
     const y = [0, 0, 1, 1, 1, 0];
-    const bce = y.reduce((s, yi, i) => s + Math.max(x[i], 0) - x[i] * yi + Math.log1p(Math.exp(-Math.abs(x[i]))), 0) / 6;
+    const bce =
+      y.reduce((s, yi, i) => s + Math.max(x[i], 0) - x[i] * yi + Math.log1p(Math.exp(-Math.abs(x[i]))), 0) / 6;
     expect(out.loss!.item()).toBeCloseTo(bce, 5);
     const m2 = new LlamaForSequenceClassification(tiny({ num_labels: 3 }), { seed: 4 });
     m2.forward({ input_ids: ids, labels: [2, 0] });

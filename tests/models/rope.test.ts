@@ -8,11 +8,13 @@ import { LlamaRotaryEmbedding } from "../../src/models/llama/modeling_llama.ts";
 import { ROPE_INIT_FUNCTIONS } from "../../src/modeling_rope_utils.ts";
 
 const base = { hidden_size: 64, num_attention_heads: 4, max_position_embeddings: 128, rope_theta: 10000 }; // head_dim 16
-const defaultInv = (theta: number, d: number) => Array.from({ length: d / 2 }, (_, i) => 1 / Math.pow(theta, (2 * i) / d));
+const defaultInv = (theta: number, d: number) =>
+  Array.from({ length: d / 2 }, (_, i) => 1 / Math.pow(theta, (2 * i) / d));
 
 function expectRel(got: ArrayLike<number>, want: number[], rel = 1e-6) {
   expect(got.length).toBe(want.length);
-  for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(rel * Math.abs(want[i]) + 1e-12);
+  for (let i = 0; i < want.length; i++)
+    expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(rel * Math.abs(want[i]) + 1e-12);
 }
 
 describe("ROPE_INIT_FUNCTIONS", () => {
@@ -23,8 +25,13 @@ describe("ROPE_INIT_FUNCTIONS", () => {
   });
 
   it("linear: default / factor", () => {
-    const [inv] = ROPE_INIT_FUNCTIONS.linear(new LlamaConfig({ ...base, rope_scaling: { rope_type: "linear", factor: 4.0 } }));
-    expectRel(inv, defaultInv(10000, 16).map((x) => x / 4));
+    const [inv] = ROPE_INIT_FUNCTIONS.linear(
+      new LlamaConfig({ ...base, rope_scaling: { rope_type: "linear", factor: 4.0 } }),
+    );
+    expectRel(
+      inv,
+      defaultInv(10000, 16).map((x) => x / 4),
+    );
   });
 
   it("dynamic: theta unchanged up to max_position_embeddings, NTK-scaled base beyond", () => {
@@ -37,7 +44,13 @@ describe("ROPE_INIT_FUNCTIONS", () => {
   });
 
   it("llama3: long wavelengths / factor, short ones kept, the band between blended", () => {
-    const rs = { rope_type: "llama3" as const, factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 64 };
+    const rs = {
+      rope_type: "llama3" as const,
+      factor: 8.0,
+      low_freq_factor: 1.0,
+      high_freq_factor: 4.0,
+      original_max_position_embeddings: 64,
+    };
     const [inv] = ROPE_INIT_FUNCTIONS.llama3(new LlamaConfig({ ...base, rope_scaling: rs }));
     const want = defaultInv(10000, 16).map((f) => {
       const wl = (2 * Math.PI) / f;
@@ -72,12 +85,25 @@ describe("ROPE_INIT_FUNCTIONS", () => {
   it("longrope: divides by long_factor when the expanded context exceeds the original, sqrt attention factor", () => {
     const short_factor = [1, 1, 1, 1, 2, 2, 2, 2];
     const long_factor = [1, 2, 3, 4, 5, 6, 7, 8];
-    const cfg = new LlamaConfig({ ...base, rope_scaling: { rope_type: "longrope", factor: 4.0, short_factor, long_factor } });
+    const cfg = new LlamaConfig({
+      ...base,
+      rope_scaling: { rope_type: "longrope", factor: 4.0, short_factor, long_factor },
+    });
     const [inv, att] = ROPE_INIT_FUNCTIONS.longrope(cfg);
-    expectRel(inv, defaultInv(10000, 16).map((f, i) => f / long_factor[i]), 1e-5);
+    expectRel(
+      inv,
+      defaultInv(10000, 16).map((f, i) => f / long_factor[i]),
+      1e-5,
+    );
     expect(att).toBeCloseTo(Math.sqrt(1 + Math.log(4) / Math.log(128)), 12);
-    const [invShort] = ROPE_INIT_FUNCTIONS.longrope(new LlamaConfig({ ...base, rope_scaling: { rope_type: "longrope", factor: 1.0, short_factor, long_factor } }));
-    expectRel(invShort, defaultInv(10000, 16).map((f, i) => f / short_factor[i]), 1e-5);
+    const [invShort] = ROPE_INIT_FUNCTIONS.longrope(
+      new LlamaConfig({ ...base, rope_scaling: { rope_type: "longrope", factor: 1.0, short_factor, long_factor } }),
+    );
+    expectRel(
+      invShort,
+      defaultInv(10000, 16).map((f, i) => f / short_factor[i]),
+      1e-5,
+    );
   });
 });
 

@@ -121,7 +121,12 @@ export function rmsNormEpsRegime(norm: RmsNormFn = libraryRmsNorm) {
     const yc = norm(cxs, w, eps);
     const msx = meanSquare(xs);
     const rel = ((1 + c * c) * msx) / (2 * eps) + 1e-6;
-    expectClose(yc, y.map((v) => c * v), { atol: 1e-12, rtol: rel }, `eps regime: RMSNorm(${c} x) vs ${c} RMSNorm(x)`);
+    expectClose(
+      yc,
+      y.map((v) => c * v),
+      { atol: 1e-12, rtol: rel },
+      `eps regime: RMSNorm(${c} x) vs ${c} RMSNorm(x)`,
+    );
   });
 }
 
@@ -130,7 +135,12 @@ export function rmsNormEpsRegime(norm: RmsNormFn = libraryRmsNorm) {
 // ---------------------------------------------------------------------------------------------------------------
 
 /** Rotate q and k rows [T, D] at the given positions; returns [q', k'] [T, D]. */
-export type RotaryFn = (config: LlamaConfig, q: Float32Array, k: Float32Array, positions: number[]) => [Float32Array, Float32Array];
+export type RotaryFn = (
+  config: LlamaConfig,
+  q: Float32Array,
+  k: Float32Array,
+  positions: number[],
+) => [Float32Array, Float32Array];
 
 /** cos/sin from a fresh LlamaRotaryEmbedding (dynamic rope is stateful), rotation by apply_rotary_pos_emb. */
 export function rotaryTables(config: LlamaConfig, positions: number[]): [Tensor, Tensor] {
@@ -141,7 +151,12 @@ export const libraryRotary: RotaryFn = (config, q, k, positions) => {
   const D = config.head_dim;
   const T = positions.length;
   const [cos, sin] = rotaryTables(config, positions);
-  const [qe, ke] = apply_rotary_pos_emb(new Tensor("float32", q, [1, 1, T, D]), new Tensor("float32", k, [1, 1, T, D]), cos, sin);
+  const [qe, ke] = apply_rotary_pos_emb(
+    new Tensor("float32", q, [1, 1, T, D]),
+    new Tensor("float32", k, [1, 1, T, D]),
+    cos,
+    sin,
+  );
   return [qe.data as Float32Array, ke.data as Float32Array];
 };
 
@@ -157,7 +172,10 @@ export function expectedAttentionScaling(config: LlamaConfig): number {
   if (type === "yarn") return rs.attention_factor ?? (rs.factor! <= 1 ? 1 : 0.1 * Math.log(rs.factor!) + 1);
   if (type === "longrope") {
     const factor = rs.factor ?? 1;
-    return rs.attention_factor ?? (factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(config.max_position_embeddings)));
+    return (
+      rs.attention_factor ??
+      (factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(config.max_position_embeddings)))
+    );
   }
   return 1;
 }
@@ -185,7 +203,10 @@ export function rotaryPreservesNorm(rotary: RotaryFn = libraryRotary) {
     ropeConfig.chain((config) =>
       fc.record({
         config: fc.constant(config),
-        positions: fc.array(fc.integer({ min: 0, max: 2 * config.max_position_embeddings }), { minLength: 1, maxLength: 4 }),
+        positions: fc.array(fc.integer({ min: 0, max: 2 * config.max_position_embeddings }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
         seed: fc.nat(),
       }),
     ),
@@ -197,11 +218,16 @@ export function rotaryPreservesNorm(rotary: RotaryFn = libraryRotary) {
       const [qr, kr] = rotary(config, q, k, positions);
       const s = expectedAttentionScaling(config);
       for (let t = 0; t < T; t++) {
-        for (const [x, xr, name] of [[q, qr, "q"], [k, kr, "k"]] as const) {
+        for (const [x, xr, name] of [
+          [q, qr, "q"],
+          [k, kr, "k"],
+        ] as const) {
           const before = norm2(x, t * D, D);
           const after = norm2(xr, t * D, D);
           if (Math.abs(after - s * before) > 1e-5 * s * before + 1e-6) {
-            violated(`|rot(${name})| = ${after} at position ${positions[t]}, expected ${s} * ${before} = ${s * before}`);
+            violated(
+              `|rot(${name})| = ${after} at position ${positions[t]}, expected ${s} * ${before} = ${s * before}`,
+            );
           }
         }
       }
@@ -245,7 +271,9 @@ export function rotaryRelativePosition(rotary: RotaryFn = libraryRotary) {
       const P = m + n + 2 * shift;
       const tol = s * s * norm2(q, 0, D) * norm2(k, 0, D) * (4 * P * ULP + 1e-5) + 1e-7;
       if (Math.abs(after - before) > tol) {
-        violated(`q(${m}).k(${n}) = ${before} but q(${m + shift}).k(${n + shift}) = ${after} (|diff| ${Math.abs(after - before)} > ${tol})`);
+        violated(
+          `q(${m}).k(${n}) = ${before} but q(${m + shift}).k(${n + shift}) = ${after} (|diff| ${Math.abs(after - before)} > ${tol})`,
+        );
       }
     },
   );
@@ -293,7 +321,8 @@ export function softmaxRowsSumToOne(softmax: SoftmaxFn) {
       }
       if (Math.abs(sum - 1) > (cols + 2) * ULP) violated(`row ${r} sums to ${sum}`);
       if (rows[r].every((v) => v === FLOAT32_MIN)) {
-        for (let j = 0; j < cols; j++) if (Math.abs(out[r * cols + j] - 1 / cols) > 2 * ULP) violated(`fully masked row ${r} is not uniform`);
+        for (let j = 0; j < cols; j++)
+          if (Math.abs(out[r * cols + j] - 1 / cols) > 2 * ULP) violated(`fully masked row ${r} is not uniform`);
       }
     }
   });
@@ -354,7 +383,9 @@ export function matmulBackendsAgree(backends: readonly MatmulBackend[]) {
       backend.linear(out, x, w, bias, M, K, N);
       for (let i = 0; i < M * N; i++) {
         if (!(Math.abs(out[i] - exact[i]) <= bound[i])) {
-          violated(`backend ${backend.name}: out[${Math.floor(i / N)}, ${i % N}] = ${out[i]}, exact ${exact[i]} (bound ${bound[i]}; M=${M} K=${K} N=${N}, ${w.dtype})`);
+          violated(
+            `backend ${backend.name}: out[${Math.floor(i / N)}, ${i % N}] = ${out[i]}, exact ${exact[i]} (bound ${bound[i]}; M=${M} K=${K} N=${N}, ${w.dtype})`,
+          );
         }
       }
     }
@@ -400,7 +431,13 @@ export function causalMasking(forward: ForwardFn = plainForward, Model: ModelCla
       const a = forward(mc.model, { input_ids: ids }).logits;
       const b = forward(mc.model, { input_ids: changed }).logits;
       for (let bi = 0; bi < ids.length; bi++) {
-        for (let t = 0; t < cut; t++) expectClose(logitsAt(b, bi, t), logitsAt(a, bi, t), { atol: 1e-6, rtol: 1e-6 }, `logits[${bi}, ${t}] after changing tokens >= ${cut}`);
+        for (let t = 0; t < cut; t++)
+          expectClose(
+            logitsAt(b, bi, t),
+            logitsAt(a, bi, t),
+            { atol: 1e-6, rtol: 1e-6 },
+            `logits[${bi}, ${t}] after changing tokens >= ${cut}`,
+          );
       }
     },
   );
@@ -411,7 +448,9 @@ export function causalMasking(forward: ForwardFn = plainForward, Model: ModelCla
  */
 export function attentionRowsCausal(forward: ForwardFn = plainForward) {
   return fc.property(
-    causalCases().chain((mc) => fc.record({ mc: fc.constant(mc), ids: tokenIdsArb(mc.config.vocab_size, { length: { min: 1, max: 8 } }) })),
+    causalCases().chain((mc) =>
+      fc.record({ mc: fc.constant(mc), ids: tokenIdsArb(mc.config.vocab_size, { length: { min: 1, max: 8 } }) }),
+    ),
     ({ mc, ids }) => {
       const out = forward(mc.model, { input_ids: ids, output_attentions: true });
       for (const [layer, w] of (out.attentions ?? []).entries()) {
@@ -422,7 +461,8 @@ export function attentionRowsCausal(forward: ForwardFn = plainForward) {
           let sum = 0;
           for (let j = 0; j < S; j++) {
             sum += d[r * S + j];
-            if (j > i && d[r * S + j] !== 0) violated(`layer ${layer}: query ${i} gives weight ${d[r * S + j]} to future key ${j}`);
+            if (j > i && d[r * S + j] !== 0)
+              violated(`layer ${layer}: query ${i} gives weight ${d[r * S + j]} to future key ${j}`);
           }
           if (Math.abs(sum - 1) > (S + 2) * ULP) violated(`layer ${layer}: attention row sums to ${sum}`);
         }
@@ -440,7 +480,11 @@ export function paddingInvariance(forward: ForwardFn = plainForward) {
     causalCases().chain((mc) =>
       fc.record({
         mc: fc.constant(mc),
-        batch: paddedBatchArb({ vocab_size: mc.config.vocab_size, pad_token_id: mc.config.pad_token_id ?? 0, batch_size: { min: 1, max: 3 } }),
+        batch: paddedBatchArb({
+          vocab_size: mc.config.vocab_size,
+          pad_token_id: mc.config.pad_token_id ?? 0,
+          batch_size: { min: 1, max: 3 },
+        }),
       }),
     ),
     ({ mc, batch }) => {
@@ -454,7 +498,12 @@ export function paddingInvariance(forward: ForwardFn = plainForward) {
         const alone = forward(mc.model, { input_ids: [seq] }).logits;
         const offset = batch.padding_side === "left" ? T - seq.length : 0;
         for (let t = 0; t < seq.length; t++) {
-          expectClose(logitsAt(out, b, offset + t), logitsAt(alone, 0, t), TIGHT, `${batch.padding_side}-padded row ${b}, token ${t}`);
+          expectClose(
+            logitsAt(out, b, offset + t),
+            logitsAt(alone, 0, t),
+            TIGHT,
+            `${batch.padding_side}-padded row ${b}, token ${t}`,
+          );
         }
       });
     },
@@ -473,7 +522,10 @@ export function maskedIdsContributeNothing(forward: ForwardFn = plainForward) {
         fc.record({
           mc: fc.constant(mc),
           ids: fc.constant(ids),
-          mask: fc.array(fc.array(fc.constantFrom(0, 1, 1), { minLength: ids[0].length, maxLength: ids[0].length }), { minLength: ids.length, maxLength: ids.length }),
+          mask: fc.array(fc.array(fc.constantFrom(0, 1, 1), { minLength: ids[0].length, maxLength: ids[0].length }), {
+            minLength: ids.length,
+            maxLength: ids.length,
+          }),
           other: fc.array(tokenIdArb(V), { minLength: 8, maxLength: 8 }),
         }),
       );
@@ -484,7 +536,8 @@ export function maskedIdsContributeNothing(forward: ForwardFn = plainForward) {
       const c = forward(mc.model, { input_ids: changed, attention_mask: mask }).logits;
       mask.forEach((row, b) =>
         row.forEach((m, t) => {
-          if (m === 1) expectClose(logitsAt(c, b, t), logitsAt(a, b, t), TIGHT, `logits[${b}, ${t}] after changing masked ids`);
+          if (m === 1)
+            expectClose(logitsAt(c, b, t), logitsAt(a, b, t), TIGHT, `logits[${b}, ${t}] after changing masked ids`);
         }),
       );
     },
@@ -498,7 +551,8 @@ export function paddingRowIsZero(Model: ModelClass<CausalLM> = LlamaForCausalLM)
     const pad = emb.padding_idx!;
     const H = config.hidden_size;
     const row = emb.weight.toFloat32().subarray(pad * H, (pad + 1) * H);
-    if (row.some((v) => v !== 0)) violated(`embed_tokens.weight[${pad}] (the pad row) is [${Array.from(row)}], expected zeros`);
+    if (row.some((v) => v !== 0))
+      violated(`embed_tokens.weight[${pad}] (the pad row) is [${Array.from(row)}], expected zeros`);
   });
 }
 
@@ -516,7 +570,12 @@ export function cacheDecodeEqualsFull(makeCache: CacheFactory = () => new Dynami
       const V = mc.config.vocab_size;
       return fc.record({
         mc: fc.constant(mc),
-        batch: paddedBatchArb({ vocab_size: V, pad_token_id: mc.config.pad_token_id ?? 0, padding_side: "left", length: { min: 1, max: 6 } }),
+        batch: paddedBatchArb({
+          vocab_size: V,
+          pad_token_id: mc.config.pad_token_id ?? 0,
+          padding_side: "left",
+          length: { min: 1, max: 6 },
+        }),
         steps: fc.array(tokenIdArb(V), { minLength: 1, maxLength: 4 }),
       });
     }),
@@ -526,7 +585,12 @@ export function cacheDecodeEqualsFull(makeCache: CacheFactory = () => new Dynami
       const fullIds = batch.input_ids.map((row, b) => [...row, ...steps.map((s) => (s + b) % mc.config.vocab_size)]);
       const fullMask = batch.attention_mask.map((row) => [...row, ...steps.map(() => 1)]);
       const positions = positionIdsFromAttentionMask(fullMask);
-      const full = mc.model.forward({ input_ids: fullIds, attention_mask: fullMask, position_ids: positions, use_cache: false }).logits;
+      const full = mc.model.forward({
+        input_ids: fullIds,
+        attention_mask: fullMask,
+        position_ids: positions,
+        use_cache: false,
+      }).logits;
 
       const cache = makeCache();
       const prefill = mc.model.forward({
@@ -537,7 +601,8 @@ export function cacheDecodeEqualsFull(makeCache: CacheFactory = () => new Dynami
         use_cache: true,
       }).logits;
       for (let b = 0; b < B; b++) {
-        for (let t = P - batch.sequences[b].length; t < P; t++) expectClose(logitsAt(prefill, b, t), logitsAt(full, b, t), TIGHT, `prefill logits[${b}, ${t}]`);
+        for (let t = P - batch.sequences[b].length; t < P; t++)
+          expectClose(logitsAt(prefill, b, t), logitsAt(full, b, t), TIGHT, `prefill logits[${b}, ${t}]`);
       }
       for (let i = 0; i < steps.length; i++) {
         const t = P + i;
@@ -549,9 +614,11 @@ export function cacheDecodeEqualsFull(makeCache: CacheFactory = () => new Dynami
           use_cache: true,
           cache_position: [t],
         }).logits;
-        for (let b = 0; b < B; b++) expectClose(logitsAt(step, b, 0), logitsAt(full, b, t), TIGHT, `decode step ${i} (position ${t}) row ${b}`);
+        for (let b = 0; b < B; b++)
+          expectClose(logitsAt(step, b, 0), logitsAt(full, b, t), TIGHT, `decode step ${i} (position ${t}) row ${b}`);
       }
-      if (cache.get_seq_length() !== P + steps.length) violated(`cache holds ${cache.get_seq_length()} positions, expected ${P + steps.length}`);
+      if (cache.get_seq_length() !== P + steps.length)
+        violated(`cache holds ${cache.get_seq_length()} positions, expected ${P + steps.length}`);
     },
   );
 }
@@ -576,7 +643,9 @@ function copyParameters(from: CausalLM, to: CausalLM, skip: (name: string) => bo
  */
 export function gqaEqualsExpandedMha(kvHeadOf: KvHeadOf = repeatInterleave) {
   return fc.property(
-    causalCases({ pretraining_tp: [1] }).chain((mc) => fc.record({ mc: fc.constant(mc), ids: tokenIdsArb(mc.config.vocab_size) })),
+    causalCases({ pretraining_tp: [1] }).chain((mc) =>
+      fc.record({ mc: fc.constant(mc), ids: tokenIdsArb(mc.config.vocab_size) }),
+    ),
     ({ mc, ids }) => {
       const c = mc.config;
       const nH = c.num_attention_heads;
@@ -591,12 +660,21 @@ export function gqaEqualsExpandedMha(kvHeadOf: KvHeadOf = repeatInterleave) {
         const src = t.toFloat32();
         const width = t.shape.length === 2 ? t.shape[1] : 1; // weight rows [nKV*D, H] or bias [nKV*D]
         const out = new Float32Array(nH * D * width);
-        for (let h = 0; h < nH; h++) out.set(src.subarray(kvHeadOf(h, nH, nKV) * D * width, (kvHeadOf(h, nH, nKV) + 1) * D * width), h * D * width);
+        for (let h = 0; h < nH; h++)
+          out.set(
+            src.subarray(kvHeadOf(h, nH, nKV) * D * width, (kvHeadOf(h, nH, nKV) + 1) * D * width),
+            h * D * width,
+          );
         mha.set_parameter(name, new Tensor("float32", out, t.shape.length === 2 ? [nH * D, width] : [nH * D]));
       }
       const a = mc.model.forward({ input_ids: ids }).logits;
       const b = mha.forward({ input_ids: ids }).logits;
-      expectClose(b.data as Float32Array, a.data as Float32Array, TIGHT, `MHA(expanded) vs GQA logits (heads ${nH}, kv heads ${nKV})`);
+      expectClose(
+        b.data as Float32Array,
+        a.data as Float32Array,
+        TIGHT,
+        `MHA(expanded) vs GQA logits (heads ${nH}, kv heads ${nKV})`,
+      );
     },
   );
 }
@@ -612,20 +690,30 @@ export type TpModelHook = (model: CausalLM) => void;
  */
 export function pretrainingTpEqualsTp1(hook: TpModelHook = () => {}) {
   return fc.property(
-    causalCases({ pretraining_tp: [2, 4], biases: false }).chain((mc) => fc.record({ mc: fc.constant(mc), ids: tokenIdsArb(mc.config.vocab_size) })),
+    causalCases({ pretraining_tp: [2, 4], biases: false }).chain((mc) =>
+      fc.record({ mc: fc.constant(mc), ids: tokenIdsArb(mc.config.vocab_size) }),
+    ),
     ({ mc, ids }) => {
-      const tp1 = new LlamaForCausalLM(new LlamaConfig({ ...mc.config.to_dict(), pretraining_tp: 1 }), { seed: mc.seed });
+      const tp1 = new LlamaForCausalLM(new LlamaConfig({ ...mc.config.to_dict(), pretraining_tp: 1 }), {
+        seed: mc.seed,
+      });
       const names = tp1.named_parameters();
       const tpParams = new Map(mc.model.named_parameters());
       for (const [name, t] of names) {
         const u = tpParams.get(name)!;
         const r = compareTensors(u, t, { atol: 0, rtol: 0 }, name);
-        if (!r.ok) violated(`the seed gives different weights with pretraining_tp=${mc.config.pretraining_tp}: ${r.message}`);
+        if (!r.ok)
+          violated(`the seed gives different weights with pretraining_tp=${mc.config.pretraining_tp}: ${r.message}`);
       }
       hook(mc.model);
       const a = tp1.forward({ input_ids: ids }).logits;
       const b = mc.model.forward({ input_ids: ids }).logits;
-      expectClose(b.data as Float32Array, a.data as Float32Array, { atol: 1e-4, rtol: 1e-4 }, `pretraining_tp=${mc.config.pretraining_tp} vs 1`);
+      expectClose(
+        b.data as Float32Array,
+        a.data as Float32Array,
+        { atol: 1e-4, rtol: 1e-4 },
+        `pretraining_tp=${mc.config.pretraining_tp} vs 1`,
+      );
     },
   );
 }
@@ -645,10 +733,15 @@ export function tiedEmbeddingsShareStorage(Model: ModelClass<CausalLM> = LlamaFo
     const seen = (head.data as Float32Array)[i] === data[i];
     data[i] = old;
     if (config.tie_word_embeddings !== seen) {
-      violated(`tie_word_embeddings=${config.tie_word_embeddings} but a write to embed_tokens.weight[${i}] ${seen ? "is" : "is not"} seen by lm_head.weight`);
+      violated(
+        `tie_word_embeddings=${config.tie_word_embeddings} but a write to embed_tokens.weight[${i}] ${seen ? "is" : "is not"} seen by lm_head.weight`,
+      );
     }
     const stored = model.state_dict().has("lm_head.weight");
-    if (stored === config.tie_word_embeddings) violated(`state_dict ${stored ? "stores" : "lacks"} lm_head.weight with tie_word_embeddings=${config.tie_word_embeddings}`);
+    if (stored === config.tie_word_embeddings)
+      violated(
+        `state_dict ${stored ? "stores" : "lacks"} lm_head.weight with tie_word_embeddings=${config.tie_word_embeddings}`,
+      );
   });
 }
 
@@ -665,7 +758,13 @@ export function lossIgnoresMinus100(Model: ModelClass<CausalLM> = LlamaForCausal
         fc.record({
           mc: fc.constant(mc),
           ids: fc.constant(ids),
-          labels: fc.array(fc.array(fc.oneof(tokenIdArb(V), fc.constant(-100)), { minLength: ids[0].length, maxLength: ids[0].length }), { minLength: ids.length, maxLength: ids.length }),
+          labels: fc.array(
+            fc.array(fc.oneof(tokenIdArb(V), fc.constant(-100)), {
+              minLength: ids[0].length,
+              maxLength: ids[0].length,
+            }),
+            { minLength: ids.length, maxLength: ids.length },
+          ),
         }),
       );
     }),
@@ -693,7 +792,8 @@ export function lossIgnoresMinus100(Model: ModelClass<CausalLM> = LlamaForCausal
         return;
       }
       const expected = total / count;
-      if (!(Math.abs(loss - expected) <= 1e-5 + 1e-5 * Math.abs(expected))) violated(`loss ${loss}, expected ${expected} over ${count} counted positions`);
+      if (!(Math.abs(loss - expected) <= 1e-5 + 1e-5 * Math.abs(expected)))
+        violated(`loss ${loss}, expected ${expected} over ${count} counted positions`);
     },
   );
 }
@@ -707,7 +807,9 @@ export function lossIgnoresMinus100(Model: ModelClass<CausalLM> = LlamaForCausal
  * with i_b = argmax_t(t * (ids[b, t] != pad)) (HF's formula, so an all-pad row pools position 0), computed here
  * as a float64 dot product of the final hidden state with score.weight.
  */
-export function classificationPoolsLastNonPad(Model: ModelClass<LlamaForSequenceClassification> = LlamaForSequenceClassification) {
+export function classificationPoolsLastNonPad(
+  Model: ModelClass<LlamaForSequenceClassification> = LlamaForSequenceClassification,
+) {
   const configs = llamaConfigArb({ pad_token: "always" }).chain((c) =>
     fc.integer({ min: 1, max: 3 }).map((n) => {
       const { id2label, label2id, ...rest } = c.to_dict();
@@ -721,7 +823,9 @@ export function classificationPoolsLastNonPad(Model: ModelClass<LlamaForSequence
       const id = fc.oneof({ weight: 2, arbitrary: tokenIdArb(V) }, { weight: 1, arbitrary: fc.constant(pad) });
       return fc.record({
         mc: fc.constant(mc),
-        ids: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 8 })).chain(([B, T]) => fc.array(fc.array(id, { minLength: T, maxLength: T }), { minLength: B, maxLength: B })),
+        ids: fc
+          .tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 8 }))
+          .chain(([B, T]) => fc.array(fc.array(id, { minLength: T, maxLength: T }), { minLength: B, maxLength: B })),
       });
     }),
     ({ mc, ids }) => {
@@ -740,7 +844,12 @@ export function classificationPoolsLastNonPad(Model: ModelClass<LlamaForSequence
           if (v > best) [best, idx] = [v, t];
         });
         const expected = Array.from({ length: L }, (_, l) => dot(hidden, (b * T + idx) * H, W, l * H, H));
-        expectClose(logits.subarray(b * L, (b + 1) * L), expected, TIGHT, `pooled logits of row ${b} (ids ${JSON.stringify(row)}, pad ${pad}, pooled position ${idx})`);
+        expectClose(
+          logits.subarray(b * L, (b + 1) * L),
+          expected,
+          TIGHT,
+          `pooled logits of row ${b} (ids ${JSON.stringify(row)}, pad ${pad}, pooled position ${idx})`,
+        );
       });
     },
   );

@@ -55,10 +55,15 @@ import { decodeEncodeRoundTrip, fastRoundTrip, slowFastAgree } from "./tokenizer
 function expectCaught<Ts>(name: string, property: fc.IProperty<Ts>, numRuns: number): void {
   const details = fc.check(property, { seed: SEED, numRuns, endOnFailure: true });
   if (process.env.FC_VERBOSE) {
-    console.log(`[mutant] ${name}: ${details.failed ? `caught after ${details.numRuns} run(s): ${String(details.errorInstance).split("\n")[0].slice(0, 240)}` : "NOT caught"}`);
+    console.log(
+      `[mutant] ${name}: ${details.failed ? `caught after ${details.numRuns} run(s): ${String(details.errorInstance).split("\n")[0].slice(0, 240)}` : "NOT caught"}`,
+    );
   }
   expect(details.failed, `${name}: no counterexample in ${numRuns} runs (FC_SEED=${SEED})`).toBe(true);
-  expect(details.errorInstance, `${name}: the property crashed instead of reporting a violation: ${String(details.errorInstance)}`).toBeInstanceOf(InvariantViolation);
+  expect(
+    details.errorInstance,
+    `${name}: the property crashed instead of reporting a violation: ${String(details.errorInstance)}`,
+  ).toBeInstanceOf(InvariantViolation);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -92,7 +97,13 @@ const rmsNormNoEps: RmsNormFn = (x, w) => {
 };
 
 /** x * cos + rot(x) * sin over rows [T, D] with the library's cos/sin tables; `rot` is the mutated rotate_half. */
-function rotateWith(config: Parameters<RotaryFn>[0], x: Float32Array, positions: number[], sinSign: number, rot: (x: Float32Array, o: number, i: number, half: number) => number): Float32Array {
+function rotateWith(
+  config: Parameters<RotaryFn>[0],
+  x: Float32Array,
+  positions: number[],
+  sinSign: number,
+  rot: (x: Float32Array, o: number, i: number, half: number) => number,
+): Float32Array {
   const D = config.head_dim;
   const half = D / 2;
   const [cosT, sinT] = rotaryTables(config, positions);
@@ -100,7 +111,8 @@ function rotateWith(config: Parameters<RotaryFn>[0], x: Float32Array, positions:
   const sin = sinT.data as Float32Array;
   const out = new Float32Array(x.length);
   for (let t = 0; t < positions.length; t++) {
-    for (let i = 0; i < D; i++) out[t * D + i] = x[t * D + i] * cos[t * D + i] + sinSign * rot(x, t * D, i, half) * sin[t * D + i];
+    for (let i = 0; i < D; i++)
+      out[t * D + i] = x[t * D + i] * cos[t * D + i] + sinSign * rot(x, t * D, i, half) * sin[t * D + i];
   }
   return out;
 }
@@ -113,7 +125,8 @@ const rotaryNoMinus: RotaryFn = (config, q, k, positions) => {
 
 /** k rotated the wrong way (sin negated for k only): norms survive, but q(m).k(n) then depends on m + n. */
 const rotaryKWrongSign: RotaryFn = (config, q, k, positions) => {
-  const rotateHalf = (x: Float32Array, o: number, i: number, half: number) => (i < half ? -x[o + half + i] : x[o + i - half]);
+  const rotateHalf = (x: Float32Array, o: number, i: number, half: number) =>
+    i < half ? -x[o + half + i] : x[o + i - half];
   return [libraryRotary(config, q, k, positions)[0], rotateWith(config, k, positions, -1, rotateHalf)];
 };
 
@@ -122,7 +135,8 @@ const softmaxNoMax: SoftmaxFn = (out, x, rows, cols) => {
   for (let r = 0; r < rows; r++) {
     let sum = 0;
     for (let j = 0; j < cols; j++) sum += Math.fround(Math.exp(x[r * cols + j]));
-    for (let j = 0; j < cols; j++) out[r * cols + j] = Math.fround(Math.fround(Math.exp(x[r * cols + j])) / Math.fround(sum));
+    for (let j = 0; j < cols; j++)
+      out[r * cols + j] = Math.fround(Math.fround(Math.exp(x[r * cols + j])) / Math.fround(sum));
   }
   return out;
 };
@@ -144,12 +158,18 @@ const tailBugBackend: MatmulBackend = {
 };
 
 describe("kernel properties reject broken kernels", () => {
-  it("RMSNorm scale invariance catches a norm without the square root", () => expectCaught("rmsnorm/no-sqrt", rmsNormScaleInvariance(rmsNormNoSqrt), 100));
-  it("the RMSNorm eps-regime property catches a norm that drops eps", () => expectCaught("rmsnorm/no-eps", rmsNormEpsRegime(rmsNormNoEps), 100));
-  it("rotary norm preservation catches rotate_half without its minus sign", () => expectCaught("rope/no-minus", rotaryPreservesNorm(rotaryNoMinus), 100));
-  it("the relative-position property catches keys rotated the wrong way", () => expectCaught("rope/k-wrong-sign", rotaryRelativePosition(rotaryKWrongSign), 100));
-  it("softmax rows summing to 1 catches a softmax without max subtraction", () => expectCaught("softmax/no-max", softmaxRowsSumToOne(softmaxNoMax), 200));
-  it("backend agreement catches a backend that drops the K % 4 tail", () => expectCaught("matmul/tail-bug", matmulBackendsAgree([referenceBackend, tailBugBackend]), 200));
+  it("RMSNorm scale invariance catches a norm without the square root", () =>
+    expectCaught("rmsnorm/no-sqrt", rmsNormScaleInvariance(rmsNormNoSqrt), 100));
+  it("the RMSNorm eps-regime property catches a norm that drops eps", () =>
+    expectCaught("rmsnorm/no-eps", rmsNormEpsRegime(rmsNormNoEps), 100));
+  it("rotary norm preservation catches rotate_half without its minus sign", () =>
+    expectCaught("rope/no-minus", rotaryPreservesNorm(rotaryNoMinus), 100));
+  it("the relative-position property catches keys rotated the wrong way", () =>
+    expectCaught("rope/k-wrong-sign", rotaryRelativePosition(rotaryKWrongSign), 100));
+  it("softmax rows summing to 1 catches a softmax without max subtraction", () =>
+    expectCaught("softmax/no-max", softmaxRowsSumToOne(softmaxNoMax), 200));
+  it("backend agreement catches a backend that drops the K % 4 tail", () =>
+    expectCaught("matmul/tail-bug", matmulBackendsAgree([referenceBackend, tailBugBackend]), 200));
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -162,7 +182,14 @@ function leakNextToken(model: LlamaForCausalLM): void {
   if ((inner as any).__leaky) return;
   const orig = LlamaModel.prototype._update_causal_mask;
   inner._update_causal_mask = (attention_mask, B, T, cache_position, past) =>
-    orig.call(inner, attention_mask, B, T, cache_position.map((p) => p + 1), past);
+    orig.call(
+      inner,
+      attention_mask,
+      B,
+      T,
+      cache_position.map((p) => p + 1),
+      past,
+    );
   (inner as any).__leaky = true;
 }
 
@@ -228,7 +255,10 @@ class UnzeroedPadLM extends LlamaForCausalLM {
 class ClampedLabelsLM extends LlamaForCausalLM {
   override forward(args: Parameters<LlamaForCausalLM["forward"]>[0]) {
     if (args.labels == null) return super.forward(args);
-    return super.forward({ ...args, labels: toIntRows(args.labels, "labels").map((row) => row.map((y) => (y === -100 ? 0 : y))) });
+    return super.forward({
+      ...args,
+      labels: toIntRows(args.labels, "labels").map((row) => row.map((y) => (y === -100 ? 0 : y))),
+    });
   }
 }
 
@@ -247,18 +277,34 @@ class OffByOnePoolingCls extends LlamaForSequenceClassification {
 }
 
 describe("model properties reject broken variants", () => {
-  it("causal masking catches a mask that lets the next token leak", () => expectCaught("causal/leak-next", causalMasking(leakyForward), 100));
-  it("the attention-row property catches the same leak (future weight > 0)", () => expectCaught("attention/leak-next", attentionRowsCausal(leakyForward), 100));
-  it("padding invariance catches a forward that drops the attention mask", () => expectCaught("padding/no-mask", paddingInvariance(maskDroppingForward), 100));
-  it("masked ids contributing nothing catches a forward that drops the attention mask", () => expectCaught("masked-ids/no-mask", maskedIdsContributeNothing(maskDroppingForward), 100));
-  it("the padding-row property catches an init that leaves the pad row non-zero", () => expectCaught("padding-row/unzeroed", paddingRowIsZero(UnzeroedPadLM), 50));
-  it("cache decode = full forward catches a cache that drops a step", () => expectCaught("cache/drop-step", cacheDecodeEqualsFull(() => new StepDroppingCache()), 100));
-  it("GQA = expanded MHA catches kv heads repeated in tile order", () => expectCaught("gqa/tile-order", gqaEqualsExpandedMha(tileKvHeads), 100));
-  it("pretraining_tp = tp 1 catches a sliced MLP that drops its last slice", () => expectCaught("tp/drop-last-slice", pretrainingTpEqualsTp1(dropLastDownProjSlice), 100));
-  it("tied-storage property catches tie_weights that copies", () => expectCaught("tied/copy", tiedEmbeddingsShareStorage(CopyingTieLM), 100));
-  it("the loss property catches a loss that counts -100 as class 0", () => expectCaught("loss/clamp-ignore", lossIgnoresMinus100(ClampedLabelsLM), 100));
-  it("classification pooling catches HF 4.44's first-pad-minus-one rule (pads inside rows)", () => expectCaught("cls/first-pad-minus-one", classificationPoolsLastNonPad(FirstPadPoolingCls), 100));
-  it("classification pooling catches pooling one position early", () => expectCaught("cls/off-by-one", classificationPoolsLastNonPad(OffByOnePoolingCls), 100));
+  it("causal masking catches a mask that lets the next token leak", () =>
+    expectCaught("causal/leak-next", causalMasking(leakyForward), 100));
+  it("the attention-row property catches the same leak (future weight > 0)", () =>
+    expectCaught("attention/leak-next", attentionRowsCausal(leakyForward), 100));
+  it("padding invariance catches a forward that drops the attention mask", () =>
+    expectCaught("padding/no-mask", paddingInvariance(maskDroppingForward), 100));
+  it("masked ids contributing nothing catches a forward that drops the attention mask", () =>
+    expectCaught("masked-ids/no-mask", maskedIdsContributeNothing(maskDroppingForward), 100));
+  it("the padding-row property catches an init that leaves the pad row non-zero", () =>
+    expectCaught("padding-row/unzeroed", paddingRowIsZero(UnzeroedPadLM), 50));
+  it("cache decode = full forward catches a cache that drops a step", () =>
+    expectCaught(
+      "cache/drop-step",
+      cacheDecodeEqualsFull(() => new StepDroppingCache()),
+      100,
+    ));
+  it("GQA = expanded MHA catches kv heads repeated in tile order", () =>
+    expectCaught("gqa/tile-order", gqaEqualsExpandedMha(tileKvHeads), 100));
+  it("pretraining_tp = tp 1 catches a sliced MLP that drops its last slice", () =>
+    expectCaught("tp/drop-last-slice", pretrainingTpEqualsTp1(dropLastDownProjSlice), 100));
+  it("tied-storage property catches tie_weights that copies", () =>
+    expectCaught("tied/copy", tiedEmbeddingsShareStorage(CopyingTieLM), 100));
+  it("the loss property catches a loss that counts -100 as class 0", () =>
+    expectCaught("loss/clamp-ignore", lossIgnoresMinus100(ClampedLabelsLM), 100));
+  it("classification pooling catches HF 4.44's first-pad-minus-one rule (pads inside rows)", () =>
+    expectCaught("cls/first-pad-minus-one", classificationPoolsLastNonPad(FirstPadPoolingCls), 100));
+  it("classification pooling catches pooling one position early", () =>
+    expectCaught("cls/off-by-one", classificationPoolsLastNonPad(OffByOnePoolingCls), 100));
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -273,7 +319,11 @@ if (!haveTokenizers) console.warn(`skipping tokenizer mutants: the Llama 2 token
 
 describe.skipIf(!haveTokenizers)("tokenizer properties reject broken variants", () => {
   it("the fast round trip catches clean_up_tokenization_spaces (it rewrites ' .' to '.', ' n't' to \"n't\", ...)", () => {
-    const cleaning = new LlamaTokenizerFast({ tokenizer_file: JSON_LEGACY, legacy: true, clean_up_tokenization_spaces: true });
+    const cleaning = new LlamaTokenizerFast({
+      tokenizer_file: JSON_LEGACY,
+      legacy: true,
+      clean_up_tokenization_spaces: true,
+    });
     expectCaught("tokenizer/cleanup-spaces", decodeEncodeRoundTrip(cleaning, fastRoundTrip), 2000); // about 1 text in 70 has " ." and the like
   });
   it("slow/fast agreement catches a slow tokenizer in non-legacy mode against the legacy tokenizer.json", () => {

@@ -38,9 +38,15 @@ export function params(numRuns: number, extra: Partial<fc.Parameters<unknown>> =
 }
 
 /** fc.assert with the seed and the replay command at the head of the failure message. */
-export function assertProperty<Ts>(property: fc.IProperty<Ts>, numRuns: number, extra: Partial<fc.Parameters<Ts>> = {}): void {
+export function assertProperty<Ts>(
+  property: fc.IProperty<Ts>,
+  numRuns: number,
+  extra: Partial<fc.Parameters<Ts>> = {},
+): void {
   const details = fc.check(property, { ...params(numRuns), ...extra } as fc.Parameters<Ts>);
   if (details.failed) {
-    throw new Error(`property failed with FC_SEED=${SEED} (replay: ${REPLAY})\n${fc.defaultReportMessage(details)}`, { cause: details.errorInstance });
+    throw new Error(`property failed with FC_SEED=${SEED} (replay: ${REPLAY})\n${fc.defaultReportMessage(details)}`, {
+      cause: details.errorInstance,
+    });
   }
 }

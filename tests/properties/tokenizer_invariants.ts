@@ -46,7 +46,10 @@ export function decodeEncodeRoundTrip(tok: TextTokenizer, expected: (s: string) 
   return fc.property(plainTextArb, (s) => {
     const ids = tok.encode(s);
     const back = tok.decode(ids, { skip_special_tokens: true });
-    if (back !== expected(s)) throw new InvariantViolation(`decode(encode(${show(s)})) = ${show(back)}, expected ${show(expected(s))} (ids ${JSON.stringify(ids)})`);
+    if (back !== expected(s))
+      throw new InvariantViolation(
+        `decode(encode(${show(s)})) = ${show(back)}, expected ${show(expected(s))} (ids ${JSON.stringify(ids)})`,
+      );
   });
 }
 

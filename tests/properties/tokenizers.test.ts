@@ -9,7 +9,13 @@ import { describe, it } from "vitest";
 import { LlamaTokenizer } from "../../src/models/llama/tokenization_llama.ts";
 import { LlamaTokenizerFast } from "../../src/models/llama/tokenization_llama_fast.ts";
 import { assertProperty } from "./seed.ts";
-import { decodeEncodeRoundTrip, fastRoundTrip, noLeadingSpace, slowFastAgree, slowLegacyRoundTrip } from "./tokenizer_invariants.ts";
+import {
+  decodeEncodeRoundTrip,
+  fastRoundTrip,
+  noLeadingSpace,
+  slowFastAgree,
+  slowLegacyRoundTrip,
+} from "./tokenizer_invariants.ts";
 
 const REF = path.resolve(process.cwd(), "../shared/reference");
 const MODEL = path.join(REF, "tokenizer.model");

@@ -96,7 +96,9 @@ describe("Tensor", () => {
 describe("Tensor.zeros", () => {
   it("an impossible size is a ShapeError naming the shape, not a RangeError", () => {
     expect(() => Tensor.zeros("float32", [1e6, 1e6])).toThrow(ShapeError);
-    expect(() => Tensor.zeros("float32", [1e6, 1e6])).toThrow(/shape: cannot allocate a float32 tensor of shape \[1000000, 1000000\]/);
+    expect(() => Tensor.zeros("float32", [1e6, 1e6])).toThrow(
+      /shape: cannot allocate a float32 tensor of shape \[1000000, 1000000\]/,
+    );
   });
 });
 
@@ -139,7 +141,8 @@ describe("float16 conversion agrees with @petamoriken/float16 (an independent im
     }
     const bulk = float32ToHalf(f32, "float16");
     let bad = 0;
-    for (let i = 0; i < f32.length; i++) if (bulk[i] !== libFromF32(f32[i]) || float32ToFloat16Bits(f32[i]) !== bulk[i]) bad++;
+    for (let i = 0; i < f32.length; i++)
+      if (bulk[i] !== libFromF32(f32[i]) || float32ToFloat16Bits(f32[i]) !== bulk[i]) bad++;
     expect(bad).toBe(0);
     expect(Number.isNaN(float16BitsToFloat32(float32ToFloat16Bits(NaN)))).toBe(true);
   });
@@ -150,7 +153,8 @@ describe("bulk bfloat16 narrowing", () => {
     const rng = new Random(5);
     const f32 = new Float32Array(1 << 16);
     const u32 = new Uint32Array(f32.buffer);
-    for (let i = 0; i < u32.length; i++) u32[i] = ((rng.nextUint32() & 0xffff0000) | [0x8000, 0x7fff, 0x8001, 0, rng.nextUint32() & 0xffff][i % 5]) >>> 0;
+    for (let i = 0; i < u32.length; i++)
+      u32[i] = ((rng.nextUint32() & 0xffff0000) | [0x8000, 0x7fff, 0x8001, 0, rng.nextUint32() & 0xffff][i % 5]) >>> 0;
     u32[0] = 0x7fc00001; // NaN
     u32[1] = 0x7f800000; // +inf
     const bulk = float32ToHalf(f32, "bfloat16");
@@ -158,7 +162,8 @@ describe("bulk bfloat16 narrowing", () => {
       // independent: round-to-nearest-even on the top half, written from the definition
       const bits = u32[i];
       let want: number;
-      if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x7fffff) !== 0) want = -1; // any NaN
+      if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x7fffff) !== 0)
+        want = -1; // any NaN
       else {
         const hi = bits >>> 16;
         const lo = bits & 0xffff;

@@ -12,7 +12,11 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { TokenizerError, ValueError } from "../../src/errors.ts";
 import { serializeModelProto } from "../../src/formats/sentencepiece_model.ts";
-import { defaultModelProto, loadDefaultSlowTokenizer, loadDefaultTokenizer } from "../../src/models/llama/default_tokenizer.ts";
+import {
+  defaultModelProto,
+  loadDefaultSlowTokenizer,
+  loadDefaultTokenizer,
+} from "../../src/models/llama/default_tokenizer.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import type { PreTrainedTokenizerBase } from "../../src/tokenization_utils_base.ts";
 
@@ -70,28 +74,56 @@ describe.each(makers)("%s tokenizer", (name, make) => {
     const tok = withPad();
     const out = tok.call(["Hello", "Hello world"], { padding: true });
     if (name === "fast") {
-      expect(out.input_ids).toEqual([[PAD, BOS, HELLO], [BOS, HELLO, WORLD]]);
-      expect(out.attention_mask).toEqual([[0, 1, 1], [1, 1, 1]]);
+      expect(out.input_ids).toEqual([
+        [PAD, BOS, HELLO],
+        [BOS, HELLO, WORLD],
+      ]);
+      expect(out.attention_mask).toEqual([
+        [0, 1, 1],
+        [1, 1, 1],
+      ]);
     } else {
-      expect(out.input_ids).toEqual([[BOS, HELLO, PAD], [BOS, HELLO, WORLD]]);
-      expect(out.attention_mask).toEqual([[1, 1, 0], [1, 1, 1]]);
+      expect(out.input_ids).toEqual([
+        [BOS, HELLO, PAD],
+        [BOS, HELLO, WORLD],
+      ]);
+      expect(out.attention_mask).toEqual([
+        [1, 1, 0],
+        [1, 1, 1],
+      ]);
     }
-    expect(tok.call(["Hello", "Hello world"], { padding: "longest", padding_side: "left" }).input_ids).toEqual([[PAD, BOS, HELLO], [BOS, HELLO, WORLD]]);
+    expect(tok.call(["Hello", "Hello world"], { padding: "longest", padding_side: "left" }).input_ids).toEqual([
+      [PAD, BOS, HELLO],
+      [BOS, HELLO, WORLD],
+    ]);
   });
 
   it("padding='max_length', pad_to_multiple_of", () => {
     const tok = withPad();
     const out = tok.call(["Hello", "Hello world"], { padding: "max_length", max_length: 5, padding_side: "right" });
-    expect(out.input_ids).toEqual([[BOS, HELLO, PAD, PAD, PAD], [BOS, HELLO, WORLD, PAD, PAD]]);
-    expect(out.attention_mask).toEqual([[1, 1, 0, 0, 0], [1, 1, 1, 0, 0]]);
-    expect(tok.call(["Hello"], { padding: true, pad_to_multiple_of: 4, padding_side: "right" }).input_ids).toEqual([[BOS, HELLO, PAD, PAD]]);
+    expect(out.input_ids).toEqual([
+      [BOS, HELLO, PAD, PAD, PAD],
+      [BOS, HELLO, WORLD, PAD, PAD],
+    ]);
+    expect(out.attention_mask).toEqual([
+      [1, 1, 0, 0, 0],
+      [1, 1, 1, 0, 0],
+    ]);
+    expect(tok.call(["Hello"], { padding: true, pad_to_multiple_of: 4, padding_side: "right" }).input_ids).toEqual([
+      [BOS, HELLO, PAD, PAD],
+    ]);
     // No model_max_length and no max_length: HF warns and does not pad.
-    expect(tok.call(["Hello", "Hello world"], { padding: "max_length" }).input_ids).toEqual([[BOS, HELLO], [BOS, HELLO, WORLD]]);
+    expect(tok.call(["Hello", "Hello world"], { padding: "max_length" }).input_ids).toEqual([
+      [BOS, HELLO],
+      [BOS, HELLO, WORLD],
+    ]);
   });
 
   it("truncation keeps max_length tokens, special tokens included", () => {
     const tok = make();
-    expect(tok.call("Hello world Hello world", { truncation: true, max_length: 3 }).input_ids).toEqual([[BOS, HELLO, WORLD]]);
+    expect(tok.call("Hello world Hello world", { truncation: true, max_length: 3 }).input_ids).toEqual([
+      [BOS, HELLO, WORLD],
+    ]);
     // max_length alone activates truncation (HF's backward-compatible default).
     expect(tok.call("Hello world Hello world", { max_length: 2 }).input_ids).toEqual([[BOS, HELLO]]);
     tok.truncation_side = "left";
@@ -102,7 +134,11 @@ describe.each(makers)("%s tokenizer", (name, make) => {
 
   it("pairs: <s> A <s> B, token types and special-token mask", () => {
     const tok = make();
-    const out = tok.call("Hello", { text_pair: "world", return_token_type_ids: true, return_special_tokens_mask: true });
+    const out = tok.call("Hello", {
+      text_pair: "world",
+      return_token_type_ids: true,
+      return_special_tokens_mask: true,
+    });
     expect(out.input_ids).toEqual([[BOS, HELLO, BOS, WORLD]]);
     expect(out.token_type_ids).toEqual([[0, 0, 1, 1]]);
     expect(out.special_tokens_mask).toEqual([[1, 0, 1, 0]]);
@@ -152,11 +188,15 @@ describe.each(makers)("%s tokenizer", (name, make) => {
   it("decode options, batch_decode, Tensor input, bad ids", () => {
     const tok = make();
     const ids = tok.encode("Hello , world . I 'm here");
-    expect(tok.decode(ids, { skip_special_tokens: true, clean_up_tokenization_spaces: true })).toBe("Hello, world. I'm here");
+    expect(tok.decode(ids, { skip_special_tokens: true, clean_up_tokenization_spaces: true })).toBe(
+      "Hello, world. I'm here",
+    );
     expect(tok.decode(ids, { skip_special_tokens: true })).toBe("Hello , world . I 'm here");
     const rows = [tok.encode("Hello world"), tok.encode("Hello ! world")];
     expect(tok.batch_decode(rows, { skip_special_tokens: true })).toEqual(["Hello world", "Hello ! world"]);
-    expect(tok.batch_decode(new Tensor("int64", rows[0], [1, 3]), { skip_special_tokens: true })).toEqual(["Hello world"]);
+    expect(tok.batch_decode(new Tensor("int64", rows[0], [1, 3]), { skip_special_tokens: true })).toEqual([
+      "Hello world",
+    ]);
     expect(tok.decode(new Tensor("int32", rows[0], [3]), { skip_special_tokens: true })).toBe("Hello world");
     expect(() => tok.decode([HELLO, 32000])).toThrow(TokenizerError);
     expect(() => tok.decode([1.5])).toThrow(TokenizerError);
@@ -211,14 +251,21 @@ describe.each(makers)("%s save_pretrained -> from_pretrained", (name, make) => {
     tok.add_eos_token = true;
     const dir = mkdtempSync(path.join(tmpdir(), `pretrained-${name}-`));
     const files = (await tok.save_pretrained(dir)).map((f) => path.basename(f)).sort();
-    expect(files).toEqual(name === "fast" ? ["special_tokens_map.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json"] : ["special_tokens_map.json", "tokenizer.model", "tokenizer_config.json"]);
+    expect(files).toEqual(
+      name === "fast"
+        ? ["special_tokens_map.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json"]
+        : ["special_tokens_map.json", "tokenizer.model", "tokenizer_config.json"],
+    );
     const { LlamaTokenizer } = await import("../../src/models/llama/tokenization_llama.ts");
     const { LlamaTokenizerFast } = await import("../../src/models/llama/tokenization_llama_fast.ts");
-    const back = name === "fast" ? await LlamaTokenizerFast.from_pretrained(dir) : await LlamaTokenizer.from_pretrained(dir);
+    const back =
+      name === "fast" ? await LlamaTokenizerFast.from_pretrained(dir) : await LlamaTokenizer.from_pretrained(dir);
     expect([back.pad_token_id, back.eos_token_id, back.length]).toEqual([PAD, EOS, 32002]);
     expect(back.additional_special_tokens).toEqual(["<foo>"]);
     expect(back.encode("Hello <foo>")).toEqual([BOS, HELLO, SPACE, 32001, EOS]);
     expect(back.padding_side).toBe(tok.padding_side);
-    expect(back.call(["Hello", "Hello world"], { padding: true }).input_ids).toEqual(tok.call(["Hello", "Hello world"], { padding: true }).input_ids);
+    expect(back.call(["Hello", "Hello world"], { padding: true }).input_ids).toEqual(
+      tok.call(["Hello", "Hello world"], { padding: true }).input_ids,
+    );
   });
 });

@@ -10,7 +10,11 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LlamaError, TemplateError, ValueError } from "../../src/errors.ts";
 import { serializeModelProto } from "../../src/formats/sentencepiece_model.ts";
-import { defaultModelProto, loadDefaultSlowTokenizer, loadDefaultTokenizer } from "../../src/models/llama/default_tokenizer.ts";
+import {
+  defaultModelProto,
+  loadDefaultSlowTokenizer,
+  loadDefaultTokenizer,
+} from "../../src/models/llama/default_tokenizer.ts";
 import { LlamaTokenizer } from "../../src/models/llama/tokenization_llama.ts";
 import { LlamaTokenizerFast } from "../../src/models/llama/tokenization_llama_fast.ts";
 import type { PreTrainedTokenizerBase } from "../../src/tokenization_utils_base.ts";
@@ -30,7 +34,8 @@ const FULL_CHAT = [
   { role: "user", content: "How are you?" },
 ];
 // <s>[INST] + <<SYS>>\n{system}\n<</SYS>>\n\n{user} + [/INST], then " {assistant} </s>", then the next user turn.
-const FULL_CHAT_TEXT = "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi there [/INST] Hello! </s><s>[INST] How are you? [/INST]";
+const FULL_CHAT_TEXT =
+  "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi there [/INST] Hello! </s><s>[INST] How are you? [/INST]";
 
 const CHATML =
   "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}" +
@@ -44,7 +49,10 @@ const makers: [string, (kw?: Record<string, unknown>) => PreTrainedTokenizerBase
 /** Llama 2 piece -> id from the reference tokenizer.json, or the ids as written when the reference is absent. */
 function pieceIds(pieces: string[], written: number[]): number[] {
   if (!HAVE_REF) return written;
-  const vocab = JSON.parse(readFileSync(path.join(TOKENIZER_DIR, "tokenizer.json"), "utf8")).model.vocab as Record<string, number>;
+  const vocab = JSON.parse(readFileSync(path.join(TOKENIZER_DIR, "tokenizer.json"), "utf8")).model.vocab as Record<
+    string,
+    number
+  >;
   return pieces.map((p) => {
     if (!(p in vocab)) throw new Error(`piece ${p} not in the reference vocabulary`);
     return vocab[p];
@@ -65,13 +73,19 @@ describe.each(makers)("apply_chat_template with the Llama 2 default template, %s
       { role: "assistant", content: "\tanswer  " },
     ];
     // strip() applies to "<<SYS>>\n sys \n<</SYS>>\n\n  padded \n" as a whole.
-    expect(tok.apply_chat_template(chat, { tokenize: false })).toBe("<s>[INST] <<SYS>>\n sys \n<</SYS>>\n\n  padded [/INST] answer </s>");
+    expect(tok.apply_chat_template(chat, { tokenize: false })).toBe(
+      "<s>[INST] <<SYS>>\n sys \n<</SYS>>\n\n  padded [/INST] answer </s>",
+    );
   });
 
   it("add_generation_prompt changes nothing (the text already ends with [/INST])", () => {
     const chat = [{ role: "user", content: "hi" }];
-    expect(tok.apply_chat_template(chat, { tokenize: false, add_generation_prompt: true })).toBe("<s>[INST] hi [/INST]");
-    expect(tok.apply_chat_template(chat, { tokenize: false, add_generation_prompt: false })).toBe("<s>[INST] hi [/INST]");
+    expect(tok.apply_chat_template(chat, { tokenize: false, add_generation_prompt: true })).toBe(
+      "<s>[INST] hi [/INST]",
+    );
+    expect(tok.apply_chat_template(chat, { tokenize: false, add_generation_prompt: false })).toBe(
+      "<s>[INST] hi [/INST]",
+    );
   });
 
   it("tokenizes with add_special_tokens=false: exactly one BOS, from the template's <s>", () => {
@@ -102,8 +116,12 @@ describe.each(makers)("apply_chat_template with the Llama 2 default template, %s
       { role: "user", content: "b" },
     ];
     expect(() => tok.apply_chat_template(bad)).toThrow(TemplateError);
-    expect(() => tok.apply_chat_template(bad)).toThrow("Conversation roles must alternate user/assistant/user/assistant/...");
-    expect(() => tok.apply_chat_template([{ role: "assistant", content: "first" }], { tokenize: false })).toThrow(TemplateError);
+    expect(() => tok.apply_chat_template(bad)).toThrow(
+      "Conversation roles must alternate user/assistant/user/assistant/...",
+    );
+    expect(() => tok.apply_chat_template([{ role: "assistant", content: "first" }], { tokenize: false })).toThrow(
+      TemplateError,
+    );
   });
 
   it("batched conversations give one string / one id row each; return_dict gives the call output", () => {
@@ -124,19 +142,27 @@ describe.each(makers)("apply_chat_template with the Llama 2 default template, %s
       `<s>[INST] <<SYS>>\n${LLAMA2_SYSTEM_PROMPT}\n<</SYS>>\n\nhi [/INST]`,
     );
     const own = [{ role: "user", content: "<<SYS>>\nmine\n<</SYS>>\n\nhi" }];
-    expect(withDefault.apply_chat_template(own, { tokenize: false })).toBe("<s>[INST] <<SYS>>\nmine\n<</SYS>>\n\nhi [/INST]");
+    expect(withDefault.apply_chat_template(own, { tokenize: false })).toBe(
+      "<s>[INST] <<SYS>>\nmine\n<</SYS>>\n\nhi [/INST]",
+    );
     // An explicit system message wins over the default one.
     expect(withDefault.apply_chat_template(FULL_CHAT, { tokenize: false })).toBe(FULL_CHAT_TEXT);
   });
 
   it("special tokens and extra options are template variables; the caller's keys win", () => {
     const t = "{{ bos_token }}|{{ eos_token }}|{{ unk_token }}|{{ greeting }}|{{ messages | length }}";
-    expect(tok.apply_chat_template([], { chat_template: t, tokenize: false, greeting: "hey" })).toBe("<s>|</s>|<unk>|hey|0");
-    expect(tok.apply_chat_template([], { chat_template: t, tokenize: false, greeting: "x", bos_token: "B" })).toBe("B|</s>|<unk>|x|0");
+    expect(tok.apply_chat_template([], { chat_template: t, tokenize: false, greeting: "hey" })).toBe(
+      "<s>|</s>|<unk>|hey|0",
+    );
+    expect(tok.apply_chat_template([], { chat_template: t, tokenize: false, greeting: "x", bos_token: "B" })).toBe(
+      "B|</s>|<unk>|x|0",
+    );
   });
 
   it("a template that does not parse, or fails while rendering, is a TemplateError", () => {
-    expect(() => tok.apply_chat_template([], { chat_template: "{% for m in %}", tokenize: false })).toThrow(TemplateError);
+    expect(() => tok.apply_chat_template([], { chat_template: "{% for m in %}", tokenize: false })).toThrow(
+      TemplateError,
+    );
     const e = (() => {
       try {
         tok.apply_chat_template([], { chat_template: "{{ raise_exception('no messages allowed') }}", tokenize: false });
@@ -152,8 +178,12 @@ describe.each(makers)("apply_chat_template with the Llama 2 default template, %s
   it("refuses malformed conversations and options with a ValueError", () => {
     expect(() => tok.apply_chat_template("hi" as never)).toThrow(ValueError);
     expect(() => tok.apply_chat_template([1, 2] as never)).toThrow(ValueError);
-    expect(() => tok.apply_chat_template([{ role: "user", content: "a" }], { tools: ["not a schema"] as never })).toThrow(ValueError);
-    expect(() => tok.apply_chat_template([{ role: "user", content: "a" }], { tokenizer_kwargs: { add_special_tokens: true } })).toThrow(ValueError);
+    expect(() =>
+      tok.apply_chat_template([{ role: "user", content: "a" }], { tools: ["not a schema"] as never }),
+    ).toThrow(ValueError);
+    expect(() =>
+      tok.apply_chat_template([{ role: "user", content: "a" }], { tokenizer_kwargs: { add_special_tokens: true } }),
+    ).toThrow(ValueError);
   });
 });
 
@@ -189,7 +219,9 @@ describe("chat templates from tokenizer_config.json", () => {
         { role: "user", content: "Hi" },
         { role: "assistant", content: "Yo" },
       ];
-      expect(tok.apply_chat_template(chat, { tokenize: false })).toBe("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nYo<|im_end|>\n");
+      expect(tok.apply_chat_template(chat, { tokenize: false })).toBe(
+        "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nYo<|im_end|>\n",
+      );
       expect(tok.apply_chat_template(chat, { tokenize: false, add_generation_prompt: true })).toBe(
         "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nYo<|im_end|>\n<|im_start|>assistant\n",
       );
@@ -199,7 +231,8 @@ describe("chat templates from tokenizer_config.json", () => {
   });
 
   it("applies trim_blocks and lstrip_blocks as HF's Jinja environment does", async () => {
-    const multiLine = "{% for message in messages %}\n    {% if message['role'] == 'user' %}\nQ: {{ message['content'] }}\n    {% else %}\nA: {{ message['content'] }}\n    {% endif %}\n{% endfor %}";
+    const multiLine =
+      "{% for message in messages %}\n    {% if message['role'] == 'user' %}\nQ: {{ message['content'] }}\n    {% else %}\nA: {{ message['content'] }}\n    {% endif %}\n{% endfor %}";
     for (const tok of await load(multiLine)) {
       const chat = [
         { role: "user", content: "a" },
@@ -220,20 +253,28 @@ describe("chat templates from tokenizer_config.json", () => {
     const chat = [{ role: "user", content: "q" }];
     for (const tok of await load(named)) {
       expect(tok.apply_chat_template(chat, { tokenize: false })).toBe("D:q");
-      expect(tok.apply_chat_template(chat, { tokenize: false, tools: [{ name: "calc", parameters: {} }] })).toBe("T:calc:q");
+      expect(tok.apply_chat_template(chat, { tokenize: false, tools: [{ name: "calc", parameters: {} }] })).toBe(
+        "T:calc:q",
+      );
       expect(tok.apply_chat_template(chat, { tokenize: false, chat_template: "terse" })).toBe("1");
       // A string that is not a template name is itself the template.
-      expect(tok.apply_chat_template(chat, { tokenize: false, chat_template: "X{{ messages[0].role }}" })).toBe("Xuser");
+      expect(tok.apply_chat_template(chat, { tokenize: false, chat_template: "X{{ messages[0].role }}" })).toBe(
+        "Xuser",
+      );
     }
     for (const tok of await load([{ name: "a", template: "A" }])) {
-      expect(() => tok.apply_chat_template(chat, { tokenize: false })).toThrow(/multiple chat templates with no default/);
+      expect(() => tok.apply_chat_template(chat, { tokenize: false })).toThrow(
+        /multiple chat templates with no default/,
+      );
     }
   });
 
   it("the tokenizer's template wins over the Llama 2 default; the chat_template option wins over both", async () => {
     for (const tok of await load("{{ 'custom' }}")) {
       expect(tok.apply_chat_template([{ role: "user", content: "x" }], { tokenize: false })).toBe("custom");
-      expect(tok.apply_chat_template([{ role: "user", content: "x" }], { tokenize: false, chat_template: "{{ 'opt' }}" })).toBe("opt");
+      expect(
+        tok.apply_chat_template([{ role: "user", content: "x" }], { tokenize: false, chat_template: "{{ 'opt' }}" }),
+      ).toBe("opt");
     }
   });
 });

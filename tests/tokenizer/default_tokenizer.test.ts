@@ -7,7 +7,12 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { serializeModelProto } from "../../src/formats/sentencepiece_model.ts";
-import { defaultModelProto, loadDefaultSlowTokenizer, loadDefaultTokenizer, loadDefaultTokenizerData } from "../../src/models/llama/default_tokenizer.ts";
+import {
+  defaultModelProto,
+  loadDefaultSlowTokenizer,
+  loadDefaultTokenizer,
+  loadDefaultTokenizerData,
+} from "../../src/models/llama/default_tokenizer.ts";
 import { HAVE_REF, TOKENIZER_DIR, TOKENIZER_MODEL, loadCases, warnIfNoReference } from "./reference.ts";
 
 warnIfNoReference("default_tokenizer");

@@ -30,17 +30,22 @@ describe.skipIf(!HAVE_REF)("LlamaTokenizerFast(tokenizer.json) vs fast_rust_*", 
 });
 
 describe.skipIf(!HAVE_REF)("LlamaTokenizerFast(tokenizer.nonlegacy.json) vs fast_rust_nonlegacy_*", () => {
-  const tok = HAVE_REF ? new LlamaTokenizerFast({ tokenizer_file: JSON_NONLEGACY, legacy: false }) : (undefined as never);
+  const tok = HAVE_REF
+    ? new LlamaTokenizerFast({ tokenizer_file: JSON_NONLEGACY, legacy: false })
+    : (undefined as never);
 
   it.each(cases.map((c) => [c.id, c] as const))("%s", (_id, c) => {
     expect(tok.encode(c.text)).toEqual(c.fast_rust_nonlegacy_ids);
     expect(tok.decode(c.fast_rust_nonlegacy_ids)).toBe(c.fast_rust_nonlegacy_decoded);
-    expect(tok.decode(c.fast_rust_nonlegacy_ids, { skip_special_tokens: true })).toBe(c.fast_rust_nonlegacy_decoded_skip_special);
+    expect(tok.decode(c.fast_rust_nonlegacy_ids, { skip_special_tokens: true })).toBe(
+      c.fast_rust_nonlegacy_decoded_skip_special,
+    );
   });
 });
 
 describe.skipIf(!HAVE_REF)("LlamaConverter: tokenizer.model -> fast pipeline", () => {
-  const sortKeys = (a: unknown[]) => JSON.stringify(a.map((t) => Object.fromEntries(Object.entries(t as object).sort())));
+  const sortKeys = (a: unknown[]) =>
+    JSON.stringify(a.map((t) => Object.fromEntries(Object.entries(t as object).sort())));
 
   for (const [legacy, file, field] of [
     [true, JSON_LEGACY, "fast_rust_ids"],

@@ -36,7 +36,9 @@ describe.skipIf(!HAVE_REF)("LlamaTokenizer legacy=false vs hf_slow_nonlegacy_*",
   it.each(cases.map((c) => [c.id, c] as const))("%s", (_id, c) => {
     expect(tok.encode(c.text)).toEqual(c.hf_slow_nonlegacy_ids);
     expect(tok.decode(c.hf_slow_nonlegacy_ids)).toBe(c.hf_slow_nonlegacy_decoded);
-    expect(tok.decode(c.hf_slow_nonlegacy_ids, { skip_special_tokens: true })).toBe(c.hf_slow_nonlegacy_decoded_skip_special);
+    expect(tok.decode(c.hf_slow_nonlegacy_ids, { skip_special_tokens: true })).toBe(
+      c.hf_slow_nonlegacy_decoded_skip_special,
+    );
   });
 });
 

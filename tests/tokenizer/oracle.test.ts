@@ -22,7 +22,8 @@ import { REF, TOKENIZER_DIR } from "./reference.ts";
 
 const TOKENIZER_JSON = path.join(TOKENIZER_DIR, "tokenizer.json");
 const NONLEGACY_JSON = path.join(TOKENIZER_DIR, "tokenizer.nonlegacy.json");
-const HAVE_FILES = existsSync(TOKENIZER_JSON) && existsSync(NONLEGACY_JSON) && existsSync(path.join(REF, "tokenizer.model"));
+const HAVE_FILES =
+  existsSync(TOKENIZER_JSON) && existsSync(NONLEGACY_JSON) && existsSync(path.join(REF, "tokenizer.model"));
 
 type Binding = typeof import("tokenizers");
 let binding: Binding | null = null;
@@ -35,20 +36,77 @@ try {
   binding = null;
   bindingError = (e as Error).message.split("\n")[0];
 }
-if (!HAVE_FILES) console.warn(`oracle: ${TOKENIZER_DIR} (tokenizer.json, tokenizer.nonlegacy.json) or ${REF}/tokenizer.model is absent; the oracle tests are skipped`);
-else if (!binding) console.warn(`oracle: the native binding of npm "tokenizers" did not load here (${bindingError}); the oracle tests are skipped`);
+if (!HAVE_FILES)
+  console.warn(
+    `oracle: ${TOKENIZER_DIR} (tokenizer.json, tokenizer.nonlegacy.json) or ${REF}/tokenizer.model is absent; the oracle tests are skipped`,
+  );
+else if (!binding)
+  console.warn(
+    `oracle: the native binding of npm "tokenizers" did not load here (${bindingError}); the oracle tests are skipped`,
+  );
 
 const N = 500;
 
 /** Text pieces where Llama tokenizers differ most; mixed with the package's general Unicode text. */
 function oracleStrings(): string[] {
   const tricky = fc.constantFrom(
-    " ", "  ", "   ", "        ", "\u2581", "\u2581\u2581", " \u2581", "\n", "\n\n", " \n", "\r\n", "\t",
-    "😀", "🦙", "👨‍👩‍👧", "🏳️‍🌈", "👍🏽", "中文", "日本語", "한국어", "é", "e\u0301", "ñ", "ü", "Å", "\u00a0",
-    "<s>", "</s>", "<unk>", " <s> ", "</s></s>", "<s>Hello", "Hello</s>", "<0x41>", "[INST]",
+    " ",
+    "  ",
+    "   ",
+    "        ",
+    "\u2581",
+    "\u2581\u2581",
+    " \u2581",
+    "\n",
+    "\n\n",
+    " \n",
+    "\r\n",
+    "\t",
+    "😀",
+    "🦙",
+    "👨‍👩‍👧",
+    "🏳️‍🌈",
+    "👍🏽",
+    "中文",
+    "日本語",
+    "한국어",
+    "é",
+    "e\u0301",
+    "ñ",
+    "ü",
+    "Å",
+    "\u00a0",
+    "<s>",
+    "</s>",
+    "<unk>",
+    " <s> ",
+    "</s></s>",
+    "<s>Hello",
+    "Hello</s>",
+    "<0x41>",
+    "[INST]",
   );
-  const word = fc.constantFrom("Hello", "hello", "world", "the", "a", "I", "don't", "42", "3.14", "x=1;", "fn()", "Ωμέγα", "привет", "résumé");
-  const piece = fc.oneof({ arbitrary: tricky, weight: 4 }, { arbitrary: word, weight: 3 }, { arbitrary: unicodeTextArb({ maxPieces: 3 }), weight: 2 });
+  const word = fc.constantFrom(
+    "Hello",
+    "hello",
+    "world",
+    "the",
+    "a",
+    "I",
+    "don't",
+    "42",
+    "3.14",
+    "x=1;",
+    "fn()",
+    "Ωμέγα",
+    "привет",
+    "résumé",
+  );
+  const piece = fc.oneof(
+    { arbitrary: tricky, weight: 4 },
+    { arbitrary: word, weight: 3 },
+    { arbitrary: unicodeTextArb({ maxPieces: 3 }), weight: 2 },
+  );
   const text = fc.array(piece, { maxLength: 14 }).map((p) => p.join(""));
   return [...new Set(fc.sample(text, { numRuns: 3 * N, seed: 4242 }))].slice(0, N);
 }
@@ -73,7 +131,11 @@ describe.skipIf(!HAVE_FILES || !binding)("llama-ts against HF tokenizers 0.23.2 
 
   it(`has ${N} distinct strings covering the tricky cases`, () => {
     expect(new Set(strings).size).toBe(N);
-    for (const needle of ["\u2581", "<s>", "</s>", "😀", "  ", "\n"]) expect(strings.some((s) => s.includes(needle)), needle).toBe(true);
+    for (const needle of ["\u2581", "<s>", "</s>", "😀", "  ", "\n"])
+      expect(
+        strings.some((s) => s.includes(needle)),
+        needle,
+      ).toBe(true);
     expect(strings.some((s) => s.startsWith(" "))).toBe(true);
   });
 
@@ -105,16 +167,28 @@ describe.skipIf(!HAVE_FILES || !binding)("llama-ts against HF tokenizers 0.23.2 
 
   it("LlamaTokenizer's skip_special_tokens decode equals Rust's where HF's slow and fast decodes agree", async () => {
     const skipped = await rust.decodeBatch(rustIds, true);
-    const comparable = strings.map((s, i) => i).filter((i) => !/<s>|<\/s>|<unk>/.test(strings[i]) && !/^[ \u2581]/.test(strings[i]));
+    const comparable = strings
+      .map((s, i) => i)
+      .filter((i) => !/<s>|<\/s>|<unk>/.test(strings[i]) && !/^[ \u2581]/.test(strings[i]));
     expect(comparable.length).toBeGreaterThan(N / 4);
-    for (const i of comparable) expect(slow.decode(rustIds[i], { skip_special_tokens: true }), JSON.stringify(strings[i])).toBe(skipped[i]);
+    for (const i of comparable)
+      expect(slow.decode(rustIds[i], { skip_special_tokens: true }), JSON.stringify(strings[i])).toBe(skipped[i]);
   });
 
   it("apply_chat_template ids equal Rust's encoding of the rendered text without special tokens", async () => {
     const chats = fc.sample(
-      fc.array(fc.tuple(fc.string({ maxLength: 12 }), unicodeTextArb({ maxPieces: 4 })), { minLength: 1, maxLength: 4 }).map((turns) =>
-        turns.flatMap(([q, a], k) => (k === turns.length - 1 ? [{ role: "user", content: q }] : [{ role: "user", content: q }, { role: "assistant", content: a }])),
-      ),
+      fc
+        .array(fc.tuple(fc.string({ maxLength: 12 }), unicodeTextArb({ maxPieces: 4 })), { minLength: 1, maxLength: 4 })
+        .map((turns) =>
+          turns.flatMap(([q, a], k) =>
+            k === turns.length - 1
+              ? [{ role: "user", content: q }]
+              : [
+                  { role: "user", content: q },
+                  { role: "assistant", content: a },
+                ],
+          ),
+        ),
       { numRuns: 40, seed: 99 },
     );
     for (const chat of chats) {

@@ -22,13 +22,48 @@ const fast = loadDefaultTokenizer();
 const slow = loadDefaultSlowTokenizer();
 const slowNonLegacy = new LlamaTokenizer({ sp_model_proto: defaultModelProto(), legacy: false });
 
-const FRAGMENTS = [" ", "  ", "   ", "\n", "\r\n", "\t", "Hello", "hello", " world", "é", "é", "😀", "👨‍👩‍👧", "中文", "한국어", "\u00a0", "\u3000", "0", "123", ".", ",", "'s", "<", ">", "<0x41>", "\u200b", "\ufffd"];
+const FRAGMENTS = [
+  " ",
+  "  ",
+  "   ",
+  "\n",
+  "\r\n",
+  "\t",
+  "Hello",
+  "hello",
+  " world",
+  "é",
+  "é",
+  "😀",
+  "👨‍👩‍👧",
+  "中文",
+  "한국어",
+  "\u00a0",
+  "\u3000",
+  "0",
+  "123",
+  ".",
+  ",",
+  "'s",
+  "<",
+  ">",
+  "<0x41>",
+  "\u200b",
+  "\ufffd",
+];
 const SPECIALS = ["<s>", "</s>", "<unk>"];
 
 /** Well-formed Unicode text, biased towards the pieces tokenizers treat specially. */
 function text(extra: string[] = []): fc.Arbitrary<string> {
   return fc
-    .array(fc.oneof(fc.constantFrom(...FRAGMENTS, ...extra), fc.string({ unit: "binary", maxLength: 6 }), fc.string({ unit: "grapheme-ascii", maxLength: 8 })), { maxLength: 12 })
+    .array(
+      fc.oneof(
+        fc.constantFrom(...FRAGMENTS, ...extra),
+        fc.string({ unit: "binary", maxLength: 6 }),
+        fc.string({ unit: "grapheme-ascii", maxLength: 8 }),
+      ),
+      { maxLength: 12 },
+    )
     .map((parts) => parts.join(""));
 }
 
@@ -97,13 +132,22 @@ describe("slow (legacy) and fast agree", () => {
 describe("lone surrogates (not encodable as UTF-8) are read as U+FFFD by both tokenizers", () => {
   it("slow and fast agree, and decode gives the well-formed text", () => {
     const withLone = fc
-      .array(fc.oneof(fc.constantFrom("\ud800", "\udfff", "a\udc00b", "😀", " x"), fc.string({ unit: "binary", maxLength: 4 })), { maxLength: 8 })
+      .array(
+        fc.oneof(
+          fc.constantFrom("\ud800", "\udfff", "a\udc00b", "😀", " x"),
+          fc.string({ unit: "binary", maxLength: 4 }),
+        ),
+        { maxLength: 8 },
+      )
       .map((p) => p.join(""));
     fc.assert(
       fc.property(withLone, (s) => {
         const ids = fast.encode(s);
         expect(slow.encode(s)).toEqual(ids);
-        const wellFormed = s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
+        const wellFormed = s.replace(
+          /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+          "\ufffd",
+        );
         expect(fast.encode(wellFormed)).toEqual(ids);
       }),
       { seed: 20240607, numRuns: 200 },

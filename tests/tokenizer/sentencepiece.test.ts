@@ -6,7 +6,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { TokenizerError } from "../../src/errors.ts";
-import { type ModelProto, type NormalizerSpec, type SentencePiece, PieceType, byteToPiece } from "../../src/formats/sentencepiece_model.ts";
+import {
+  type ModelProto,
+  type NormalizerSpec,
+  type SentencePiece,
+  PieceType,
+  byteToPiece,
+} from "../../src/formats/sentencepiece_model.ts";
 import { defaultModelProto } from "../../src/models/llama/default_tokenizer.ts";
 import { SentencePieceProcessor } from "../../src/tokenizers/sentencepiece.ts";
 import { HAVE_REF, TOKENIZER_MODEL, loadCases, warnIfNoReference } from "./reference.ts";
@@ -15,7 +21,9 @@ import { readFileSync } from "node:fs";
 warnIfNoReference("sentencepiece");
 
 describe.skipIf(!HAVE_REF)("SentencePieceProcessor vs sentencepiece 0.1.97 (sp_ids, sp_pieces, sp_decoded)", () => {
-  const sp = HAVE_REF ? SentencePieceProcessor.fromBytes(new Uint8Array(readFileSync(TOKENIZER_MODEL))) : (undefined as never); // the body runs even when skipped
+  const sp = HAVE_REF
+    ? SentencePieceProcessor.fromBytes(new Uint8Array(readFileSync(TOKENIZER_MODEL)))
+    : (undefined as never); // the body runs even when skipped
   it.each(loadCases().map((c) => [c.id, c] as const))("%s", (_id, c) => {
     expect(sp.encode(c.text)).toEqual(c.sp_ids);
     expect(sp.encode_as_pieces(c.text)).toEqual(c.sp_pieces);
@@ -54,23 +62,32 @@ describe("byte pieces decode as UTF-8, each invalid byte -> U+FFFD", () => {
 });
 
 /** A small BPE model: <unk>, <s>, </s>, then the given pieces. */
-function model(pieces: SentencePiece[], opts: { byte_fallback?: boolean; normalizer?: NormalizerSpec; treat_whitespace_as_suffix?: boolean } = {}): SentencePieceProcessor {
+function model(
+  pieces: SentencePiece[],
+  opts: { byte_fallback?: boolean; normalizer?: NormalizerSpec; treat_whitespace_as_suffix?: boolean } = {},
+): SentencePieceProcessor {
   const all: SentencePiece[] = [
     { piece: "<unk>", score: 0, type: PieceType.UNKNOWN },
     { piece: "<s>", score: 0, type: PieceType.CONTROL },
     { piece: "</s>", score: 0, type: PieceType.CONTROL },
   ];
-  if (opts.byte_fallback) for (let b = 0; b < 256; b++) all.push({ piece: byteToPiece(b), score: 0, type: PieceType.BYTE });
+  if (opts.byte_fallback)
+    for (let b = 0; b < 256; b++) all.push({ piece: byteToPiece(b), score: 0, type: PieceType.BYTE });
   all.push(...pieces);
   const proto: ModelProto = {
     pieces: all,
-    trainer_spec: { model_type: 2, byte_fallback: opts.byte_fallback ?? false, treat_whitespace_as_suffix: opts.treat_whitespace_as_suffix },
+    trainer_spec: {
+      model_type: 2,
+      byte_fallback: opts.byte_fallback ?? false,
+      treat_whitespace_as_suffix: opts.treat_whitespace_as_suffix,
+    },
     normalizer_spec: { add_dummy_prefix: false, remove_extra_whitespaces: false, ...opts.normalizer },
   };
   return new SentencePieceProcessor(proto, "test.model");
 }
 
-const p = (piece: string, score: number, type?: number): SentencePiece => (type === undefined ? { piece, score } : { piece, score, type });
+const p = (piece: string, score: number, type?: number): SentencePiece =>
+  type === undefined ? { piece, score } : { piece, score, type };
 
 describe("BPE merge order", () => {
   it("highest score first", () => {
@@ -185,6 +202,8 @@ describe("normalizer options", () => {
 
     const broken = blob.slice();
     new DataView(broken.buffer).setUint32(0, 10_000, true);
-    expect(() => model(pieces, { normalizer: { precompiled_charsmap: broken } })).toThrow(/trie size 10000 exceeds the blob size/);
+    expect(() => model(pieces, { normalizer: { precompiled_charsmap: broken } })).toThrow(
+      /trie size 10000 exceeds the blob size/,
+    );
   });
 });

@@ -42,7 +42,8 @@ const str = (no: number, s: string) => {
 const msg = (no: number, body: number[]) => [...tag(no, 2), ...varint(body.length), ...body];
 const piece = (p: string, type?: number) => msg(1, [...str(1, p), ...(type === undefined ? [] : [...tag(3, 0), type])]);
 
-const expectTokenizerError = (f: () => unknown, pattern: RegExp, file = "tokenizer.model"): void => expectErrorIn(f, pattern, file);
+const expectTokenizerError = (f: () => unknown, pattern: RegExp, file = "tokenizer.model"): void =>
+  expectErrorIn(f, pattern, file);
 
 describe("ModelProto round trip", () => {
   it.skipIf(!HAVE_REF)("write(read(tokenizer.model)) reproduces the file byte for byte", () => {
@@ -60,7 +61,12 @@ describe("ModelProto round trip", () => {
   it("reads hand-encoded bytes (presence kept, negative int32, unknown fields)", () => {
     // pad_id = -1 is the 10-byte varint ff ff ff ff ff ff ff ff ff 01; fields in number order (3, 35, 43).
     const padMinus1 = [...tag(43, 0), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
-    const bytes = Uint8Array.from([...piece("<unk>", 2), ...msg(2, [...tag(3, 0), 2, ...tag(35, 0), 1, ...padMinus1]), ...tag(99, 0), 5]);
+    const bytes = Uint8Array.from([
+      ...piece("<unk>", 2),
+      ...msg(2, [...tag(3, 0), 2, ...tag(35, 0), 1, ...padMinus1]),
+      ...tag(99, 0),
+      5,
+    ]);
     const p = parseModelProto(bytes);
     expect(p.pieces).toEqual([{ piece: "<unk>", type: 2 }]);
     expect(p.trainer_spec).toEqual({ model_type: 2, pad_id: -1, byte_fallback: true });
@@ -71,7 +77,11 @@ describe("ModelProto round trip", () => {
 
   const float32 = fc.float({ noDefaultInfinity: true });
   const pieceArb = fc.record(
-    { piece: fc.string({ unit: "binary", minLength: 1, maxLength: 8 }), score: float32, type: fc.integer({ min: 1, max: 6 }) },
+    {
+      piece: fc.string({ unit: "binary", minLength: 1, maxLength: 8 }),
+      score: float32,
+      type: fc.integer({ min: 1, max: 6 }),
+    },
     { requiredKeys: ["piece"] },
   );
   const protoArb: fc.Arbitrary<ModelProto> = fc.record(
@@ -100,7 +110,9 @@ describe("ModelProto round trip", () => {
         { requiredKeys: [] },
       ),
       _unknown: fc.array(
-        fc.tuple(fc.integer({ min: 6, max: 1000 }), fc.integer({ min: 0, max: 2 ** 31 - 1 })).map(([no, v]) => Uint8Array.from([...tag(no, 0), ...varint(v)])),
+        fc
+          .tuple(fc.integer({ min: 6, max: 1000 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }))
+          .map(([no, v]) => Uint8Array.from([...tag(no, 0), ...varint(v)])),
         { minLength: 1, maxLength: 3 },
       ),
     },
@@ -130,7 +142,12 @@ describe("ModelProto round trip", () => {
 });
 
 describe("malformed tokenizer.model: typed errors", () => {
-  const good = Uint8Array.from([...piece("<unk>", 2), ...piece("a"), ...msg(2, [...tag(3, 0), 2]), ...msg(3, [...str(1, "identity")])]);
+  const good = Uint8Array.from([
+    ...piece("<unk>", 2),
+    ...piece("a"),
+    ...msg(2, [...tag(3, 0), 2]),
+    ...msg(3, [...str(1, "identity")]),
+  ]);
 
   it("the small hand-made model is valid", () => {
     expect(() => new SentencePieceProcessor(parseModelProto(good))).not.toThrow();
@@ -153,8 +170,14 @@ describe("malformed tokenizer.model: typed errors", () => {
   it("empty file", () => expectTokenizerError(() => parseModelProto(new Uint8Array(0)), /empty file/));
 
   it("wrong wire type for a known field", () => {
-    expectTokenizerError(() => parseModelProto(Uint8Array.from([...tag(1, 0), 1])), /ModelProto\.pieces: wire type varint, expected length-delimited/);
-    expectTokenizerError(() => parseModelProto(Uint8Array.from(msg(1, [...tag(2, 2), 0]))), /pieces\[0\]\.score: wire type length-delimited, expected 32-bit/);
+    expectTokenizerError(
+      () => parseModelProto(Uint8Array.from([...tag(1, 0), 1])),
+      /ModelProto\.pieces: wire type varint, expected length-delimited/,
+    );
+    expectTokenizerError(
+      () => parseModelProto(Uint8Array.from(msg(1, [...tag(2, 2), 0]))),
+      /pieces\[0\]\.score: wire type length-delimited, expected 32-bit/,
+    );
   });
 
   it("group and invalid wire types", () => {
@@ -163,34 +186,109 @@ describe("malformed tokenizer.model: typed errors", () => {
   });
 
   it("a length beyond the buffer is refused before any allocation", () => {
-    expectTokenizerError(() => parseModelProto(Uint8Array.from([...tag(1, 2), ...varint(2 ** 31), 0])), /length 2147483648 exceeds the 1 bytes that remain/);
-    expectTokenizerError(() => parseModelProto(Uint8Array.from([...tag(1, 2), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])), /length > 2\^32/);
+    expectTokenizerError(
+      () => parseModelProto(Uint8Array.from([...tag(1, 2), ...varint(2 ** 31), 0])),
+      /length 2147483648 exceeds the 1 bytes that remain/,
+    );
+    expectTokenizerError(
+      () => parseModelProto(Uint8Array.from([...tag(1, 2), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])),
+      /length > 2\^32/,
+    );
   });
 
   it("over-long and truncated varints, field number 0", () => {
-    expectTokenizerError(() => parseModelProto(Uint8Array.from([...tag(50, 0), ...new Array(11).fill(0x80), 0])), /varint longer than 10 bytes/);
+    expectTokenizerError(
+      () => parseModelProto(Uint8Array.from([...tag(50, 0), ...new Array(11).fill(0x80), 0])),
+      /varint longer than 10 bytes/,
+    );
     expectTokenizerError(() => parseModelProto(Uint8Array.from([0x80])), /truncated varint/);
     expectTokenizerError(() => parseModelProto(Uint8Array.from([0x02, 0x00])), /invalid field number/);
   });
 
   it("strings must be UTF-8", () => {
-    expectTokenizerError(() => parseModelProto(Uint8Array.from(msg(1, [...tag(1, 2), 2, 0xc3, 0x28]))), /pieces\[0\]\.piece: string is not valid UTF-8/);
+    expectTokenizerError(
+      () => parseModelProto(Uint8Array.from(msg(1, [...tag(1, 2), 2, 0xc3, 0x28]))),
+      /pieces\[0\]\.piece: string is not valid UTF-8/,
+    );
   });
 
-  const model = (pieces: ModelProto["pieces"], byte_fallback = false): ModelProto => ({ pieces, trainer_spec: { model_type: 2, byte_fallback } });
+  const model = (pieces: ModelProto["pieces"], byte_fallback = false): ModelProto => ({
+    pieces,
+    trainer_spec: { model_type: 2, byte_fallback },
+  });
 
   it("sentencepiece's model checks", () => {
     expectTokenizerError(() => validateModelProto(model([])), /pieces is empty/);
     expectTokenizerError(() => validateModelProto(model([{ piece: "a" }])), /no UNKNOWN piece/);
-    expectTokenizerError(() => validateModelProto(model([{ piece: "<unk>", type: 2 }, { piece: "a" }, { piece: "a" }])), /"a" is defined twice \(#1 and #2\)/);
-    expectTokenizerError(() => validateModelProto(model([{ piece: "<unk>", type: 2 }, { piece: "" }])), /piece #1 is empty/);
+    expectTokenizerError(
+      () => validateModelProto(model([{ piece: "<unk>", type: 2 }, { piece: "a" }, { piece: "a" }])),
+      /"a" is defined twice \(#1 and #2\)/,
+    );
+    expectTokenizerError(
+      () => validateModelProto(model([{ piece: "<unk>", type: 2 }, { piece: "" }])),
+      /piece #1 is empty/,
+    );
     expectTokenizerError(() => validateModelProto(model([{ piece: "<unk>", type: 2 }, { piece: "a\0" }])), /NUL/);
-    expectTokenizerError(() => validateModelProto(model([{ piece: "<unk>", type: 2 }, { piece: "a", type: 9 }])), /unknown type 9/);
-    expectTokenizerError(() => validateModelProto(model([{ piece: "<unk>", type: 2 }, { piece: "<u2>", type: 2 }])), /second UNKNOWN/);
-    expectTokenizerError(() => validateModelProto(model([{ piece: "<unk>", type: 2 }, { piece: "<0x41>", type: PieceType.BYTE }])), /byte_fallback is false/);
-    expectTokenizerError(() => validateModelProto(model([{ piece: "<unk>", type: 2 }, { piece: "<0x41>", type: PieceType.BYTE }], true)), /only 1 of the 256/);
-    expectTokenizerError(() => validateModelProto(model([{ piece: "<unk>", type: 2 }, { piece: "<0xZZ>", type: PieceType.BYTE }], true)), /not of the form <0xNN>/);
-    expectTokenizerError(() => new SentencePieceProcessor({ pieces: [{ piece: "<unk>", type: 2 }], trainer_spec: { model_type: 1 } }), /model_type is UNIGRAM; only BPE/);
+    expectTokenizerError(
+      () =>
+        validateModelProto(
+          model([
+            { piece: "<unk>", type: 2 },
+            { piece: "a", type: 9 },
+          ]),
+        ),
+      /unknown type 9/,
+    );
+    expectTokenizerError(
+      () =>
+        validateModelProto(
+          model([
+            { piece: "<unk>", type: 2 },
+            { piece: "<u2>", type: 2 },
+          ]),
+        ),
+      /second UNKNOWN/,
+    );
+    expectTokenizerError(
+      () =>
+        validateModelProto(
+          model([
+            { piece: "<unk>", type: 2 },
+            { piece: "<0x41>", type: PieceType.BYTE },
+          ]),
+        ),
+      /byte_fallback is false/,
+    );
+    expectTokenizerError(
+      () =>
+        validateModelProto(
+          model(
+            [
+              { piece: "<unk>", type: 2 },
+              { piece: "<0x41>", type: PieceType.BYTE },
+            ],
+            true,
+          ),
+        ),
+      /only 1 of the 256/,
+    );
+    expectTokenizerError(
+      () =>
+        validateModelProto(
+          model(
+            [
+              { piece: "<unk>", type: 2 },
+              { piece: "<0xZZ>", type: PieceType.BYTE },
+            ],
+            true,
+          ),
+        ),
+      /not of the form <0xNN>/,
+    );
+    expectTokenizerError(
+      () => new SentencePieceProcessor({ pieces: [{ piece: "<unk>", type: 2 }], trainer_spec: { model_type: 1 } }),
+      /model_type is UNIGRAM; only BPE/,
+    );
   });
 
   it("LlamaTokenizer names the file it could not read", () => {
@@ -200,6 +298,10 @@ describe("malformed tokenizer.model: typed errors", () => {
     expectTokenizerError(() => new LlamaTokenizer({ vocab_file: file, legacy: true }), /exceeds/, file);
     writeFileSync(file, Buffer.from([...piece("a"), ...msg(2, [...tag(3, 0), 2])]));
     expectTokenizerError(() => new LlamaTokenizer({ vocab_file: file, legacy: true }), /no UNKNOWN piece/, file);
-    expectTokenizerError(() => new LlamaTokenizer({ vocab_file: path.join(dir, "missing.model"), legacy: true }), /cannot read/, path.join(dir, "missing.model"));
+    expectTokenizerError(
+      () => new LlamaTokenizer({ vocab_file: path.join(dir, "missing.model"), legacy: true }),
+      /cannot read/,
+      path.join(dir, "missing.model"),
+    );
   });
 });

@@ -7,7 +7,13 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ValueError } from "../../src/errors.ts";
 import { generate } from "../../src/generation/utils.ts";
-import { CleanupStream, TextIteratorStreamer, TextStreamer, type BaseStreamer, type TextStreamerOptions } from "../../src/generation/streamers.ts";
+import {
+  CleanupStream,
+  TextIteratorStreamer,
+  TextStreamer,
+  type BaseStreamer,
+  type TextStreamerOptions,
+} from "../../src/generation/streamers.ts";
 import { loadDefaultSlowTokenizer, loadDefaultTokenizer } from "../../src/models/llama/default_tokenizer.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { unicodeTextArb } from "../../src/testing/arbitraries.ts";
@@ -40,7 +46,12 @@ class Recorder extends TextStreamer {
  * Streams `ids` in the given chunk sizes and checks, after every put, that what was emitted so far is a prefix
  * of the final decode (no retraction) and of the decode of the ids seen so far; returns what was emitted.
  */
-function streamAndCheck(tok: PreTrainedTokenizerBase, ids: number[], sizes: number[], opts: TextStreamerOptions): string {
+function streamAndCheck(
+  tok: PreTrainedTokenizerBase,
+  ids: number[],
+  sizes: number[],
+  opts: TextStreamerOptions,
+): string {
   const full = tok.decode(ids, opts);
   const s = new Recorder(tok, opts);
   let at = 0;
@@ -50,9 +61,11 @@ function streamAndCheck(tok: PreTrainedTokenizerBase, ids: number[], sizes: numb
     s.put(ids.slice(at, at + n));
     at += n;
     const soFar = s.text;
-    if (!full.startsWith(soFar)) throw new Error(`emitted ${JSON.stringify(soFar)} is not a prefix of the final ${JSON.stringify(full)}`);
+    if (!full.startsWith(soFar))
+      throw new Error(`emitted ${JSON.stringify(soFar)} is not a prefix of the final ${JSON.stringify(full)}`);
     const now = tok.decode(ids.slice(0, Math.min(at, ids.length)), opts);
-    if (!now.startsWith(soFar)) throw new Error(`emitted ${JSON.stringify(soFar)} is ahead of decode so far ${JSON.stringify(now)}`);
+    if (!now.startsWith(soFar))
+      throw new Error(`emitted ${JSON.stringify(soFar)} is ahead of decode so far ${JSON.stringify(now)}`);
   }
   s.end();
   expect(s.ended).toBe(1);
@@ -90,7 +103,9 @@ describe.each(TOKENIZERS)("TextStreamer with %s", (_name, tok) => {
 
   it("emits each token's text as soon as it is final: plain text is never held back", () => {
     // (No newline: Llama has no "\n" piece, it is the byte piece <0x0A>, held until the next piece closes the run.)
-    const ids = tok.encode("The quick brown fox jumps over the lazy dog. It was 42 degrees, ça va?", { add_special_tokens: false });
+    const ids = tok.encode("The quick brown fox jumps over the lazy dog. It was 42 degrees, ça va?", {
+      add_special_tokens: false,
+    });
     const s = new Recorder(tok, { skip_special_tokens: true });
     for (let i = 0; i < ids.length; i++) {
       s.put([ids[i]]);
@@ -173,7 +188,12 @@ describe("TextStreamer details", () => {
 
   it("refuses batches of more than one row and non-integer tensors, as HF does", () => {
     const s = new Recorder(fast, {});
-    expect(() => s.put([[1, 2], [3, 4]])).toThrow("TextStreamer only supports batch size 1");
+    expect(() =>
+      s.put([
+        [1, 2],
+        [3, 4],
+      ]),
+    ).toThrow("TextStreamer only supports batch size 1");
     expect(() => s.put(new Tensor("int64", [1, 2, 3, 4], [2, 2]))).toThrow(ValueError);
     expect(() => s.put(new Tensor("float32", [1, 2], [2]))).toThrow(ValueError);
     s.put([[15043, 3186]]);
@@ -201,24 +221,28 @@ describe("CleanupStream", () => {
   it("streamed cleanup equals clean_up_tokenization of the whole text, for any split", () => {
     const unit = fc.constantFrom(" ", " ", "n", "'", "t", "s", "m", "v", "e", "r", ".", ",", "?", "!", "\n", "x", "ab");
     fc.assert(
-      fc.property(fc.array(unit, { maxLength: 40 }), fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 5 }), (parts, sizes) => {
-        const raw = parts.join("");
-        const stream = new CleanupStream(clean);
-        let out = "";
-        for (let at = 0, k = 0; at < raw.length; k++) {
-          const n = sizes[k % sizes.length];
-          out += stream.push(raw.slice(at, at + n));
-          if (!clean(raw).startsWith(out)) throw new Error(`retraction at ${at}: ${JSON.stringify(out)}`);
-          at += n;
-        }
-        out += stream.flush();
-        expect(out).toBe(clean(raw));
-      }),
+      fc.property(
+        fc.array(unit, { maxLength: 40 }),
+        fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 5 }),
+        (parts, sizes) => {
+          const raw = parts.join("");
+          const stream = new CleanupStream(clean);
+          let out = "";
+          for (let at = 0, k = 0; at < raw.length; k++) {
+            const n = sizes[k % sizes.length];
+            out += stream.push(raw.slice(at, at + n));
+            if (!clean(raw).startsWith(out)) throw new Error(`retraction at ${at}: ${JSON.stringify(out)}`);
+            at += n;
+          }
+          out += stream.flush();
+          expect(out).toBe(clean(raw));
+        },
+      ),
       { numRuns: 500, seed: 3 },
     );
   });
 
-  it("a chained match (\" ' \" then \" n't\") that starts before the last space is not emitted early", () => {
+  it('a chained match (" \' " then " n\'t") that starts before the last space is not emitted early', () => {
     // clean("a n ' t") = "an't": " ' " -> "'" makes " n't", which then loses its space.
     expect(clean("a n ' t")).toBe("an't");
     const stream = new CleanupStream(clean);
@@ -267,7 +291,11 @@ describe("generate with a streamer", () => {
   // 3-token prompt it writes "▁world", "!", then </s>.
   const V = 32000;
   const script = [3186, 29991, 2];
-  const model = () => new FakeModel((_tok, pos) => peaks(V, { [script[Math.min(Math.max(pos - 2, 0), script.length - 1)]]: 10 }), { vocab_size: V, eos_token_id: 2 });
+  const model = () =>
+    new FakeModel((_tok, pos) => peaks(V, { [script[Math.min(Math.max(pos - 2, 0), script.length - 1)]]: 10 }), {
+      vocab_size: V,
+      eos_token_id: 2,
+    });
 
   it("puts the prompt [1, T], then each new id [1], then ends, as HF's GenerationMixin", () => {
     const calls: { shape: number[]; ids: number[] }[] = [];
@@ -304,6 +332,15 @@ describe("generate with a streamer", () => {
 
   it("a TextStreamer refuses a batch of two before generating (HF: batch size 1 only)", () => {
     const s = new Recorder(fast, {});
-    expect(() => generate(model(), [[1, 15043], [1, 3186]], { max_new_tokens: 2, streamer: s })).toThrow("TextStreamer only supports batch size 1");
+    expect(() =>
+      generate(
+        model(),
+        [
+          [1, 15043],
+          [1, 3186],
+        ],
+        { max_new_tokens: 2, streamer: s },
+      ),
+    ).toThrow("TextStreamer only supports batch size 1");
   });
 });

@@ -25,15 +25,33 @@ function tiny(): any {
       { id: 0, content: "<unk>", single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
       { id: 1, content: "<s>", single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
     ],
-    normalizer: { type: "Sequence", normalizers: [{ type: "Prepend", prepend: "▁" }, { type: "Replace", pattern: { String: " " }, content: "▁" }] },
+    normalizer: {
+      type: "Sequence",
+      normalizers: [
+        { type: "Prepend", prepend: "▁" },
+        { type: "Replace", pattern: { String: " " }, content: "▁" },
+      ],
+    },
     pre_tokenizer: null,
     post_processor: {
       type: "TemplateProcessing",
       single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
-      pair: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "B", type_id: 1 } }],
+      pair: [
+        { SpecialToken: { id: "<s>", type_id: 0 } },
+        { Sequence: { id: "A", type_id: 0 } },
+        { Sequence: { id: "B", type_id: 1 } },
+      ],
       special_tokens: { "<s>": { id: "<s>", ids: [1], tokens: ["<s>"] } },
     },
-    decoder: { type: "Sequence", decoders: [{ type: "Replace", pattern: { String: "▁" }, content: " " }, { type: "ByteFallback" }, { type: "Fuse" }, { type: "Strip", content: " ", start: 1, stop: 0 }] },
+    decoder: {
+      type: "Sequence",
+      decoders: [
+        { type: "Replace", pattern: { String: "▁" }, content: " " },
+        { type: "ByteFallback" },
+        { type: "Fuse" },
+        { type: "Strip", content: " ", start: 1, stop: 0 },
+      ],
+    },
     model: {
       type: "BPE",
       dropout: null,
@@ -48,7 +66,8 @@ function tiny(): any {
   };
 }
 
-const expectError = (f: () => unknown, pattern: RegExp, file = "tokenizer.json") => expectTokenizerError(f, pattern, file);
+const expectError = (f: () => unknown, pattern: RegExp, file = "tokenizer.json") =>
+  expectTokenizerError(f, pattern, file);
 
 const load = (obj: unknown) => Tokenizer.from_str(JSON.stringify(obj));
 
@@ -110,45 +129,120 @@ describe("malformed tokenizer.json", () => {
     expectError(() => load(mutate((j) => delete j.model.vocab)), /model\.vocab: missing/);
     expectError(() => load(mutate((j) => (j.model.vocab = []))), /model\.vocab: expected an object, got an array/);
     expectError(() => load(mutate((j) => (j.model.vocab = {}))), /model\.vocab: empty vocabulary/);
-    expectError(() => load(mutate((j) => (j.model.vocab.a = "3"))), /model\.vocab\["a"\]: expected a non-negative integer, got string "3"/);
-    expectError(() => load(mutate((j) => (j.model.vocab.a = -1))), /model\.vocab\["a"\]: expected a non-negative integer/);
+    expectError(
+      () => load(mutate((j) => (j.model.vocab.a = "3"))),
+      /model\.vocab\["a"\]: expected a non-negative integer, got string "3"/,
+    );
+    expectError(
+      () => load(mutate((j) => (j.model.vocab.a = -1))),
+      /model\.vocab\["a"\]: expected a non-negative integer/,
+    );
     expectError(() => load(mutate((j) => (j.model.vocab.a = 4))), /model\.vocab: id 4 is given to both "a" and "b"/);
-    expectError(() => load(mutate((j) => (j.model.unk_token = "<oov>"))), /model\.unk_token: "<oov>" is not in the vocabulary/);
+    expectError(
+      () => load(mutate((j) => (j.model.unk_token = "<oov>"))),
+      /model\.unk_token: "<oov>" is not in the vocabulary/,
+    );
     expectError(() => load(mutate((j) => (j.model.dropout = 0.1))), /model\.dropout: BPE-dropout/);
-    expectError(() => load(mutate((j) => (j.model.fuse_unk = "yes"))), /model\.fuse_unk: expected a boolean, got string "yes"/);
+    expectError(
+      () => load(mutate((j) => (j.model.fuse_unk = "yes"))),
+      /model\.fuse_unk: expected a boolean, got string "yes"/,
+    );
   });
 
   it("merges naming unknown tokens, or malformed", () => {
-    expectError(() => load(mutate((j) => j.model.merges.push("a c"))), /model\.merges\[3\]: token "c" of merge "a c" is not in the vocabulary/);
-    expectError(() => load(mutate((j) => j.model.merges.push("b a"))), /model\.merges\[3\]: merged token "ba" of merge "b a" is not in the vocabulary/);
+    expectError(
+      () => load(mutate((j) => j.model.merges.push("a c"))),
+      /model\.merges\[3\]: token "c" of merge "a c" is not in the vocabulary/,
+    );
+    expectError(
+      () => load(mutate((j) => j.model.merges.push("b a"))),
+      /model\.merges\[3\]: merged token "ba" of merge "b a" is not in the vocabulary/,
+    );
     expectError(() => load(mutate((j) => j.model.merges.push("a b c"))), /model\.merges\[3\]: expected "a b"/);
-    expectError(() => load(mutate((j) => j.model.merges.push(42))), /model\.merges\[3\]: expected a "a b" string or a \["a", "b"\] pair/);
+    expectError(
+      () => load(mutate((j) => j.model.merges.push(42))),
+      /model\.merges\[3\]: expected a "a b" string or a \["a", "b"\] pair/,
+    );
     expectError(() => load(mutate((j) => (j.model.merges = "a b"))), /model\.merges: expected an array/);
     // The newer pair form is accepted.
-    expect(load(mutate((j) => (j.model.merges = [["▁", "a"], ["a", "b"], ["▁a", "b"]]))).encode("ab").ids).toEqual([1, 7]);
+    expect(
+      load(
+        mutate(
+          (j) =>
+            (j.model.merges = [
+              ["▁", "a"],
+              ["a", "b"],
+              ["▁a", "b"],
+            ]),
+        ),
+      ).encode("ab").ids,
+    ).toEqual([1, 7]);
   });
 
   it("pipeline components", () => {
-    expectError(() => load(mutate((j) => (j.normalizer = { type: "Precompiled" }))), /normalizer\.type: unsupported normalizer "Precompiled"/);
-    expectError(() => load(mutate((j) => (j.normalizer.normalizers[1].pattern = { Glob: "*" }))), /normalizer\.normalizers\[1\]\.pattern: expected \{"String": \.\.\.\} or \{"Regex": \.\.\.\}/);
-    expectError(() => load(mutate((j) => (j.normalizer.normalizers[1].pattern = { Regex: "(" }))), /normalizer\.normalizers\[1\]\.pattern\.Regex: not a valid regular expression/);
-    expectError(() => load(mutate((j) => (j.pre_tokenizer = { type: "Metaspace", replacement: "ab" }))), /pre_tokenizer\.replacement: expected a single character/);
-    expectError(() => load(mutate((j) => (j.pre_tokenizer = { type: "Metaspace", replacement: "▁", prepend_scheme: "sometimes" }))), /prepend_scheme: expected "first", "always" or "never"/);
-    expectError(() => load(mutate((j) => (j.pre_tokenizer = { type: "ByteLevel" }))), /pre_tokenizer\.type: unsupported pre_tokenizer "ByteLevel"/);
-    expectError(() => load(mutate((j) => (j.decoder.decoders[3].start = -1))), /decoder\.decoders\[3\]\.start: expected a non-negative integer/);
-    expectError(() => load(mutate((j) => (j.decoder = { type: "WordPiece" }))), /decoder\.type: unsupported decoder "WordPiece"/);
-    expectError(() => load(mutate((j) => (j.post_processor.single[0].SpecialToken.id = "<cls>"))), /post_processor\.single: special token "<cls>" is missing from special_tokens/);
-    expectError(() => load(mutate((j) => (j.post_processor.special_tokens["<s>"].ids = [1, 2]))), /ids and tokens differ in length/);
+    expectError(
+      () => load(mutate((j) => (j.normalizer = { type: "Precompiled" }))),
+      /normalizer\.type: unsupported normalizer "Precompiled"/,
+    );
+    expectError(
+      () => load(mutate((j) => (j.normalizer.normalizers[1].pattern = { Glob: "*" }))),
+      /normalizer\.normalizers\[1\]\.pattern: expected \{"String": \.\.\.\} or \{"Regex": \.\.\.\}/,
+    );
+    expectError(
+      () => load(mutate((j) => (j.normalizer.normalizers[1].pattern = { Regex: "(" }))),
+      /normalizer\.normalizers\[1\]\.pattern\.Regex: not a valid regular expression/,
+    );
+    expectError(
+      () => load(mutate((j) => (j.pre_tokenizer = { type: "Metaspace", replacement: "ab" }))),
+      /pre_tokenizer\.replacement: expected a single character/,
+    );
+    expectError(
+      () =>
+        load(mutate((j) => (j.pre_tokenizer = { type: "Metaspace", replacement: "▁", prepend_scheme: "sometimes" }))),
+      /prepend_scheme: expected "first", "always" or "never"/,
+    );
+    expectError(
+      () => load(mutate((j) => (j.pre_tokenizer = { type: "ByteLevel" }))),
+      /pre_tokenizer\.type: unsupported pre_tokenizer "ByteLevel"/,
+    );
+    expectError(
+      () => load(mutate((j) => (j.decoder.decoders[3].start = -1))),
+      /decoder\.decoders\[3\]\.start: expected a non-negative integer/,
+    );
+    expectError(
+      () => load(mutate((j) => (j.decoder = { type: "WordPiece" }))),
+      /decoder\.type: unsupported decoder "WordPiece"/,
+    );
+    expectError(
+      () => load(mutate((j) => (j.post_processor.single[0].SpecialToken.id = "<cls>"))),
+      /post_processor\.single: special token "<cls>" is missing from special_tokens/,
+    );
+    expectError(
+      () => load(mutate((j) => (j.post_processor.special_tokens["<s>"].ids = [1, 2]))),
+      /ids and tokens differ in length/,
+    );
   });
 
   it("added tokens", () => {
-    expectError(() => load(mutate((j) => (j.added_tokens[0].content = 5))), /added_tokens\[0\]\.content: expected a string, got number 5/);
-    expectError(() => load(mutate((j) => (j.added_tokens[1].special = "true"))), /added_tokens\[1\]\.special: expected a boolean/);
-    expectError(() => load(mutate((j) => j.added_tokens.push({ id: 12, content: "<new>", special: true }))), /added token "<new>" declares id 12 but gets id 8/);
+    expectError(
+      () => load(mutate((j) => (j.added_tokens[0].content = 5))),
+      /added_tokens\[0\]\.content: expected a string, got number 5/,
+    );
+    expectError(
+      () => load(mutate((j) => (j.added_tokens[1].special = "true"))),
+      /added_tokens\[1\]\.special: expected a boolean/,
+    );
+    expectError(
+      () => load(mutate((j) => j.added_tokens.push({ id: 12, content: "<new>", special: true }))),
+      /added token "<new>" declares id 12 but gets id 8/,
+    );
   });
 
   it("a missing file names its path", () => {
-    expectError(() => new LlamaTokenizerFast({ tokenizer_file: "/nonexistent/tokenizer.json", legacy: true }), /cannot read \/nonexistent\/tokenizer\.json/);
+    expectError(
+      () => new LlamaTokenizerFast({ tokenizer_file: "/nonexistent/tokenizer.json", legacy: true }),
+      /cannot read \/nonexistent\/tokenizer\.json/,
+    );
   });
 });
 
@@ -194,8 +288,14 @@ describe("malformed tokenizer_config.json / special_tokens_map.json", () => {
       [`{"bos_token": {"content": 1}}`, /bos_token\.content: expected a string/],
       [`{"additional_special_tokens": "<x>"}`, /additional_special_tokens: expected a list/],
       [`{"added_tokens_decoder": []}`, /added_tokens_decoder: expected an object/],
-      [`{"added_tokens_decoder": {"x": {"content": "<s>"}}}`, /added_tokens_decoder: key "x" is not a non-negative integer id/],
-      [`{"added_tokens_decoder": {"1": {"content": "<s>", "lstrip": "no"}}}`, /added_tokens_decoder\[1\]\.lstrip: expected a boolean/],
+      [
+        `{"added_tokens_decoder": {"x": {"content": "<s>"}}}`,
+        /added_tokens_decoder: key "x" is not a non-negative integer id/,
+      ],
+      [
+        `{"added_tokens_decoder": {"1": {"content": "<s>", "lstrip": "no"}}}`,
+        /added_tokens_decoder\[1\]\.lstrip: expected a boolean/,
+      ],
     ];
     for (const [text, pattern] of cases) {
       const dir = dirWith({ "tokenizer_config.json": text });
@@ -205,8 +305,17 @@ describe("malformed tokenizer_config.json / special_tokens_map.json", () => {
   });
 
   it("special_tokens_map.json is read when the config has no added_tokens_decoder", async () => {
-    await expectAsyncError(LlamaTokenizer.from_pretrained(dirWith({ "special_tokens_map.json": `{"pad_token": []}` })), /pad_token: expected a token object/, "special_tokens_map.json");
-    const tok = await LlamaTokenizer.from_pretrained(dirWith({ "special_tokens_map.json": `{"pad_token": {"content": "</s>", "lstrip": false}}`, "tokenizer_config.json": `{"legacy": true}` }));
+    await expectAsyncError(
+      LlamaTokenizer.from_pretrained(dirWith({ "special_tokens_map.json": `{"pad_token": []}` })),
+      /pad_token: expected a token object/,
+      "special_tokens_map.json",
+    );
+    const tok = await LlamaTokenizer.from_pretrained(
+      dirWith({
+        "special_tokens_map.json": `{"pad_token": {"content": "</s>", "lstrip": false}}`,
+        "tokenizer_config.json": `{"legacy": true}`,
+      }),
+    );
     expect(tok.pad_token).toBe("</s>");
     expect(tok.pad_token_id).toBe(2);
   });
@@ -214,6 +323,10 @@ describe("malformed tokenizer_config.json / special_tokens_map.json", () => {
   it("a folder without tokenizer files", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "tokcfg-empty-"));
     await expectAsyncError(LlamaTokenizer.from_pretrained(dir), /not found/, "tokenizer.model");
-    await expectAsyncError(LlamaTokenizerFast.from_pretrained(dir), /neither tokenizer\.json nor tokenizer\.model/, "tokenizer.json");
+    await expectAsyncError(
+      LlamaTokenizerFast.from_pretrained(dir),
+      /neither tokenizer\.json nor tokenizer\.model/,
+      "tokenizer.json",
+    );
   });
 });

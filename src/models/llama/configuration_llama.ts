@@ -104,21 +104,55 @@ const LLAMA_DEFAULTS = {
 
 /** Keys Python writes as floats (so `10000.0` stays `10000.0` in config.json). */
 const FLOAT_KEYS = new Set([
-  "rope_theta", "rms_norm_eps", "attention_dropout", "initializer_range", "factor", "low_freq_factor",
-  "high_freq_factor", "attention_factor", "beta_fast", "beta_slow", "temperature", "top_p", "typical_p",
-  "repetition_penalty", "length_penalty", "diversity_penalty", "short_factor", "long_factor",
+  "rope_theta",
+  "rms_norm_eps",
+  "attention_dropout",
+  "initializer_range",
+  "factor",
+  "low_freq_factor",
+  "high_freq_factor",
+  "attention_factor",
+  "beta_fast",
+  "beta_slow",
+  "temperature",
+  "top_p",
+  "typical_p",
+  "repetition_penalty",
+  "length_penalty",
+  "diversity_penalty",
+  "short_factor",
+  "long_factor",
 ]);
 
 /** HF's ACT2FN names that our activation table implements (`src/ops/activations.ts`). */
-export const SUPPORTED_ACTIVATIONS = ["silu", "swish", "gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quick_gelu", "relu", "relu6", "tanh", "sigmoid", "linear"];
+export const SUPPORTED_ACTIVATIONS = [
+  "silu",
+  "swish",
+  "gelu",
+  "gelu_new",
+  "gelu_pytorch_tanh",
+  "gelu_fast",
+  "quick_gelu",
+  "relu",
+  "relu6",
+  "tanh",
+  "sigmoid",
+  "linear",
+];
 
 const ROPE_KEYS: Record<RopeType, { required: string[]; optional: string[] | null }> = {
   default: { required: ["rope_type"], optional: null },
   linear: { required: ["rope_type", "factor"], optional: null },
   dynamic: { required: ["rope_type", "factor"], optional: ["original_max_position_embeddings"] },
   yarn: { required: ["rope_type", "factor"], optional: ["attention_factor", "beta_fast", "beta_slow"] },
-  longrope: { required: ["rope_type", "short_factor", "long_factor"], optional: ["attention_factor", "factor", "original_max_position_embeddings"] },
-  llama3: { required: ["rope_type", "factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"], optional: null },
+  longrope: {
+    required: ["rope_type", "short_factor", "long_factor"],
+    optional: ["attention_factor", "factor", "original_max_position_embeddings"],
+  },
+  llama3: {
+    required: ["rope_type", "factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"],
+    optional: null,
+  },
 };
 
 export interface LlamaConfig extends LlamaConfigFields {}
@@ -145,7 +179,8 @@ export class LlamaConfig {
     }
     (this as any).model_type = "llama";
 
-    if (this.num_key_value_heads === null || this.num_key_value_heads === undefined) this.num_key_value_heads = this.num_attention_heads;
+    if (this.num_key_value_heads === null || this.num_key_value_heads === undefined)
+      this.num_key_value_heads = this.num_attention_heads;
     if (this.head_dim === null || this.head_dim === undefined) {
       checkPositiveInt("num_attention_heads", this.num_attention_heads);
       if (this.hidden_size % this.num_attention_heads !== 0) {
@@ -168,7 +203,8 @@ export class LlamaConfig {
     }
     if ("id2label" in k && k.id2label != null) this.id2label = normalizeId2Label(k.id2label);
     if ("label2id" in k && k.label2id != null) this.label2id = { ...(k.label2id as Record<string, number>) };
-    if ("num_labels" in k && k.num_labels != null && !("id2label" in k && k.id2label != null)) this.num_labels = k.num_labels as number;
+    if ("num_labels" in k && k.num_labels != null && !("id2label" in k && k.id2label != null))
+      this.num_labels = k.num_labels as number;
     this.validate();
   }
 
@@ -196,7 +232,17 @@ export class LlamaConfig {
 
   /** Check every field; throws ConfigError naming the first bad one. Also run at construction. */
   validate(): void {
-    for (const f of ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "max_position_embeddings", "head_dim", "pretraining_tp"]) {
+    for (const f of [
+      "vocab_size",
+      "hidden_size",
+      "intermediate_size",
+      "num_hidden_layers",
+      "num_attention_heads",
+      "num_key_value_heads",
+      "max_position_embeddings",
+      "head_dim",
+      "pretraining_tp",
+    ]) {
       checkPositiveInt(f, (this as any)[f]);
     }
     if (this.num_attention_heads % this.num_key_value_heads !== 0) {
@@ -206,17 +252,22 @@ export class LlamaConfig {
       );
     }
     if (typeof this.hidden_act !== "string" || !SUPPORTED_ACTIVATIONS.includes(this.hidden_act)) {
-      throw new ConfigError("hidden_act", `unknown activation ${JSON.stringify(this.hidden_act)}; expected one of ${SUPPORTED_ACTIVATIONS.join(", ")}`);
+      throw new ConfigError(
+        "hidden_act",
+        `unknown activation ${JSON.stringify(this.hidden_act)}; expected one of ${SUPPORTED_ACTIVATIONS.join(", ")}`,
+      );
     }
     for (const f of ["rms_norm_eps", "initializer_range", "attention_dropout"]) {
       const v = (this as any)[f];
-      if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new ConfigError(f, `expected a finite number >= 0, got ${JSON.stringify(v)}`);
+      if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
+        throw new ConfigError(f, `expected a finite number >= 0, got ${JSON.stringify(v)}`);
     }
     if (typeof this.rope_theta !== "number" || !Number.isFinite(this.rope_theta) || this.rope_theta <= 0) {
       throw new ConfigError("rope_theta", `expected a positive number, got ${JSON.stringify(this.rope_theta)}`);
     }
     for (const f of ["use_cache", "tie_word_embeddings", "attention_bias", "mlp_bias"]) {
-      if (typeof (this as any)[f] !== "boolean") throw new ConfigError(f, `expected true or false, got ${JSON.stringify((this as any)[f])}`);
+      if (typeof (this as any)[f] !== "boolean")
+        throw new ConfigError(f, `expected true or false, got ${JSON.stringify((this as any)[f])}`);
     }
     checkOptionalTokenId("pad_token_id", this.pad_token_id);
     checkOptionalTokenId("bos_token_id", this.bos_token_id);
@@ -224,10 +275,16 @@ export class LlamaConfig {
     if (Array.isArray(this.pad_token_id)) throw new ConfigError("pad_token_id", "expected a single id or null");
     if (this.pad_token_id !== null && (this.pad_token_id < -this.vocab_size || this.pad_token_id >= this.vocab_size)) {
       // nn.Embedding(padding_idx=...) asserts this; a negative id counts from the end as in torch.
-      throw new ConfigError("pad_token_id", `must be in [-vocab_size, vocab_size) = [${-this.vocab_size}, ${this.vocab_size}), got ${this.pad_token_id}`);
+      throw new ConfigError(
+        "pad_token_id",
+        `must be in [-vocab_size, vocab_size) = [${-this.vocab_size}, ${this.vocab_size}), got ${this.pad_token_id}`,
+      );
     }
     if (this.problem_type !== null && this.problem_type !== undefined && !PROBLEM_TYPES.includes(this.problem_type)) {
-      throw new ConfigError("problem_type", `expected one of ${PROBLEM_TYPES.join(", ")} or null, got ${JSON.stringify(this.problem_type)}`);
+      throw new ConfigError(
+        "problem_type",
+        `expected one of ${PROBLEM_TYPES.join(", ")} or null, got ${JSON.stringify(this.problem_type)}`,
+      );
     }
     const tp = this.pretraining_tp;
     if (tp > 1) {
@@ -239,7 +296,8 @@ export class LlamaConfig {
         ["vocab_size", this.vocab_size],
       ];
       for (const [name, n] of sizes) {
-        if (n % tp !== 0) throw new ConfigError("pretraining_tp", `${name} (${n}) must be divisible by pretraining_tp (${tp})`);
+        if (n % tp !== 0)
+          throw new ConfigError("pretraining_tp", `${name} (${n}) must be divisible by pretraining_tp (${tp})`);
       }
       // HF's sliced o_proj splits the attention output (num_attention_heads * head_dim wide) into hidden_size / tp
       // columns and sums range(tp) of them: with another width it raises IndexError or silently drops columns.
@@ -259,7 +317,10 @@ export class LlamaConfig {
     const ropeType = (rs.rope_type ?? rs.type ?? "default") as RopeType;
     const spec = ROPE_KEYS[ropeType];
     if (spec === undefined) {
-      throw new ConfigError("rope_scaling.rope_type", `unknown rope type ${JSON.stringify(ropeType)}; expected one of ${Object.keys(ROPE_KEYS).join(", ")}`);
+      throw new ConfigError(
+        "rope_scaling.rope_type",
+        `unknown rope type ${JSON.stringify(ropeType)}; expected one of ${Object.keys(ROPE_KEYS).join(", ")}`,
+      );
     }
     const received = new Set(Object.keys(rs));
     if (!received.has("rope_type") && received.has("type")) {
@@ -268,15 +329,24 @@ export class LlamaConfig {
     }
     received.delete("type"); // both spellings present: 'type' is the BC copy
     const missing = spec.required.filter((key) => !received.has(key));
-    if (missing.length) throw new ConfigError(`rope_scaling.${missing[0]}`, `missing required key for rope_type '${ropeType}' (required: ${spec.required.join(", ")})`);
+    if (missing.length)
+      throw new ConfigError(
+        `rope_scaling.${missing[0]}`,
+        `missing required key for rope_type '${ropeType}' (required: ${spec.required.join(", ")})`,
+      );
     const unused = [...received].filter((key) => !spec.required.includes(key) && !(spec.optional ?? []).includes(key));
-    if (unused.length) this.warnings.push(`Unrecognized keys in rope_scaling for rope_type '${ropeType}': ${unused.join(", ")}`);
+    if (unused.length)
+      this.warnings.push(`Unrecognized keys in rope_scaling for rope_type '${ropeType}': ${unused.join(", ")}`);
 
     const num = (key: string, v: unknown) => {
-      if (typeof v !== "number" || !Number.isFinite(v)) throw new ConfigError(`rope_scaling.${key}`, `expected a finite number, got ${JSON.stringify(v)}`);
+      if (typeof v !== "number" || !Number.isFinite(v))
+        throw new ConfigError(`rope_scaling.${key}`, `expected a finite number, got ${JSON.stringify(v)}`);
       return v;
     };
-    if (spec.required.includes("factor") || (ropeType === "longrope" && rs.factor !== undefined && rs.factor !== null)) {
+    if (
+      spec.required.includes("factor") ||
+      (ropeType === "longrope" && rs.factor !== undefined && rs.factor !== null)
+    ) {
       const factor = num("factor", rs.factor);
       if (factor <= 0) throw new ConfigError("rope_scaling.factor", `expected a positive number, got ${factor}`);
       if (factor < 1) this.warnings.push(`rope_scaling's factor field must be a float >= 1, got ${factor}`);
@@ -286,15 +356,31 @@ export class LlamaConfig {
       const high = num("high_freq_factor", rs.high_freq_factor);
       const orig = num("original_max_position_embeddings", rs.original_max_position_embeddings);
       // HF only warns here, but high == low divides by zero in the smoothing step: refuse it.
-      if (high <= low) throw new ConfigError("rope_scaling.high_freq_factor", `must be greater than low_freq_factor, got high_freq_factor=${high} and low_freq_factor=${low}`);
-      if (!Number.isSafeInteger(orig) || orig <= 0) throw new ConfigError("rope_scaling.original_max_position_embeddings", `expected a positive integer, got ${orig}`);
-      if (orig >= this.max_position_embeddings) this.warnings.push(`rope_scaling's original_max_position_embeddings (${orig}) should be less than max_position_embeddings (${this.max_position_embeddings})`);
+      if (high <= low)
+        throw new ConfigError(
+          "rope_scaling.high_freq_factor",
+          `must be greater than low_freq_factor, got high_freq_factor=${high} and low_freq_factor=${low}`,
+        );
+      if (!Number.isSafeInteger(orig) || orig <= 0)
+        throw new ConfigError(
+          "rope_scaling.original_max_position_embeddings",
+          `expected a positive integer, got ${orig}`,
+        );
+      if (orig >= this.max_position_embeddings)
+        this.warnings.push(
+          `rope_scaling's original_max_position_embeddings (${orig}) should be less than max_position_embeddings (${this.max_position_embeddings})`,
+        );
     }
     if (ropeType === "longrope") {
       for (const key of ["short_factor", "long_factor"] as const) {
         const v = rs[key];
-        if (!Array.isArray(v) || !v.every((x) => typeof x === "number" && Number.isFinite(x))) throw new ConfigError(`rope_scaling.${key}`, "expected a list of numbers");
-        if (v.length !== this.head_dim / 2) throw new ConfigError(`rope_scaling.${key}`, `expected length head_dim / 2 = ${this.head_dim / 2}, got ${v.length}`);
+        if (!Array.isArray(v) || !v.every((x) => typeof x === "number" && Number.isFinite(x)))
+          throw new ConfigError(`rope_scaling.${key}`, "expected a list of numbers");
+        if (v.length !== this.head_dim / 2)
+          throw new ConfigError(
+            `rope_scaling.${key}`,
+            `expected length head_dim / 2 = ${this.head_dim / 2}, got ${v.length}`,
+          );
       }
     }
     if (ropeType === "yarn") {
@@ -320,7 +406,7 @@ export class LlamaConfig {
    * left out, `bos_token_id: 1` and `tie_word_embeddings: true` are written).
    */
   to_diff_dict(): Record<string, unknown> {
-    const classDefaults = LlamaConfig.classDefaults ??= new LlamaConfig().to_dict();
+    const classDefaults = (LlamaConfig.classDefaults ??= new LlamaConfig().to_dict());
     const out: Record<string, unknown> = {};
     for (const [key, v] of Object.entries(this.to_dict())) {
       if (
@@ -356,7 +442,8 @@ export class LlamaConfig {
     } catch (e) {
       throw new CheckpointError(file, `not valid JSON (${(e as Error).message})`);
     }
-    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new CheckpointError(file, "expected a JSON object");
+    if (raw === null || typeof raw !== "object" || Array.isArray(raw))
+      throw new CheckpointError(file, "expected a JSON object");
     const model_type = (raw as any).model_type;
     if (model_type !== undefined && model_type !== "llama") {
       throw new CheckpointError(file, `model_type is ${JSON.stringify(model_type)}, expected "llama"`);
@@ -364,7 +451,8 @@ export class LlamaConfig {
     try {
       return new LlamaConfig(raw as Record<string, unknown>);
     } catch (e) {
-      if (e instanceof ConfigError) throw new ConfigError(e.field, `${e.message.slice(e.field.length + 2)} (in ${file})`);
+      if (e instanceof ConfigError)
+        throw new ConfigError(e.field, `${e.message.slice(e.field.length + 2)} (in ${file})`);
       throw e;
     }
   }
@@ -384,11 +472,13 @@ export class LlamaConfig {
 
 /** JSON object keys are strings; HF converts id2label keys back to ints. */
 function normalizeId2Label(v: unknown): Record<number, string> {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new ConfigError("id2label", "expected an object mapping ids to label names");
+  if (v === null || typeof v !== "object" || Array.isArray(v))
+    throw new ConfigError("id2label", "expected an object mapping ids to label names");
   const out: Record<number, string> = {};
   for (const [key, label] of Object.entries(v as object)) {
     const id = Number(key);
-    if (!Number.isSafeInteger(id) || id < 0) throw new ConfigError("id2label", `keys must be non-negative integers, got ${JSON.stringify(key)}`);
+    if (!Number.isSafeInteger(id) || id < 0)
+      throw new ConfigError("id2label", `keys must be non-negative integers, got ${JSON.stringify(key)}`);
     out[id] = String(label);
   }
   return out;

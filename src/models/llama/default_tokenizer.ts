@@ -78,7 +78,15 @@ export function loadDefaultTokenizerData(): DefaultTokenizerData {
 /** The Hub's legacy Llama 2 tokenizer.json, as a config built from the npm data. */
 export function defaultTokenizerConfig(): TokenizerConfigJSON {
   const { vocab, merges } = loadDefaultTokenizerData();
-  const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  const special = (id: number, content: string) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  });
   return {
     version: "1.0",
     truncation: null,
@@ -95,7 +103,12 @@ export function defaultTokenizerConfig(): TokenizerConfigJSON {
     post_processor: {
       type: "TemplateProcessing",
       single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
-      pair: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: "<s>", type_id: 1 } }, { Sequence: { id: "B", type_id: 1 } }],
+      pair: [
+        { SpecialToken: { id: "<s>", type_id: 0 } },
+        { Sequence: { id: "A", type_id: 0 } },
+        { SpecialToken: { id: "<s>", type_id: 1 } },
+        { Sequence: { id: "B", type_id: 1 } },
+      ],
       special_tokens: { "<s>": { id: "<s>", ids: [1], tokens: ["<s>"] } },
     },
     decoder: {
@@ -191,7 +204,12 @@ export function defaultModelProto(): ModelProto {
  * `LlamaTokenizerFast.from_pretrained` on the Hub's Llama 2 tokenizer files.
  */
 export function loadDefaultTokenizer(kwargs: LlamaTokenizerFastKwargs = {}): LlamaTokenizerFast {
-  return new LlamaTokenizerFast({ legacy: true, ...kwargs, tokenizer_config: defaultTokenizerConfig(), sp_model_proto: defaultModelProto() });
+  return new LlamaTokenizerFast({
+    legacy: true,
+    ...kwargs,
+    tokenizer_config: defaultTokenizerConfig(),
+    sp_model_proto: defaultModelProto(),
+  });
 }
 
 /** The default slow tokenizer (Llama 2 sentencepiece model derived from the same data, legacy=true). */

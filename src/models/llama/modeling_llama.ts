@@ -112,7 +112,8 @@ export class LlamaRMSNorm extends Module {
   forward(hidden_states: Tensor): Tensor {
     const H = this.weight.shape[0];
     const x = hidden_states.toFloat32();
-    if (hidden_states.shape[hidden_states.shape.length - 1] !== H) throw new ShapeError("hidden_states", `RMSNorm expects last dim ${H}, got [${hidden_states.shape}]`);
+    if (hidden_states.shape[hidden_states.shape.length - 1] !== H)
+      throw new ShapeError("hidden_states", `RMSNorm expects last dim ${H}, got [${hidden_states.shape}]`);
     const w = this.weight.dtype === "float32" ? (this.weight.data as Float32Array) : this.weight.toFloat32();
     const rows = x.length / H;
     const out = new Float32Array(x.length);
@@ -234,7 +235,8 @@ export function apply_rotary_pos_emb(q: Tensor, k: Tensor, cos: Tensor, sin: Ten
 /** x * cos + rotate_half(x) * sin, cos/sin [B or 1, T, D] broadcast over x's heads [B, n, T, D]. */
 function rotate(x: Tensor, cosT: Tensor, sinT: Tensor): Tensor {
   const [B, nH, T, D] = x.shape;
-  if (cosT.shape[1] !== T || cosT.shape[2] !== D) throw new ShapeError("cos", `expected [${B}, ${T}, ${D}], got [${cosT.shape}]`);
+  if (cosT.shape[1] !== T || cosT.shape[2] !== D)
+    throw new ShapeError("cos", `expected [${B}, ${T}, ${D}], got [${cosT.shape}]`);
   const src = x.toFloat32();
   const rot = rotate_half(x).data as Float32Array;
   const cos = cosT.toFloat32();
@@ -309,7 +311,10 @@ function linearNoBias(x: Tensor, w: Tensor): Tensor {
   const K = w.shape[1];
   const N = w.shape[0];
   const M = x.size / K;
-  return new Tensor("float32", linear(x.data as Float32Array, weightView(w), null, M, K, N), [...x.shape.slice(0, -1), N]);
+  return new Tensor("float32", linear(x.data as Float32Array, weightView(w), null, M, K, N), [
+    ...x.shape.slice(0, -1),
+    N,
+  ]);
 }
 
 /** weight.split(n, dim=0): row blocks (views, no copy). */
@@ -403,7 +408,8 @@ function toHeads(x: Tensor, n: number, D: number): Tensor {
   const out = new Float32Array(B * n * T * D);
   for (let b = 0; b < B; b++)
     for (let t = 0; t < T; t++)
-      for (let h = 0; h < n; h++) out.set(src.subarray(((b * T + t) * n + h) * D, ((b * T + t) * n + h + 1) * D), ((b * n + h) * T + t) * D);
+      for (let h = 0; h < n; h++)
+        out.set(src.subarray(((b * T + t) * n + h) * D, ((b * T + t) * n + h + 1) * D), ((b * n + h) * T + t) * D);
   return new Tensor("float32", out, [B, n, T, D]);
 }
 
@@ -414,7 +420,8 @@ function fromHeads(x: Tensor): Tensor {
   const out = new Float32Array(B * T * n * D);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < n; h++)
-      for (let t = 0; t < T; t++) out.set(src.subarray(((b * n + h) * T + t) * D, ((b * n + h) * T + t + 1) * D), ((b * T + t) * n + h) * D);
+      for (let t = 0; t < T; t++)
+        out.set(src.subarray(((b * n + h) * T + t) * D, ((b * n + h) * T + t + 1) * D), ((b * T + t) * n + h) * D);
   return new Tensor("float32", out, [B, T, n * D]);
 }
 
@@ -522,7 +529,15 @@ export class LlamaAttention extends Module {
       for (let h = 0; h < nH; h++) {
         const bh = b * nH + h;
         // q k^T: x = q[b, h] [T, D], W = k[b, h] [S, D]  ->  [T, S]
-        linear(q.subarray(bh * T * D, (bh + 1) * T * D), { dtype: "float32", data: k.subarray(bh * S * D, (bh + 1) * S * D) }, null, T, D, S, scores);
+        linear(
+          q.subarray(bh * T * D, (bh + 1) * T * D),
+          { dtype: "float32", data: k.subarray(bh * S * D, (bh + 1) * S * D) },
+          null,
+          T,
+          D,
+          S,
+          scores,
+        );
         for (let i = 0; i < T; i++) {
           for (let j = 0; j < S; j++) {
             let s = f(scores[i * S + j] / scale); // / math.sqrt(head_dim)
@@ -572,7 +587,10 @@ export class LlamaDecoderLayer extends Module {
     this.self_attn = this.add("self_attn", new LlamaAttention(config, layer_idx));
     this.mlp = this.add("mlp", new LlamaMLP(config));
     this.input_layernorm = this.add("input_layernorm", new LlamaRMSNorm(config.hidden_size, config.rms_norm_eps));
-    this.post_attention_layernorm = this.add("post_attention_layernorm", new LlamaRMSNorm(config.hidden_size, config.rms_norm_eps));
+    this.post_attention_layernorm = this.add(
+      "post_attention_layernorm",
+      new LlamaRMSNorm(config.hidden_size, config.rms_norm_eps),
+    );
   }
 
   /** hidden_states [B, T, H] -> [hidden_states [B, T, H], attn_weights or null]. */
@@ -636,7 +654,11 @@ export abstract class LlamaPreTrainedModel extends PreTrainedModel {
       }
     };
     expect("embed_tokens.weight", [config.vocab_size, H], "vocab_size, hidden_size");
-    expect("layers.0.self_attn.q_proj.weight", [config.num_attention_heads * config.head_dim, H], "num_attention_heads, head_dim");
+    expect(
+      "layers.0.self_attn.q_proj.weight",
+      [config.num_attention_heads * config.head_dim, H],
+      "num_attention_heads, head_dim",
+    );
     expect("layers.0.mlp.gate_proj.weight", [config.intermediate_size, H], "intermediate_size");
     expect(`layers.${L - 1}.input_layernorm.weight`, [H], "num_hidden_layers");
   }
@@ -657,9 +679,13 @@ export class LlamaModel extends LlamaPreTrainedModel {
     super(config);
     this.padding_idx = config.pad_token_id;
     this.vocab_size = config.vocab_size;
-    this.embed_tokens = this.add("embed_tokens", new Embedding(config.vocab_size, config.hidden_size, this.padding_idx));
+    this.embed_tokens = this.add(
+      "embed_tokens",
+      new Embedding(config.vocab_size, config.hidden_size, this.padding_idx),
+    );
     this.layers = [];
-    for (let i = 0; i < config.num_hidden_layers; i++) this.layers.push(this.add(`layers.${i}`, new LlamaDecoderLayer(config, i)));
+    for (let i = 0; i < config.num_hidden_layers; i++)
+      this.layers.push(this.add(`layers.${i}`, new LlamaDecoderLayer(config, i)));
     this.norm = this.add("norm", new LlamaRMSNorm(config.hidden_size, config.rms_norm_eps));
     this.rotary_emb = new LlamaRotaryEmbedding(config);
     if (!opts._nested) this.post_init(opts);
@@ -682,17 +708,27 @@ export class LlamaModel extends LlamaPreTrainedModel {
     const hasIds = args.input_ids !== undefined && args.input_ids !== null;
     const hasEmbeds = args.inputs_embeds !== undefined && args.inputs_embeds !== null;
     if (hasIds === hasEmbeds) {
-      throw new ValueError("You cannot specify both input_ids and inputs_embeds at the same time, and must specify either one");
+      throw new ValueError(
+        "You cannot specify both input_ids and inputs_embeds at the same time, and must specify either one",
+      );
     }
     let inputs_embeds: Tensor; // [B, T, H]
     if (hasIds) {
       const ids = toIntRows(args.input_ids!, "input_ids");
-      if (ids.length === 0 || ids[0].length === 0) throw new ShapeError("input_ids", "expected a non-empty [batch, seq] array");
+      if (ids.length === 0 || ids[0].length === 0)
+        throw new ShapeError("input_ids", "expected a non-empty [batch, seq] array");
       inputs_embeds = this.embed_tokens.forward(ids);
     } else {
       inputs_embeds = args.inputs_embeds!.float();
-      if (inputs_embeds.shape.length !== 3 || inputs_embeds.shape[2] !== config.hidden_size || inputs_embeds.shape[1] === 0) {
-        throw new ShapeError("inputs_embeds", `expected [batch, seq, ${config.hidden_size}], got [${inputs_embeds.shape}]`);
+      if (
+        inputs_embeds.shape.length !== 3 ||
+        inputs_embeds.shape[2] !== config.hidden_size ||
+        inputs_embeds.shape[1] === 0
+      ) {
+        throw new ShapeError(
+          "inputs_embeds",
+          `expected [batch, seq, ${config.hidden_size}], got [${inputs_embeds.shape}]`,
+        );
       }
     }
     const [B, T] = inputs_embeds.shape;
@@ -705,8 +741,12 @@ export class LlamaModel extends LlamaPreTrainedModel {
     if (args.cache_position === undefined || args.cache_position === null) {
       cache_position = Array.from({ length: T }, (_, i) => past_seen_tokens + i);
     } else {
-      cache_position = args.cache_position instanceof Tensor ? toIntRows(args.cache_position, "cache_position")[0] : [...args.cache_position];
-      if (cache_position.length !== T) throw new ShapeError("cache_position", `expected ${T} positions, got ${cache_position.length}`);
+      cache_position =
+        args.cache_position instanceof Tensor
+          ? toIntRows(args.cache_position, "cache_position")[0]
+          : [...args.cache_position];
+      if (cache_position.length !== T)
+        throw new ShapeError("cache_position", `expected ${T} positions, got ${cache_position.length}`);
     }
     let position_ids: number[][];
     if (args.position_ids === undefined || args.position_ids === null) {
@@ -715,7 +755,11 @@ export class LlamaModel extends LlamaPreTrainedModel {
     } else {
       position_ids = toIntRows(args.position_ids, "position_ids");
       if (position_ids.length === 1 && B > 1) position_ids = Array.from({ length: B }, () => position_ids[0]);
-      if (position_ids.length !== B || position_ids[0].length !== T) throw new ShapeError("position_ids", `expected [${B}, ${T}], got [${position_ids.length}, ${position_ids[0]?.length}]`);
+      if (position_ids.length !== B || position_ids[0].length !== T)
+        throw new ShapeError(
+          "position_ids",
+          `expected [${B}, ${T}], got [${position_ids.length}, ${position_ids[0]?.length}]`,
+        );
     }
 
     const causal_mask = this._update_causal_mask(args.attention_mask ?? null, B, T, cache_position, past_seen_tokens);
@@ -751,20 +795,43 @@ export class LlamaModel extends LlamaPreTrainedModel {
    * target = attention_mask's length when a 2D mask is given, else past + T + 1 (HF's extra column; the
    * attention slices it to S).
    */
-  _update_causal_mask(attention_mask: IntInput | Tensor | null, B: number, T: number, cache_position: number[], past_seen_tokens: number): Tensor {
+  _update_causal_mask(
+    attention_mask: IntInput | Tensor | null,
+    B: number,
+    T: number,
+    cache_position: number[],
+    past_seen_tokens: number,
+  ): Tensor {
     if (attention_mask instanceof Tensor && attention_mask.shape.length === 4) {
-      return _prepare_4d_causal_attention_mask_with_cache_position(attention_mask, T, 0, FLOAT32_MIN, cache_position, B);
+      return _prepare_4d_causal_attention_mask_with_cache_position(
+        attention_mask,
+        T,
+        0,
+        FLOAT32_MIN,
+        cache_position,
+        B,
+      );
     }
     let rows: number[][] | null = null;
     if (attention_mask !== null) {
       rows = toIntRows(attention_mask, "attention_mask");
       if (rows.length !== B) throw new ShapeError("attention_mask", `expected ${B} rows, got ${rows.length}`);
       if (rows[0].length < past_seen_tokens + T) {
-        throw new ShapeError("attention_mask", `expected length past + seq = ${past_seen_tokens + T}, got ${rows[0].length}`);
+        throw new ShapeError(
+          "attention_mask",
+          `expected length past + seq = ${past_seen_tokens + T}, got ${rows[0].length}`,
+        );
       }
     }
     const target_length = rows !== null ? rows[0].length : past_seen_tokens + T + 1;
-    return _prepare_4d_causal_attention_mask_with_cache_position(rows, T, target_length, FLOAT32_MIN, cache_position, B);
+    return _prepare_4d_causal_attention_mask_with_cache_position(
+      rows,
+      T,
+      target_length,
+      FLOAT32_MIN,
+      cache_position,
+      B,
+    );
   }
 }
 
@@ -811,7 +878,8 @@ export class LlamaForCausalLM extends LlamaPreTrainedModel {
     let hidden_states = outputs.last_hidden_state; // [B, T, H]
     const [B, T, H] = hidden_states.shape;
     const keep = args.num_logits_to_keep ?? 0;
-    if (!Number.isInteger(keep) || keep < 0) throw new ShapeError("num_logits_to_keep", `expected an integer >= 0, got ${keep}`);
+    if (!Number.isInteger(keep) || keep < 0)
+      throw new ShapeError("num_logits_to_keep", `expected an integer >= 0, got ${keep}`);
     if (keep > 0 && keep < T) {
       // v4.45: lm_head(hidden_states[:, -num_logits_to_keep:, :]); 0 keeps all
       const src = hidden_states.data as Float32Array;
@@ -831,7 +899,11 @@ export class LlamaForCausalLM extends LlamaPreTrainedModel {
     if (args.labels !== undefined && args.labels !== null) {
       const labels = toIntRows(args.labels, "labels");
       const Tl = logits.shape[1];
-      if (labels.length !== B || labels[0].length !== Tl) throw new ShapeError("labels", `expected [${B}, ${Tl}] to match the logits, got [${labels.length}, ${labels[0]?.length}]`);
+      if (labels.length !== B || labels[0].length !== Tl)
+        throw new ShapeError(
+          "labels",
+          `expected [${B}, ${Tl}] to match the logits, got [${labels.length}, ${labels[0]?.length}]`,
+        );
       // shift so that tokens < n predict n: logits[:, :-1] vs labels[:, 1:]
       const V = this.vocab_size;
       const shift_logits = new Float32Array(B * (Tl - 1) * V);
@@ -866,9 +938,16 @@ export class LlamaForCausalLM extends LlamaPreTrainedModel {
   }
 }
 
-function resizeEmbeddings(model: LlamaPreTrainedModel & { model?: LlamaModel; transformer?: LlamaModel }, new_num_tokens: number, pad_to_multiple_of: number | undefined, seed: number): Embedding {
-  if (pad_to_multiple_of !== undefined) new_num_tokens = Math.ceil(new_num_tokens / pad_to_multiple_of) * pad_to_multiple_of;
-  if (!Number.isSafeInteger(new_num_tokens) || new_num_tokens <= 0) throw new ValueError(`new_num_tokens: expected a positive integer, got ${new_num_tokens}`);
+function resizeEmbeddings(
+  model: LlamaPreTrainedModel & { model?: LlamaModel; transformer?: LlamaModel },
+  new_num_tokens: number,
+  pad_to_multiple_of: number | undefined,
+  seed: number,
+): Embedding {
+  if (pad_to_multiple_of !== undefined)
+    new_num_tokens = Math.ceil(new_num_tokens / pad_to_multiple_of) * pad_to_multiple_of;
+  if (!Number.isSafeInteger(new_num_tokens) || new_num_tokens <= 0)
+    throw new ValueError(`new_num_tokens: expected a positive integer, got ${new_num_tokens}`);
   const base = (model.model ?? model.transformer ?? model) as LlamaModel;
   const old = base.embed_tokens;
   const rng = new Random(seed);
@@ -929,7 +1008,8 @@ function readLabels(labels: IntInput | Tensor): { values: number[]; shape: numbe
       if (shape.length <= depth) shape.push(v.length);
       for (const x of v) walk(x, depth + 1);
     } else {
-      if (typeof v !== "number" || Number.isNaN(v)) throw new ShapeError("labels", `expected numbers, got ${String(v)}`);
+      if (typeof v !== "number" || Number.isNaN(v))
+        throw new ShapeError("labels", `expected numbers, got ${String(v)}`);
       flat.push(v);
     }
   };
@@ -966,7 +1046,9 @@ export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
     this.score = this.add("score", new Linear(config.hidden_size, this.num_labels, false));
     this.pooling = opts.pooling ?? "last_non_pad";
     if (this.pooling !== "last_non_pad" && this.pooling !== "first_pad_minus_one") {
-      throw new ValueError(`pooling: expected "last_non_pad" or "first_pad_minus_one", got ${JSON.stringify(this.pooling)}`);
+      throw new ValueError(
+        `pooling: expected "last_non_pad" or "first_pad_minus_one", got ${JSON.stringify(this.pooling)}`,
+      );
     }
     this.post_init(opts);
   }
@@ -978,12 +1060,13 @@ export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
   /** The pooled position of each row (see the class comment). */
   pooled_indices(input_ids: number[][] | null, batch_size: number, T: number): number[] {
     const pad = this.config.pad_token_id;
-    if (pad === null && batch_size !== 1) throw new ValueError("Cannot handle batch sizes > 1 if no padding token is defined.");
+    if (pad === null && batch_size !== 1)
+      throw new ValueError("Cannot handle batch sizes > 1 if no padding token is defined.");
     if (pad === null || input_ids === null) return new Array(batch_size).fill(T - 1);
     return input_ids.map((row) => {
       if (this.pooling === "first_pad_minus_one") {
         const first = row.indexOf(pad); // argmax of (ids == pad) is 0 when there is no pad
-        return (((first < 0 ? 0 : first) - 1) % T + T) % T;
+        return ((((first < 0 ? 0 : first) - 1) % T) + T) % T;
       }
       for (let t = T - 1; t >= 0; t--) if (row[t] !== pad) return t;
       return 0;
@@ -1008,7 +1091,8 @@ export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
       const n = this.num_labels;
       // Plain JS arrays cannot say int or float (JSON's 1.0 reads as 1): a [B, num_labels] array of 0/1 is
       // multi-label targets, since class indices would be [B]. (HF, given such a LongTensor, fails instead.)
-      const plainTargets = !(args.labels instanceof Tensor) && labels.shape.length === 2 && labels.shape[0] === B && labels.shape[1] === n;
+      const plainTargets =
+        !(args.labels instanceof Tensor) && labels.shape.length === 2 && labels.shape[0] === B && labels.shape[1] === n;
       if (this.config.problem_type === null || this.config.problem_type === undefined) {
         if (n === 1) this.config.problem_type = "regression";
         else if (n > 1 && labels.isInt && !plainTargets) this.config.problem_type = "single_label_classification";
@@ -1017,13 +1101,25 @@ export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
       const p = pooled_logits.data as Float32Array;
       let loss: number;
       if (this.config.problem_type === "regression") {
-        if (labels.values.length !== p.length) throw new ShapeError("labels", `regression needs ${p.length} values (shape [${B}${n === 1 ? "" : `, ${n}`}]), got ${labels.values.length}`);
+        if (labels.values.length !== p.length)
+          throw new ShapeError(
+            "labels",
+            `regression needs ${p.length} values (shape [${B}${n === 1 ? "" : `, ${n}`}]), got ${labels.values.length}`,
+          );
         loss = mseLoss(p, labels.values);
       } else if (this.config.problem_type === "single_label_classification") {
-        if (labels.values.length !== B) throw new ShapeError("labels", `single_label_classification needs one class index per row (${B}), got ${labels.values.length} values`);
+        if (labels.values.length !== B)
+          throw new ShapeError(
+            "labels",
+            `single_label_classification needs one class index per row (${B}), got ${labels.values.length} values`,
+          );
         loss = crossEntropy(p, labels.values, B, n);
       } else {
-        if (labels.values.length !== p.length) throw new ShapeError("labels", `multi_label_classification needs [${B}, ${n}] targets, got ${labels.values.length} values`);
+        if (labels.values.length !== p.length)
+          throw new ShapeError(
+            "labels",
+            `multi_label_classification needs [${B}, ${n}] targets, got ${labels.values.length} values`,
+          );
         loss = bceWithLogits(p, labels.values);
       }
       result.loss = new Tensor("float32", [loss], []);
@@ -1070,7 +1166,9 @@ export class LlamaForQuestionAnswering extends LlamaPreTrainedModel {
     return this.transformer.embed_tokens;
   }
 
-  forward(args: LlamaForwardArgs & { start_positions?: number[] | Tensor | null; end_positions?: number[] | Tensor | null }): QuestionAnsweringModelOutput {
+  forward(
+    args: LlamaForwardArgs & { start_positions?: number[] | Tensor | null; end_positions?: number[] | Tensor | null },
+  ): QuestionAnsweringModelOutput {
     const outputs = this.transformer.forward({ ...args, use_cache: false });
     const logits = this.qa_outputs.forward(outputs.last_hidden_state); // [B, T, 2]
     const [B, T] = logits.shape;
@@ -1142,7 +1240,8 @@ export class LlamaForTokenClassification extends LlamaPreTrainedModel {
     if (args.labels !== undefined && args.labels !== null) {
       const labels = toIntRows(args.labels, "labels").flat();
       const N = logits.size / this.num_labels;
-      if (labels.length !== N) throw new ShapeError("labels", `expected ${N} labels (one per token), got ${labels.length}`);
+      if (labels.length !== N)
+        throw new ShapeError("labels", `expected ${N} labels (one per token), got ${labels.length}`);
       result.loss = new Tensor("float32", [crossEntropy(logits.data as Float32Array, labels, N, this.num_labels)], []);
     }
     if (outputs.hidden_states) result.hidden_states = outputs.hidden_states;

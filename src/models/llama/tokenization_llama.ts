@@ -102,7 +102,11 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
     super(k);
     const spKwargs = kwargs.sp_model_kwargs ?? {};
     for (const key of Object.keys(spKwargs)) {
-      if (spKwargs[key] !== undefined && spKwargs[key] !== null && !(key === "enable_sampling" && spKwargs[key] === false)) {
+      if (
+        spKwargs[key] !== undefined &&
+        spKwargs[key] !== null &&
+        !(key === "enable_sampling" && spKwargs[key] === false)
+      ) {
         throw new ValueError(`sp_model_kwargs.${key}: sentencepiece sampling options are not supported by llama-ts`);
       }
     }
@@ -120,7 +124,13 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
     this.spaces_between_special_tokens = kwargs.spaces_between_special_tokens ?? false;
     this.sp_model = this.get_spm_processor(kwargs.from_slow ?? false, kwargs.sp_model_proto);
     this.add_prefix_space = kwargs.add_prefix_space ?? true;
-    this.init_kwargs = { ...this.init_kwargs, legacy: this.legacy, add_bos_token: this.add_bos_token, add_eos_token: this.add_eos_token, add_prefix_space: this.add_prefix_space };
+    this.init_kwargs = {
+      ...this.init_kwargs,
+      legacy: this.legacy,
+      add_bos_token: this.add_bos_token,
+      add_eos_token: this.add_eos_token,
+      add_prefix_space: this.add_prefix_space,
+    };
     delete this.init_kwargs.sp_model_proto;
     delete this.init_kwargs.added_tokens_decoder;
     this._initAddedSpecialTokens();
@@ -134,10 +144,18 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
   static async from_pretrained(dir: string, kwargs: LlamaTokenizerKwargs = {}): Promise<LlamaTokenizer> {
     const vocabFile = join(dir, VOCAB_FILES_NAMES.vocab_file);
     if (!existsSync(vocabFile) && kwargs.sp_model_proto === undefined) {
-      throw new TokenizerError(VOCAB_FILES_NAMES.vocab_file, `not found in ${dir}: LlamaTokenizer needs the sentencepiece model`);
+      throw new TokenizerError(
+        VOCAB_FILES_NAMES.vocab_file,
+        `not found in ${dir}: LlamaTokenizer needs the sentencepiece model`,
+      );
     }
     const { kwargs: configKwargs, added_tokens_decoder } = loadTokenizerConfig(dir);
-    return new LlamaTokenizer({ ...configKwargs, added_tokens_decoder, vocab_file: vocabFile, ...kwargs } as LlamaTokenizerKwargs);
+    return new LlamaTokenizer({
+      ...configKwargs,
+      added_tokens_decoder,
+      vocab_file: vocabFile,
+      ...kwargs,
+    } as LlamaTokenizerKwargs);
   }
 
   /** HF: `len(self.sp_model.encode(str(self.unk_token)))` (3 for "<unk>": "<", "unk", ">"). */
@@ -155,7 +173,8 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
     if (source instanceof Uint8Array) proto = parseModelProto(source, file);
     else if (source) proto = source;
     else {
-      if (!this.vocab_file) throw new ValueError("Cannot load the tokenizer: vocab_file is not set (pass vocab_file or sp_model_proto).");
+      if (!this.vocab_file)
+        throw new ValueError("Cannot load the tokenizer: vocab_file is not set (pass vocab_file or sp_model_proto).");
       let bytes: Uint8Array;
       try {
         bytes = new Uint8Array(readFileSync(this.vocab_file));
@@ -198,7 +217,8 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
     text = text.replaceAll(SPIECE_UNDERLINE, " ");
     if (this.add_prefix_space) text = SPIECE_UNDERLINE + text;
     let tokens = super.tokenize(text, opts);
-    if (tokens.length > 1 && tokens[0] === SPIECE_UNDERLINE && this.all_special_tokens.includes(tokens[1])) tokens = tokens.slice(1);
+    if (tokens.length > 1 && tokens[0] === SPIECE_UNDERLINE && this.all_special_tokens.includes(tokens[1]))
+      tokens = tokens.slice(1);
     return tokens;
   }
 
@@ -210,7 +230,8 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
    * kept because it is what HF runs.
    */
   protected _tokenize(text: string): string[] {
-    if (this.legacy || !(text.startsWith(SPIECE_UNDERLINE) || text.startsWith(" "))) return this.sp_model.encode_as_pieces(text);
+    if (this.legacy || !(text.startsWith(SPIECE_UNDERLINE) || text.startsWith(" ")))
+      return this.sp_model.encode_as_pieces(text);
     const tokens = this.sp_model.encode_as_pieces(String(this.unk_token) + text);
     const n = this.unk_token_length;
     return tokens.length >= n ? tokens.slice(n) : tokens;
@@ -227,7 +248,8 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
   /** HF `convert_tokens_to_string`, quirks included (see the module comment). */
   override convert_tokens_to_string(tokens: string[]): string {
     tokens = [...tokens];
-    if (tokens[0].startsWith(SPIECE_UNDERLINE) && this.add_prefix_space) tokens[0] = tokens[0].slice(SPIECE_UNDERLINE.length);
+    if (tokens[0].startsWith(SPIECE_UNDERLINE) && this.add_prefix_space)
+      tokens[0] = tokens[0].slice(SPIECE_UNDERLINE.length);
     const specials = new Set(this.all_special_tokens);
     let current: string[] = [];
     let out = "";
@@ -270,7 +292,11 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
   }
 
   /** 1 where `build_inputs_with_special_tokens` puts BOS/EOS, 0 elsewhere. */
-  override get_special_tokens_mask(token_ids_0: number[], token_ids_1?: number[] | null, already_has_special_tokens = false): number[] {
+  override get_special_tokens_mask(
+    token_ids_0: number[],
+    token_ids_1?: number[] | null,
+    already_has_special_tokens = false,
+  ): number[] {
     if (already_has_special_tokens) return super.get_special_tokens_mask(token_ids_0, token_ids_1, true);
     return llamaSpecialTokensMask(this, token_ids_0, token_ids_1);
   }
@@ -293,7 +319,11 @@ interface LlamaSpecialLayout {
  * `[bos]? + ids_0 + [eos]? (+ [bos]? + ids_1 + [eos]?)`: HF's LlamaTokenizer.build_inputs_with_special_tokens,
  * which LlamaTokenizerFast copies ("Copied from" in HF); both classes call this one function.
  */
-export function llamaBuildInputs(tok: LlamaSpecialLayout, token_ids_0: number[], token_ids_1?: number[] | null): number[] {
+export function llamaBuildInputs(
+  tok: LlamaSpecialLayout,
+  token_ids_0: number[],
+  token_ids_1?: number[] | null,
+): number[] {
   const bos = tok.add_bos_token ? [tok.bos_token_id as number] : [];
   const eos = tok.add_eos_token ? [tok.eos_token_id as number] : [];
   let output = [...bos, ...token_ids_0, ...eos];
@@ -302,7 +332,11 @@ export function llamaBuildInputs(tok: LlamaSpecialLayout, token_ids_0: number[],
 }
 
 /** 1 where llamaBuildInputs puts BOS/EOS, 0 elsewhere (HF's get_special_tokens_mask without special tokens present). */
-export function llamaSpecialTokensMask(tok: LlamaSpecialLayout, token_ids_0: number[], token_ids_1?: number[] | null): number[] {
+export function llamaSpecialTokensMask(
+  tok: LlamaSpecialLayout,
+  token_ids_0: number[],
+  token_ids_1?: number[] | null,
+): number[] {
   const bos = tok.add_bos_token ? [1] : [];
   const eos = tok.add_eos_token ? [1] : [];
   const zeros = (n: number) => new Array<number>(n).fill(0);
@@ -311,7 +345,11 @@ export function llamaSpecialTokensMask(tok: LlamaSpecialLayout, token_ids_0: num
 }
 
 /** 0 for the first sequence (with its BOS/EOS), 1 for the second (HF's create_token_type_ids_from_sequences). */
-export function llamaTokenTypeIds(tok: LlamaSpecialLayout, token_ids_0: number[], token_ids_1?: number[] | null): number[] {
+export function llamaTokenTypeIds(
+  tok: LlamaSpecialLayout,
+  token_ids_0: number[],
+  token_ids_1?: number[] | null,
+): number[] {
   const n = (tok.add_bos_token ? 1 : 0) + (tok.add_eos_token ? 1 : 0);
   const out = new Array<number>(n + token_ids_0.length).fill(0);
   if (token_ids_1 !== undefined && token_ids_1 !== null) for (let i = 0; i < n + token_ids_1.length; i++) out.push(1);

@@ -26,7 +26,13 @@ import { convertLlamaModelProto } from "../../tokenizers/convert_slow_tokenizer.
 import { TemplateProcessing } from "../../tokenizers/pipeline.ts";
 import { PreTrainedTokenizerFast, type FastTokenizerKwargs } from "../../tokenizers/tokenization_utils_fast.ts";
 import { Tokenizer } from "../../tokenizers/tokenizer.ts";
-import { LlamaTokenizer, llamaBuildInputs, llamaSpecialTokensMask, llamaTokenTypeIds, warnLegacyDefault } from "./tokenization_llama.ts";
+import {
+  LlamaTokenizer,
+  llamaBuildInputs,
+  llamaSpecialTokensMask,
+  llamaTokenTypeIds,
+  warnLegacyDefault,
+} from "./tokenization_llama.ts";
 
 /** HF `VOCAB_FILES_NAMES`. */
 export const VOCAB_FILES_NAMES = { vocab_file: "tokenizer.model", tokenizer_file: "tokenizer.json" } as const;
@@ -76,7 +82,8 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
       eos_token: kwargs.eos_token === undefined ? "</s>" : kwargs.eos_token,
     };
     // HF: add_prefix_space given -> the pipeline must be rebuilt from the slow tokenizer.
-    const fromSlow = (kwargs.from_slow ?? false) || (kwargs.add_prefix_space !== undefined && kwargs.add_prefix_space !== null);
+    const fromSlow =
+      (kwargs.from_slow ?? false) || (kwargs.add_prefix_space !== undefined && kwargs.add_prefix_space !== null);
     const { backend, proto } = LlamaTokenizerFast.buildBackend(k, legacy, fromSlow);
     super(backend, k);
     this.legacy = legacy;
@@ -86,14 +93,25 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
     this.add_prefix_space = kwargs.add_prefix_space ?? null;
     this._add_bos_token = kwargs.add_bos_token ?? true;
     this._add_eos_token = kwargs.add_eos_token ?? false;
-    this.init_kwargs = { ...this.init_kwargs, legacy, add_bos_token: this._add_bos_token, add_eos_token: this._add_eos_token };
-    for (const key of ["tokenizer_object", "tokenizer_config", "sp_model_proto", "added_tokens_decoder"]) delete this.init_kwargs[key];
+    this.init_kwargs = {
+      ...this.init_kwargs,
+      legacy,
+      add_bos_token: this._add_bos_token,
+      add_eos_token: this._add_eos_token,
+    };
+    for (const key of ["tokenizer_object", "tokenizer_config", "sp_model_proto", "added_tokens_decoder"])
+      delete this.init_kwargs[key];
     this.update_post_processor();
   }
 
   /** The engine: a given object, a tokenizer.json, or the conversion of the slow tokenizer (`LlamaConverter`). */
-  private static buildBackend(k: LlamaTokenizerFastKwargs, legacy: boolean, fromSlow: boolean): { backend: Tokenizer; proto: ModelProto | null } {
-    const given = k.sp_model_proto instanceof Uint8Array ? parseModelProto(k.sp_model_proto) : (k.sp_model_proto ?? null);
+  private static buildBackend(
+    k: LlamaTokenizerFastKwargs,
+    legacy: boolean,
+    fromSlow: boolean,
+  ): { backend: Tokenizer; proto: ModelProto | null } {
+    const given =
+      k.sp_model_proto instanceof Uint8Array ? parseModelProto(k.sp_model_proto) : (k.sp_model_proto ?? null);
     if (k.tokenizer_object && !fromSlow) return { backend: k.tokenizer_object, proto: given };
     if (k.tokenizer_config && !fromSlow) return { backend: new Tokenizer(k.tokenizer_config), proto: given };
     if (k.tokenizer_file && !fromSlow) return { backend: Tokenizer.from_file(k.tokenizer_file), proto: given };
@@ -104,14 +122,27 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
       try {
         bytes = new Uint8Array(readFileSync(k.vocab_file));
       } catch (e) {
-        throw new TokenizerError(VOCAB_FILES_NAMES.vocab_file, `cannot read the sentencepiece model: ${(e as Error).message}`);
+        throw new TokenizerError(
+          VOCAB_FILES_NAMES.vocab_file,
+          `cannot read the sentencepiece model: ${(e as Error).message}`,
+        );
       }
       proto = parseModelProto(bytes, k.vocab_file);
     } else {
-      throw new ValueError("LlamaTokenizerFast needs a tokenizer_file (tokenizer.json) or a vocab_file (tokenizer.model) to convert from");
+      throw new ValueError(
+        "LlamaTokenizerFast needs a tokenizer_file (tokenizer.json) or a vocab_file (tokenizer.model) to convert from",
+      );
     }
     // HF instantiates the slow tokenizer with the same kwargs and converts it.
-    const slow = new LlamaTokenizer({ sp_model_proto: proto, legacy, add_prefix_space: k.add_prefix_space ?? true, unk_token: k.unk_token, bos_token: k.bos_token, eos_token: k.eos_token, from_slow: true });
+    const slow = new LlamaTokenizer({
+      sp_model_proto: proto,
+      legacy,
+      add_prefix_space: k.add_prefix_space ?? true,
+      unk_token: k.unk_token,
+      bos_token: k.bos_token,
+      eos_token: k.eos_token,
+      from_slow: true,
+    });
     const config = convertLlamaModelProto(proto, {
       legacy,
       add_prefix_space: slow.add_prefix_space,
@@ -131,7 +162,10 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
     const haveJson = existsSync(json);
     const haveModel = existsSync(model);
     if (!haveJson && !haveModel && !kwargs.tokenizer_object && !kwargs.tokenizer_config && !kwargs.sp_model_proto) {
-      throw new TokenizerError(VOCAB_FILES_NAMES.tokenizer_file, `neither tokenizer.json nor tokenizer.model found in ${dir}`);
+      throw new TokenizerError(
+        VOCAB_FILES_NAMES.tokenizer_file,
+        `neither tokenizer.json nor tokenizer.model found in ${dir}`,
+      );
     }
     const { kwargs: configKwargs, added_tokens_decoder } = loadTokenizerConfig(dir);
     return new LlamaTokenizerFast({
@@ -185,7 +219,9 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
    */
   async save_vocabulary(save_directory: string, filename_prefix?: string | null): Promise<string[]> {
     if (!this.can_save_slow_tokenizer) {
-      throw new ValueError("Your fast tokenizer does not have the necessary information to save the vocabulary for a slow tokenizer.");
+      throw new ValueError(
+        "Your fast tokenizer does not have the necessary information to save the vocabulary for a slow tokenizer.",
+      );
     }
     const st = await stat(save_directory).catch(() => null);
     if (!st || !st.isDirectory()) throw new TokenizerError(save_directory, "Vocabulary path should be a directory");
@@ -207,7 +243,11 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
    * Where `build_inputs_with_special_tokens` puts BOS/EOS. HF's fast base class only supports
    * `already_has_special_tokens=true` here (it asserts otherwise); llama-ts answers what LlamaTokenizer does.
    */
-  override get_special_tokens_mask(token_ids_0: number[], token_ids_1?: number[] | null, already_has_special_tokens = false): number[] {
+  override get_special_tokens_mask(
+    token_ids_0: number[],
+    token_ids_1?: number[] | null,
+    already_has_special_tokens = false,
+  ): number[] {
     if (already_has_special_tokens) return super.get_special_tokens_mask(token_ids_0, token_ids_1, true);
     return llamaSpecialTokensMask(this, token_ids_0, token_ids_1);
   }
