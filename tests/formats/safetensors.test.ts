@@ -99,8 +99,9 @@ describe.skipIf(!existsSync(REF))("reference files", () => {
   const files = referenceFiles();
 
   it("finds every reference safetensors file", () => {
-    // 17 checkpoints: 16 single-file + 1 two-shard, each with reference.safetensors
-    expect(files.length).toBe(16 + 2 + 17);
+    // 17 checkpoints: 16 single-file + 1 two-shard, each with reference.safetensors; six of them also hold
+    // reference_bf16.safetensors (bfloat16-compute outputs) and three generate_reference.safetensors
+    expect(files.length).toBe(16 + 2 + 17 + 6 + 3);
   });
 
   it.each(files.map((f) => [path.relative(REF, f), f]))(
