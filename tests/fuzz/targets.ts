@@ -39,7 +39,7 @@ import {
   serializeModelProto,
 } from "../../src/formats/sentencepiece_model.ts";
 import { parseTokenizerJSON, tokenizerConfigToObject } from "../../src/formats/tokenizer_json.ts";
-import { convertLlamaModelProto } from "../../src/tokenizers/convert_slow_tokenizer.ts";
+import { convertLlamaModelProto } from "../../src/convert_slow_tokenizer.ts";
 import { type DType, Tensor } from "../../src/tensor/tensor.ts";
 import { llamaConfigFieldsArb } from "../../src/testing/arbitraries.ts";
 import {
