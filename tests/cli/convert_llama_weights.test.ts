@@ -238,6 +238,25 @@ describe.skipIf(!haveMeta)("llama-ts convert_hf_to_llama_weights (the reverse)",
     });
   }
 
+  it("bfloat16 Meta files (as Meta's Llama 2 releases) convert to the same bfloat16 HF tensors", async () => {
+    const expected = expectedOf("llama-gqa-mp2");
+    const { convert_hf_to_llama_weights } = await import("../../src/models/llama/convert_hf_to_llama_weights.ts");
+    const metaOut = tmp();
+    await convert_hf_to_llama_weights({
+      input_dir: path.resolve(META, "llama-gqa-mp2", expected.source_hf_checkpoint),
+      output_dir: metaOut,
+      num_shards: 2,
+      torch_dtype: "bfloat16",
+    });
+    const shard = loadTorchCheckpoint(path.join(metaOut, "consolidated.01.pth")).tensors;
+    expect([...shard.values()].every((t) => t.dtype === "bfloat16")).toBe(true);
+    const hfOut = tmp();
+    await convert_llama_weights_to_hf({ input_dir: metaOut, output_dir: hfOut, llama_version: "2" });
+    const { tensors } = await loadCheckpointTensors(hfOut);
+    for (const [name, e] of Object.entries(expected.tensors as Record<string, any>))
+      expect(sha256(tensors.get(name)!), name).toBe(e.sha256_bfloat16_le);
+  });
+
   const V32K = path.join(REF, "models/llama-vocab32000");
   it.skipIf(!existsSync(V32K) || !existsSync(path.join(REF, "tokenizer.model")))(
     "with a tokenizer.model: through both CLIs, vocab_size comes from the tokenizer, whose files are written",
