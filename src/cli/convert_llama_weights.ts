@@ -24,8 +24,8 @@ Usage: llama-ts convert_llama_weights_to_hf --input_dir DIR --output_dir DIR [op
   --model_size SIZE        ${Object.keys(NUM_SHARDS).join(", ")}: only sets the shard count
   --num_shards N           model-parallel files (default: the number of consolidated.*.pth files)
   --llama_version V        1 | 2 | 3 | 3.1 (default 1, as HF): context length, bos/eos ids, embedding split
-  --instruct               Llama 3 instruct: eos [128001, 128008, 128009] and a sampling generation_config
-  --safe_serialization B   true (default): model.safetensors; false: pytorch_model.bin
+  --instruct [B]           Llama 3 instruct: eos [128001, 128008, 128009] and a sampling generation_config
+  --safe_serialization B   True (default): model.safetensors; False: pytorch_model.bin
   --torch_dtype T          bfloat16 (default, what HF's script writes) | float16 | float32 (exact merged values)
 `;
 
@@ -62,14 +62,41 @@ function listWritten(dir: string): void {
   for (const f of readdirSync(dir).sort()) process.stdout.write(`${dir}/${f}\n`);
 }
 
+/**
+ * HF declares `--instruct` and `--safe_serialization` with argparse `type=bool`, so its users write
+ * `--instruct True`; a bare `--instruct` is accepted too. (HF quirk not kept: `bool("False")` is True there.)
+ */
+function normalizeBoolFlags(argv: string[], names: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].replace(/^--/, "");
+    if (!argv[i].startsWith("--") || !names.includes(name)) {
+      out.push(argv[i]);
+      continue;
+    }
+    const next = argv[i + 1];
+    if (next !== undefined && /^(true|false|1|0)$/i.test(next)) {
+      out.push(`--${name}=${/^(true|1)$/i.test(next)}`);
+      i++;
+    } else out.push(`--${name}=true`);
+  }
+  return out;
+}
+
+function boolFlag(v: unknown, name: string, fallback: boolean): boolean {
+  if (v === undefined) return fallback;
+  if (typeof v === "string" && /^(true|false|1|0)$/i.test(v)) return /^(true|1)$/i.test(v);
+  throw new UsageError(`--${name}: expected true or false, got ${JSON.stringify(v)}`);
+}
+
 export async function runConvertToHf(argv: string[]): Promise<void> {
-  const flags = parseFlags(argv, {
+  const flags = parseFlags(normalizeBoolFlags(argv, ["instruct", "safe_serialization"]), {
     input_dir: { type: "string" },
     output_dir: { type: "string" },
     model_size: { type: "string" },
     num_shards: { type: "string" },
     llama_version: { type: "string" },
-    instruct: { type: "boolean" },
+    instruct: { type: "string" },
     safe_serialization: { type: "string" },
     torch_dtype: { type: "string" },
   });
@@ -80,9 +107,6 @@ export async function runConvertToHf(argv: string[]): Promise<void> {
     throw new UsageError(
       `--model_size: expected one of ${Object.keys(NUM_SHARDS).join(", ")}, got ${JSON.stringify(model_size)}`,
     );
-  const safe = flags.safe_serialization;
-  if (safe !== undefined && safe !== "true" && safe !== "false")
-    throw new UsageError(`--safe_serialization: expected true or false, got ${JSON.stringify(safe)}`);
   const torch_dtype = (flags.torch_dtype ?? "bfloat16") as OutputDType;
   if (!["bfloat16", "float16", "float32"].includes(torch_dtype))
     throw new UsageError(`--torch_dtype: expected bfloat16, float16 or float32, got ${JSON.stringify(torch_dtype)}`);
@@ -92,8 +116,8 @@ export async function runConvertToHf(argv: string[]): Promise<void> {
     model_size,
     num_shards: numberFlag(flags.num_shards, "num_shards", { integer: true, min: 1 }),
     llama_version: versionFlag(flags.llama_version, "1"),
-    instruct: flags.instruct === true,
-    safe_serialization: safe !== "false",
+    instruct: boolFlag(flags.instruct, "instruct", false),
+    safe_serialization: boolFlag(flags.safe_serialization, "safe_serialization", true),
     torch_dtype,
     progress: progressPrinter(),
   });
