@@ -2,7 +2,7 @@
  * `attn_implementation: "sdpa"`: scaled dot-product attention fused, as `torch.nn.functional.
  * scaled_dot_product_attention` is. Same result as eager (softmax(q k^T / sqrt(D) + mask) @ v), but the
  * probabilities are never materialized for the whole sequence: each head is processed a block of query rows
- * at a time (SDPA_QUERY_BLOCK rows x S keys of scores, reused), so the extra memory per head is O(S), not
+ * at a time (SDPA_BLOCK.query rows x S keys of scores, reused), so the extra memory per head is O(S), not
  * O(T * S). It never returns attention weights (HF's sdpa falls back to eager with a warning for that; see
  * LlamaAttention).
  *
@@ -20,13 +20,13 @@ import { softmaxRows } from "../ops/softmax.ts";
 import { store, type FloatDType } from "../nn/functional.ts";
 import { fusedInputs, scoreBlock, valuesTransposed, type AttentionFunction } from "./fused_attention_utils.ts";
 
-/** Query rows per block: the scores buffer is SDPA_QUERY_BLOCK x S floats. */
-export const SDPA_QUERY_BLOCK = 32;
+/** Query rows per block: the scores buffer is SDPA_BLOCK.query x S floats. Any positive value gives the same result. */
+export const SDPA_BLOCK = { query: 32 };
 
 export const sdpa_attention_forward: AttentionFunction = (module, query, key, value, attention_mask, scaling) => {
   const x = fusedInputs(module, query, key, value, attention_mask, scaling);
   const { B, nH, nKV, n_rep, T, S, D } = x;
-  const rows = Math.min(T, SDPA_QUERY_BLOCK);
+  const rows = Math.max(1, Math.min(T, SDPA_BLOCK.query));
   const scores = new Float32Array(rows * S); // one block's q k^T / sqrt(D) + mask, then its probabilities
   const vT = new Float32Array(D * S); // v of one kv head, transposed
   const o = new Float32Array(rows * D);
