@@ -18,10 +18,10 @@
  * Compute is float32 in every case (activations, softmax, norms); 2-byte weights are widened inside the matmul.
  */
 import { PretrainedConfig } from "./configuration_utils.ts";
-import { CheckpointError, ValueError } from "./errors.ts";
+import { CheckpointError, ShapeError, ValueError } from "./errors.ts";
 import { loadCheckpointTensors, saveCheckpointTensors } from "./formats/checkpoint.ts";
 import { Embedding, Linear, Module, isMetaInit, withMetaInit } from "./nn/modules.ts";
-import { Tensor } from "./tensor/tensor.ts";
+import { type IntInput, Tensor, toIntRows } from "./tensor/tensor.ts";
 import { Random } from "./utils/random.ts";
 
 export type TorchDType = "auto" | "float32" | "float16" | "bfloat16";
@@ -296,4 +296,73 @@ function copyRows(fresh: Tensor, old: Tensor): Tensor {
   out.set(old.toFloat32().subarray(0, rows * rowSize));
   const t = new Tensor("float32", out, fresh.shape);
   return old.dtype === "float32" ? t : t.to(old.dtype);
+}
+
+/** A decoder's `forward` inputs as HF receives them (tensors), coerced to plain rows and checked. */
+export interface DecoderInputs {
+  /** [B, T] token ids, or null when `inputs_embeds` is given. */
+  input_ids: number[][] | null;
+  /** float32 [B, T, hidden_size], or null when `input_ids` is given. */
+  inputs_embeds: Tensor | null;
+  /** [B, T] positions (one row given for a batch is repeated), or null: the model derives them. */
+  position_ids: number[][] | null;
+  /** [T] cache slots, or null: the model derives them from the cache length. */
+  cache_position: number[] | null;
+}
+
+/**
+ * The argument checks and conversions a decoder's `forward` needs before HF's body starts: exactly one of
+ * `input_ids` / `inputs_embeds` (HF's ValueError), non-empty shapes, `position_ids` / `cache_position` of the
+ * input's [B, T]. Throws ShapeError / ValueError naming the argument.
+ */
+export function coerceDecoderInputs(
+  args: {
+    input_ids?: IntInput | null;
+    inputs_embeds?: Tensor | null;
+    position_ids?: IntInput | null;
+    cache_position?: number[] | Tensor | null;
+  },
+  hidden_size: number,
+): DecoderInputs {
+  const hasIds = args.input_ids !== undefined && args.input_ids !== null;
+  const hasEmbeds = args.inputs_embeds !== undefined && args.inputs_embeds !== null;
+  if (hasIds === hasEmbeds) {
+    throw new ValueError(
+      "You cannot specify both input_ids and inputs_embeds at the same time, and must specify either one",
+    );
+  }
+  let input_ids: number[][] | null = null;
+  let inputs_embeds: Tensor | null = null;
+  let B: number;
+  let T: number;
+  if (hasIds) {
+    input_ids = toIntRows(args.input_ids!, "input_ids");
+    if (input_ids.length === 0 || input_ids[0].length === 0)
+      throw new ShapeError("input_ids", "expected a non-empty [batch, seq] array");
+    [B, T] = [input_ids.length, input_ids[0].length];
+  } else {
+    inputs_embeds = args.inputs_embeds!.float();
+    const shape = inputs_embeds.shape;
+    if (shape.length !== 3 || shape[2] !== hidden_size || shape[1] === 0)
+      throw new ShapeError("inputs_embeds", `expected [batch, seq, ${hidden_size}], got [${shape}]`);
+    [B, T] = shape;
+  }
+  let cache_position: number[] | null = null;
+  if (args.cache_position !== undefined && args.cache_position !== null) {
+    cache_position =
+      args.cache_position instanceof Tensor
+        ? toIntRows(args.cache_position, "cache_position")[0]
+        : [...args.cache_position];
+    if (cache_position.length !== T)
+      throw new ShapeError("cache_position", `expected ${T} positions, got ${cache_position.length}`);
+  }
+  let position_ids: number[][] | null = null;
+  if (args.position_ids !== undefined && args.position_ids !== null) {
+    let rows = toIntRows(args.position_ids, "position_ids");
+    if (rows.length === 1 && B > 1) rows = Array.from({ length: B }, () => rows[0]);
+    if (rows.length !== B || rows[0].length !== T)
+      throw new ShapeError("position_ids", `expected [${B}, ${T}], got [${rows.length}, ${rows[0]?.length}]`);
+    position_ids = rows;
+  }
+  return { input_ids, inputs_embeds, position_ids, cache_position };
 }

@@ -10,24 +10,9 @@
  */
 import { ConfigError } from "../../errors.ts";
 import { PretrainedConfig, type PretrainedConfigFields, checkPositiveInt } from "../../configuration_utils.ts";
+import type { RopeScaling, RopeType } from "../../modeling_rope_utils.ts";
 
-export type RopeType = "default" | "linear" | "dynamic" | "yarn" | "longrope" | "llama3";
-
-export interface RopeScaling {
-  rope_type?: RopeType;
-  /** BC spelling of rope_type (HF copies it to rope_type). */
-  type?: RopeType;
-  factor?: number;
-  original_max_position_embeddings?: number;
-  low_freq_factor?: number;
-  high_freq_factor?: number;
-  attention_factor?: number;
-  beta_fast?: number;
-  beta_slow?: number;
-  short_factor?: number[];
-  long_factor?: number[];
-  [key: string]: unknown;
-}
+export type { RopeScaling, RopeType };
 
 /** Every LlamaConfig field (HF names). */
 export interface LlamaConfigFields extends PretrainedConfigFields {

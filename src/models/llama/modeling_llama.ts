@@ -22,7 +22,7 @@ import { DynamicCache } from "../../cache_utils.ts";
 import { CheckpointError, ShapeError, ValueError } from "../../errors.ts";
 import { generate as generateLoop, type GenerateOptions } from "../../generation/utils.ts";
 import { ROPE_INIT_FUNCTIONS, type RopeInitFn } from "../../modeling_rope_utils.ts";
-import { PreTrainedModel, type ModelOptions } from "../../modeling_utils.ts";
+import { PreTrainedModel, type ModelOptions, coerceDecoderInputs } from "../../modeling_utils.ts";
 import { Embedding, Linear, Module, newParameter, weightView } from "../../nn/modules.ts";
 import { ACT2FN } from "../../ops/activations.ts";
 import { bceWithLogits, crossEntropy, mseLoss } from "../../ops/losses.ts";
@@ -729,64 +729,18 @@ export class LlamaModel extends LlamaPreTrainedModel {
     const config = this.config;
     const output_attentions = args.output_attentions ?? config.output_attentions ?? false;
     const output_hidden_states = args.output_hidden_states ?? config.output_hidden_states ?? false;
-    let use_cache = args.use_cache ?? config.use_cache;
+    const use_cache = args.use_cache ?? config.use_cache;
 
-    const hasIds = args.input_ids !== undefined && args.input_ids !== null;
-    const hasEmbeds = args.inputs_embeds !== undefined && args.inputs_embeds !== null;
-    if (hasIds === hasEmbeds) {
-      throw new ValueError(
-        "You cannot specify both input_ids and inputs_embeds at the same time, and must specify either one",
-      );
-    }
-    let inputs_embeds: Tensor; // [B, T, H]
-    if (hasIds) {
-      const ids = toIntRows(args.input_ids!, "input_ids");
-      if (ids.length === 0 || ids[0].length === 0)
-        throw new ShapeError("input_ids", "expected a non-empty [batch, seq] array");
-      inputs_embeds = this.embed_tokens.forward(ids);
-    } else {
-      inputs_embeds = args.inputs_embeds!.float();
-      if (
-        inputs_embeds.shape.length !== 3 ||
-        inputs_embeds.shape[2] !== config.hidden_size ||
-        inputs_embeds.shape[1] === 0
-      ) {
-        throw new ShapeError(
-          "inputs_embeds",
-          `expected [batch, seq, ${config.hidden_size}], got [${inputs_embeds.shape}]`,
-        );
-      }
-    }
+    const inputs = coerceDecoderInputs(args, config.hidden_size);
+    const inputs_embeds = inputs.inputs_embeds ?? this.embed_tokens.forward(inputs.input_ids!); // [B, T, H]
     const [B, T] = inputs_embeds.shape;
 
     let past_key_values = args.past_key_values ?? null;
     if (use_cache && past_key_values === null) past_key_values = new DynamicCache();
     const past_seen_tokens = past_key_values ? past_key_values.get_seq_length() : 0;
-
-    let cache_position: number[];
-    if (args.cache_position === undefined || args.cache_position === null) {
-      cache_position = Array.from({ length: T }, (_, i) => past_seen_tokens + i);
-    } else {
-      cache_position =
-        args.cache_position instanceof Tensor
-          ? toIntRows(args.cache_position, "cache_position")[0]
-          : [...args.cache_position];
-      if (cache_position.length !== T)
-        throw new ShapeError("cache_position", `expected ${T} positions, got ${cache_position.length}`);
-    }
-    let position_ids: number[][];
-    if (args.position_ids === undefined || args.position_ids === null) {
-      // cache_position.unsqueeze(0): every row gets the same positions (left padding is not accounted for)
-      position_ids = Array.from({ length: B }, () => cache_position);
-    } else {
-      position_ids = toIntRows(args.position_ids, "position_ids");
-      if (position_ids.length === 1 && B > 1) position_ids = Array.from({ length: B }, () => position_ids[0]);
-      if (position_ids.length !== B || position_ids[0].length !== T)
-        throw new ShapeError(
-          "position_ids",
-          `expected [${B}, ${T}], got [${position_ids.length}, ${position_ids[0]?.length}]`,
-        );
-    }
+    const cache_position = inputs.cache_position ?? Array.from({ length: T }, (_, i) => past_seen_tokens + i);
+    // cache_position.unsqueeze(0): every row gets the same positions (left padding is not accounted for)
+    const position_ids = inputs.position_ids ?? Array.from({ length: B }, () => cache_position);
 
     const causal_mask = this._update_causal_mask(args.attention_mask ?? null, B, T, cache_position, past_seen_tokens);
     let hidden_states = inputs_embeds;
