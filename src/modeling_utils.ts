@@ -183,8 +183,14 @@ export abstract class PreTrainedModel extends Module {
     return out;
   }
 
-  /** config.json + model.safetensors (HF tensor names, stored dtypes), or shards past max_shard_size. */
-  async save_pretrained(dir: string, opts: { max_shard_size?: number | string } = {}): Promise<void> {
+  /**
+   * config.json + model.safetensors (HF tensor names, stored dtypes), or shards past max_shard_size;
+   * `safe_serialization: false` writes pytorch_model.bin (torch.save's zip format) instead, as HF.
+   */
+  async save_pretrained(
+    dir: string,
+    opts: { max_shard_size?: number | string; safe_serialization?: boolean } = {},
+  ): Promise<void> {
     const arch = this.constructor.name;
     const prevArch = this.config.architectures;
     this.config.architectures = [arch];
@@ -193,6 +199,7 @@ export abstract class PreTrainedModel extends Module {
     await saveCheckpointTensors(dir, this.state_dict(), {
       max_shard_size: opts.max_shard_size,
       metadata: { format: "pt" },
+      safe_serialization: opts.safe_serialization,
     });
   }
 
@@ -260,7 +267,8 @@ export abstract class PreTrainedModel extends Module {
   }
 
   /**
-   * Load `dir` (config.json + model.safetensors or an index with shards) into this class.
+   * Load `dir` (config.json + model.safetensors or an index with shards; else pytorch_model.bin or its shards)
+   * into this class.
    * Extra options (e.g. `pooling` for sequence classification) go to the constructor.
    */
   static async from_pretrained<T extends PreTrainedModel>(
