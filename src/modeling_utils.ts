@@ -15,7 +15,10 @@
  *   "float16" / "bfloat16": weights are rounded to that dtype and stay 2 bytes.
  * Compute is float32 in every case (activations, softmax, norms); 2-byte weights are widened inside the matmul.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { CheckpointError, ValueError } from "./errors.ts";
+import { GenerationConfig } from "./generation/configuration_utils.ts";
 import { loadCheckpointTensors, saveCheckpointTensors } from "./formats/checkpoint.ts";
 import { LlamaConfig } from "./models/llama/configuration_llama.ts";
 import { Embedding, Linear, Module, isMetaInit, withMetaInit } from "./nn/modules.ts";
@@ -126,6 +129,9 @@ export abstract class PreTrainedModel extends Module {
       max_shard_size: opts.max_shard_size,
       metadata: { format: "pt" },
     });
+    // HF: models that can generate also write generation_config.json
+    const gen = (this as { generation_config?: GenerationConfig }).generation_config;
+    if (gen instanceof GenerationConfig) gen.save_pretrained(dir);
   }
 
   /** Fill this model's parameters from `tensors` (HF names). Missing base weights are an error. */
@@ -219,6 +225,10 @@ export abstract class PreTrainedModel extends Module {
     const model = withMetaInit(() => new this(config, opts));
     model.load_state_dict(tensors, files.join(", "), torch_dtype);
     if (torch_dtype !== "auto") config.torch_dtype = torch_dtype;
+    // HF: a model that can generate takes its defaults from generation_config.json when the folder has one
+    if ("generation_config" in model && existsSync(join(dir, "generation_config.json")))
+      (model as { generation_config?: GenerationConfig }).generation_config =
+        await GenerationConfig.from_pretrained(dir);
     return model;
   }
 }
