@@ -17,6 +17,7 @@
  */
 import { CheckpointError, ValueError } from "./errors.ts";
 import { loadCheckpointTensors, saveCheckpointTensors } from "./formats/checkpoint.ts";
+import { MODEL_FILES, resolve_pretrained, split_hub_options, type HubOptions } from "./hub/hub.ts";
 import { LlamaConfig } from "./models/llama/configuration_llama.ts";
 import { Embedding, Linear, Module, isMetaInit, withMetaInit } from "./nn/modules.ts";
 import { Tensor } from "./tensor/tensor.ts";
@@ -31,7 +32,7 @@ export interface ModelOptions {
   _nested?: boolean;
 }
 
-export interface FromPretrainedOptions {
+export interface FromPretrainedOptions extends HubOptions {
   torch_dtype?: TorchDType;
   attn_implementation?: "eager" | "sdpa" | "flash_attention_2";
 }
@@ -118,6 +119,9 @@ export abstract class PreTrainedModel extends Module {
   /** config.json + model.safetensors (HF tensor names, stored dtypes), or shards past max_shard_size. */
   async save_pretrained(dir: string, opts: { max_shard_size?: number | string } = {}): Promise<void> {
     const arch = this.constructor.name;
+    // HF save_pretrained: config.torch_dtype = the dtype of the model's (first floating) parameters.
+    const first = this.named_parameters().find(([, t]) => ["float32", "float16", "bfloat16"].includes(t.dtype));
+    if (first) this.config.torch_dtype = first[1].dtype as "float32" | "float16" | "bfloat16";
     const prevArch = this.config.architectures;
     this.config.architectures = [arch];
     await this.config.save_pretrained(dir);
@@ -210,6 +214,9 @@ export abstract class PreTrainedModel extends Module {
     }
     if (attn !== "eager" && attn !== "sdpa")
       throw new ValueError(`attn_implementation: expected "eager" or "sdpa", got ${JSON.stringify(attn)}`);
+    // A Hub id ("org/name") becomes its snapshot folder in the HF cache, downloaded when absent.
+    const [hub] = split_hub_options(opts);
+    dir = await resolve_pretrained(dir, MODEL_FILES, hub);
     const config = await LlamaConfig.from_pretrained(dir);
     (config as any)._attn_implementation = attn;
     Object.defineProperty(config, "_attn_implementation", { enumerable: false });

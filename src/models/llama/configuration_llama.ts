@@ -9,6 +9,7 @@
  * KeyError); what HF only warns about is collected in `config.warnings`.
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { CONFIG_FILES, resolve_pretrained, type HubOptions } from "../../hub/hub.ts";
 import { join } from "node:path";
 import { CheckpointError, ConfigError } from "../../errors.ts";
 import {
@@ -457,8 +458,9 @@ export class LlamaConfig {
     }
   }
 
-  /** Read `dir/config.json`. */
-  static async from_pretrained(dir: string): Promise<LlamaConfig> {
+  /** Read `config.json` of a folder, or of a Hub id through the HF cache (see src/hub/hub.ts). */
+  static async from_pretrained(dirOrId: string, opts: HubOptions = {}): Promise<LlamaConfig> {
+    const dir = await resolve_pretrained(dirOrId, CONFIG_FILES, opts);
     const file = join(dir, "config.json");
     let text: string;
     try {
