@@ -353,7 +353,8 @@ export async function hf_hub_download(
   const cached = () => try_to_load_from_cache(repo_id, filename, { revision, cache_dir: cache });
   const notFound = (why: string) => {
     const c = cached();
-    if (c === "absent" && opts.optional) return null;
+    // An optional file not in the cache: unknown whether the repo has it; go on without it (transformers does).
+    if ((c === "absent" || c === null) && opts.optional) return null;
     if (c !== null && c !== "absent") return c;
     if (c === "absent")
       throw new EntryNotFoundError(
@@ -368,8 +369,8 @@ export async function hf_hub_download(
     );
   };
 
-  if (opts.local_files_only) return notFound("local_files_only is set");
-  if (envFlag("HF_HUB_OFFLINE")) return notFound("HF_HUB_OFFLINE is set");
+  const offline = offlineReason(opts);
+  if (offline !== null) return notFound(offline);
 
   const tok = token(opts);
   let meta: FileMetadata;
@@ -411,6 +412,13 @@ export async function hf_hub_download(
   }
   await linkSnapshot(blob, pointer);
   return pointer;
+}
+
+/** Why the network may not be used, or null when it may. */
+function offlineReason(opts: HubOptions): string | null {
+  if (opts.local_files_only) return "local_files_only is set";
+  if (envFlag("HF_HUB_OFFLINE")) return "HF_HUB_OFFLINE is set";
+  return null;
 }
 
 async function currentCommit(repoDir: string, revision: string): Promise<string | null> {
@@ -502,11 +510,23 @@ export async function resolve_pretrained(pathOrId: string, plan: FilePlan, opts:
   if (!is_hub_id(pathOrId) || !pathOrId.includes("/"))
     throw new CheckpointError(pathOrId, "no such folder, and not a Hub id of the form org/name");
   let folder: string | null = null;
-  await plan(async (filename, optional) => {
-    const path = await hf_hub_download(pathOrId, filename, { ...opts, optional });
-    if (path !== null) folder ??= snapshotOf(path, filename);
-    return path;
-  }, pathOrId);
+  try {
+    await plan(async (filename, optional) => {
+      const path = await hf_hub_download(pathOrId, filename, { ...opts, optional });
+      if (path !== null) folder ??= snapshotOf(path, filename);
+      return path;
+    }, pathOrId);
+  } catch (e) {
+    // "No weights file" offline means "none of them is cached", not that the repo has none.
+    const offline = offlineReason(opts);
+    if (e instanceof EntryNotFoundError && e.filename === null && offline !== null)
+      throw new LocalEntryNotFoundError(
+        pathOrId,
+        null,
+        `${e.message.slice(pathOrId.length + 2)} in the local cache (${join(opts.cache_dir ?? hf_hub_cache(), repo_folder_name(pathOrId))}) and ${offline}`,
+      );
+    throw e;
+  }
   if (folder === null) throw new EntryNotFoundError(pathOrId, null, "no files resolved");
   return folder;
 }
