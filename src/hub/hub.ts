@@ -433,6 +433,11 @@ async function currentCommit(repoDir: string, revision: string): Promise<string 
 function checkHubArgs(repo_id: string, opts: HubOptions): void {
   if (typeof repo_id !== "string" || !is_hub_id(repo_id))
     throw new ValueError(`repo_id: expected "org/name" (letters, digits, - _ .), got ${JSON.stringify(repo_id)}`);
+  checkHubOptions(opts);
+}
+
+/** The Hub options of any from_pretrained, checked even when a local folder makes them unused. */
+export function checkHubOptions(opts: HubOptions): void {
   if (opts === null || typeof opts !== "object") throw new ValueError("options: expected an object");
   for (const k of ["revision", "cache_dir", "token"] as const)
     if (opts[k] !== undefined && (typeof opts[k] !== "string" || opts[k] === ""))
@@ -502,6 +507,7 @@ export async function resolve_pretrained(pathOrId: string, plan: FilePlan, opts:
     throw new ValueError(
       `pretrained_model_name_or_path: expected a folder or a Hub id, got ${JSON.stringify(pathOrId)}`,
     );
+  checkHubOptions(opts);
   if (existsSync(pathOrId)) {
     if (!(await stat(pathOrId)).isDirectory())
       throw new CheckpointError(pathOrId, "not a folder (from_pretrained takes a checkpoint folder or a Hub id)");

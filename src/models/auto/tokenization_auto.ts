@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { TokenizerError } from "../../errors.ts";
+import { TokenizerError, ValueError } from "../../errors.ts";
 import { resolve_pretrained, split_hub_options, TOKENIZER_FILES, type HubOptions } from "../../hub/hub.ts";
 import { LlamaTokenizer, type LlamaTokenizerKwargs } from "../llama/tokenization_llama.ts";
 import { LlamaTokenizerFast, type LlamaTokenizerFastKwargs } from "../llama/tokenization_llama_fast.ts";
@@ -42,6 +42,8 @@ export class AutoTokenizer {
   ): Promise<LlamaTokenizer | LlamaTokenizerFast> {
     const [hub, rest] = split_hub_options(options);
     const { use_fast = true, ...kwargs } = rest as AutoTokenizerOptions;
+    if (typeof use_fast !== "boolean")
+      throw new ValueError(`use_fast: expected a boolean, got ${JSON.stringify(use_fast)}`);
     const dir = await resolve_pretrained(pathOrId, TOKENIZER_FILES, hub);
     const tokConfig = readJson(join(dir, "tokenizer_config.json"));
     let className = typeof tokConfig?.tokenizer_class === "string" ? tokConfig.tokenizer_class : null;
