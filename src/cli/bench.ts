@@ -10,6 +10,7 @@ import os from "node:os";
 import { benchCorpus } from "../bench/corpus.ts";
 import { fmt, formatTable } from "../bench/measure.ts";
 import { benchLlama2_7bLayer, benchModel } from "../bench/model_bench.ts";
+import { benchStartup } from "../bench/startup_bench.ts";
 import { benchTokenizers, tokenizerTable } from "../bench/tokenizer_bench.ts";
 import { loadDefaultTokenizer } from "../models/llama/default_tokenizer.ts";
 import { LlamaForCausalLM } from "../models/llama/modeling_llama.ts";
@@ -25,6 +26,7 @@ const BENCH_FLAGS = {
   new_tokens: { type: "int", min: 1, max: 4096, help: "greedy steps of the model line (default 32)" },
   skip_model: { type: "boolean", help: "tokenizers only" },
   skip_tokenizers: { type: "boolean", help: "model only" },
+  skip_startup: { type: "boolean", help: "leave out the CLI startup line (npx llama-ts --help)" },
   llama2_7b_layer: {
     type: "boolean",
     help: "also time one decoder layer at Llama-2-7B's shape with float32, bfloat16 and float16 weights (about 1 GB, a minute)",
@@ -55,6 +57,25 @@ export async function runBench(argv: string[]): Promise<void> {
   );
   out(`corpus: ${corpus.docs.length} documents, ${(corpus.bytes / 1e6).toFixed(2)} MB UTF-8, sha256 ${corpus.hash}`);
   for (const s of corpus.sources) out(`  - ${s}`);
+
+  if (!flags.skip_startup) {
+    log("CLI startup ...");
+    const rows = await benchStartup({ warmup, repeats });
+    const floor = rows[0].timing.median;
+    out();
+    out("CLI startup (spawn to exit; commands load their modules only when they run)");
+    out(
+      formatTable([
+        ["command", "median ms", "min ms", 'vs node -e ""'],
+        ...rows.map((r) => [
+          r.what,
+          fmt(r.timing.median * 1000, 0),
+          fmt(r.timing.min * 1000, 0),
+          `${fmt(r.timing.median / floor, 2)}x`,
+        ]),
+      ]),
+    );
+  }
 
   if (!flags.skip_tokenizers) {
     const rows = await benchTokenizers(corpus, { warmup, repeats, log });

@@ -4,7 +4,7 @@
  */
 import { CheckpointError, TokenizerError } from "../errors.ts";
 import type { ProgressInfo } from "../hub/hub.ts";
-import { EntryNotFoundError } from "../hub/errors.ts";
+import { EntryNotFoundError, LocalEntryNotFoundError } from "../hub/errors.ts";
 import { AutoConfig } from "../models/auto/configuration_auto.ts";
 import { AutoTokenizer } from "../models/auto/tokenization_auto.ts";
 import type { LlamaConfig } from "../models/llama/configuration_llama.ts";
@@ -122,7 +122,9 @@ export async function tokenizerFor(
       tokenizer = (await AutoTokenizer.from_pretrained(opts.model!)) as unknown as PreTrainedTokenizerBase;
       source = `${opts.model} (${tokenizer.constructor.name})`;
     } catch (e) {
-      if (!(e instanceof TokenizerError || e instanceof EntryNotFoundError)) throw e;
+      // No tokenizer files in the folder, in the repo, or (offline) in the cache.
+      if (!(e instanceof TokenizerError || e instanceof EntryNotFoundError || e instanceof LocalEntryNotFoundError))
+        throw e;
       if (vocab_size === 32000) {
         tokenizer = loadDefaultTokenizer() as unknown as PreTrainedTokenizerBase;
         source = `embedded Llama 2 tokenizer (${opts.model} has no tokenizer file; its vocabulary has Llama 2's 32000 entries)`;
