@@ -523,6 +523,12 @@ export async function resolve_pretrained(pathOrId: string, plan: FilePlan, opts:
       return path;
     }, pathOrId);
   } catch (e) {
+    // A typo in a local path looks like a Hub id: say that no folder of that name exists either.
+    if (
+      e instanceof RepositoryNotFoundError ||
+      (e instanceof LocalEntryNotFoundError && !e.message.includes("no such folder"))
+    )
+      e.message += ` (and there is no local folder ${JSON.stringify(pathOrId)})`;
     // "No weights file" offline means "none of them is cached", not that the repo has none.
     const offline = offlineReason(opts);
     if (e instanceof EntryNotFoundError && e.filename === null && offline !== null)
