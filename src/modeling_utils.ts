@@ -43,6 +43,8 @@ export interface ModelOptions {
 
 export interface FromPretrainedOptions extends HubOptions {
   torch_dtype?: TorchDType;
+  /** HF's option: unset = model.safetensors first, else pytorch_model.bin; true = safetensors only; false = .bin only. */
+  use_safetensors?: boolean | null;
   /** "float32": compute in float32 whatever the weights' dtype (default: the weights' dtype, as HF). */
   compute_dtype?: "float32";
   /** HF's attention implementations (src/integrations/attention.ts); default "eager". */
@@ -307,7 +309,7 @@ export abstract class PreTrainedModel extends Module {
     Object.defineProperty(config, "_attn_implementation", { value: attn, enumerable: false, writable: true });
     if (compute_dtype !== undefined)
       Object.defineProperty(config, "_compute_dtype", { value: compute_dtype, enumerable: false, writable: true });
-    const { tensors, files } = await loadCheckpointTensors(dir);
+    const { tensors, files } = await loadCheckpointTensors(dir, { use_safetensors: opts.use_safetensors });
     // Sizes in config.json are untrusted: check them against tensors that exist before building anything.
     this._check_checkpoint(config, tensors, files.join(", "));
     const model = withMetaInit(() => new this(config, opts));
