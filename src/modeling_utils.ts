@@ -21,6 +21,7 @@ import { LlamaConfig } from "./models/llama/configuration_llama.ts";
 import { Embedding, Linear, Module, isMetaInit, withMetaInit } from "./nn/modules.ts";
 import { Tensor } from "./tensor/tensor.ts";
 import { Random } from "./utils/random.ts";
+import { checkOptions, checkPath } from "./utils/validate.ts";
 
 export type TorchDType = "auto" | "float32" | "float16" | "bfloat16";
 
@@ -196,6 +197,8 @@ export abstract class PreTrainedModel extends Module {
     dir: string,
     opts: FromPretrainedOptions & Record<string, unknown> = {},
   ): Promise<T> {
+    checkPath(dir, "from_pretrained: pretrained_model_name_or_path");
+    opts = checkOptions(opts, "from_pretrained: options");
     const torch_dtype = opts.torch_dtype ?? "float32";
     if (!["auto", "float32", "float16", "bfloat16"].includes(torch_dtype))
       throw new ValueError(

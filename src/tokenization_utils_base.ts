@@ -16,10 +16,11 @@
  * Left out on purpose: TF/PyTorch tensor conversion (`return_tensors`), overflowing tokens and `stride`,
  * offsets mapping, `is_split_into_words`. `apply_chat_template` delegates to src/tokenization_chat.ts.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TokenizerError, ValueError } from "./errors.ts";
+import { FILE_LIMITS, readTextFileChecked } from "./utils/safe_fs.ts";
 import { Tensor, toIntRows } from "./tensor/tensor.ts";
 import {
   type ApplyChatTemplateOptions,
@@ -934,12 +935,13 @@ function checkIds(ids: unknown[]): number[] {
 
 /** Reads a JSON object file; TokenizerError naming the file when it is not valid JSON or not an object. */
 export function readJsonObject(path: string, fileLabel: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new TokenizerError(fileLabel, `cannot read ${path}: ${(e as Error).message}`);
-  }
+  const kind =
+    fileLabel === "special_tokens_map.json"
+      ? FILE_LIMITS.special_tokens_map
+      : fileLabel === "added_tokens.json"
+        ? FILE_LIMITS.added_tokens
+        : FILE_LIMITS.tokenizer_config;
+  const text = readTextFileChecked(path, kind);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -15,17 +15,12 @@
  * them in state-dict order to get HF's shards), each shard is written with `metadata={"format": "pt"}`, and the
  * index is `json.dumps(index, indent=2, sort_keys=True) + "\n"`.
  */
-import { mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { CheckpointError, ValueError } from "../errors.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import {
-  MAX_HEADER_SIZE,
-  checkSerializable,
-  compareCodePoints,
-  loadSafetensors,
-  saveSafetensors,
-} from "./safetensors.ts";
+import { FILE_LIMITS, readFileCheckedAsync } from "../utils/safe_fs.ts";
+import { checkSerializable, compareCodePoints, loadSafetensors, saveSafetensors } from "./safetensors.ts";
 
 export const SAFE_WEIGHTS_NAME = "model.safetensors";
 export const SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json";
@@ -150,22 +145,12 @@ interface ShardIndex {
 }
 
 async function readIndex(indexPath: string): Promise<ShardIndex> {
-  let info;
-  try {
-    info = await stat(indexPath);
-  } catch (e) {
-    throw new CheckpointError(indexPath, `cannot read index (${(e as Error).message})`);
-  }
-  if (info.size > MAX_HEADER_SIZE)
-    throw new CheckpointError(indexPath, `index is ${info.size} bytes, more than the ${MAX_HEADER_SIZE}-byte limit`);
+  const bytes = await readFileCheckedAsync(indexPath, FILE_LIMITS.safetensors_index);
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(await readFile(indexPath));
-  } catch (e) {
-    throw new CheckpointError(
-      indexPath,
-      e instanceof TypeError ? "index is not valid UTF-8" : `cannot read index (${(e as Error).message})`,
-    );
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new CheckpointError(indexPath, "index is not valid UTF-8");
   }
   let raw: unknown;
   try {

@@ -28,6 +28,7 @@ import { endianness } from "node:os";
 import { CheckpointError, ValueError } from "../errors.ts";
 import { type DType, type TypedArray, dtypeSize } from "../tensor/dtypes.ts";
 import { Tensor, shapeSize } from "../tensor/tensor.ts";
+import { FILE_LIMITS, openFileChecked, readExactly } from "../utils/safe_fs.ts";
 
 /** The Rust crate's `MAX_HEADER_SIZE`: a header longer than this is refused before anything is read. */
 export const MAX_HEADER_SIZE = 100_000_000;
@@ -359,36 +360,27 @@ export async function loadSafetensors(
   path: string,
   opts: { single_read_limit?: number } = {},
 ): Promise<SafetensorsFile> {
-  let handle;
+  const kind = FILE_LIMITS.safetensors;
+  const { handle, size: fileLen } = await openFileChecked(path, kind);
   try {
-    handle = await open(path, "r");
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new CheckpointError(path, err.code === "ENOENT" ? "file not found" : `cannot read file (${err.message})`);
-  }
-  try {
-    const fileLen = (await handle.stat()).size;
     if (fileLen <= (opts.single_read_limit ?? SINGLE_READ_LIMIT)) {
       const bytes = new Uint8Array(fileLen);
-      const { bytesRead } = await handle.read(bytes, 0, fileLen, 0);
-      if (bytesRead !== fileLen) throw new CheckpointError(path, `read ${bytesRead} of ${fileLen} bytes`);
+      await readExactly(handle, bytes, 0, path, kind);
       return parseSafetensors(bytes, path);
     }
     const lenBytes = new Uint8Array(8);
-    await handle.read(lenBytes, 0, 8, 0);
+    await readExactly(handle, lenBytes, 0, path, kind);
     const n = new DataView(lenBytes.buffer).getBigUint64(0, true);
     // parseHeader re-checks n against MAX_HEADER_SIZE and fileLen before it is used; clamp the read meanwhile.
     const headerRead = Number(n > BigInt(MAX_HEADER_SIZE) ? 0n : n);
     const prefix = new Uint8Array(8 + Math.min(headerRead, fileLen - 8));
-    await handle.read(prefix, 0, prefix.length, 0);
+    await readExactly(handle, prefix, 0, path, kind);
     const { entries, metadata, dataStart } = parseHeader(prefix, fileLen, path);
     const tensors = new Map<string, Tensor>();
     for (const e of entries) {
       const len = e.end - e.begin;
       const buf = new Uint8Array(len);
-      const { bytesRead } = await handle.read(buf, 0, len, dataStart + e.begin);
-      if (bytesRead !== len)
-        throw new CheckpointError(path, `tensor ${JSON.stringify(e.name)}: read ${bytesRead} of ${len} bytes`);
+      await readExactly(handle, buf, dataStart + e.begin, path, kind);
       tensors.set(e.name, new Tensor(e.dtype, makeView(e.dtype, buf.buffer, 0, len / dtypeSize(e.dtype)), e.shape));
     }
     return { tensors, metadata };

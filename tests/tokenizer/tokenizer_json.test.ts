@@ -241,7 +241,8 @@ describe("malformed tokenizer.json", () => {
   it("a missing file names its path", () => {
     expectError(
       () => new LlamaTokenizerFast({ tokenizer_file: "/nonexistent/tokenizer.json", legacy: true }),
-      /cannot read \/nonexistent\/tokenizer\.json/,
+      /\/nonexistent\/tokenizer\.json: file not found/,
+      "/nonexistent/tokenizer.json",
     );
   });
 });

@@ -8,9 +8,11 @@
  * RoPE validation mirrors `modeling_rope_utils.rope_config_validation`: missing required keys raise (HF:
  * KeyError); what HF only warns about is collected in `config.warnings`.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CheckpointError, ConfigError } from "../../errors.ts";
+import { FILE_LIMITS, readTextFileCheckedAsync } from "../../utils/safe_fs.ts";
+import { checkPath } from "../../utils/validate.ts";
 import {
   PRETRAINED_CONFIG_DEFAULTS,
   PROBLEM_TYPES,
@@ -459,14 +461,9 @@ export class LlamaConfig {
 
   /** Read `dir/config.json`. */
   static async from_pretrained(dir: string): Promise<LlamaConfig> {
+    checkPath(dir, "LlamaConfig.from_pretrained: pretrained_model_name_or_path");
     const file = join(dir, "config.json");
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (e) {
-      throw new CheckpointError(file, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-    return LlamaConfig.from_json_string(text, file);
+    return LlamaConfig.from_json_string(await readTextFileCheckedAsync(file, FILE_LIMITS.config), file);
   }
 }
 

@@ -25,10 +25,12 @@
  *
  * Shapes: encode(text) -> ids[seq]; call(texts[batch]) -> input_ids/attention_mask [batch][seq].
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { copyFile, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { TokenizerError, ValueError } from "../../errors.ts";
+import { FILE_LIMITS, readFileChecked } from "../../utils/safe_fs.ts";
+import { checkOptions, checkPath } from "../../utils/validate.ts";
 import { type ModelProto, cloneModelProto, parseModelProto } from "../../formats/sentencepiece_model.ts";
 import { AddedToken, type TokenLike, loadTokenizerConfig } from "../../tokenization_utils_base.ts";
 import { SPACE_SYMBOL, SentencePieceProcessor } from "../../tokenizers/sentencepiece.ts";
@@ -142,6 +144,8 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
    * `kwargs` override the config.
    */
   static async from_pretrained(dir: string, kwargs: LlamaTokenizerKwargs = {}): Promise<LlamaTokenizer> {
+    checkPath(dir, "LlamaTokenizer.from_pretrained: pretrained_model_name_or_path");
+    kwargs = checkOptions(kwargs, "LlamaTokenizer.from_pretrained: kwargs");
     const vocabFile = join(dir, VOCAB_FILES_NAMES.vocab_file);
     if (!existsSync(vocabFile) && kwargs.sp_model_proto === undefined) {
       throw new TokenizerError(
@@ -175,13 +179,7 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
     else {
       if (!this.vocab_file)
         throw new ValueError("Cannot load the tokenizer: vocab_file is not set (pass vocab_file or sp_model_proto).");
-      let bytes: Uint8Array;
-      try {
-        bytes = new Uint8Array(readFileSync(this.vocab_file));
-      } catch (e) {
-        throw new TokenizerError(file, `cannot read the sentencepiece model: ${(e as Error).message}`);
-      }
-      proto = parseModelProto(bytes, file);
+      proto = parseModelProto(readFileChecked(this.vocab_file, FILE_LIMITS.sentencepiece_model), file);
     }
     if (this.legacy || from_slow) return new SentencePieceProcessor(proto, file);
     const edited = cloneModelProto(proto);

@@ -15,10 +15,12 @@
  *
  * Shapes: encode(text) -> ids[seq]; call(texts[batch]) -> input_ids/attention_mask [batch][seq].
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { copyFile, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { TokenizerError, ValueError } from "../../errors.ts";
+import { FILE_LIMITS, readFileChecked } from "../../utils/safe_fs.ts";
+import { checkOptions, checkPath } from "../../utils/validate.ts";
 import { type ModelProto, parseModelProto, serializeModelProto } from "../../formats/sentencepiece_model.ts";
 import { type TokenizerConfigJSON, parseTokenizerJSON } from "../../formats/tokenizer_json.ts";
 import { type TokenLike, loadTokenizerConfig } from "../../tokenization_utils_base.ts";
@@ -118,16 +120,7 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
     let proto: ModelProto;
     if (given) proto = given;
     else if (k.vocab_file) {
-      let bytes: Uint8Array;
-      try {
-        bytes = new Uint8Array(readFileSync(k.vocab_file));
-      } catch (e) {
-        throw new TokenizerError(
-          VOCAB_FILES_NAMES.vocab_file,
-          `cannot read the sentencepiece model: ${(e as Error).message}`,
-        );
-      }
-      proto = parseModelProto(bytes, k.vocab_file);
+      proto = parseModelProto(readFileChecked(k.vocab_file, FILE_LIMITS.sentencepiece_model), k.vocab_file);
     } else {
       throw new ValueError(
         "LlamaTokenizerFast needs a tokenizer_file (tokenizer.json) or a vocab_file (tokenizer.model) to convert from",
@@ -157,6 +150,8 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
    * `dir/tokenizer_config.json`; `kwargs` override the config (HF `from_pretrained`).
    */
   static async from_pretrained(dir: string, kwargs: LlamaTokenizerFastKwargs = {}): Promise<LlamaTokenizerFast> {
+    checkPath(dir, "LlamaTokenizerFast.from_pretrained: pretrained_model_name_or_path");
+    kwargs = checkOptions(kwargs, "LlamaTokenizerFast.from_pretrained: kwargs");
     const json = join(dir, VOCAB_FILES_NAMES.tokenizer_file);
     const model = join(dir, VOCAB_FILES_NAMES.vocab_file);
     const haveJson = existsSync(json);
