@@ -32,6 +32,14 @@ import {
 export const VERY_LARGE_INTEGER = 1e30;
 /** HF `LARGE_INTEGER` (int(1e20)): above it, `model_max_length` counts as "no maximum". */
 export const LARGE_INTEGER = 1e20;
+/**
+ * Beyond HF: the longest row padding may create (2^24 = 16,777,216 tokens, above any released model's context),
+ * and the most cells a padded batch may hold (2^25). HF pads to whatever `max_length` or tokenizer_config.json's
+ * `model_max_length` says, so `model_max_length: 4e8` with `padding: "max_length"` allocates until the process
+ * dies; here padding past these bounds is a ValueError naming the length and where it came from.
+ */
+export const MAX_PADDED_LENGTH = 1 << 24;
+export const MAX_PADDED_CELLS = 1 << 25;
 
 /** The special-token attributes, in HF's order (`SpecialTokensMixin.SPECIAL_TOKENS_ATTRIBUTES`). */
 export const SPECIAL_TOKENS_ATTRIBUTES = [
@@ -725,8 +733,26 @@ export abstract class PreTrainedTokenizerBase {
     let target = maxLength;
     if (padding === "longest") target = Math.max(0, ...encoded.map((e) => e.input_ids.length));
     const multiple = opts.pad_to_multiple_of ?? null;
+    if (multiple !== null && (!Number.isSafeInteger(multiple) || multiple < 0))
+      throw new ValueError(`pad_to_multiple_of: expected a non-negative integer, got ${JSON.stringify(multiple)}`);
     if (target !== null && multiple !== null && multiple > 0 && target % multiple !== 0)
       target = (Math.floor(target / multiple) + 1) * multiple;
+    if (padding !== "do_not_pad" && target !== null) {
+      const source =
+        padding === "longest"
+          ? "the longest row"
+          : opts.max_length !== undefined && opts.max_length !== null
+            ? "max_length"
+            : "model_max_length (tokenizer_config.json)";
+      if (target > MAX_PADDED_LENGTH)
+        throw new ValueError(
+          `padding: cannot pad to ${target} tokens (from ${source}${multiple ? " and pad_to_multiple_of" : ""}): more than MAX_PADDED_LENGTH = ${MAX_PADDED_LENGTH}`,
+        );
+      if (target * encoded.length > MAX_PADDED_CELLS)
+        throw new ValueError(
+          `padding: ${encoded.length} rows of ${target} tokens (from ${source}) exceed MAX_PADDED_CELLS = ${MAX_PADDED_CELLS}`,
+        );
+    }
     const padId = padding === "do_not_pad" ? 0 : (this.pad_token_id as number);
 
     const out: BatchEncoding = { input_ids: [], attention_mask: [] };

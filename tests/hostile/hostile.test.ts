@@ -4,7 +4,7 @@
  * JavaScript error. Groups run in child processes (harness.ts), two at a time.
  */
 import { readdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ATTACK_TIMEOUT_MS, type Attack, type GroupOutcome, MEMORY_LIMIT_MB, runGroup } from "./harness.ts";
 
@@ -13,7 +13,11 @@ const groups = readdirSync(groupsDir)
   .filter((f) => f.endsWith(".ts"))
   .sort();
 const attacksOf = new Map<string, Attack[]>();
-for (const g of groups) attacksOf.set(g, ((await import(`./groups/${g}`)) as { attacks: Attack[] }).attacks);
+for (const g of groups)
+  attacksOf.set(
+    g,
+    ((await import(/* @vite-ignore */ pathToFileURL(groupsDir + g).href)) as { attacks: Attack[] }).attacks,
+  );
 
 const outcomes = new Map<string, GroupOutcome>();
 beforeAll(async () => {
