@@ -19,9 +19,10 @@ for (const a of attacks) {
     await a.run();
   } catch (e) {
     thrown = e instanceof Error ? e.constructor.name : typeof e;
-    typed = e instanceof a.error;
+    typed = a.error !== null && e instanceof a.error;
     message = e instanceof Error ? e.message.slice(0, 500) : String(e).slice(0, 500);
   }
+  if (a.error === null) typed = thrown === "none";
   const r: AttackResult = {
     name: a.name,
     thrown,

@@ -15,11 +15,15 @@ import type { LlamaError } from "../../src/errors.ts";
 
 export interface Attack {
   name: string;
-  /** Runs the attack; it must throw (or reject with) `error`. */
+  /**
+   * Runs the attack; it must throw (or reject with) `error`. With `error: null` the input is one llama-ts must
+   * handle correctly (e.g. a pattern the linear-time engine runs): `run` checks the result itself and must
+   * return without throwing, within the same time and memory bounds.
+   */
   run: () => unknown;
-  error: abstract new (...args: never[]) => LlamaError;
+  error: (abstract new (...args: never[]) => LlamaError) | null;
   /** The message must match (e.g. name the field or the limit). */
-  message: RegExp;
+  message?: RegExp;
 }
 
 /** What the child reports for one attack. */
