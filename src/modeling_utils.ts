@@ -16,12 +16,15 @@
  * Compute is float32 in every case (activations, softmax, norms); 2-byte weights are widened inside the matmul.
  */
 import { CheckpointError, ValueError } from "./errors.ts";
-import { loadCheckpointTensors, saveCheckpointTensors } from "./formats/checkpoint.ts";
+import { loadCheckpointTensors, planCheckpointSave, stageCheckpointTensors } from "./formats/checkpoint.ts";
 import { LlamaConfig } from "./models/llama/configuration_llama.ts";
 import { Embedding, Linear, Module, isMetaInit, withMetaInit } from "./nn/modules.ts";
 import { Tensor } from "./tensor/tensor.ts";
 import { Random } from "./utils/random.ts";
+import { saveAtomically } from "./utils/atomic_save.ts";
 import { checkOptions, checkPath } from "./utils/validate.ts";
+
+const CONFIG_NAME = "config.json";
 
 export type TorchDType = "auto" | "float32" | "float16" | "bfloat16";
 
@@ -117,15 +120,30 @@ export abstract class PreTrainedModel extends Module {
   }
 
   /** config.json + model.safetensors (HF tensor names, stored dtypes), or shards past max_shard_size. */
+  /**
+   * Write config.json and the weights (HF `save_pretrained` with safetensors). Atomic (atomic_save.ts): the
+   * arguments are checked and the weight files staged before anything in `dir` changes, config.json goes in
+   * last, and a save that fails leaves an existing checkpoint in `dir` exactly as it was.
+   */
   async save_pretrained(dir: string, opts: { max_shard_size?: number | string } = {}): Promise<void> {
+    checkPath(dir, "save_pretrained: save_directory");
+    opts = checkOptions(opts, "save_pretrained: options");
+    const plan = planCheckpointSave(this.state_dict(), {
+      max_shard_size: opts.max_shard_size,
+      metadata: { format: "pt" },
+    });
     const arch = this.constructor.name;
     const prevArch = this.config.architectures;
     this.config.architectures = [arch];
-    await this.config.save_pretrained(dir);
-    this.config.architectures = prevArch ?? [arch];
-    await saveCheckpointTensors(dir, this.state_dict(), {
-      max_shard_size: opts.max_shard_size,
-      metadata: { format: "pt" },
+    let configText: string;
+    try {
+      configText = this.config.to_json_string(true);
+    } finally {
+      this.config.architectures = prevArch ?? [arch];
+    }
+    await saveAtomically(dir, async (tx) => {
+      await stageCheckpointTensors(tx, plan);
+      await tx.stage(CONFIG_NAME, configText);
     });
   }
 

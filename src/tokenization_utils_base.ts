@@ -17,10 +17,11 @@
  * offsets mapping, `is_split_into_words`. `apply_chat_template` delegates to src/tokenization_chat.ts.
  */
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TokenizerError, ValueError } from "./errors.ts";
+import { ensureFolder, writeFileAtomic } from "./utils/atomic_save.ts";
 import { FILE_LIMITS, readTextFileChecked } from "./utils/safe_fs.ts";
+import { checkPath } from "./utils/validate.ts";
 import { Tensor, toIntRows } from "./tensor/tensor.ts";
 import {
   type ApplyChatTemplateOptions,
@@ -811,7 +812,8 @@ export abstract class PreTrainedTokenizerBase {
    * same tokenizer (HF `save_pretrained`). Returns the paths written.
    */
   async save_pretrained(save_directory: string): Promise<string[]> {
-    await mkdir(save_directory, { recursive: true });
+    checkPath(save_directory, "save_pretrained: save_directory");
+    await ensureFolder(save_directory);
     const skip = new Set([
       "vocab_file",
       "tokenizer_file",
@@ -843,7 +845,7 @@ export abstract class PreTrainedTokenizerBase {
     if (this.chat_template !== null) config.chat_template = this.chat_template;
     config.tokenizer_class = this.constructor.name;
     const configFile = join(save_directory, "tokenizer_config.json");
-    await writeFile(configFile, JSON.stringify(config, null, 2) + "\n");
+    await writeFileAtomic(configFile, JSON.stringify(config, null, 2) + "\n");
 
     const map: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(this.special_tokens_map_extended)) {
@@ -860,7 +862,7 @@ export abstract class PreTrainedTokenizerBase {
       map[k] = Array.isArray(v) ? v.map(one) : one(v);
     }
     const mapFile = join(save_directory, "special_tokens_map.json");
-    await writeFile(mapFile, JSON.stringify(map, null, 2) + "\n");
+    await writeFileAtomic(mapFile, JSON.stringify(map, null, 2) + "\n");
     return [configFile, mapFile, ...(await this._save_pretrained(save_directory))];
   }
 

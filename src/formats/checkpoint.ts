@@ -15,12 +15,13 @@
  * them in state-dict order to get HF's shards), each shard is written with `metadata={"format": "pt"}`, and the
  * index is `json.dumps(index, indent=2, sort_keys=True) + "\n"`.
  */
-import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { CheckpointError, ValueError } from "../errors.ts";
 import type { Tensor } from "../tensor/tensor.ts";
+import { type ChunkWriter, type SaveTransaction, saveAtomically } from "../utils/atomic_save.ts";
 import { FILE_LIMITS, readFileCheckedAsync } from "../utils/safe_fs.ts";
-import { checkSerializable, compareCodePoints, loadSafetensors, saveSafetensors } from "./safetensors.ts";
+import { checkSerializable, compareCodePoints, loadSafetensors, safetensorsWriter } from "./safetensors.ts";
 
 export const SAFE_WEIGHTS_NAME = "model.safetensors";
 export const SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json";
@@ -34,6 +35,10 @@ const SIZE_UNITS: Record<string, number> = { TB: 1e12, GB: 1e9, MB: 1e6, KB: 1e3
  * the value may be fractional ("1.5MB"), the result is truncated to an integer. A number is returned as is.
  */
 export function parseSizeToInt(size: number | string): number {
+  if (typeof size !== "number" && typeof size !== "string")
+    throw new ValueError(
+      `max_shard_size: expected a number of bytes or a size string such as "5GB", got ${size === null ? "null" : typeof size}`,
+    );
   if (typeof size === "number") {
     if (!(size >= 0)) throw new ValueError(`max_shard_size must be a non-negative number of bytes, got ${size}`);
     return size;
@@ -263,54 +268,67 @@ const SHARD_PATTERN = /^(.*?)-\d{5}-of-\d{5}$/s;
  * Write tensors as HF does: `model.safetensors`, or shards + index when they exceed `max_shard_size`.
  * Returns the paths written. As HF, stale `model-ddddd-of-ddddd.{safetensors,bin}` files of an earlier save are
  * removed. Beyond HF: a stale `model.safetensors` (sharded save) or index (single-file save) is removed too,
- * since loading prefers `model.safetensors` and a stale index would name missing shards.
+ * since loading prefers `model.safetensors` and a stale index would name missing shards. The save is atomic
+ * (atomic_save.ts): a failure leaves the folder's old files as they were.
  */
 export async function saveCheckpointTensors(
   dir: string,
   tensors: Map<string, Tensor> | Record<string, Tensor>,
   opts: SaveCheckpointOptions = {},
 ): Promise<string[]> {
+  const plan = planCheckpointSave(tensors, opts);
+  return saveAtomically(dir, (tx) => stageCheckpointTensors(tx, plan));
+}
+
+/** What a checkpoint save writes, checked before any file is touched. */
+export interface CheckpointSavePlan {
+  files: { name: string; writer: ChunkWriter }[];
+  /** The index text, for a sharded save. */
+  index: string | null;
+}
+
+/**
+ * Check tensors, metadata and max_shard_size and split into files; every problem with the input is thrown
+ * here, before a save touches the folder.
+ */
+export function planCheckpointSave(
+  tensors: Map<string, Tensor> | Record<string, Tensor>,
+  opts: SaveCheckpointOptions = {},
+): CheckpointSavePlan {
   const entries: [string, Tensor][] = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
   const metadata = opts.metadata ?? { format: "pt" };
-  checkSerializable(entries, metadata); // refuse bad input before touching the folder
+  checkSerializable(entries, metadata);
   const split = splitStateDictIntoShards(entries, opts.max_shard_size ?? DEFAULT_MAX_SHARD_SIZE);
-  try {
-    await mkdir(dir, { recursive: true });
-  } catch (e) {
-    throw new CheckpointError(dir, `cannot create folder (${(e as Error).message})`);
-  }
-
+  if (split.shards.length <= 1)
+    return { files: [{ name: SAFE_WEIGHTS_NAME, writer: safetensorsWriter(new Map(entries), metadata) }], index: null };
   const byName = new Map(entries);
-  const fileNames =
-    split.shards.length <= 1 ? [SAFE_WEIGHTS_NAME] : split.shards.map((_, i) => shardFileName(i, split.shards.length));
-  const stale = split.shards.length <= 1 ? SAFE_WEIGHTS_INDEX_NAME : SAFE_WEIGHTS_NAME;
-  for (const name of await readdir(dir)) {
-    const full = join(dir, name);
+  const weight_map: Record<string, string> = Object.create(null); // a tensor named "__proto__" stays a key
+  const files = split.shards.map((names, i) => {
+    const name = shardFileName(i, split.shards.length);
+    for (const n of names) weight_map[n] = name;
+    return { name, writer: safetensorsWriter(new Map(names.map((n) => [n, byName.get(n)!])), metadata) };
+  });
+  const index = pythonJsonDumps({ metadata: { total_size: split.total_size }, weight_map }) + "\n";
+  return { files, index };
+}
+
+/** Stage a planned checkpoint in a save transaction: weight files, then the index; stale weight files go. */
+export async function stageCheckpointTensors(tx: SaveTransaction, plan: CheckpointSavePlan): Promise<string[]> {
+  const fileNames = plan.files.map((f) => f.name);
+  const stale = plan.index === null ? SAFE_WEIGHTS_INDEX_NAME : SAFE_WEIGHTS_NAME;
+  let present: string[];
+  try {
+    present = await readdir(tx.dir);
+  } catch (e) {
+    throw new CheckpointError(tx.dir, `cannot list the folder (${(e as NodeJS.ErrnoException).code})`);
+  }
+  for (const name of present) {
     const stem = name.replaceAll(".bin", "").replaceAll(".safetensors", "");
     const oldShard = name.startsWith("model") && SHARD_PATTERN.test(stem) && !fileNames.includes(name);
-    if ((oldShard || name === stale) && (await isFile(full))) await rm(full);
+    if ((oldShard || name === stale) && (await isFile(join(tx.dir, name)))) tx.removeAtCommit(name);
   }
-
   const written: string[] = [];
-  if (split.shards.length <= 1) {
-    const path = join(dir, SAFE_WEIGHTS_NAME);
-    await saveSafetensors(path, new Map(entries), metadata);
-    return [path];
-  }
-  const weight_map: Record<string, string> = Object.create(null); // a tensor named "__proto__" stays a key
-  for (let i = 0; i < split.shards.length; i++) {
-    const path = join(dir, fileNames[i]);
-    await saveSafetensors(path, new Map(split.shards[i].map((n) => [n, byName.get(n)!])), metadata);
-    for (const n of split.shards[i]) weight_map[n] = fileNames[i];
-    written.push(path);
-  }
-  const indexPath = join(dir, SAFE_WEIGHTS_INDEX_NAME);
-  const content = pythonJsonDumps({ metadata: { total_size: split.total_size }, weight_map }) + "\n";
-  try {
-    await writeFile(indexPath, content, "utf-8");
-  } catch (e) {
-    throw new CheckpointError(indexPath, `cannot write index (${(e as Error).message})`);
-  }
-  written.push(indexPath);
+  for (const f of plan.files) written.push(await tx.stageStream(f.name, f.writer));
+  if (plan.index !== null) written.push(await tx.stage(SAFE_WEIGHTS_INDEX_NAME, plan.index));
   return written;
 }

@@ -23,11 +23,12 @@
  * naming it. In particular U8 is not read as bool: our Tensor has no uint8 dtype, and mapping U8 to bool would
  * silently give 0..255 bytes a 0/1 meaning they do not have (torch writes a bool tensor as BOOL, never U8).
  */
-import { open } from "node:fs/promises";
+import { basename, dirname } from "node:path";
 import { endianness } from "node:os";
 import { CheckpointError, ValueError } from "../errors.ts";
 import { type DType, type TypedArray, dtypeSize } from "../tensor/dtypes.ts";
 import { Tensor, shapeSize } from "../tensor/tensor.ts";
+import { type ChunkWriter, saveAtomically } from "../utils/atomic_save.ts";
 import { FILE_LIMITS, openFileChecked, readExactly } from "../utils/safe_fs.ts";
 
 /** The Rust crate's `MAX_HEADER_SIZE`: a header longer than this is refused before anything is read. */
@@ -495,32 +496,29 @@ export function serializeSafetensors(
   return out;
 }
 
-/** Write a safetensors file, streaming each tensor's bytes (no whole-file copy in memory). */
+/**
+ * A writer of a safetensors file for a save transaction (atomic_save.ts): the header, then each tensor's bytes
+ * straight from its typed array (no whole-file copy in memory). Bad input throws before anything is written.
+ */
+export function safetensorsWriter(
+  tensors: Map<string, Tensor> | Record<string, Tensor>,
+  metadata?: Record<string, string> | null,
+): ChunkWriter {
+  const { header, chunks } = prepare(tensors, metadata);
+  return async (write) => {
+    for (const chunk of [header, ...chunks]) await write(chunk);
+  };
+}
+
+/**
+ * Write a safetensors file atomically: staged under a temporary name next to `path`, fsync'ed, renamed into
+ * place, so a failure leaves an existing file at `path` as it was.
+ */
 export async function saveSafetensors(
   path: string,
   tensors: Map<string, Tensor> | Record<string, Tensor>,
   metadata?: Record<string, string> | null,
 ): Promise<void> {
-  const { header, chunks } = prepare(tensors, metadata);
-  let handle;
-  try {
-    handle = await open(path, "w");
-  } catch (e) {
-    throw new CheckpointError(path, `cannot create file (${(e as Error).message})`);
-  }
-  try {
-    let position = 0;
-    for (const chunk of [header, ...chunks]) {
-      let done = 0;
-      while (done < chunk.length) {
-        const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position);
-        done += bytesWritten;
-        position += bytesWritten;
-      }
-    }
-  } catch (e) {
-    throw new CheckpointError(path, `cannot write file (${(e as Error).message})`);
-  } finally {
-    await handle.close();
-  }
+  const writer = safetensorsWriter(tensors, metadata);
+  await saveAtomically(dirname(path), (tx) => tx.stageStream(basename(path), writer));
 }

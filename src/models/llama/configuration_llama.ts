@@ -8,10 +8,10 @@
  * RoPE validation mirrors `modeling_rope_utils.rope_config_validation`: missing required keys raise (HF:
  * KeyError); what HF only warns about is collected in `config.warnings`.
  */
-import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CheckpointError, ConfigError } from "../../errors.ts";
 import { FILE_LIMITS, readTextFileCheckedAsync } from "../../utils/safe_fs.ts";
+import { saveAtomically } from "../../utils/atomic_save.ts";
 import { checkPath } from "../../utils/validate.ts";
 import {
   PRETRAINED_CONFIG_DEFAULTS,
@@ -431,9 +431,11 @@ export class LlamaConfig {
     return toPythonJson(sortKeysDeep(d), FLOAT_KEYS) + "\n";
   }
 
+  /** Write `dir/config.json` atomically (temporary file, fsync, rename: see atomic_save.ts). */
   async save_pretrained(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, "config.json"), this.to_json_string(true));
+    checkPath(dir, "LlamaConfig.save_pretrained: save_directory");
+    const text = this.to_json_string(true);
+    await saveAtomically(dir, (tx) => tx.stage("config.json", text));
   }
 
   /** Parse a config.json text; `file` names it in errors. */

@@ -26,10 +26,11 @@
  * Shapes: encode(text) -> ids[seq]; call(texts[batch]) -> input_ids/attention_mask [batch][seq].
  */
 import { existsSync } from "node:fs";
-import { copyFile, stat, writeFile } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { TokenizerError, ValueError } from "../../errors.ts";
-import { FILE_LIMITS, readFileChecked } from "../../utils/safe_fs.ts";
+import { writeFileAtomic } from "../../utils/atomic_save.ts";
+import { FILE_LIMITS, readFileChecked, readFileCheckedAsync } from "../../utils/safe_fs.ts";
 import { checkOptions, checkPath } from "../../utils/validate.ts";
 import { type ModelProto, cloneModelProto, parseModelProto } from "../../formats/sentencepiece_model.ts";
 import { AddedToken, type TokenLike, loadTokenizerConfig } from "../../tokenization_utils_base.ts";
@@ -279,8 +280,9 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
     if (!st || !st.isDirectory()) throw new TokenizerError(save_directory, "Vocabulary path should be a directory");
     const out = join(save_directory, (filename_prefix ? filename_prefix + "-" : "") + VOCAB_FILES_NAMES.vocab_file);
     const haveFile = this.vocab_file !== null && existsSync(this.vocab_file);
-    if (haveFile && resolve(this.vocab_file!) !== resolve(out)) await copyFile(this.vocab_file!, out);
-    else if (!haveFile) await writeFile(out, this.sp_model.serialized_model_proto());
+    if (haveFile && resolve(this.vocab_file!) !== resolve(out))
+      await writeFileAtomic(out, await readFileCheckedAsync(this.vocab_file!, FILE_LIMITS.sentencepiece_model));
+    else if (!haveFile) await writeFileAtomic(out, this.sp_model.serialized_model_proto());
     return [out];
   }
 

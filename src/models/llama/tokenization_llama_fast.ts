@@ -16,10 +16,11 @@
  * Shapes: encode(text) -> ids[seq]; call(texts[batch]) -> input_ids/attention_mask [batch][seq].
  */
 import { existsSync } from "node:fs";
-import { copyFile, stat, writeFile } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { TokenizerError, ValueError } from "../../errors.ts";
-import { FILE_LIMITS, readFileChecked } from "../../utils/safe_fs.ts";
+import { writeFileAtomic } from "../../utils/atomic_save.ts";
+import { FILE_LIMITS, readFileChecked, readFileCheckedAsync } from "../../utils/safe_fs.ts";
 import { checkOptions, checkPath } from "../../utils/validate.ts";
 import { type ModelProto, parseModelProto, serializeModelProto } from "../../formats/sentencepiece_model.ts";
 import { type TokenizerConfigJSON, parseTokenizerJSON } from "../../formats/tokenizer_json.ts";
@@ -222,9 +223,10 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
     if (!st || !st.isDirectory()) throw new TokenizerError(save_directory, "Vocabulary path should be a directory");
     const out = join(save_directory, (filename_prefix ? filename_prefix + "-" : "") + VOCAB_FILES_NAMES.vocab_file);
     if (this.vocab_file !== null && existsSync(this.vocab_file)) {
-      if (resolve(this.vocab_file) !== resolve(out)) await copyFile(this.vocab_file, out);
+      if (resolve(this.vocab_file) !== resolve(out))
+        await writeFileAtomic(out, await readFileCheckedAsync(this.vocab_file, FILE_LIMITS.sentencepiece_model));
     } else {
-      await writeFile(out, serializeModelProto(this.spModelProto!));
+      await writeFileAtomic(out, serializeModelProto(this.spModelProto!));
     }
     return [out];
   }
@@ -261,7 +263,7 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
 
   /** Writes the pipeline as a tokenizer.json (HF `backend_tokenizer.save`). */
   async save_tokenizer_json(path: string): Promise<void> {
-    await writeFile(path, JSON.stringify(this.toJSON(), null, 2));
+    await writeFileAtomic(path, JSON.stringify(this.toJSON(), null, 2));
   }
 
   /** Parses a tokenizer.json text into the config this class accepts as `tokenizer_config`. */
