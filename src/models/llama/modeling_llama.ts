@@ -687,7 +687,7 @@ export class LlamaModel extends LlamaPreTrainedModel {
     for (let i = 0; i < config.num_hidden_layers; i++)
       this.layers.push(this.add(`layers.${i}`, new LlamaDecoderLayer(config, i)));
     this.norm = this.add("norm", new LlamaRMSNorm(config.hidden_size, config.rms_norm_eps));
-    this.rotary_emb = new LlamaRotaryEmbedding(config);
+    this.rotary_emb = this.add("rotary_emb", new LlamaRotaryEmbedding(config)); // no state-dict entries (inv_freq is not persistent)
     if (!opts._nested) this.post_init(opts);
   }
 
