@@ -8,6 +8,7 @@
 import { LlamaError } from "../errors.ts";
 import { runBench, BENCH_HELP } from "./bench.ts";
 import { runGenerate, GENERATE_HELP } from "./generate.ts";
+import { runGolden, GOLDEN_HELP } from "./golden.ts";
 import { runParity, PARITY_HELP } from "./parity.ts";
 import { runStart, START_HELP } from "./start.ts";
 
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   generate: { help: GENERATE_HELP, run: runGenerate },
   parity: { help: PARITY_HELP, run: runParity },
   bench: { help: BENCH_HELP, run: runBench },
+  golden: { help: GOLDEN_HELP, run: runGolden },
 };
 
 const MAIN_HELP = `llama-ts: a TypeScript reference implementation of Hugging Face transformers' Llama

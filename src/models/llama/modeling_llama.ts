@@ -1076,14 +1076,16 @@ export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
   forward(args: LlamaForwardArgs & { labels?: IntInput | Tensor | null }): SequenceClassifierOutputWithPast {
     const outputs = this.model.forward(args);
     const hidden_states = outputs.last_hidden_state; // [B, T, H]
-    const [B, T, H] = hidden_states.shape;
+    const [B, T] = hidden_states.shape;
     const ids = args.input_ids !== undefined && args.input_ids !== null ? toIntRows(args.input_ids, "input_ids") : null;
+    const logits = this.score.forward(hidden_states); // [B, T, num_labels]: every position, as HF (hooks see it)
     const idx = this.pooled_indices(ids, B, T);
-    // score only the pooled rows: logits[arange(B), idx] == score(hidden_states[arange(B), idx])
-    const src = hidden_states.data as Float32Array;
-    const pooledHidden = new Float32Array(B * H);
-    for (let b = 0; b < B; b++) pooledHidden.set(src.subarray((b * T + idx[b]) * H, (b * T + idx[b] + 1) * H), b * H);
-    const pooled_logits = this.score.forward(new Tensor("float32", pooledHidden, [B, H])); // [B, num_labels]
+    // pooled_logits = logits[arange(B), sequence_lengths]
+    const n = this.num_labels;
+    const all = logits.data as Float32Array;
+    const pooled = new Float32Array(B * n);
+    for (let b = 0; b < B; b++) pooled.set(all.subarray((b * T + idx[b]) * n, (b * T + idx[b] + 1) * n), b * n);
+    const pooled_logits = new Tensor("float32", pooled, [B, n]); // [B, num_labels]
 
     const result: SequenceClassifierOutputWithPast = { logits: pooled_logits };
     if (args.labels !== undefined && args.labels !== null) {
