@@ -11,6 +11,7 @@ import { runGenerate, GENERATE_HELP } from "./generate.ts";
 import { runGolden, GOLDEN_HELP } from "./golden.ts";
 import { runParity, PARITY_HELP } from "./parity.ts";
 import { runStart, START_HELP } from "./start.ts";
+import { runVerify, VERIFY_HELP } from "./verify.ts";
 
 const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<void> }> = {
   start: { help: START_HELP, run: runStart },
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   parity: { help: PARITY_HELP, run: runParity },
   bench: { help: BENCH_HELP, run: runBench },
   golden: { help: GOLDEN_HELP, run: runGolden },
+  verify: { help: VERIFY_HELP, run: runVerify },
 };
 
 const MAIN_HELP = `llama-ts: a TypeScript reference implementation of Hugging Face transformers' Llama

@@ -80,6 +80,14 @@ export function namedInputs(module: Module, inputs: unknown[]): [string, Tensor]
   const cls = module.constructor.name;
   const names = FORWARD_PARAMS[cls] ?? [];
   const out: [string, Tensor][] = [];
+  if (cls === "LlamaRotaryEmbedding") {
+    // HF forward(x, position_ids); ours may take them in either order or position_ids alone: name by content
+    for (const arg of inputs) {
+      const t = toTensor(arg);
+      if (t !== null) out.push([t.dtype === "int64" || t.dtype === "int32" ? "in.position_ids" : "in.x", t]);
+    }
+    return out.sort(([a], [b]) => (a === "in.x" ? -1 : b === "in.x" ? 1 : 0));
+  }
   // positional arguments are aligned from the end of HF's list when fewer are passed (rotary: position_ids only)
   const positional = inputs.filter((a) => !isOptions(a));
   const offset = Math.max(0, names.length - positional.length);
@@ -144,7 +152,8 @@ export function captureModules(model: Module): { captured: Map<string, Captured>
     if (path === "") continue;
     handles.push(
       m.register_forward_hook((mod, inputs, output) => {
-        for (const [slot, t] of namedInputs(mod, inputs)) put(path, mod, slot, t);
+        // LlamaModel's inputs are the case's inputs (and ours carries the head's labels too): not repeated
+        if (mod.constructor.name !== "LlamaModel") for (const [slot, t] of namedInputs(mod, inputs)) put(path, mod, slot, t);
         for (const [slot, t] of namedOutputs(output)) {
           // LlamaModel's output is the whole-model result (written as <case>/hidden_states.k etc.): keep its
           // last_hidden_state only
@@ -162,4 +171,50 @@ export function captureModules(model: Module): { captured: Map<string, Captured>
     );
   }
   return { captured, remove: () => handles.forEach((h) => h.remove()) };
+}
+
+/** One tensor of a case: a module slot (module set) or a whole-model result (module null). */
+export interface CaseTensor {
+  module: string | null;
+  slot: string;
+  module_class: string | null;
+  tensor: Tensor;
+}
+
+/** What `runCase` needs of a model: forward, and for classifiers the pooling rule. */
+export interface CaseModel extends Module {
+  forward(args: any): any;
+  pooled_indices?(input_ids: number[][] | null, batch_size: number, T: number): number[];
+}
+
+/**
+ * Run `model.forward(args)` with every module hooked; return the output and the case's tensors in call order:
+ * module slots first, then logits, pooled_indices (classifiers), loss, hidden_states.k, attentions.k and, when
+ * use_cache, past_key_values.<layer>.key|value.
+ */
+export function runCase(model: CaseModel, args: Record<string, unknown>): { output: any; tensors: CaseTensor[] } {
+  const { captured, remove } = captureModules(model);
+  let output: any;
+  try {
+    output = model.forward(args);
+  } finally {
+    remove();
+  }
+  const tensors: CaseTensor[] = [...captured.values()].map((c) => ({ ...c }));
+  const whole = (slot: string, t: Tensor) => tensors.push({ module: null, slot, module_class: null, tensor: t });
+  whole("logits", toTensor(output.logits)!);
+  if (typeof model.pooled_indices === "function" && Array.isArray(args.input_ids)) {
+    const ids = args.input_ids as number[][];
+    const pooled = model.pooled_indices(ids, ids.length, ids[0].length);
+    whole("pooled_indices", new Tensor("int64", BigInt64Array.from(pooled, BigInt), [pooled.length]));
+  }
+  if (output.loss) whole("loss", toTensor(output.loss)!);
+  (output.hidden_states ?? []).forEach((h: Tensor, k: number) => whole(`hidden_states.${k}`, toTensor(h)!));
+  (output.attentions ?? []).forEach((a: Tensor, k: number) => whole(`attentions.${k}`, toTensor(a)!));
+  const cache: DynamicCache | undefined = output.past_key_values;
+  if (cache && args.use_cache) {
+    cache.key_cache.forEach((k, l) => whole(`past_key_values.${l}.key`, toTensor(k)!));
+    cache.value_cache.forEach((v, l) => whole(`past_key_values.${l}.value`, toTensor(v)!));
+  }
+  return { output, tensors };
 }

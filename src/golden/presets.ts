@@ -20,6 +20,8 @@ export interface GoldenPreset {
   weights_dtype: WeightsDType;
   /** Use the embedded Llama 2 tokenizer (vocab 32000): prompts are text, tokenizer cases are written. */
   tokenizer: boolean;
+  /** Only the single-prompt and greedy cases (keeps a vocab-32000 preset small enough for git). */
+  light: boolean;
 }
 
 /** Shared by every preset: a 2-layer model, 32 wide (4 heads of 8), 256 tokens, pad id 0. */
@@ -48,6 +50,7 @@ function preset(
     head: extra.head ?? "LlamaForCausalLM",
     weights_dtype: extra.weights_dtype ?? "float32",
     tokenizer: extra.tokenizer ?? false,
+    light: extra.light ?? false,
   };
 }
 
@@ -96,5 +99,5 @@ export const GOLDEN_PRESETS: Record<string, GoldenPreset> = {
     num_key_value_heads: 2,
     tie_word_embeddings: true,
     pad_token_id: null,
-  }, { tokenizer: true, weights_dtype: "bfloat16" }),
+  }, { tokenizer: true, weights_dtype: "bfloat16", light: true }),
 };

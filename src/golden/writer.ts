@@ -23,7 +23,7 @@ import { getMatmulBackend, referenceBackend, setMatmulBackend } from "../ops/mat
 import { Tensor } from "../tensor/tensor.ts";
 import type { PreTrainedTokenizerBase } from "../tokenization_utils_base.ts";
 import { Random } from "../utils/random.ts";
-import { captureModules, toTensor, type Captured } from "./capture.ts";
+import { runCase, toTensor, type CaseTensor } from "./capture.ts";
 import {
   GOLDEN_SCHEMA_VERSION,
   GOLDEN_TOLERANCES,
@@ -84,6 +84,8 @@ async function resolveSource(opts: GoldenOptions): Promise<{
   tokenizer: PreTrainedTokenizerBase | null;
   preset: string | null;
   description: string | null;
+  /** Only the single-prompt and greedy cases (a vocab-32000 preset kept small for git). */
+  light: boolean;
 }> {
   if ((opts.config === undefined) === (opts.model === undefined))
     throw new ValueError("golden: give either --config FILE|PRESET (with --seed) or --model DIR");
@@ -98,7 +100,7 @@ async function resolveSource(opts: GoldenOptions): Promise<{
     const stored = (config.torch_dtype ?? "float32") as WeightsDType;
     const hasTok = existsSync(join(opts.model, "tokenizer.json")) || existsSync(join(opts.model, "tokenizer.model"));
     const tokenizer = hasTok ? await LlamaTokenizerFast.from_pretrained(opts.model) : null;
-    return { model, head, weights: opts.torch_dtype ?? stored, tokenizer, preset: null, description: null };
+    return { model, head, weights: opts.torch_dtype ?? stored, tokenizer, preset: null, description: null, light: false };
   }
   const name = opts.config!;
   const preset = GOLDEN_PRESETS[name];
@@ -140,6 +142,7 @@ async function resolveSource(opts: GoldenOptions): Promise<{
     tokenizer,
     preset: preset !== undefined ? name : null,
     description: preset?.description ?? null,
+    light: preset?.light ?? false,
   };
 }
 
@@ -181,8 +184,9 @@ function dontCare(mask: number[][] | null, past: number, T: number): ManifestCas
   return { query_positions, key_positions };
 }
 
-/** One-line meaning of a captured slot. */
-function meaningOf(c: Captured): string {
+/** One-line meaning of a captured slot or whole-model result. */
+function meaningOf(c: CaseTensor, L: number): string {
+  if (c.module === null) return wholeMeaning(c.slot, L);
   const what: Record<string, string> = {
     "Embedding/in.input": "token ids fed to the embedding",
     "Embedding/out.0": "token embeddings",
@@ -218,6 +222,31 @@ function meaningOf(c: Captured): string {
   const leaf = c.module.split(".").pop();
   if (c.module_class === "Linear") return `${leaf} ${c.slot === "in.input" ? "input" : "output (x W^T + b)"}`;
   return `${c.module_class} ${c.slot}`;
+}
+
+function wholeMeaning(slot: string, L: number): string {
+  const [field, a, b] = slot.split(".");
+  switch (field) {
+    case "logits":
+      return "logits, float32: [B, T, vocab] (causal LM) or pooled [B, num_labels] (classifier)";
+    case "pooled_indices":
+      return "HF 4.44 sequence_lengths: (index of the first pad - 1) mod T, the position pooled per row";
+    case "loss":
+      return "mean loss, scalar";
+    case "hidden_states": {
+      const k = Number(a);
+      if (k === 0) return "hidden_states[0]: embeddings";
+      if (k === L) return "hidden_states[-1]: last layer output AFTER model.norm (HF quirk)";
+      return `hidden_states[${k}]: output of decoder layer ${k - 1}`;
+    }
+    case "attentions":
+      return `attention probabilities of layer ${a}`;
+    case "past_key_values":
+      return b === "key" ? `cached keys of layer ${a} (after RoPE, before repeat_kv)` : `cached values of layer ${a}`;
+    case "sequences":
+      return "prompt + greedy ids, int64 [1, prompt + new]";
+  }
+  return slot;
 }
 
 function toleranceOf(slot: string, module_class: string | null, dtype: string): { atol: number; rtol: number } {
@@ -295,13 +324,7 @@ function runForward(model: Model, c: ForwardCase, sink: FixtureSink, cases: Mani
   const B = ids.length;
   const T = ids[0].length;
   const past = c.cache ? c.cache.get_seq_length() : 0;
-  const { captured, remove } = captureModules(model);
-  let out: any;
-  try {
-    out = model.forward(args as any);
-  } finally {
-    remove();
-  }
+  const { output, tensors } = runCase(model, args);
   const manifestInputs: Record<string, unknown> = { ...c.inputs };
   if (c.continues) manifestInputs.past_key_values = { from_case: c.continues };
   cases.push({
@@ -314,62 +337,9 @@ function runForward(model: Model, c: ForwardCase, sink: FixtureSink, cases: Mani
     ...(c.unpadded_counterparts ? { unpadded_counterparts: c.unpadded_counterparts } : {}),
     ...(c.notes ? { notes: c.notes } : {}),
   });
-  for (const cap of captured.values())
-    sink.add(c.name, cap.module, cap.slot, cap.module_class, cap.tensor, meaningOf(cap), B, T);
-  const isCls = model instanceof LlamaForSequenceClassification;
-  sink.add(
-    c.name,
-    null,
-    "logits",
-    null,
-    toTensor(out.logits)!,
-    isCls ? "pooled classification logits [B, num_labels]" : "lm_head logits [B, T, vocab], float32",
-    B,
-    T,
-  );
-  if (isCls) {
-    const pooled = (model as LlamaForSequenceClassification).pooled_indices(ids, B, T);
-    sink.add(
-      c.name,
-      null,
-      "pooled_indices",
-      null,
-      toTensor([pooled])!.view(B),
-      "HF 4.44 sequence_lengths: (index of the first pad - 1) mod T, the position pooled per row",
-      B,
-      T,
-    );
-  }
-  if (out.loss) sink.add(c.name, null, "loss", null, toTensor(out.loss)!, "mean loss, scalar", B, T);
-  (out.hidden_states ?? []).forEach((h: Tensor, k: number, all: Tensor[]) =>
-    sink.add(
-      c.name,
-      null,
-      `hidden_states.${k}`,
-      null,
-      toTensor(h)!,
-      k === 0
-        ? "hidden_states[0]: embeddings"
-        : k === all.length - 1
-          ? "hidden_states[-1]: last layer output AFTER model.norm (HF quirk)"
-          : `hidden_states[${k}]: output of decoder layer ${k - 1}`,
-      B,
-      T,
-    ),
-  );
-  (out.attentions ?? []).forEach((a: Tensor, k: number) =>
-    sink.add(c.name, null, `attentions.${k}`, null, toTensor(a)!, `attention probabilities of layer ${k}`, B, T),
-  );
-  const cache: DynamicCache | undefined = out.past_key_values;
-  if (cache && args.use_cache) {
-    cache.key_cache.forEach((k, l) =>
-      sink.add(c.name, null, `past_key_values.${l}.key`, null, toTensor(k)!, `cached keys of layer ${l} (after RoPE)`, B, T),
-    );
-    cache.value_cache.forEach((v, l) =>
-      sink.add(c.name, null, `past_key_values.${l}.value`, null, toTensor(v)!, `cached values of layer ${l}`, B, T),
-    );
-  }
-  return out;
+  const L = model.config.num_hidden_layers;
+  for (const t of tensors) sink.add(c.name, t.module, t.slot, t.module_class, t.tensor, meaningOf(t, L), B, T);
+  return output;
 }
 
 /** Seeded random prompt rows (ids in [3, vocab) minus the pad id) when no text prompts are given. */
@@ -402,10 +372,16 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
     await src.model.save_pretrained(ckpt);
     if (src.tokenizer) await src.tokenizer.save_pretrained(ckpt);
 
-    const load = async (): Promise<Model> =>
-      src.head === "LlamaForSequenceClassification"
-        ? await LlamaForSequenceClassification.from_pretrained(ckpt, { pooling: "first_pad_minus_one" })
-        : await LlamaForCausalLM.from_pretrained(ckpt);
+    // a deep model takes a while per case: report each decoder layer as it finishes
+    const L = config.num_hidden_layers;
+    const load = async (): Promise<Model> => {
+      const m =
+        src.head === "LlamaForSequenceClassification"
+          ? await LlamaForSequenceClassification.from_pretrained(ckpt, { pooling: "first_pad_minus_one" })
+          : await LlamaForCausalLM.from_pretrained(ckpt);
+      if (L >= 8) m.model.layers.forEach((layer, i) => layer.register_forward_hook(() => progress(`golden:   layer ${i + 1}/${L}`)));
+      return m;
+    };
 
     const sink = new FixtureSink();
     const cases: ManifestCase[] = [];
@@ -424,7 +400,9 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
       rows = randomRows(config, seed, [7, 5]);
     }
     const flags = { output_attentions: true, output_hidden_states: true };
-    const total = src.head === "LlamaForCausalLM" ? 8 + (pad !== null && rows.length > 1 ? 3 : 0) : 2;
+    const light = src.light;
+    const batched = pad !== null && rows.length > 1 && !light;
+    const total = src.head === "LlamaForCausalLM" ? (light ? 2 : 8 + (batched ? 3 : 0)) : 2;
     let done = 0;
     const step = (name: string) => progress(`golden: case ${++done}/${total} ${name}`);
 
@@ -458,7 +436,6 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
       step("single");
       runForward(await load(), { name: "single", inputs: { input_ids: [rows[0]], use_cache: false, ...flags }, mask: null }, sink, cases);
 
-      const batched = pad !== null && rows.length > 1;
       if (batched) {
         const pb = leftPad(rows.slice(0, 2), pad!);
         step("padded_batch");
@@ -486,7 +463,7 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
       }
 
       // labels: the batch again, pads and one real token ignored (-100)
-      {
+      if (!light) {
         const lb = batched ? leftPad(rows.slice(0, 2), pad!) : { ids: [rows[0]], mask: null, positions: null };
         const labels = lb.ids.map((r, b) => r.map((id, t) => (lb.mask && lb.mask[b][t] === 0 ? -100 : id)));
         labels[0][Math.min(2, labels[0].length - 1)] = -100;
@@ -502,7 +479,7 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
       }
 
       // KV cache: prefill, then greedy decode steps driven as generate() does
-      {
+      if (!light) {
         const pb = batched ? leftPad(rows.slice(0, 2), pad!) : { ids: [rows[0]], mask: [rows[0].map(() => 1)], positions: null };
         const model = await load();
         let mask = pb.mask.map((r) => [...r]);
@@ -541,7 +518,7 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
       }
 
       // positions well past the first few (and past max_position_embeddings: dynamic RoPE rescales)
-      {
+      if (!light) {
         const start = config.max_position_embeddings + 36;
         const positions = [rows[0].map((_, t) => start + t)];
         step("long_positions");
