@@ -64,6 +64,8 @@ export interface Manifest {
   schema_version: number;
   producer: { name: string; version: string; command: string; backend: string };
   hf_equivalent: { transformers: string; model_class: string; load: Record<string, unknown>; replay: string };
+  /** How the weights were made. */
+  init: string;
   preset: string | null;
   description: string | null;
   checkpoint: { dir: string; storage_dtype: string; tokenizer: boolean };
@@ -83,3 +85,23 @@ export const NAMING_RULE =
   "<case>/<module path>/step.<HF function or variable>[.<i>] | <case>/logits | <case>/loss | <case>/hidden_states.<k> | " +
   "<case>/attentions.<k> | <case>/past_key_values.<layer>.key|value | <case>/sequences | <case>/pooled_indices; " +
   "module paths are HF state-dict prefixes, parameter names HF 4.44 forward signatures, tuples numbered from 0";
+
+function numeric(v: unknown): boolean {
+  return typeof v === "number" || (Array.isArray(v) && v.every(numeric));
+}
+
+/**
+ * JSON with one key per line but numeric arrays (ids, shapes, masks, nested or not) kept on one line: readable
+ * and a third of the size of a fully indented file. Deterministic: key order is insertion order.
+ */
+export function stringifyJson(value: unknown, indent = ""): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  const inner = indent + " ";
+  if (Array.isArray(value)) {
+    if (value.length === 0 || numeric(value)) return JSON.stringify(value);
+    return `[\n${value.map((v) => inner + stringifyJson(v, inner)).join(",\n")}\n${indent}]`;
+  }
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+  if (entries.length === 0) return "{}";
+  return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${stringifyJson(v, inner)}`).join(",\n")}\n${indent}}`;
+}

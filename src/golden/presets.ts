@@ -64,10 +64,10 @@ export const GOLDEN_PRESETS: Record<string, GoldenPreset> = {
     num_key_value_heads: 1,
     rope_scaling: { rope_type: "dynamic", factor: 2.0 },
   }),
-  bias_yarn: preset("attention and MLP biases, YaRN RoPE (factor 4 over 16 original positions)", {
+  bias_yarn: preset("attention and MLP biases, YaRN RoPE (factor 4; HF 4.44 ramps over max_position_embeddings)", {
     attention_bias: true,
     mlp_bias: true,
-    rope_scaling: { rope_type: "yarn", factor: 4.0, original_max_position_embeddings: 16 },
+    rope_scaling: { rope_type: "yarn", factor: 4.0 },
   }),
   llama3_tied: preset("tied input/output embeddings, llama3 RoPE (factor 8, original 16), rope_theta 500000", {
     tie_word_embeddings: true,
@@ -80,9 +80,16 @@ export const GOLDEN_PRESETS: Record<string, GoldenPreset> = {
       original_max_position_embeddings: 16,
     },
   }),
-  tp2_longrope: preset("pretraining_tp 2 (sliced projections), longrope RoPE (per-dimension factors)", {
+  tp2_longrope: preset("pretraining_tp 2 (sliced projections, biases ignored as HF), longrope RoPE (factor 2: long_factor, attention scaling)", {
     pretraining_tp: 2,
-    rope_scaling: { rope_type: "longrope", short_factor: [1.0, 1.5, 2.0, 3.0], long_factor: [2.0, 3.0, 4.0, 6.0] },
+    attention_bias: true,
+    mlp_bias: true,
+    rope_scaling: {
+      rope_type: "longrope",
+      factor: 2.0,
+      short_factor: [1.0, 1.5, 2.0, 3.0],
+      long_factor: [2.0, 3.0, 4.0, 6.0],
+    },
   }),
   fp16: preset("float16 weights (compute in float32 from the upcast weights, HF's default)", {}, { weights_dtype: "float16" }),
   bf16: preset("bfloat16 weights, GQA (compute in float32 from the upcast weights)", { num_key_value_heads: 2 }, {

@@ -8,6 +8,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { stringifyJson } from "./manifest.ts";
 import { saveSafetensors } from "../formats/safetensors.ts";
 import {
   MinPLogitsWarper,
@@ -86,7 +87,7 @@ export async function writeProcessorCases(
   await saveSafetensors(join(dir, "logits_processors.safetensors"), tensors, { format: "pt" });
   await writeFile(
     join(dir, "logits_processors.json"),
-    JSON.stringify({ vocab_size: vocab, cases, sampling }, null, 1) + "\n",
+    stringifyJson({ vocab_size: vocab, cases, sampling }) + "\n",
   );
   return { file: "logits_processors.json", tensors: "logits_processors.safetensors", count: cases.length + 1 };
 }

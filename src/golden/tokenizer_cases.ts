@@ -6,6 +6,7 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { stringifyJson } from "./manifest.ts";
 import { TextStreamer } from "../generation/streamers.ts";
 import type { PreTrainedTokenizerBase } from "../tokenization_utils_base.ts";
 
@@ -77,7 +78,7 @@ export async function writeTokenizerCases(
     },
     cases,
   };
-  await writeFile(join(dir, "cases.json"), JSON.stringify(doc, null, 1) + "\n");
+  await writeFile(join(dir, "cases.json"), stringifyJson(doc) + "\n");
   await writeFile(join(dir, "llama-spm.inp"), cases.map((c) => `${c.text}\n__ggml_vocab_test__\n`).join(""));
   await writeFile(
     join(dir, "llama-spm.out"),

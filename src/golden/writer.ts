@@ -28,6 +28,7 @@ import {
   GOLDEN_SCHEMA_VERSION,
   GOLDEN_TOLERANCES,
   NAMING_RULE,
+  stringifyJson,
   type Manifest,
   type ManifestCase,
   type ManifestTensor,
@@ -150,6 +151,22 @@ function headOf(config: LlamaConfig, file: string): GoldenHead {
   const arch = config.architectures?.[0] ?? "LlamaForCausalLM";
   if (arch === "LlamaForCausalLM" || arch === "LlamaForSequenceClassification") return arch;
   throw new ConfigError(file, `architectures: golden supports LlamaForCausalLM and LlamaForSequenceClassification, got ${arch}`);
+}
+
+/**
+ * HF's _init_weights zeroes every bias, which would leave attention_bias/mlp_bias untested: draw them from
+ * N(0, initializer_range) instead (seeded; a random init, not HF's, is recorded in the manifest).
+ */
+function randomizeBiases(model: Model, seed: number): boolean {
+  const rng = new Random(seed + 31337);
+  let any = false;
+  for (const [name, t] of model.named_parameters()) {
+    if (!name.endsWith(".bias")) continue;
+    const d = t.data as Float32Array;
+    for (let i = 0; i < d.length; i++) d[i] = Math.fround(model.config.initializer_range * rng.normal());
+    any = true;
+  }
+  return any;
 }
 
 /** Round every parameter to the storage dtype (the model then holds exactly what the checkpoint stores). */
@@ -367,6 +384,7 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
   const previousBackend = getMatmulBackend();
   setMatmulBackend(referenceBackend);
   try {
+    const biasesDrawn = opts.model === undefined && randomizeBiases(src.model, opts.seed ?? 0);
     castWeights(src.model, src.weights);
     progress(`golden: writing checkpoint (${src.head}, ${src.weights} weights)`);
     await src.model.save_pretrained(ckpt);
@@ -578,6 +596,10 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
         replay:
           "load checkpoint/ with from_pretrained(torch_dtype=float32, attn_implementation='eager'); run each case on a freshly loaded model, in order; a case with `continues` runs on the same model as that case and passes its DynamicCache as past_key_values",
       },
+      init:
+        opts.model !== undefined
+          ? `loaded from ${opts.model}`
+          : `llama-ts seeded init (seed ${opts.seed ?? 0}): weights N(0, initializer_range), RMSNorm weights 1${biasesDrawn ? ", biases N(0, initializer_range) (HF would zero them)" : ""}`,
       preset: src.preset,
       description: src.description,
       checkpoint: { dir: "checkpoint", storage_dtype: src.weights, tokenizer: src.tokenizer !== null },
@@ -591,7 +613,7 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
       meta_layout: meta,
       ...(Object.keys(greedyGaps).length ? { greedy_min_top2_gap: greedyGaps } : {}),
     };
-    await writeFile(join(out, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
+    await writeFile(join(out, "manifest.json"), stringifyJson(manifest) + "\n");
     let bytes = 0;
     for (const t of sink.tensors.values()) bytes += t.data.byteLength;
     progress(`golden: ${cases.length} cases, ${sink.entries.length} tensors written to ${out}`);
