@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { blockedBackend } from "../../src/backends/blocked.ts";
-import { CheckpointError } from "../../src/errors.ts";
+import { CheckpointError, LlamaError } from "../../src/errors.ts";
 import { loadSafetensors, saveSafetensors } from "../../src/formats/safetensors.ts";
 import {
   formatReport,
@@ -334,8 +334,42 @@ describe("golden verify", () => {
     expect(fail.status).toBe(1);
     expect(fail.stdout).toMatch(/single\/logits\s+1\.00e\+0\s/);
     expect(fail.stdout).toMatch(/max abs\s+max rel\s+first bad\s+result\s+tolerance/);
-    const usage = run("verify", "--golden", join(dir, "gqa"));
-    expect(usage.status).toBe(2);
     expect(readdirSync(dir)).toContain("gqa");
   }, 120_000);
+});
+
+describe("golden command and sources", () => {
+  const MODELS = resolve(process.cwd(), "../shared/reference/models");
+  const present = readdirSync(resolve(process.cwd(), "..")).includes("shared");
+
+  it("bad arguments are typed errors (the CLI's exit 2) raised before anything is written", async () => {
+    const { runGolden, GOLDEN_HELP } = await import("../../src/cli/golden.ts");
+    const { runVerify } = await import("../../src/cli/verify.ts");
+    expect(GOLDEN_HELP).toContain("llama2_tokenizer");
+    for (const args of [
+      ["--config", "mha"],
+      ["--out", join(dir, "x"), "--config", "mha", "--model", "m"],
+      ["--out", join(dir, "x"), "--config", "mha", "--torch_dtype", "int8"],
+      ["--out", join(dir, "x"), "--config", "mha", "--seed", "-1"],
+      ["--out", join(dir, "x"), "--config", "mha", "--bogus"],
+    ])
+      await expect(runGolden(args), args.join(" ")).rejects.toBeInstanceOf(LlamaError);
+    await expect(runGolden(["--out", join(dir, "x"), "--config", "no_such_preset"])).rejects.toThrow(/not a preset/);
+    await expect(runVerify(["--golden", join(dir, "gqa")])).rejects.toBeInstanceOf(LlamaError);
+    expect(readdirSync(dir)).not.toContain("x");
+  });
+
+  it("--prompt without a tokenizer is refused with a typed error", async () => {
+    await expect(writeGolden({ out: join(dir, "p"), config: "mha", prompts: ["hi"] })).rejects.toThrow(/needs a tokenizer/);
+  });
+
+  it.skipIf(!present)("--model: fixtures from an existing checkpoint (a classifier) replay and verify", async () => {
+    const out = join(dir, "from_model");
+    await writeGolden({ out, model: join(MODELS, "llama-cls") });
+    const g = await readGolden(out);
+    expect(g.manifest.hf_equivalent.model_class).toBe("LlamaForSequenceClassification");
+    expect(g.fixtures.get("right_padded/score/out.0")!.shape.slice(0, 2)).toEqual([2, 7]);
+    const r = verifyTensors(g, await replayGolden(g));
+    expect(r.ok).toBe(true);
+  }, 60_000);
 });
