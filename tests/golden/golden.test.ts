@@ -160,6 +160,30 @@ describe("golden writer", () => {
     expect(same).toBe(false);
   });
 
+  it("steps: keys after RoPE are what the cache stores, repeat_kv repeats each kv head, causal_mask slices the mask", () => {
+    const k = golden.fixtures.get("prefill/model.layers.1.self_attn/step.apply_rotary_pos_emb.1")!;
+    expect(k.shape).toEqual([2, 2, 7, 8]);
+    expect([...k.toFloat32()]).toEqual([...f32("prefill/past_key_values.1.key")]);
+    const rep = golden.fixtures.get("decode.2/model.layers.0.self_attn/step.repeat_kv.0")!;
+    const cache = golden.fixtures.get("decode.2/past_key_values.0.key")!;
+    const [B, nH, S, D] = rep.shape;
+    expect([B, nH, S, D]).toEqual([2, 4, 9, 8]);
+    const r = rep.toFloat32();
+    const c = cache.toFloat32();
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < nH; h++)
+        for (let i = 0; i < S * D; i++) expect(r[(b * nH + h) * S * D + i]).toBe(c[(b * 2 + (h >> 1)) * S * D + i]);
+    // no attention_mask given: HF's mask has one extra column (past + T + 1), the attention slices it to S
+    const full = golden.fixtures.get("single/model.layers.0.self_attn/in.attention_mask")!;
+    const sliced = golden.fixtures.get("single/model.layers.0.self_attn/step.causal_mask")!;
+    const T = sliced.shape[2];
+    expect(full.shape).toEqual([1, 1, T, T + 1]);
+    expect(sliced.shape).toEqual([1, 1, T, T]);
+    const fm = full.toFloat32();
+    const sm = sliced.toFloat32();
+    for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) expect(sm[i * T + j]).toBe(fm[i * (T + 1) + j]);
+  });
+
   it("Meta layout: HF's permute of the Meta weights gives back q_proj/k_proj; the permutation is written out", async () => {
     const meta = (await loadSafetensors(join(dir, "gqa", "meta_layout.safetensors"))).tensors;
     const w = (await loadSafetensors(join(dir, "gqa", "checkpoint", "model.safetensors"))).tensors;
