@@ -392,12 +392,20 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
 
     // a deep model takes a while per case: report each decoder layer as it finishes
     const L = config.num_hidden_layers;
+    // Each case needs a model as freshly loaded. Only two things in a model change during a call: dynamic RoPE's
+    // frequencies and a classifier's inferred config.problem_type; without them one loaded model serves every
+    // case (a real checkpoint then loads once instead of once per case).
+    const stateful = src.head === "LlamaForSequenceClassification" || config.rope_type.includes("dynamic");
+    let loaded: Model | null = null;
     const load = async (): Promise<Model> => {
+      if (loaded !== null && !stateful) return loaded;
       const m =
         src.head === "LlamaForSequenceClassification"
           ? await LlamaForSequenceClassification.from_pretrained(ckpt, { pooling: "first_pad_minus_one" })
           : await LlamaForCausalLM.from_pretrained(ckpt);
-      if (L >= 8) m.model.layers.forEach((layer, i) => layer.register_forward_hook(() => progress(`golden:   layer ${i + 1}/${L}`)));
+      if (L >= 8)
+        m.model.layers.forEach((layer, i) => layer.register_forward_hook(() => progress(`golden:   layer ${i + 1}/${L}`)));
+      loaded = m;
       return m;
     };
 
