@@ -6,12 +6,12 @@ import { parseFlags, UsageError } from "./args.ts";
 
 export const VERIFY_HELP = `Compare another port's outputs with a golden folder (written by llama-ts golden).
 
-Usage: llama-ts verify --golden DIR --actual FILE.safetensors [--map RULES.json] [--all] [--strict]
+Usage: llama-ts verify --golden DIR --actual FILE.safetensors [--map RULES.json] [--only-failed] [--strict]
 
   --golden DIR      a golden folder (manifest.json, fixtures.safetensors)
   --actual FILE     a safetensors file of the port's tensors, named by the golden naming rule
   --map RULES.json  rename the actual names first: [["regex", "replacement"], ...], applied in order
-  --all             list passing tensors too
+  --only-failed     list only the tensors that fail
   --strict          also fail when expected tensors are absent
 Exit code: 0 all compared tensors pass, 1 a tensor fails (or nothing matched), 2 bad arguments or files.
 `;
@@ -21,7 +21,7 @@ export async function runVerify(argv: string[]): Promise<void> {
     golden: { type: "string" },
     actual: { type: "string" },
     map: { type: "string" },
-    all: { type: "boolean" },
+    "only-failed": { type: "boolean" },
     strict: { type: "boolean" },
   });
   if (typeof flags.golden !== "string" || flags.golden === "") throw new UsageError("--golden DIR is required");
@@ -30,7 +30,7 @@ export async function runVerify(argv: string[]): Promise<void> {
   const { verifyGoldenFile, formatReport } = await import("../golden/verify.ts");
   const golden = await readGolden(flags.golden);
   const report = await verifyGoldenFile(golden, flags.actual, flags.map as string | undefined);
-  process.stdout.write(formatReport(report, { all: flags.all === true }));
+  process.stdout.write(formatReport(report, { only_failed: flags["only-failed"] === true }));
   const ok = report.ok && !(flags.strict && report.missing.length > 0);
   if (!ok) process.exitCode = 1;
 }

@@ -36,7 +36,10 @@ export interface VerifyReport {
   ok: boolean;
 }
 
-/** Rename rules: `[[regex, replacement], ...]` or `[{ "pattern", "replacement" }, ...]`, applied in order. */
+/**
+ * Rename rules: `[[regex, replacement], ...]`, `[{ "pattern", "replacement" }, ...]` or `{ regex: replacement }`,
+ * applied in order to every actual name (JavaScript regex syntax; `$1` in a replacement is a group).
+ */
 export type RenameRules = Array<[string, string] | { pattern: string; replacement: string }>;
 
 export async function readRenameRules(file: string): Promise<[RegExp, string][]> {
@@ -50,6 +53,7 @@ export async function readRenameRules(file: string): Promise<[RegExp, string][]>
 }
 
 export function parseRenameRules(raw: unknown, file = "rules"): [RegExp, string][] {
+  if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) raw = Object.entries(raw);
   if (!Array.isArray(raw))
     throw new CheckpointError(file, 'expected an array of [regex, replacement] or {"pattern", "replacement"}');
   return raw.map((r, i) => {
@@ -269,9 +273,9 @@ function fmt(x: number): string {
 }
 
 /** The report as a table (name, max abs, max rel, first offending index, pass/fail, tolerance) plus lists and hints. */
-export function formatReport(report: VerifyReport, opts: { all?: boolean } = {}): string {
+export function formatReport(report: VerifyReport, opts: { only_failed?: boolean } = {}): string {
   const lines: string[] = [];
-  const rows = opts.all ? report.rows : report.rows.filter((r) => r.status !== "pass");
+  const rows = opts.only_failed ? report.rows.filter((r) => r.status !== "pass") : report.rows;
   const header = ["name", "max abs", "max rel", "first bad", "result", "tolerance (atol, rtol)"];
   const body = rows.map((r) => [
     r.name,
@@ -289,7 +293,7 @@ export function formatReport(report: VerifyReport, opts: { all?: boolean } = {})
   }
   const passed = report.rows.filter((r) => r.status === "pass").length;
   lines.push(
-    `${passed}/${report.rows.length} compared tensors pass${opts.all ? "" : " (passing rows hidden; --all shows them)"}`,
+    `${passed}/${report.rows.length} compared tensors pass${opts.only_failed ? " (passing rows hidden)" : ""}`,
   );
   if (report.missing.length > 0) {
     lines.push(`${report.missing.length} expected tensors are absent from the actual file:`);

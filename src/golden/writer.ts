@@ -471,17 +471,17 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
             name: "padded_batch",
             inputs: { input_ids: pb.ids, attention_mask: pb.mask, position_ids: pb.positions, use_cache: false, ...flags },
             mask: pb.mask,
-            unpadded_counterparts: ["padded_batch.row0", "padded_batch.row1"],
+            unpadded_counterparts: ["padded_batch_row0", "padded_batch_row1"],
             notes: "left padding with generate()'s position ids (cumsum(mask) - 1, 1 at pads)",
           },
           sink,
           cases,
         );
         for (const r of [0, 1]) {
-          step(`padded_batch.row${r}`);
+          step(`padded_batch_row${r}`);
           runForward(
             await load(),
-            { name: `padded_batch.row${r}`, inputs: { input_ids: [rows[r]], use_cache: false, ...flags }, mask: null },
+            { name: `padded_batch_row${r}`, inputs: { input_ids: [rows[r]], use_cache: false, ...flags }, mask: null },
             sink,
             cases,
           );
@@ -523,7 +523,7 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
           const next = pb.ids.map((_, b) => [argmax(logits.subarray((b * Tn + Tn - 1) * V, (b * Tn + Tn) * V))]);
           mask = mask.map((r) => [...r, 1]);
           positions = positions.map((r) => [r[r.length - 1] + 1]);
-          const name = `decode.${s}`;
+          const name = `decode_${s}`;
           step(name);
           outp = runForward(
             model,

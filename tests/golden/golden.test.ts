@@ -126,13 +126,13 @@ describe("golden writer", () => {
 
   it("a left-padded row matches the same tokens alone at its real positions (HF's invariant)", () => {
     const c = golden.manifest.cases.find((x) => x.name === "padded_batch")!;
-    expect(c.unpadded_counterparts).toEqual(["padded_batch.row0", "padded_batch.row1"]);
+    expect(c.unpadded_counterparts).toEqual(["padded_batch_row0", "padded_batch_row1"]);
     expect(c.dont_care.query_positions).toEqual([
       [1, 0],
       [1, 1],
     ]);
     const batch = f32("padded_batch/logits");
-    const alone = f32("padded_batch.row1/logits");
+    const alone = f32("padded_batch_row1/logits");
     const V = 256;
     const T = 7;
     for (let t = 0; t < 5; t++)
@@ -142,16 +142,16 @@ describe("golden writer", () => {
 
   it("decode steps continue the cache: the cache grows by one per step and the step's keys are its last slot", () => {
     const L0 = golden.fixtures.get("prefill/past_key_values.0.key")!.shape;
-    const L3 = golden.fixtures.get("decode.3/past_key_values.0.key")!.shape;
+    const L3 = golden.fixtures.get("decode_3/past_key_values.0.key")!.shape;
     expect(L3[2]).toBe(L0[2] + 3);
-    const c = golden.manifest.cases.find((x) => x.name === "decode.2")!;
-    expect(c.continues).toBe("decode.1");
-    expect(c.inputs.past_key_values).toEqual({ from_case: "decode.1" });
+    const c = golden.manifest.cases.find((x) => x.name === "decode_2")!;
+    expect(c.continues).toBe("decode_1");
+    expect(c.inputs.past_key_values).toEqual({ from_case: "decode_1" });
     // the rotated keys of step 3 (k after RoPE) are the last cache slot: [B, kv, S, D]
-    const k = golden.fixtures.get("decode.3/past_key_values.1.key")!;
+    const k = golden.fixtures.get("decode_3/past_key_values.1.key")!;
     const [B, nKV, S, D] = k.shape;
     const kd = k.toFloat32();
-    const step = f32("decode.3/model.layers.1.self_attn.k_proj/out.0"); // before RoPE: differs (position > 0)
+    const step = f32("decode_3/model.layers.1.self_attn.k_proj/out.0"); // before RoPE: differs (position > 0)
     expect(step.length).toBe(B * nKV * D);
     let same = true;
     for (let b = 0; b < B; b++)
@@ -164,8 +164,8 @@ describe("golden writer", () => {
     const k = golden.fixtures.get("prefill/model.layers.1.self_attn/step.apply_rotary_pos_emb.1")!;
     expect(k.shape).toEqual([2, 2, 7, 8]);
     expect([...k.toFloat32()]).toEqual([...f32("prefill/past_key_values.1.key")]);
-    const rep = golden.fixtures.get("decode.2/model.layers.0.self_attn/step.repeat_kv.0")!;
-    const cache = golden.fixtures.get("decode.2/past_key_values.0.key")!;
+    const rep = golden.fixtures.get("decode_2/model.layers.0.self_attn/step.repeat_kv.0")!;
+    const cache = golden.fixtures.get("decode_2/past_key_values.0.key")!;
     const [B, nH, S, D] = rep.shape;
     expect([B, nH, S, D]).toEqual([2, 4, 9, 8]);
     const r = rep.toFloat32();
@@ -311,7 +311,7 @@ describe("golden verify", () => {
     const r = verifyTensors(golden, actual);
     expect(r.ok).toBe(false);
     const failedCases = new Set(r.rows.filter((x) => x.status !== "pass").map((x) => x.name.split("/")[0]));
-    expect([...failedCases].sort()).toEqual(["decode.1", "decode.2", "decode.3", "labels", "padded_batch", "prefill"]);
+    expect([...failedCases].sort()).toEqual(["decode_1", "decode_2", "decode_3", "labels", "padded_batch", "prefill"]);
     expect(r.hints.join("\n")).toMatch(/only padded batches differ/);
   });
 
@@ -336,7 +336,7 @@ describe("golden verify", () => {
     expect(r.rows.length).toBe(0);
     expect(r.ok).toBe(false);
     expect(formatReport(r)).toMatch(/nothing was compared/);
-    r = verifyTensors(golden, renamed, parseRenameRules([["^port::", ""]]));
+    r = verifyTensors(golden, renamed, parseRenameRules({ "^port::": "" }));
     expect(r.ok).toBe(true);
     expect(r.missing.length).toBe(golden.manifest.tensors.filter((t) => t.case !== "single").length);
     expect(() => parseRenameRules([["(", "x"]])).toThrow(CheckpointError);
