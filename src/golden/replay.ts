@@ -30,6 +30,18 @@ export async function readGolden(dir: string): Promise<Golden> {
     throw new CheckpointError(file, `schema_version: expected ${GOLDEN_SCHEMA_VERSION}, got ${manifest?.schema_version}`);
   if (!Array.isArray(manifest.tensors) || !Array.isArray(manifest.cases))
     throw new CheckpointError(file, "expected `cases` and `tensors` arrays");
+  manifest.cases.forEach((c, i) => {
+    const dc = c?.dont_care;
+    if (typeof c?.name !== "string" || !Array.isArray(dc?.query_positions) || !Array.isArray(dc?.key_positions))
+      throw new CheckpointError(file, `cases[${i}]: expected a name and dont_care.query_positions/key_positions`);
+  });
+  manifest.tensors.forEach((t, i) => {
+    const num = (x: unknown) => typeof x === "number" && x >= 0;
+    if (typeof t?.name !== "string" || typeof t.case !== "string" || !num(t.atol) || !num(t.rtol))
+      throw new CheckpointError(file, `tensors[${i}]: expected name, case and non-negative atol/rtol`);
+    if (t.axes !== undefined && (typeof t.axes !== "object" || t.axes === null))
+      throw new CheckpointError(file, `tensors[${i}] (${t.name}): axes must be an object`);
+  });
   const fixtures = (await loadSafetensors(join(dir, manifest.fixtures ?? "fixtures.safetensors"))).tensors;
   for (const t of manifest.tensors) {
     const f = fixtures.get(t.name);

@@ -343,6 +343,21 @@ describe("golden verify", () => {
     expect(() => parseRenameRules({ a: 1 })).toThrow(CheckpointError);
   });
 
+  it("a malformed manifest is a typed error naming the file and entry", async () => {
+    const bad = join(dir, "bad_manifest");
+    cpSync(join(dir, "gqa"), bad, { recursive: true });
+    const m = JSON.parse(readFileSync(join(bad, "manifest.json"), "utf8"));
+    m.tensors[3].atol = "tiny";
+    writeFileSync(join(bad, "manifest.json"), JSON.stringify(m));
+    await expect(readGolden(bad)).rejects.toThrow(/manifest.json: tensors\[3\]: expected name, case and non-negative atol/);
+    writeFileSync(join(bad, "manifest.json"), "{not json");
+    await expect(readGolden(bad)).rejects.toBeInstanceOf(CheckpointError);
+    m.tensors[3].atol = 1e-4;
+    m.schema_version = 99;
+    writeFileSync(join(bad, "manifest.json"), JSON.stringify(m));
+    await expect(readGolden(bad)).rejects.toThrow(/schema_version: expected 1, got 99/);
+  });
+
   it("the CLI exits 0 on a match, 1 on a failure (with the table), 2 on bad arguments", async () => {
     const good = join(dir, "ours.safetensors");
     await saveSafetensors(good, ours);
