@@ -18,6 +18,7 @@
 import { CheckpointError, ValueError } from "./errors.ts";
 import { loadCheckpointTensors, saveCheckpointTensors } from "./formats/checkpoint.ts";
 import { LlamaConfig } from "./models/llama/configuration_llama.ts";
+import { toKernelMemory } from "./backends/kernel_memory.ts";
 import { Embedding, Linear, Module, isMetaInit, withMetaInit } from "./nn/modules.ts";
 import { Tensor } from "./tensor/tensor.ts";
 import { Random } from "./utils/random.ts";
@@ -161,7 +162,7 @@ export abstract class PreTrainedModel extends Module {
       if (t.dtype !== "float32" && t.dtype !== "float16" && t.dtype !== "bfloat16") {
         throw new CheckpointError(file, `tensor ${name} has dtype ${t.dtype}, expected a float dtype`);
       }
-      this.set_parameter(target, convertForLoad(t, torch_dtype));
+      this.set_parameter(target, toKernelMemory(convertForLoad(t, torch_dtype)));
       loaded.add(target);
     }
     this.missing_keys = params.map(([n]) => n).filter((n) => !loaded.has(n) && !tied.has(n));

@@ -7,6 +7,7 @@
  */
 import { LlamaError } from "../errors.ts";
 import { runBench, BENCH_HELP } from "./bench.ts";
+import { runEnv, ENV_HELP } from "./env.ts";
 import { runGenerate, GENERATE_HELP } from "./generate.ts";
 import { runParity, PARITY_HELP } from "./parity.ts";
 import { runStart, START_HELP } from "./start.ts";
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   generate: { help: GENERATE_HELP, run: runGenerate },
   parity: { help: PARITY_HELP, run: runParity },
   bench: { help: BENCH_HELP, run: runBench },
+  env: { help: ENV_HELP, run: runEnv },
 };
 
 const MAIN_HELP = `llama-ts: a TypeScript reference implementation of Hugging Face transformers' Llama

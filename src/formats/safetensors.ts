@@ -25,6 +25,7 @@
  */
 import { open } from "node:fs/promises";
 import { endianness } from "node:os";
+import { allocBytes, shareLifetime } from "../backends/kernel_memory.ts";
 import { CheckpointError, ValueError } from "../errors.ts";
 import { type DType, type TypedArray, dtypeSize } from "../tensor/dtypes.ts";
 import { Tensor, shapeSize } from "../tensor/tensor.ts";
@@ -369,10 +370,13 @@ export async function loadSafetensors(
   try {
     const fileLen = (await handle.stat()).size;
     if (fileLen <= (opts.single_read_limit ?? SINGLE_READ_LIMIT)) {
-      const bytes = new Uint8Array(fileLen);
+      // read into kernel memory, where the matmul kernels and workers use the weights in place
+      const bytes = allocBytes(fileLen);
       const { bytesRead } = await handle.read(bytes, 0, fileLen, 0);
       if (bytesRead !== fileLen) throw new CheckpointError(path, `read ${bytesRead} of ${fileLen} bytes`);
-      return parseSafetensors(bytes, path);
+      const parsed = parseSafetensors(bytes, path);
+      for (const t of parsed.tensors.values()) shareLifetime(bytes, t.data);
+      return parsed;
     }
     const lenBytes = new Uint8Array(8);
     await handle.read(lenBytes, 0, 8, 0);
@@ -385,11 +389,13 @@ export async function loadSafetensors(
     const tensors = new Map<string, Tensor>();
     for (const e of entries) {
       const len = e.end - e.begin;
-      const buf = new Uint8Array(len);
+      const buf = allocBytes(len);
       const { bytesRead } = await handle.read(buf, 0, len, dataStart + e.begin);
       if (bytesRead !== len)
         throw new CheckpointError(path, `tensor ${JSON.stringify(e.name)}: read ${bytesRead} of ${len} bytes`);
-      tensors.set(e.name, new Tensor(e.dtype, makeView(e.dtype, buf.buffer, 0, len / dtypeSize(e.dtype)), e.shape));
+      const data = makeView(e.dtype, buf.buffer, buf.byteOffset, len / dtypeSize(e.dtype));
+      shareLifetime(buf, data);
+      tensors.set(e.name, new Tensor(e.dtype, data, e.shape));
     }
     return { tensors, metadata };
   } finally {

@@ -5,10 +5,11 @@
  * Parameters are Tensors of dtype float32, float16 or bfloat16. 2-byte weights stay 2 bytes in memory and are
  * widened inside the kernels; every activation is float32.
  */
+import { allocFloat32 } from "../backends/kernel_memory.ts";
 import { ShapeError } from "../errors.ts";
 import { linear, type WeightView } from "../ops/matmul.ts";
 import { bfloat16BitsToFloat32, float16BitsToFloat32, halfToFloat32 } from "../tensor/dtypes.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { Tensor, shapeSize } from "../tensor/tensor.ts";
 
 export type FloatDType = "float32" | "float16" | "bfloat16";
 
@@ -37,7 +38,14 @@ export function newParameter(shape: number[], fill = 0): Tensor {
     (t as any).is_meta = true;
     return t;
   }
-  const t = Tensor.zeros("float32", shape);
+  // in kernel memory (src/backends/kernel_memory.ts): the matmul kernels and workers read it in place
+  let data: Float32Array;
+  try {
+    data = allocFloat32(shapeSize(shape));
+  } catch {
+    return Tensor.zeros("float32", shape); // the engine refused: Tensor.zeros throws the ShapeError naming the shape
+  }
+  const t = new Tensor("float32", data, shape);
   if (fill !== 0) (t.data as Float32Array).fill(fill);
   return t;
 }
