@@ -8,6 +8,7 @@
 import { LlamaError } from "../errors.ts";
 import { runBench, BENCH_HELP } from "./bench.ts";
 import { runEnv, ENV_HELP } from "./env.ts";
+import { runExportGguf, EXPORT_GGUF_HELP } from "./export_gguf.ts";
 import { runGenerate, GENERATE_HELP } from "./generate.ts";
 import { runParity, PARITY_HELP } from "./parity.ts";
 import { runStart, START_HELP } from "./start.ts";
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   parity: { help: PARITY_HELP, run: runParity },
   bench: { help: BENCH_HELP, run: runBench },
   env: { help: ENV_HELP, run: runEnv },
+  "export-gguf": { help: EXPORT_GGUF_HELP, run: runExportGguf },
 };
 
 const MAIN_HELP = `llama-ts: a TypeScript reference implementation of Hugging Face transformers' Llama
