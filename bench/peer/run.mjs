@@ -38,7 +38,7 @@ const loadSeconds = (performance.now() - t0) / 1000;
 const context = await model.createContext({
   contextSize: prompt.length + N + 16,
   batchSize: prompt.length,
-  threads: { ideal: threads, min: threads },
+  threads,
   sequences: 1,
 });
 const seq = context.getSequence();

@@ -10,6 +10,16 @@ import os from "node:os";
 import { benchCorpus } from "../bench/corpus.ts";
 import { fmt, formatTable } from "../bench/measure.ts";
 import { benchLlama2_7bLayer, benchModel } from "../bench/model_bench.ts";
+import {
+  LOGPROB_TOLERANCE,
+  MODEL_SHAPES,
+  benchCacheDir,
+  benchMatmul,
+  benchModels,
+  modelTable,
+} from "../bench/compute_bench.ts";
+import type { WeightDType } from "../bench/random_checkpoint.ts";
+import { UsageError } from "./args.ts";
 import { benchTokenizers, tokenizerTable } from "../bench/tokenizer_bench.ts";
 import { loadDefaultTokenizer } from "../models/llama/default_tokenizer.ts";
 import { LlamaForCausalLM } from "../models/llama/modeling_llama.ts";
@@ -28,6 +38,13 @@ Usage: llama-ts bench [--corpus_mb X] [--repeats N] [--warmup N] [--seed N] [--s
   --new_tokens N        greedy steps of the model line (default 32)
   --skip_model          tokenizers only
   --skip_tokenizers     model only
+  --skip_matmul         no matmul kernel table
+  --skip_models         no random-model table (and no llama.cpp peer)
+  --models LIST         random models to run, from 288,768,1.1b (default all three)
+  --dtypes LIST         weight dtypes of the random models (default float32,float16,bfloat16)
+  --threads N           threads of llama-ts and llama.cpp alike (default: every core)
+  --model_repeats N     timed runs per random model, median reported (default 3)
+  --no-peer             skip llama.cpp (node-llama-cpp, installed in bench/peer on first use, ~700 MB)
   --llama2_7b_layer     also time one decoder layer at Llama-2-7B's shape with float32, bfloat16 and float16
                         weights (about 1 GB of memory and a minute)
 `;
@@ -43,7 +60,25 @@ export async function runBench(argv: string[]): Promise<void> {
     skip_model: { type: "boolean" },
     llama2_7b_layer: { type: "boolean" },
     skip_tokenizers: { type: "boolean" },
+    skip_matmul: { type: "boolean" },
+    skip_models: { type: "boolean" },
+    models: { type: "string" },
+    dtypes: { type: "string" },
+    threads: { type: "string" },
+    model_repeats: { type: "string" },
+    "no-peer": { type: "boolean" },
   });
+  const threads =
+    numberFlag(flags.threads, "threads", { integer: true, min: 1, max: 256 }) ?? os.availableParallelism();
+  const modelRepeats = numberFlag(flags.model_repeats, "model_repeats", { integer: true, min: 1, max: 100 }) ?? 3;
+  const shapes = ((flags.models as string | undefined) ?? "288,768,1.1b").split(",");
+  for (const m of shapes)
+    if (!(m in MODEL_SHAPES))
+      throw new UsageError(`--models: expected names from 288,768,1.1b, got ${JSON.stringify(m)}`);
+  const dtypes = ((flags.dtypes as string | undefined) ?? "float32,float16,bfloat16").split(",") as WeightDType[];
+  for (const d of dtypes)
+    if (!["float32", "float16", "bfloat16"].includes(d))
+      throw new UsageError(`--dtypes: expected float32, float16 or bfloat16, got ${JSON.stringify(d)}`);
   const corpusMB = numberFlag(flags.corpus_mb, "corpus_mb", { min: 0.001, max: 256 }) ?? 1;
   const repeats = numberFlag(flags.repeats, "repeats", { integer: true, min: 1, max: 1000 }) ?? 5;
   const warmup = numberFlag(flags.warmup, "warmup", { integer: true, min: 0, max: 100 }) ?? 1;
@@ -102,6 +137,39 @@ export async function runBench(argv: string[]): Promise<void> {
         ],
       ]),
     );
+  }
+
+  if (!flags.skip_matmul) {
+    const rows = benchMatmul({ threads, repeats, log });
+    out();
+    out(
+      `Matmul kernels: out = x W^T, W [5632, 2048] in kernel memory; median of ${repeats} runs after one warm-up. ` +
+        "GB/s = weight bytes / time.",
+    );
+    out(formatTable(rows));
+  }
+
+  if (!flags.skip_models) {
+    const rows = await benchModels({
+      shapes,
+      dtypes,
+      threads,
+      promptTokens,
+      newTokens: Math.min(newTokens, 16),
+      warmup: 1,
+      repeats: modelRepeats,
+      peer: !flags["no-peer"],
+      log,
+    });
+    out();
+    out(
+      `Random models (vocab 32000, checkpoints in ${benchCacheDir()}), ${threads} threads for both engines, each run in ` +
+        `its own process: prefill ${promptTokens} tokens, then ${Math.min(newTokens, 16)} greedy decode steps; ` +
+        `median of ${modelRepeats} runs after one warm-up. ratio = llama-ts / the faster llama.cpp run (its spinning threads collapse when cores are shared). bfloat16 rows compare with ` +
+        `llama.cpp on the f16 export. max |dlogp|: next-token log-probabilities after the prompt, llama-ts vs ` +
+        `llama.cpp on the same weights, ok when <= ${LOGPROB_TOLERANCE} and the top token agrees.`,
+    );
+    out(formatTable(modelTable(rows, MODEL_SHAPES, threads)));
   }
 
   if (flags.llama2_7b_layer) {
