@@ -45,6 +45,9 @@ export { DynamicCache } from "./cache_utils.ts";
 export { PreTrainedModel } from "./modeling_utils.ts";
 export type { ModelOptions, FromPretrainedOptions, TorchDType } from "./modeling_utils.ts";
 export { ROPE_INIT_FUNCTIONS } from "./modeling_rope_utils.ts";
+export * as functional from "./nn/functional.ts";
+export { ALL_ATTENTION_FUNCTIONS, ATTN_IMPLEMENTATIONS } from "./integrations/attention.ts";
+export type { AttentionFunction, AttnImplementation } from "./integrations/attention.ts";
 export {
   LlamaRMSNorm,
   LlamaRotaryEmbedding,
@@ -52,6 +55,7 @@ export {
   apply_rotary_pos_emb,
   LlamaMLP,
   repeat_kv,
+  eager_attention_forward,
   LlamaAttention,
   LlamaDecoderLayer,
   LlamaPreTrainedModel,
@@ -82,6 +86,7 @@ export {
   VERY_LARGE_INTEGER,
 } from "./tokenization_utils_base.ts";
 export type {
+  ApplyChatTemplateOptions,
   BatchEncoding,
   DecodeOptions,
   EncodeOptions,
@@ -89,7 +94,7 @@ export type {
   TruncationOption,
   TokenLike,
 } from "./tokenization_utils_base.ts";
-export { PreTrainedTokenizer } from "./tokenizers/tokenization_utils.ts";
+export { PreTrainedTokenizer } from "./tokenization_utils.ts";
 export { LlamaTokenizer } from "./models/llama/tokenization_llama.ts";
 export type { LlamaTokenizerKwargs } from "./models/llama/tokenization_llama.ts";
 export { SentencePieceProcessor } from "./tokenizers/sentencepiece.ts";
@@ -103,7 +108,7 @@ export {
 export type { ModelProto, SentencePiece, TrainerSpec, NormalizerSpec } from "./formats/sentencepiece_model.ts";
 export * from "./testing/arbitraries.ts";
 export { blockedBackend } from "./backends/blocked.ts";
-export { PreTrainedTokenizerFast } from "./tokenizers/tokenization_utils_fast.ts";
+export { PreTrainedTokenizerFast } from "./tokenization_utils_fast.ts";
 export { LlamaTokenizerFast } from "./models/llama/tokenization_llama_fast.ts";
 export type { LlamaTokenizerFastKwargs } from "./models/llama/tokenization_llama_fast.ts";
 export { Tokenizer } from "./tokenizers/tokenizer.ts";
@@ -117,7 +122,7 @@ export {
   defaultModelProto,
 } from "./models/llama/default_tokenizer.ts";
 export {
-  apply_chat_template,
+  render_chat_template,
   get_chat_template,
   llamaDefaultChatTemplate,
   DEFAULT_SYSTEM_PROMPT,
@@ -126,4 +131,4 @@ export {
   B_SYS,
   E_SYS,
 } from "./tokenization_chat.ts";
-export type { ChatMessage, Conversation, ApplyChatTemplateOptions } from "./tokenization_chat.ts";
+export type { ChatMessage, Conversation, ChatTokenizer, ChatTemplateOptions } from "./tokenization_chat.ts";

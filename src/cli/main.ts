@@ -9,6 +9,7 @@ import { LlamaError } from "../errors.ts";
 import { runBench, BENCH_HELP } from "./bench.ts";
 import { runEnv, ENV_HELP } from "./env.ts";
 import { runExportGguf, EXPORT_GGUF_HELP } from "./export_gguf.ts";
+import { CONVERT_TO_HF_HELP, CONVERT_TO_META_HELP, runConvertToHf, runConvertToMeta } from "./convert_llama_weights.ts";
 import { runGenerate, GENERATE_HELP } from "./generate.ts";
 import { runParity, PARITY_HELP } from "./parity.ts";
 import { runStart, START_HELP } from "./start.ts";
@@ -20,6 +21,8 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   bench: { help: BENCH_HELP, run: runBench },
   env: { help: ENV_HELP, run: runEnv },
   "export-gguf": { help: EXPORT_GGUF_HELP, run: runExportGguf },
+  convert_llama_weights_to_hf: { help: CONVERT_TO_HF_HELP, run: runConvertToHf },
+  convert_hf_to_llama_weights: { help: CONVERT_TO_META_HELP, run: runConvertToMeta },
 };
 
 const MAIN_HELP = `llama-ts: a TypeScript reference implementation of Hugging Face transformers' Llama
@@ -28,7 +31,10 @@ Usage: llama-ts <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(10)} ${c.help.split("\n")[0]}`)
+  .map(
+    ([name, c]) =>
+      `  ${name.padEnd(Math.max(...Object.keys(COMMANDS).map((n) => n.length)))}  ${c.help.split("\n")[0]}`,
+  )
   .join("\n")}
 
 Run "llama-ts <command> --help" for a command's options.
