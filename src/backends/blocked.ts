@@ -10,7 +10,7 @@
  * leaves room for kernels that sum in another order. src/ops/matmul.ts registers the backend (it does not select
  * it: call `setMatmulBackend(blockedBackend)` for that).
  */
-import type { MatmulBackend } from "../ops/matmul.ts";
+import type { MatmulBackend } from "./backend.ts";
 import { halfToFloat32 } from "../tensor/dtypes.ts";
 
 const BLOCK = 4;

@@ -9,7 +9,7 @@
  */
 import os from "node:os";
 import { ValueError } from "../errors.ts";
-import type { MatmulBackend } from "../ops/matmul.ts";
+import type { MatmulBackend } from "./backend.ts";
 import { blockedBackend } from "./blocked.ts";
 import { kernelMemorySupported } from "./kernel_memory.ts";
 import { WasmSimdBackend, kernelModule, wasmUnavailableReason } from "./wasm_simd.ts";

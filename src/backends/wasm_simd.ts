@@ -24,7 +24,7 @@
 import { readFileSync } from "node:fs";
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from "node:worker_threads";
 import { MatmulWorkerError } from "../errors.ts";
-import type { MatmulBackend, WeightView } from "../ops/matmul.ts";
+import type { MatmulBackend, WeightView } from "./backend.ts";
 import { blockedBackend } from "./blocked.ts";
 import {
   type Arena,

@@ -13,30 +13,13 @@
  * runs. By default the fastest available backend is chosen on the first call (src/backends/select.ts: option
  * `configureMatmul`, env LLAMA_TS_BACKEND / LLAMA_TS_THREADS); `setMatmulBackend` picks one explicitly.
  */
+import type { MatmulBackend, WeightView } from "../backends/backend.ts";
 import { blockedBackend } from "../backends/blocked.ts";
 import { type BackendChoice, type MatmulOptions, chooseBackend } from "../backends/select.ts";
 import { WasmSimdBackend } from "../backends/wasm_simd.ts";
 import { halfToFloat32 } from "../tensor/dtypes.ts";
 
-/** A weight matrix as a kernel sees it: raw storage plus how to read it. */
-export interface WeightView {
-  dtype: "float32" | "float16" | "bfloat16";
-  data: Float32Array | Uint16Array;
-}
-
-export interface MatmulBackend {
-  readonly name: string;
-  /** out[M, N] = x[M, K] @ W[N, K]^T (+ bias[N]). */
-  linear(
-    out: Float32Array,
-    x: Float32Array,
-    w: WeightView,
-    bias: Float32Array | null,
-    M: number,
-    K: number,
-    N: number,
-  ): void;
-}
+export type { MatmulBackend, WeightView } from "../backends/backend.ts";
 
 /** The reference: three loops, a row of W decoded to float32 at a time when it is stored in 2 bytes. */
 export const referenceBackend: MatmulBackend = {
