@@ -13,7 +13,7 @@
  * |log p_llama-ts - log p_llama.cpp|, must stay within LOGPROB_TOLERANCE.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, statfsSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -402,4 +402,75 @@ export function modelTable(rows: ModelRow[], shapes: Record<string, RandomModelS
     ]);
   }
   return t;
+}
+
+/** Llama-2-7B's shape (meta-llama/Llama-2-7b-hf config.json). */
+export const LLAMA2_7B: RandomModelShape = {
+  vocab_size: 32000,
+  hidden_size: 4096,
+  intermediate_size: 11008,
+  num_hidden_layers: 32,
+  num_attention_heads: 32,
+  num_key_value_heads: 32,
+};
+
+/**
+ * `bench --llama2_7b`: a Llama-2-7B-shaped float16 checkpoint (random, ~12.6 GiB) written to the cache folder,
+ * loaded in a fresh process with torch_dtype "auto" (it stays 2 bytes a weight), a short prompt and a few greedy
+ * tokens. Returns null with the reason when disk or memory is short.
+ */
+export async function benchLlama2_7b(opts: {
+  threads: number;
+  newTokens: number;
+  log: (s: string) => void;
+}): Promise<{ result: any; ckptBytes: number } | { skipped: string }> {
+  const bytes = checkpointBytes(LLAMA2_7B, "float16");
+  const dir = path.join(benchCacheDir(), "llama2-7b-float16");
+  mkdirSync(benchCacheDir(), { recursive: true });
+  if (!existsSync(path.join(dir, ".complete"))) {
+    const { bavail, bsize } = statfsSync(benchCacheDir());
+    if (bavail * bsize < bytes + 2 ** 30)
+      return {
+        skipped: `needs ${(bytes / 2 ** 30).toFixed(1)} GiB free in ${benchCacheDir()}, has ${((bavail * bsize) / 2 ** 30).toFixed(1)}`,
+      };
+  }
+  const avail = availableMemory();
+  if (avail < bytes * 1.15)
+    return {
+      skipped: `needs about ${((bytes * 1.15) / 2 ** 30).toFixed(1)} GiB of available memory, has ${(avail / 2 ** 30).toFixed(1)}`,
+    };
+  await ensureCheckpoint("llama2-7b", LLAMA2_7B, "float16", opts.log);
+  const work = path.join(benchCacheDir(), "runs");
+  mkdirSync(work, { recursive: true });
+  const promptFile = path.join(work, "prompt7b.json");
+  writeFileSync(promptFile, JSON.stringify([1, 450, 4996, 17354, 1701, 432, 17204, 975]));
+  opts.log(`llama-ts: Llama-2-7B shape, float16, prompt 8 tokens + ${opts.newTokens} greedy tokens ...`);
+  const result = runJson(
+    process.execPath,
+    [
+      tsxCli(),
+      path.join(ROOT, "src/bench/model_child.ts"),
+      dir,
+      promptFile,
+      String(opts.newTokens),
+      "0",
+      "1",
+      "auto",
+      String(opts.threads),
+    ],
+    ROOT,
+    opts.log,
+  );
+  return { result, ckptBytes: statSync(path.join(dir, "model.safetensors")).size };
+}
+
+/** MemAvailable from /proc/meminfo where there is one (free memory plus reclaimable cache), else os.freemem(). */
+function availableMemory(): number {
+  try {
+    const m = /MemAvailable:\s+(\d+) kB/.exec(readFileSync("/proc/meminfo", "utf8"));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return os.freemem();
 }

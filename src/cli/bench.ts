@@ -14,6 +14,7 @@ import {
   LOGPROB_TOLERANCE,
   MODEL_SHAPES,
   benchCacheDir,
+  benchLlama2_7b,
   benchMatmul,
   benchModels,
   modelTable,
@@ -45,6 +46,8 @@ Usage: llama-ts bench [--corpus_mb X] [--repeats N] [--warmup N] [--seed N] [--s
   --threads N           threads of llama-ts and llama.cpp alike (default: every core)
   --model_repeats N     timed runs per random model, median reported (default 3)
   --no-peer             skip llama.cpp (node-llama-cpp, installed in bench/peer on first use, ~700 MB)
+  --llama2_7b           only this: load a Llama-2-7B-shaped float16 random checkpoint (~12.6 GiB written to the cache
+                        folder) with torch_dtype "auto" and generate a few tokens: peak RSS and tokens/s
   --llama2_7b_layer     also time one decoder layer at Llama-2-7B's shape with float32, bfloat16 and float16
                         weights (about 1 GB of memory and a minute)
 `;
@@ -59,6 +62,7 @@ export async function runBench(argv: string[]): Promise<void> {
     new_tokens: { type: "string" },
     skip_model: { type: "boolean" },
     llama2_7b_layer: { type: "boolean" },
+    llama2_7b: { type: "boolean" },
     skip_tokenizers: { type: "boolean" },
     skip_matmul: { type: "boolean" },
     skip_models: { type: "boolean" },
@@ -170,6 +174,31 @@ export async function runBench(argv: string[]): Promise<void> {
         `llama.cpp on the same weights, ok when <= ${LOGPROB_TOLERANCE} and the top token agrees.`,
     );
     out(formatTable(modelTable(rows, MODEL_SHAPES, threads)));
+  }
+
+  if (flags.llama2_7b) {
+    const r = await benchLlama2_7b({ threads, newTokens: Math.min(newTokens, 4), log });
+    out();
+    if ("skipped" in r) out(`Llama-2-7B shape: skipped (${r.skipped})`);
+    else {
+      out(
+        `Llama-2-7B shape (${r.result.backend}), float16 random weights loaded with torch_dtype "auto", prompt 8 tokens, ` +
+          `${Math.min(newTokens, 4)} greedy tokens. llama-ts only.`,
+      );
+      out(
+        formatTable([
+          ["checkpoint MiB", "load s", "prefill tok/s", "decode tok/s", "peak RSS MiB", "RSS / checkpoint"],
+          [
+            fmt(r.ckptBytes / 2 ** 20, 0),
+            fmt(r.result.loadSeconds, 1),
+            fmt(r.result.prefillTokensPerSec, 2),
+            fmt(r.result.decodeTokensPerSec, 3),
+            fmt(r.result.peakRssBytes / 2 ** 20, 0),
+            fmt(r.result.peakRssBytes / r.ckptBytes, 2),
+          ],
+        ]),
+      );
+    }
   }
 
   if (flags.llama2_7b_layer) {
