@@ -227,7 +227,10 @@ const scratch = new Map<Arena, { offset: number; size: number; alloc: Allocation
 export function scratchIn(arena: Arena, size: number): number {
   const cur = scratch.get(arena);
   if (cur && cur.size >= size) return cur.offset;
-  if (cur) release(cur.alloc);
+  if (cur) {
+    release(cur.alloc);
+    scratch.delete(arena);
+  }
   const padded = Math.max(1 << 20, Math.ceil((size * 1.25) / ALIGN) * ALIGN);
   const off = takeFrom(arena, padded);
   if (off < 0) return -1;

@@ -330,7 +330,8 @@ export async function benchModels(opts: {
           row.peerNote = `llama.cpp ${ggufType}`;
           if (dtype !== "bfloat16") {
             // same weights on both sides (bfloat16 rows run llama.cpp on the f16 export: close, not identical)
-            const ourLp = new Float32Array(readFileSync(lpOurs).buffer.slice(0));
+            const raw = readFileSync(lpOurs);
+            const ourLp = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
             const peerP: [number, number][] = JSON.parse(readFileSync(probs, "utf8"));
             let maxD = 0;
             for (const [t, p] of peerP) maxD = Math.max(maxD, Math.abs(Math.log(p) - ourLp[t]));
