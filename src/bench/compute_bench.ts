@@ -88,10 +88,17 @@ export function benchMatmul(opts: { threads: number; repeats: number; log: (s: s
         opts.log(`matmul: ${label} ${dtype} ${b.name} ...`);
         const runs = b instanceof WasmSimdBackend ? opts.repeats : Math.min(opts.repeats, 3);
         const times: number[] = [];
+        let cpu = 0;
         for (let r = 0; r <= runs; r++) {
+          const c0 = process.cpuUsage();
           const t0 = performance.now();
           b.linear(out, x, weights[dtype], null, rowsRun, K, N);
-          if (r > 0) times.push((performance.now() - t0) / 1000); // the first run is warm-up
+          if (r > 0) {
+            // the first run is warm-up
+            times.push((performance.now() - t0) / 1000);
+            const c = process.cpuUsage(c0); // every thread of this process, workers included
+            cpu += (c.user + c.system) / 1e6;
+          }
         }
         times.sort((a, c) => a - c);
         const s = times[times.length >> 1];
@@ -107,6 +114,7 @@ export function benchMatmul(opts: { threads: number; repeats: number; log: (s: s
           fmt(gflops, 2),
           M === 1 ? fmt(wBytes / s / 1e9, 2) : "",
           fmt(gflops / refRate, 1),
+          fmt((2 * rowsRun * N * K * runs) / cpu / 1e9, 2),
         ]);
       }
     }

@@ -148,7 +148,8 @@ export async function runBench(argv: string[]): Promise<void> {
     out();
     out(
       `Matmul kernels: out = x W^T, W [5632, 2048] in kernel memory; median of ${repeats} runs after one warm-up. ` +
-        "GB/s = weight bytes / time.",
+        "GB/s = weight bytes / time. GFLOP/CPU-s = work / CPU time of all threads: what a core delivers while it " +
+        "runs, less sensitive than wall time to other load on the machine.",
     );
     out(formatTable(rows));
   }
