@@ -171,12 +171,7 @@ export class Tokenizer {
         continue;
       }
       const pieces = this.preTokenizerFn ? this.preTokenizerFn(split.text, split.isFirst) : [split.text];
-      for (const piece of pieces) {
-        for (const t of this.model.tokenize(piece)) {
-          enc.ids.push(t.id);
-          enc.tokens.push(t.value);
-        }
-      }
+      for (const piece of pieces) this.model.tokenizeInto(piece, enc.ids, enc.tokens);
     }
     for (let i = 0; i < enc.ids.length; i++) {
       enc.type_ids.push(type_id);
