@@ -82,6 +82,7 @@ export {
   VERY_LARGE_INTEGER,
 } from "./tokenization_utils_base.ts";
 export type {
+  ApplyChatTemplateOptions,
   BatchEncoding,
   DecodeOptions,
   EncodeOptions,
@@ -89,7 +90,7 @@ export type {
   TruncationOption,
   TokenLike,
 } from "./tokenization_utils_base.ts";
-export { PreTrainedTokenizer } from "./tokenizers/tokenization_utils.ts";
+export { PreTrainedTokenizer } from "./tokenization_utils.ts";
 export { LlamaTokenizer } from "./models/llama/tokenization_llama.ts";
 export type { LlamaTokenizerKwargs } from "./models/llama/tokenization_llama.ts";
 export { SentencePieceProcessor } from "./tokenizers/sentencepiece.ts";
@@ -103,7 +104,7 @@ export {
 export type { ModelProto, SentencePiece, TrainerSpec, NormalizerSpec } from "./formats/sentencepiece_model.ts";
 export * from "./testing/arbitraries.ts";
 export { blockedBackend } from "./backends/blocked.ts";
-export { PreTrainedTokenizerFast } from "./tokenizers/tokenization_utils_fast.ts";
+export { PreTrainedTokenizerFast } from "./tokenization_utils_fast.ts";
 export { LlamaTokenizerFast } from "./models/llama/tokenization_llama_fast.ts";
 export type { LlamaTokenizerFastKwargs } from "./models/llama/tokenization_llama_fast.ts";
 export { Tokenizer } from "./tokenizers/tokenizer.ts";
@@ -117,7 +118,7 @@ export {
   defaultModelProto,
 } from "./models/llama/default_tokenizer.ts";
 export {
-  apply_chat_template,
+  render_chat_template,
   get_chat_template,
   llamaDefaultChatTemplate,
   DEFAULT_SYSTEM_PROMPT,
@@ -126,4 +127,4 @@ export {
   B_SYS,
   E_SYS,
 } from "./tokenization_chat.ts";
-export type { ChatMessage, Conversation, ApplyChatTemplateOptions } from "./tokenization_chat.ts";
+export type { ChatMessage, Conversation, ChatTokenizer, ChatTemplateOptions } from "./tokenization_chat.ts";

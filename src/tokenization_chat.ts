@@ -29,7 +29,6 @@
  */
 import { Template } from "@huggingface/jinja";
 import { LlamaError, TemplateError, ValueError } from "./errors.ts";
-import type { BatchEncoding, EncodeOptions, PreTrainedTokenizerBase } from "./tokenization_utils_base.ts";
 
 /** One chat message: `role` ("system" | "user" | "assistant" | ...) and `content`, plus any field a template reads. */
 export interface ChatMessage {
@@ -38,11 +37,24 @@ export interface ChatMessage {
   [key: string]: unknown;
 }
 
+/**
+ * What the chat code reads of a tokenizer; `PreTrainedTokenizerBase` is one. Declared here, structurally, so
+ * that tokenization_utils_base.ts (whose `apply_chat_template` renders through this module, then tokenizes)
+ * and this module do not import each other.
+ */
+export interface ChatTokenizer {
+  readonly init_kwargs: Record<string, unknown>;
+  readonly special_tokens_map: Record<string, string | string[]>;
+}
+
 /** A conversation as HF accepts it: a list of messages, or an object holding them (HF's `Conversation`). */
 export type Conversation = ChatMessage[] | { messages: ChatMessage[] };
 
-/** Options of `apply_chat_template`; HF's keyword arguments. Any other key is passed to the template as a variable. */
-export interface ApplyChatTemplateOptions {
+/**
+ * Options of `apply_chat_template`; HF's keyword arguments. Any other key is passed to the template as a variable.
+ * O: the tokenizer's `call` options (`EncodeOptions` for every llama-ts tokenizer).
+ */
+export interface ChatTemplateOptions<O extends { padding?: unknown; truncation?: unknown }> {
   /** JSON schemas of the tools the model may call (template variable `tools`). */
   tools?: Record<string, unknown>[] | null;
   /** Documents for retrieval-augmented generation, objects such as `{ title, text }` (template variable `documents`). */
@@ -53,15 +65,15 @@ export interface ApplyChatTemplateOptions {
   add_generation_prompt?: boolean;
   /** true (default): return ids; false: return the rendered text. */
   tokenize?: boolean;
-  padding?: EncodeOptions["padding"];
-  truncation?: EncodeOptions["truncation"];
+  padding?: O["padding"];
+  truncation?: O["truncation"];
   max_length?: number | null;
   /** Return the whole `call` output (input_ids and attention_mask) instead of the ids. Needs `tokenize`. */
   return_dict?: boolean;
   /** Not supported (HF's `{% generation %}` assistant mask); must be false or absent. */
   return_assistant_tokens_mask?: boolean;
   /** Extra options for `call` (HF `tokenizer_kwargs`). */
-  tokenizer_kwargs?: EncodeOptions;
+  tokenizer_kwargs?: O;
   [templateVariable: string]: unknown;
 }
 
@@ -136,7 +148,7 @@ export function llamaDefaultChatTemplate(use_default_system_prompt = false): str
 type TemplateSource = string | Record<string, string>;
 
 /** The template a tokenizer declares: its `chat_template` property, else `chat_template` from its init kwargs. */
-function declaredTemplate(tokenizer: PreTrainedTokenizerBase): TemplateSource | null {
+function declaredTemplate(tokenizer: ChatTokenizer): TemplateSource | null {
   const own = (tokenizer as unknown as { chat_template?: unknown }).chat_template;
   const value = own !== undefined && own !== null ? own : tokenizer.init_kwargs.chat_template;
   if (value === undefined || value === null) return null;
@@ -169,7 +181,7 @@ let defaultTemplateWarned = false;
  * Llama 2 default (HF <= 4.42 behaviour, with its warning once per process).
  */
 export function get_chat_template(
-  tokenizer: PreTrainedTokenizerBase,
+  tokenizer: ChatTokenizer,
   chat_template: string | null = null,
   tools: unknown[] | null = null,
 ): string {
@@ -265,45 +277,16 @@ function checkMessages(chat: unknown, where: string): ChatMessage[] {
   return messages as ChatMessage[];
 }
 
-export function apply_chat_template(
-  tokenizer: PreTrainedTokenizerBase,
-  conversation: Conversation,
-  opts: ApplyChatTemplateOptions & { tokenize: false },
-): string;
-export function apply_chat_template(
-  tokenizer: PreTrainedTokenizerBase,
-  conversation: Conversation[],
-  opts: ApplyChatTemplateOptions & { tokenize: false },
-): string[];
-export function apply_chat_template(
-  tokenizer: PreTrainedTokenizerBase,
-  conversation: Conversation | Conversation[],
-  opts: ApplyChatTemplateOptions & { return_dict: true },
-): BatchEncoding;
-export function apply_chat_template(
-  tokenizer: PreTrainedTokenizerBase,
-  conversation: Conversation,
-  opts?: ApplyChatTemplateOptions,
-): number[];
-export function apply_chat_template(
-  tokenizer: PreTrainedTokenizerBase,
-  conversation: Conversation[],
-  opts?: ApplyChatTemplateOptions,
-): number[][];
-export function apply_chat_template(
-  tokenizer: PreTrainedTokenizerBase,
-  conversation: Conversation | Conversation[],
-  opts?: ApplyChatTemplateOptions,
-): string | string[] | number[] | number[][] | BatchEncoding;
 /**
- * HF `apply_chat_template`: renders one conversation (or a batch) with the chat template and, unless
- * `tokenize: false`, tokenizes the text without adding special tokens. See the module comment.
+ * The rendering half of HF `apply_chat_template`: checks the options, picks the template and renders each
+ * conversation (see the module comment). `PreTrainedTokenizerBase.apply_chat_template` then tokenizes.
+ * `is_batched` is HF's: the conversation is a list of conversations.
  */
-export function apply_chat_template(
-  tokenizer: PreTrainedTokenizerBase,
+export function render_chat_template<O extends { padding?: unknown; truncation?: unknown }>(
+  tokenizer: ChatTokenizer,
   conversation: Conversation | Conversation[],
-  opts: ApplyChatTemplateOptions = {},
-): string | string[] | number[] | number[][] | BatchEncoding {
+  opts: ChatTemplateOptions<O> = {},
+): { rendered: string[]; is_batched: boolean } {
   const tokenize = opts.tokenize ?? true;
   const return_dict = opts.return_dict ?? false;
   if (return_dict && !tokenize) {
@@ -368,21 +351,5 @@ export function apply_chat_template(
     }),
   );
 
-  if (!tokenize) return is_batched ? rendered : rendered[0];
-  if (opts.tokenizer_kwargs && "add_special_tokens" in opts.tokenizer_kwargs) {
-    // HF passes add_special_tokens=False and **tokenizer_kwargs to the same call: Python refuses the duplicate.
-    throw new ValueError(
-      "tokenizer_kwargs: got multiple values for keyword argument 'add_special_tokens' (apply_chat_template always tokenizes with add_special_tokens=false)",
-    );
-  }
-  const out = tokenizer.call(rendered, {
-    padding: opts.padding ?? false,
-    truncation: opts.truncation ?? false,
-    max_length: opts.max_length ?? null,
-    ...(opts.tokenizer_kwargs ?? {}),
-    add_special_tokens: false,
-  });
-  // llama-ts' `call` always returns a batch; HF returns flat lists for one conversation.
-  if (return_dict) return out;
-  return is_batched ? out.input_ids : out.input_ids[0];
+  return { rendered, is_batched };
 }

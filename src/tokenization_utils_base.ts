@@ -6,8 +6,8 @@
  * `tokenizer_config.json` / `special_tokens_map.json`.
  *
  * Subclasses supply the vocabulary-specific parts, as in HF: the slow `PreTrainedTokenizer`
- * (src/tokenizers/tokenization_utils.ts) and the fast `PreTrainedTokenizerFast`
- * (src/tokenizers/tokenization_utils_fast.ts), then `LlamaTokenizer` / `LlamaTokenizerFast`.
+ * (src/tokenization_utils.ts) and the fast `PreTrainedTokenizerFast`
+ * (src/tokenization_utils_fast.ts), then `LlamaTokenizer` / `LlamaTokenizerFast`.
  *
  * Shapes: `call(texts[batch])` -> `{ input_ids: number[batch][seq], attention_mask: number[batch][seq] }`
  * (a single string is a batch of one, as the llama-ts contract specifies; HF would return flat lists);
@@ -21,11 +21,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TokenizerError, ValueError } from "./errors.ts";
 import { Tensor, toIntRows } from "./tensor/tensor.ts";
-import {
-  type ApplyChatTemplateOptions,
-  type Conversation,
-  apply_chat_template as applyChatTemplate,
-} from "./tokenization_chat.ts";
+import { AddedToken } from "./tokenizers/added_vocabulary.ts";
+import { type ChatTemplateOptions, type Conversation, render_chat_template } from "./tokenization_chat.ts";
 
 /** HF `VERY_LARGE_INTEGER` (int(1e30)): `model_max_length` when the model declares none. */
 export const VERY_LARGE_INTEGER = 1e30;
@@ -45,64 +42,8 @@ export const SPECIAL_TOKENS_ATTRIBUTES = [
 ] as const;
 export type SpecialTokenKey = Exclude<(typeof SPECIAL_TOKENS_ATTRIBUTES)[number], "additional_special_tokens">;
 
-/**
- * A token added on top of the model vocabulary, with its matching rules (HF/tokenizers `AddedToken`):
- * `lstrip`/`rstrip` eat whitespace on that side, `single_word` only matches outside words, `normalized`
- * matches against normalized text (fast tokenizers), `special` marks it skippable in decode.
- */
-export class AddedToken {
-  content: string;
-  single_word: boolean;
-  lstrip: boolean;
-  rstrip: boolean;
-  normalized: boolean;
-  special: boolean;
-
-  constructor(
-    content: string,
-    opts: { single_word?: boolean; lstrip?: boolean; rstrip?: boolean; normalized?: boolean; special?: boolean } = {},
-  ) {
-    this.content = content;
-    this.single_word = opts.single_word ?? false;
-    this.lstrip = opts.lstrip ?? false;
-    this.rstrip = opts.rstrip ?? false;
-    this.special = opts.special ?? false;
-    // tokenizers' default: special tokens are not normalized, others are.
-    this.normalized = opts.normalized ?? !this.special;
-  }
-
-  toString(): string {
-    return this.content;
-  }
-
-  /** Same content and flags (tokenizers' `AddedToken` equality). */
-  equals(other: AddedToken): boolean {
-    return (
-      this.content === other.content &&
-      this.single_word === other.single_word &&
-      this.lstrip === other.lstrip &&
-      this.rstrip === other.rstrip &&
-      this.normalized === other.normalized &&
-      this.special === other.special
-    );
-  }
-
-  clone(): AddedToken {
-    return new AddedToken(this.content, this);
-  }
-
-  /** The `added_tokens_decoder` / tokenizer.json form. */
-  toJSON(): Record<string, unknown> {
-    return {
-      content: this.content,
-      lstrip: this.lstrip,
-      normalized: this.normalized,
-      rstrip: this.rstrip,
-      single_word: this.single_word,
-      special: this.special,
-    };
-  }
-}
+// HF: `from tokenizers import AddedToken` - the engine's class is the one transformers uses.
+export { AddedToken };
 
 export type TokenLike = string | AddedToken;
 
@@ -127,6 +68,9 @@ export interface EncodeOptions {
   /** Encode added/special token text as plain text (HF `split_special_tokens`). */
   split_special_tokens?: boolean;
 }
+
+/** Options of `apply_chat_template` (HF's keyword arguments); any other key is a template variable. */
+export type ApplyChatTemplateOptions = ChatTemplateOptions<EncodeOptions>;
 
 /** What `call` returns (HF `BatchEncoding`, as plain lists). */
 export interface BatchEncoding {
@@ -872,7 +816,10 @@ export abstract class PreTrainedTokenizerBase {
       .replaceAll(" 're", "'re");
   }
 
-  /** HF `apply_chat_template`: the conversation rendered with the chat template, then tokenized (src/tokenization_chat.ts). */
+  /**
+   * HF `apply_chat_template`: the conversation rendered with the chat template (src/tokenization_chat.ts), then
+   * tokenized without special tokens; one conversation gives string | ids[seq], a batch string[] | ids[batch][seq].
+   */
   apply_chat_template(conversation: Conversation, opts: ApplyChatTemplateOptions & { tokenize: false }): string;
   apply_chat_template(conversation: Conversation[], opts: ApplyChatTemplateOptions & { tokenize: false }): string[];
   apply_chat_template(
@@ -885,7 +832,25 @@ export abstract class PreTrainedTokenizerBase {
     conversation: Conversation | Conversation[],
     opts: ApplyChatTemplateOptions = {},
   ): string | string[] | number[] | number[][] | BatchEncoding {
-    return applyChatTemplate(this, conversation, opts);
+    const { rendered, is_batched } = render_chat_template(this, conversation, opts);
+    if (!(opts.tokenize ?? true)) return is_batched ? rendered : rendered[0];
+    if (opts.tokenizer_kwargs && "add_special_tokens" in opts.tokenizer_kwargs) {
+      // HF passes add_special_tokens=False and **tokenizer_kwargs to the same call: Python refuses the duplicate.
+      throw new ValueError(
+        "tokenizer_kwargs: got multiple values for keyword argument 'add_special_tokens' (apply_chat_template always tokenizes with add_special_tokens=false)",
+      );
+    }
+    // add_special_tokens=false as HF: the template writes BOS itself.
+    const out = this.call(rendered, {
+      padding: opts.padding ?? false,
+      truncation: opts.truncation ?? false,
+      max_length: opts.max_length ?? null,
+      ...(opts.tokenizer_kwargs ?? {}),
+      add_special_tokens: false,
+    });
+    // llama-ts' `call` always returns a batch; HF returns flat lists for one conversation.
+    if (opts.return_dict ?? false) return out;
+    return is_batched ? out.input_ids : out.input_ids[0];
   }
 
   clean_up_tokenization(out_string: string): string {

@@ -12,51 +12,92 @@
  * Ids: a token already in the model vocabulary keeps its id; a new one gets max(vocab size, largest added
  * id + 1).
  */
-import { AddedToken } from "../tokenization_utils_base.ts";
 import type { BPE } from "./bpe.ts";
 import { type Normalizer, isRustWhitespace } from "./pipeline.ts";
+import { PrefixTree } from "./trie.ts";
 
-interface MatchNode {
-  children: Map<number, MatchNode>;
-  pattern: number; // index of the pattern ending here, -1 if none
+/**
+ * A token added on top of the model vocabulary, with its matching rules (tokenizers `AddedToken`, added_vocabulary.rs; transformers
+ * re-exports it from tokenization_utils_base):
+ * `lstrip`/`rstrip` eat whitespace on that side, `single_word` only matches outside words, `normalized`
+ * matches against normalized text (fast tokenizers), `special` marks it skippable in decode.
+ */
+export class AddedToken {
+  content: string;
+  single_word: boolean;
+  lstrip: boolean;
+  rstrip: boolean;
+  normalized: boolean;
+  special: boolean;
+
+  constructor(
+    content: string,
+    opts: { single_word?: boolean; lstrip?: boolean; rstrip?: boolean; normalized?: boolean; special?: boolean } = {},
+  ) {
+    this.content = content;
+    this.single_word = opts.single_word ?? false;
+    this.lstrip = opts.lstrip ?? false;
+    this.rstrip = opts.rstrip ?? false;
+    this.special = opts.special ?? false;
+    // tokenizers' default: special tokens are not normalized, others are.
+    this.normalized = opts.normalized ?? !this.special;
+  }
+
+  toString(): string {
+    return this.content;
+  }
+
+  /** Same content and flags (tokenizers' `AddedToken` equality). */
+  equals(other: AddedToken): boolean {
+    return (
+      this.content === other.content &&
+      this.single_word === other.single_word &&
+      this.lstrip === other.lstrip &&
+      this.rstrip === other.rstrip &&
+      this.normalized === other.normalized &&
+      this.special === other.special
+    );
+  }
+
+  clone(): AddedToken {
+    return new AddedToken(this.content, this);
+  }
+
+  /** The `added_tokens_decoder` / tokenizer.json form. */
+  toJSON(): Record<string, unknown> {
+    return {
+      content: this.content,
+      lstrip: this.lstrip,
+      normalized: this.normalized,
+      rstrip: this.rstrip,
+      single_word: this.single_word,
+      special: this.special,
+    };
+  }
 }
 
-/** Leftmost-longest multi-pattern matcher over UTF-16 code units. */
+/** Leftmost-longest multi-pattern matcher over UTF-16 code units, on the one prefix tree (trie.ts). */
 class LeftmostLongest {
-  private root: MatchNode = { children: new Map(), pattern: -1 };
-  readonly empty: boolean;
+  private readonly tree = new PrefixTree<number>();
 
   constructor(patterns: string[]) {
     patterns.forEach((p, index) => {
-      if (p.length === 0) return;
-      let node = this.root;
-      for (let i = 0; i < p.length; i++) {
-        const c = p.charCodeAt(i);
-        let next = node.children.get(c);
-        if (!next) {
-          next = { children: new Map(), pattern: -1 };
-          node.children.set(c, next);
-        }
-        node = next;
-      }
-      if (node.pattern === -1) node.pattern = index;
+      const units: number[] = [];
+      for (let i = 0; i < p.length; i++) units.push(p.charCodeAt(i));
+      this.tree.add(units, index);
     });
-    this.empty = this.root.children.size === 0;
   }
 
   /** Non-overlapping matches, each the longest one starting at the leftmost possible position. */
   *findIter(text: string): Generator<{ start: number; end: number; pattern: number }> {
-    if (this.empty) return;
+    if (this.tree.size === 0) return;
+    const at = (i: number) => text.charCodeAt(i);
     let pos = 0;
     while (pos < text.length) {
       let found: { start: number; end: number; pattern: number } | null = null;
       for (let i = pos; i < text.length && !found; i++) {
-        let node: MatchNode | undefined = this.root;
-        for (let j = i; j < text.length; j++) {
-          node = node.children.get(text.charCodeAt(j));
-          if (!node) break;
-          if (node.pattern >= 0) found = { start: i, end: j + 1, pattern: node.pattern };
-        }
+        const length = this.tree.longestPrefix(at, i, text.length);
+        if (length > 0) found = { start: i, end: i + length, pattern: this.tree.valueOf(at, i, i + length) };
       }
       if (!found) return;
       yield found;

@@ -44,6 +44,7 @@ import {
 } from "../formats/sentencepiece_model.ts";
 import { MergeHeap } from "./heap.ts";
 import { PairTable } from "./pair_table.ts";
+import { PrefixTree } from "./trie.ts";
 import { decodeBytesSentencePiece, decodeUtf8Char, toWellFormed, utf8DecodeLossy, utf8Encode } from "./utf8.ts";
 
 /** U+2581 LOWER ONE EIGHTH BLOCK, sentencepiece's visible space (`kSpaceSymbol`). */
@@ -53,45 +54,8 @@ const SPACE_SYMBOL_UTF8 = [0xe2, 0x96, 0x81];
 const UNSEEN = -2;
 
 // ---------------------------------------------------------------------------------------------------------
-// Prefix matching: user-defined symbols (a plain trie) and the precompiled charsmap (a Darts double array)
+// Prefix matching: user-defined symbols (a PrefixTree, trie.ts) and the precompiled charsmap (a Darts double array)
 // ---------------------------------------------------------------------------------------------------------
-
-interface TrieNode {
-  children: Map<number, TrieNode>;
-  terminal: boolean;
-}
-
-/** Longest-prefix matcher over number sequences (UTF-8 bytes or UTF-16 code units); `PrefixMatcher` in normalizer.cc. */
-export class PrefixTrie {
-  private root: TrieNode = { children: new Map(), terminal: false };
-  size = 0;
-
-  add(key: ArrayLike<number>): void {
-    let node = this.root;
-    for (let i = 0; i < key.length; i++) {
-      let child = node.children.get(key[i]);
-      if (!child) {
-        child = { children: new Map(), terminal: false };
-        node.children.set(key[i], child);
-      }
-      node = child;
-    }
-    if (!node.terminal) this.size++;
-    node.terminal = true;
-  }
-
-  /** Length of the longest key that is a prefix of `at(start..end)`, 0 if none. */
-  longest(at: (i: number) => number, start: number, end: number): number {
-    let node: TrieNode | undefined = this.root;
-    let best = 0;
-    for (let i = start; i < end; i++) {
-      node = node.children.get(at(i));
-      if (!node) break;
-      if (node.terminal) best = i - start + 1;
-    }
-    return best;
-  }
-}
 
 /**
  * Darts-clone `DoubleArray::commonPrefixSearch`, read-only. A unit is a little-endian uint32: bit 8 = has_leaf,
@@ -164,7 +128,7 @@ export class SentencePieceNormalizer {
   constructor(
     readonly spec: ResolvedNormalizerSpec,
     private readonly treatWhitespaceAsSuffix: boolean,
-    private readonly userDefined: PrefixTrie | null,
+    private readonly userDefined: PrefixTree<number> | null,
     file: string,
   ) {
     const blob = spec.precompiled_charsmap;
@@ -197,7 +161,7 @@ export class SentencePieceNormalizer {
   /** `NormalizePrefix`: the replacement bytes for the longest rule matching at `pos`, and how many input bytes it consumes. */
   private normalizePrefix(input: Uint8Array, pos: number): [ArrayLike<number>, number] {
     if (this.userDefined) {
-      const n = this.userDefined.longest((i) => input[i], pos, input.length);
+      const n = this.userDefined.longestPrefix((i) => input[i], pos, input.length);
       if (n > 0) return [input.subarray(pos, pos + n), n];
     }
     if (this.trie) {
@@ -319,7 +283,7 @@ export class SentencePieceProcessor {
   private readonly pieceList: string[];
   private readonly scores: Float64Array;
   private readonly types: Uint8Array;
-  private readonly userDefined: PrefixTrie | null;
+  private readonly userDefined: PrefixTree<number> | null;
   private readonly unkId: number;
   private readonly bytePieceIds = new Int32Array(256).fill(-1);
   /** Piece id of each BMP character, filled on first sight (-1: not a piece). */
@@ -344,7 +308,7 @@ export class SentencePieceProcessor {
     this.scores = Float64Array.from(pieces, (p) => p.score ?? 0);
     this.types = Uint8Array.from(pieces, (p) => p.type ?? PieceType.NORMAL);
     let unk = -1;
-    const user = new PrefixTrie();
+    const user = new PrefixTree<number>();
     for (let i = 0; i < pieces.length; i++) {
       const t = this.types[i];
       const piece = this.pieceList[i];
@@ -356,7 +320,7 @@ export class SentencePieceProcessor {
     }
     this.unkId = unk;
     this.userDefined = user.size > 0 ? user : null;
-    const userBytes = new PrefixTrie();
+    const userBytes = new PrefixTree<number>();
     for (let i = 0; i < pieces.length; i++)
       if (this.types[i] === PieceType.USER_DEFINED) userBytes.add(utf8Encode(this.pieceList[i]));
     this.normalizer = new SentencePieceNormalizer(
@@ -538,7 +502,7 @@ export class SentencePieceProcessor {
     const freeze = new Uint8Array(n);
     let count = 0;
     for (let i = 0; i < n; count++) {
-      let l = this.userDefined ? this.userDefined.longest((k) => normalized.charCodeAt(k), i, n) : 0;
+      let l = this.userDefined ? this.userDefined.longestPrefix((k) => normalized.charCodeAt(k), i, n) : 0;
       if (l > 0) {
         freeze[count] = 1;
         ids[count] = this.pieces.get(normalized.substr(i, l)) ?? -1;

@@ -23,8 +23,7 @@ import {
   parseTokenizerJSON,
   tokenizerConfigToObject,
 } from "../formats/tokenizer_json.ts";
-import { AddedToken } from "../tokenization_utils_base.ts";
-import { AddedVocabulary } from "./added_vocabulary.ts";
+import { AddedToken, AddedVocabulary } from "./added_vocabulary.ts";
 import { BPE } from "./bpe.ts";
 import { toWellFormed } from "./utf8.ts";
 import {

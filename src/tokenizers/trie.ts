@@ -1,126 +1,59 @@
 /**
- * HF transformers' `Trie` (tokenization_utils.py): splits a text on every occurrence of the added tokens in one
- * left-to-right pass, preferring the match that starts first and, among those, the longest
- * ("[CLS] This is a extra_id_100" -> ["[CLS]", " This is a ", "extra_id_100"] with "extra_id_1" also added).
- *
- * A line-for-line port of HF's algorithm (states = partial matches keyed by start offset, a lookahead for the
- * longest match once one completes), kept literal so its corner cases match the slow tokenizer's.
- * Characters are code points (Python iterates a str by code point).
+ * The one prefix tree of the tokenizers. A key is a sequence of symbols (UTF-8 bytes, UTF-16 code units or
+ * code points) and carries a value (a pattern index; -1 on nodes where no key ends). Its users:
+ *   - sentencepiece's user-defined symbols (`PrefixMatcher` in normalizer.cc): `longestPrefix` over UTF-8
+ *     bytes or UTF-16 code units (src/tokenizers/sentencepiece.ts);
+ *   - tokenizers' added-token split (`AddedVocabulary`, Aho-Corasick LeftmostLongest): `longestPrefix` from
+ *     each start, `valueOf` for the token found (src/tokenizers/added_vocabulary.ts);
+ *   - transformers' `Trie.split` (tokenization_utils.py), which walks `root` node by node because its
+ *     lookahead is not a plain longest-prefix search (src/tokenization_utils.ts).
  */
 
-interface Node {
-  children: Map<string, Node>;
-  end: boolean;
+export interface TrieNode<K> {
+  readonly children: Map<K, TrieNode<K>>;
+  /** The value of the key ending at this node, -1 if none does. */
+  value: number;
 }
 
-function newNode(): Node {
-  return { children: new Map(), end: false };
-}
+export class PrefixTree<K> {
+  readonly root: TrieNode<K> = { children: new Map(), value: -1 };
+  /** Number of keys. */
+  size = 0;
 
-export class Trie {
-  private data: Node = newNode();
-  readonly tokens = new Set<string>();
-
-  constructor(words: Iterable<string> = []) {
-    for (const w of words) this.add(w);
-  }
-
-  /** Adds a word (idempotent; the empty string is ignored). */
-  add(word: string): void {
-    if (!word) return;
-    this.tokens.add(word);
-    let ref = this.data;
-    for (const ch of word) {
-      let next = ref.children.get(ch);
+  /** Adds a key with a value; a key already present keeps its first value. The empty key is ignored. */
+  add(key: Iterable<K>, value = 0): void {
+    let node = this.root;
+    let empty = true;
+    for (const symbol of key) {
+      empty = false;
+      let next = node.children.get(symbol);
       if (!next) {
-        next = newNode();
-        ref.children.set(ch, next);
+        next = { children: new Map(), value: -1 };
+        node.children.set(symbol, next);
       }
-      ref = next;
+      node = next;
     }
-    ref.end = true;
+    if (empty || node.value >= 0) return;
+    node.value = value;
+    this.size++;
   }
 
-  /** The text cut at the boundaries of the words found (empty pieces dropped). */
-  split(text: string): string[] {
-    const chars = Array.from(text);
-    // Partial matches: start offset (in code points) -> trie node reached so far, in insertion order.
-    let states = new Map<number, Node>();
-    const offsets: number[] = [0];
-    let skip = 0;
-    for (let current = 0; current < chars.length; current++) {
-      const currentChar = chars[current];
-      if (skip && current < skip) continue;
-      const toRemove = new Set<number>();
-      let reset = false;
-      for (const [startKey, triePointer] of states) {
-        let start = startKey;
-        if (triePointer.end) {
-          // A match ended just before `current`: look ahead for the longest match among the partial
-          // matches that started no later than this one.
-          let end = current;
-          for (const [lookstart, lookPointerStart] of states) {
-            let looktriePointer = lookPointerStart;
-            let lookaheadIndex: number;
-            if (lookstart > start) break;
-            else if (lookstart < start) {
-              lookaheadIndex = current + 1;
-              end = current + 1;
-            } else {
-              lookaheadIndex = current;
-              end = current;
-            }
-            let nextChar: string | undefined = lookaheadIndex < chars.length ? chars[lookaheadIndex] : undefined;
-            if (looktriePointer.end) {
-              start = lookstart;
-              end = lookaheadIndex;
-              skip = lookaheadIndex;
-            }
-            while (nextChar !== undefined && looktriePointer.children.has(nextChar)) {
-              looktriePointer = looktriePointer.children.get(nextChar)!;
-              lookaheadIndex += 1;
-              if (looktriePointer.end) {
-                start = lookstart;
-                end = lookaheadIndex;
-                skip = lookaheadIndex;
-              }
-              if (lookaheadIndex === chars.length) break;
-              nextChar = chars[lookaheadIndex];
-            }
-          }
-          offsets.push(start, end);
-          reset = true;
-          break;
-        } else if (triePointer.children.has(currentChar)) {
-          states.set(startKey, triePointer.children.get(currentChar)!);
-        } else {
-          toRemove.add(startKey);
-        }
-      }
-      if (reset) states = new Map();
-      else for (const s of toRemove) states.delete(s);
-      if (current >= skip && this.data.children.has(currentChar))
-        states.set(current, this.data.children.get(currentChar)!);
+  /** Length of the longest key equal to `at(start), at(start + 1), ..., at(start + length - 1)` with start + length <= end; 0 if none. */
+  longestPrefix(at: (i: number) => K, start: number, end: number): number {
+    let node: TrieNode<K> | undefined = this.root;
+    let best = 0;
+    for (let i = start; i < end; i++) {
+      node = node.children.get(at(i));
+      if (!node) break;
+      if (node.value >= 0) best = i - start + 1;
     }
-    for (const [start, triePointer] of states) {
-      if (triePointer.end) {
-        offsets.push(start, chars.length);
-        break;
-      }
-    }
-    return cutText(chars, offsets);
+    return best;
   }
-}
 
-function cutText(chars: string[], offsets: number[]): string[] {
-  offsets.push(chars.length);
-  const tokens: string[] = [];
-  let start = 0;
-  for (const end of offsets) {
-    // HF logs "There was a bug in Trie algorithm" for start > end and skips; equal offsets are empty cuts.
-    if (start >= end) continue;
-    tokens.push(chars.slice(start, end).join(""));
-    start = end;
+  /** The value of the key `at(start..end)`, -1 if it is not a key. */
+  valueOf(at: (i: number) => K, start: number, end: number): number {
+    let node: TrieNode<K> | undefined = this.root;
+    for (let i = start; i < end && node; i++) node = node.children.get(at(i));
+    return node ? node.value : -1;
   }
-  return tokens;
 }

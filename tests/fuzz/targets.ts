@@ -30,7 +30,7 @@ import {
   serializeModelProto,
 } from "../../src/formats/sentencepiece_model.ts";
 import { parseTokenizerJSON, tokenizerConfigToObject } from "../../src/formats/tokenizer_json.ts";
-import { convertLlamaModelProto } from "../../src/tokenizers/convert_slow_tokenizer.ts";
+import { convertLlamaModelProto } from "../../src/convert_slow_tokenizer.ts";
 import { type DType, Tensor } from "../../src/tensor/tensor.ts";
 import { llamaConfigFieldsArb } from "../../src/testing/arbitraries.ts";
 import {
@@ -252,21 +252,17 @@ function smallTokenizerConfigs(): Seed[] {
     },
     { requiredKeys: [] },
   );
-  return fc
-    .sample(cfg, { seed: 11, numRuns: 24 })
-    .map((c, i) => ({
-      label: `generated tokenizer_config.json #${i}`,
-      bytes: encoder.encode(JSON.stringify(c, null, 2)),
-    }));
+  return fc.sample(cfg, { seed: 11, numRuns: 24 }).map((c, i) => ({
+    label: `generated tokenizer_config.json #${i}`,
+    bytes: encoder.encode(JSON.stringify(c, null, 2)),
+  }));
 }
 
 function smallConfigs(): Seed[] {
-  return fc
-    .sample(llamaConfigFieldsArb(), { seed: 13, numRuns: 24 })
-    .map((k, i) => ({
-      label: `generated config.json #${i}`,
-      bytes: encoder.encode(new LlamaConfig(k).to_json_string()),
-    }));
+  return fc.sample(llamaConfigFieldsArb(), { seed: 13, numRuns: 24 }).map((k, i) => ({
+    label: `generated config.json #${i}`,
+    bytes: encoder.encode(new LlamaConfig(k).to_json_string()),
+  }));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ import { normalizerSpecWithDefaults } from "../../src/formats/sentencepiece_mode
 import { loadDefaultTokenizer } from "../../src/models/llama/default_tokenizer.ts";
 import { DEFAULT_CACHE_CAPACITY } from "../../src/tokenizers/bpe.ts";
 import { PairTable } from "../../src/tokenizers/pair_table.ts";
-import { PrefixTrie, SentencePieceNormalizer } from "../../src/tokenizers/sentencepiece.ts";
+import { SentencePieceNormalizer } from "../../src/tokenizers/sentencepiece.ts";
+import { PrefixTree } from "../../src/tokenizers/trie.ts";
 import { unicodeTextArb } from "../../src/testing/arbitraries.ts";
 
 describe("PairTable", () => {
@@ -53,7 +54,7 @@ describe("PairTable", () => {
 
 describe("sentencepiece normalizer without rules", () => {
   // A user-defined symbol that can never match (0xFF is no UTF-8 byte) forces the byte loop.
-  const never = new PrefixTrie();
+  const never = new PrefixTree<number>();
   never.add([0xff]);
   const textArb = fc.oneof(
     unicodeTextArb({ maxPieces: 10 }),

@@ -32,7 +32,7 @@ import { TokenizerError, ValueError } from "../../errors.ts";
 import { type ModelProto, cloneModelProto, parseModelProto } from "../../formats/sentencepiece_model.ts";
 import { AddedToken, type TokenLike, loadTokenizerConfig } from "../../tokenization_utils_base.ts";
 import { SPACE_SYMBOL, SentencePieceProcessor } from "../../tokenizers/sentencepiece.ts";
-import { PreTrainedTokenizer, type SlowTokenizerKwargs } from "../../tokenizers/tokenization_utils.ts";
+import { PreTrainedTokenizer, type SlowTokenizerKwargs } from "../../tokenization_utils.ts";
 
 /** HF `VOCAB_FILES_NAMES`. */
 export const VOCAB_FILES_NAMES = { vocab_file: "tokenizer.model" } as const;

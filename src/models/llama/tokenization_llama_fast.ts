@@ -22,9 +22,9 @@ import { TokenizerError, ValueError } from "../../errors.ts";
 import { type ModelProto, parseModelProto, serializeModelProto } from "../../formats/sentencepiece_model.ts";
 import { type TokenizerConfigJSON, parseTokenizerJSON } from "../../formats/tokenizer_json.ts";
 import { type TokenLike, loadTokenizerConfig } from "../../tokenization_utils_base.ts";
-import { convertLlamaModelProto } from "../../tokenizers/convert_slow_tokenizer.ts";
+import { convertLlamaModelProto } from "../../convert_slow_tokenizer.ts";
 import { TemplateProcessing } from "../../tokenizers/pipeline.ts";
-import { PreTrainedTokenizerFast, type FastTokenizerKwargs } from "../../tokenizers/tokenization_utils_fast.ts";
+import { PreTrainedTokenizerFast, type FastTokenizerKwargs } from "../../tokenization_utils_fast.ts";
 import { Tokenizer } from "../../tokenizers/tokenizer.ts";
 import {
   LlamaTokenizer,

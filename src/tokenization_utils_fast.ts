@@ -8,7 +8,7 @@
  * cleanup. Tokens and ids: `tokenize(text)` is the engine's tokens without special tokens;
  * `convert_tokens_to_ids` maps unknown strings to unk_token_id (HF behaviour).
  */
-import { TokenizerError, ValueError } from "../errors.ts";
+import { TokenizerError, ValueError } from "./errors.ts";
 import {
   AddedToken,
   type DecodeOptions,
@@ -17,9 +17,9 @@ import {
   type TokenizerBaseKwargs,
   type TokenLike,
   type TruncationStrategy,
-} from "../tokenization_utils_base.ts";
-import type { Encoding } from "./pipeline.ts";
-import type { Tokenizer } from "./tokenizer.ts";
+} from "./tokenization_utils_base.ts";
+import type { Encoding } from "./tokenizers/pipeline.ts";
+import type { Tokenizer } from "./tokenizers/tokenizer.ts";
 
 export interface FastTokenizerKwargs extends TokenizerBaseKwargs {
   /** Path of a tokenizer.json. */

@@ -16,15 +16,15 @@
  * - CONTROL and USER_DEFINED pieces become added tokens (CONTROL ones special).
  * The post-processor is left to `LlamaTokenizerFast.update_post_processor`.
  */
-import { TokenizerError } from "../errors.ts";
-import { type ModelProto, ModelType, PieceType, trainerSpecWithDefaults } from "../formats/sentencepiece_model.ts";
+import { TokenizerError } from "./errors.ts";
+import { type ModelProto, ModelType, PieceType, trainerSpecWithDefaults } from "./formats/sentencepiece_model.ts";
 import type {
   AddedTokenConfig,
   DecoderConfig,
   NormalizerConfig,
   PreTokenizerConfig,
   TokenizerConfigJSON,
-} from "../formats/tokenizer_json.ts";
+} from "./formats/tokenizer_json.ts";
 
 /** `SentencePieceExtractor.extract(vocab_scores)`: BPE merges recovered from piece scores. */
 export function extractMerges(

@@ -9,16 +9,16 @@
  * Decode: ids -> tokens (skipping special ids if asked) -> runs between non-special added tokens go through
  * `convert_tokens_to_string` -> joined (with spaces if `spaces_between_special_tokens`) -> optional cleanup.
  */
-import { ValueError } from "../errors.ts";
+import { ValueError } from "./errors.ts";
 import {
   AddedToken,
   type DecodeOptions,
   PreTrainedTokenizerBase,
   type TokenizerBaseKwargs,
   type TokenLike,
-} from "../tokenization_utils_base.ts";
-import { Trie } from "./trie.ts";
-import { toWellFormed } from "./utf8.ts";
+} from "./tokenization_utils_base.ts";
+import { PrefixTree, type TrieNode } from "./tokenizers/trie.ts";
+import { toWellFormed } from "./tokenizers/utf8.ts";
 
 /** Python's `str.isspace()` for one character (Unicode whitespace plus the ASCII separators 0x1C-0x1F). */
 export function isPythonSpace(ch: string): boolean {
@@ -268,4 +268,117 @@ export abstract class PreTrainedTokenizer extends PreTrainedTokenizerBase {
     const cleanup = opts.clean_up_tokenization_spaces ?? this.clean_up_tokenization_spaces;
     return cleanup ? this.clean_up_tokenization(text) : text;
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Trie
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * HF transformers' `Trie` (tokenization_utils.py): splits a text on every occurrence of the added tokens in one
+ * left-to-right pass, preferring the match that starts first and, among those, the longest
+ * ("[CLS] This is a extra_id_100" -> ["[CLS]", " This is a ", "extra_id_100"] with "extra_id_1" also added).
+ *
+ * A line-for-line port of HF's algorithm (states = partial matches keyed by start offset, a lookahead for the
+ * longest match once one completes), kept literal so its corner cases match the slow tokenizer's.
+ * Characters are code points (Python iterates a str by code point).
+ * The nodes are the tokenizers' one prefix tree (src/tokenizers/trie.ts), keyed by code point.
+ */
+export class Trie {
+  private readonly tree = new PrefixTree<string>();
+  readonly tokens = new Set<string>();
+
+  constructor(words: Iterable<string> = []) {
+    for (const w of words) this.add(w);
+  }
+
+  /** Adds a word (idempotent; the empty string is ignored). */
+  add(word: string): void {
+    if (!word) return;
+    this.tokens.add(word);
+    this.tree.add(word);
+  }
+
+  /** The text cut at the boundaries of the words found (empty pieces dropped). */
+  split(text: string): string[] {
+    const chars = Array.from(text);
+    // Partial matches: start offset (in code points) -> trie node reached so far, in insertion order.
+    let states = new Map<number, TrieNode<string>>();
+    const offsets: number[] = [0];
+    let skip = 0;
+    for (let current = 0; current < chars.length; current++) {
+      const currentChar = chars[current];
+      if (skip && current < skip) continue;
+      const toRemove = new Set<number>();
+      let reset = false;
+      for (const [startKey, triePointer] of states) {
+        let start = startKey;
+        if (triePointer.value >= 0) {
+          // A match ended just before `current`: look ahead for the longest match among the partial
+          // matches that started no later than this one.
+          let end = current;
+          for (const [lookstart, lookPointerStart] of states) {
+            let looktriePointer = lookPointerStart;
+            let lookaheadIndex: number;
+            if (lookstart > start) break;
+            else if (lookstart < start) {
+              lookaheadIndex = current + 1;
+              end = current + 1;
+            } else {
+              lookaheadIndex = current;
+              end = current;
+            }
+            let nextChar: string | undefined = lookaheadIndex < chars.length ? chars[lookaheadIndex] : undefined;
+            if (looktriePointer.value >= 0) {
+              start = lookstart;
+              end = lookaheadIndex;
+              skip = lookaheadIndex;
+            }
+            while (nextChar !== undefined && looktriePointer.children.has(nextChar)) {
+              looktriePointer = looktriePointer.children.get(nextChar)!;
+              lookaheadIndex += 1;
+              if (looktriePointer.value >= 0) {
+                start = lookstart;
+                end = lookaheadIndex;
+                skip = lookaheadIndex;
+              }
+              if (lookaheadIndex === chars.length) break;
+              nextChar = chars[lookaheadIndex];
+            }
+          }
+          offsets.push(start, end);
+          reset = true;
+          break;
+        } else if (triePointer.children.has(currentChar)) {
+          states.set(startKey, triePointer.children.get(currentChar)!);
+        } else {
+          toRemove.add(startKey);
+        }
+      }
+      if (reset) states = new Map();
+      else for (const s of toRemove) states.delete(s);
+      if (current >= skip && this.tree.root.children.has(currentChar))
+        states.set(current, this.tree.root.children.get(currentChar)!);
+    }
+    for (const [start, triePointer] of states) {
+      if (triePointer.value >= 0) {
+        offsets.push(start, chars.length);
+        break;
+      }
+    }
+    return cutText(chars, offsets);
+  }
+}
+
+function cutText(chars: string[], offsets: number[]): string[] {
+  offsets.push(chars.length);
+  const tokens: string[] = [];
+  let start = 0;
+  for (const end of offsets) {
+    // HF logs "There was a bug in Trie algorithm" for start > end and skips; equal offsets are empty cuts.
+    if (start >= end) continue;
+    tokens.push(chars.slice(start, end).join(""));
+    start = end;
+  }
+  return tokens;
 }
