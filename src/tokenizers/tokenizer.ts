@@ -25,10 +25,11 @@ import {
 } from "../formats/tokenizer_json.ts";
 import { AddedToken, AddedVocabulary } from "./added_vocabulary.ts";
 import { BPE } from "./bpe.ts";
-import { toWellFormed } from "./utf8.ts";
+import { toWellFormed, utf8DecodeLossy, utf8DecodeStrict } from "./utf8.ts";
 import {
   type Decoder,
   type Encoding,
+  FusedDecoder,
   type Normalizer,
   type PostProcessor,
   type PreTokenizer,
@@ -48,6 +49,11 @@ export class Tokenizer {
   private normalizerFn: Normalizer | null;
   private preTokenizerFn: PreTokenizer | null;
   private decoderFn: Decoder | null;
+  /** The decoder chain run in one pass, when it has the shape `FusedDecoder` handles. */
+  private fusedDecoder: FusedDecoder | null;
+  /** What each id contributes to a fused decode (see `FusedDecoder.prepare`), filled on first use. */
+  private fusedPieces = new Map<number, number | Uint8Array>();
+  private decodeBuffer = new Uint8Array(1024);
   private postProcessor: PostProcessor | null;
   /** The configs, kept to serialize the tokenizer back to JSON. */
   private config: TokenizerConfigJSON;
@@ -58,6 +64,7 @@ export class Tokenizer {
     this.normalizerFn = config.normalizer ? buildNormalizer(config.normalizer) : null;
     this.preTokenizerFn = config.pre_tokenizer ? buildPreTokenizer(config.pre_tokenizer) : null;
     this.decoderFn = config.decoder ? buildDecoder(config.decoder) : null;
+    this.fusedDecoder = FusedDecoder.compile(config.decoder);
     this.postProcessor = config.post_processor ? buildPostProcessor(config.post_processor) : null;
     // tokenizers adds the file's added tokens in order (special ones registered as special); ids follow the
     // vocabulary, or come next after it.
@@ -108,6 +115,8 @@ export class Tokenizer {
   set decoder(cfg: DecoderConfig | null) {
     this.config = { ...this.config, decoder: cfg };
     this.decoderFn = cfg ? buildDecoder(cfg) : null;
+    this.fusedDecoder = FusedDecoder.compile(cfg);
+    this.fusedPieces.clear();
   }
   get post_processor(): PostProcessorConfig | null {
     return this.config.post_processor;
@@ -149,10 +158,12 @@ export class Tokenizer {
   }
 
   add_tokens(tokens: AddedToken[]): number {
+    this.fusedPieces.clear();
     return this.added_vocabulary.add_tokens(tokens, this.model, this.normalizerFn);
   }
 
   add_special_tokens(tokens: AddedToken[]): number {
+    this.fusedPieces.clear();
     return this.added_vocabulary.add_special_tokens(tokens, this.model, this.normalizerFn);
   }
 
@@ -197,14 +208,71 @@ export class Tokenizer {
    * bad input should not vanish.
    */
   decode(ids: readonly number[], skip_special_tokens = false): string {
+    if (this.fusedDecoder !== null) return this.decodeFused(this.fusedDecoder, ids, skip_special_tokens);
     const tokens: string[] = [];
     for (const id of ids) {
-      const t = this.id_to_token(id);
-      if (t === null) throw new TokenizerError("token_ids", `id ${id} is not in the vocabulary`);
-      if (skip_special_tokens && this.added_vocabulary.is_special_token(t)) continue;
-      tokens.push(t);
+      const t = this.tokenForDecode(id, skip_special_tokens);
+      if (t !== null) tokens.push(t);
     }
     return this.decoderFn ? this.decoderFn(tokens).join("") : tokens.join(" ");
+  }
+
+  /** The token string of `id`, or null when it is a special token being skipped. */
+  private tokenForDecode(id: number, skip_special_tokens: boolean): string | null {
+    const t = this.id_to_token(id);
+    if (t === null) throw new TokenizerError("token_ids", `id ${id} is not in the vocabulary`);
+    return skip_special_tokens && this.added_vocabulary.is_special_token(t) ? null : t;
+  }
+
+  /** `decode` through a `FusedDecoder`: one byte buffer, one UTF-8 decode. */
+  private decodeFused(fused: FusedDecoder, ids: readonly number[], skip_special_tokens: boolean): string {
+    let buf = this.decodeBuffer;
+    let length = 0;
+    let runStart = -1; // start of the current run of byte tokens in `buf`, -1 outside a run
+    const ensure = (extra: number) => {
+      if (length + extra <= buf.length) return;
+      let n = buf.length * 2;
+      while (n < length + extra) n *= 2;
+      const grown = new Uint8Array(n);
+      grown.set(buf.subarray(0, length));
+      buf = this.decodeBuffer = grown;
+    };
+    // ByteFallback decodes each run on its own: an invalid run becomes one U+FFFD (EF BF BD) per byte.
+    const closeRun = () => {
+      if (runStart < 0) return;
+      const run = length - runStart;
+      if (utf8DecodeStrict(buf.subarray(runStart, length)) === null) {
+        length = runStart;
+        ensure(3 * run);
+        for (let k = 0; k < run; k++) {
+          buf[length++] = 0xef;
+          buf[length++] = 0xbf;
+          buf[length++] = 0xbd;
+        }
+      }
+      runStart = -1;
+    };
+    for (const id of ids) {
+      let piece = this.fusedPieces.get(id);
+      if (piece === undefined) {
+        const t = this.tokenForDecode(id, false);
+        piece = fused.prepare(t!);
+        this.fusedPieces.set(id, piece);
+      }
+      if (skip_special_tokens && this.added_vocabulary.is_special_token(this.id_to_token(id)!)) continue;
+      if (typeof piece === "number") {
+        if (runStart < 0) runStart = length;
+        ensure(1);
+        buf[length++] = piece;
+      } else {
+        closeRun();
+        ensure(piece.length);
+        buf.set(piece, length);
+        length += piece.length;
+      }
+    }
+    closeRun();
+    return fused.finish(utf8DecodeLossy(buf.subarray(0, length)));
   }
 
   /** The tokenizer.json object (vocab in id order). */

@@ -5,7 +5,9 @@
  *   composite key `left * bound + right` collided;
  * - sentencepiece's rule-free normalizer (string operations) against its UTF-8 byte loop;
  * - the BPE word cache: ids with the cache on equal ids with it off, and the cache holds at most its capacity
- *   (tokenizers' `DEFAULT_CACHE_CAPACITY`, 10,000 words, each shorter than 256 UTF-8 bytes).
+ *   (tokenizers' `DEFAULT_CACHE_CAPACITY`, 10,000 words, each shorter than 256 UTF-8 bytes);
+ * - the one-pass fused decoder against the decoder stages run one after the other on token strings, on id
+ *   sequences dense in byte tokens (valid and invalid UTF-8 runs) and special tokens.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -13,6 +15,7 @@ import { normalizerSpecWithDefaults } from "../../src/formats/sentencepiece_mode
 import { loadDefaultTokenizer } from "../../src/models/llama/default_tokenizer.ts";
 import { DEFAULT_CACHE_CAPACITY } from "../../src/tokenizers/bpe.ts";
 import { PairTable } from "../../src/tokenizers/pair_table.ts";
+import { buildDecoder } from "../../src/tokenizers/pipeline.ts";
 import { SentencePieceNormalizer } from "../../src/tokenizers/sentencepiece.ts";
 import { PrefixTree } from "../../src/tokenizers/trie.ts";
 import { unicodeTextArb } from "../../src/testing/arbitraries.ts";
@@ -114,5 +117,30 @@ describe("BPE word cache", () => {
     expect(model.cache_size).toBe(0);
     tokenizer.encode("é".repeat(126));
     expect(model.cache_size).toBe(1);
+  });
+});
+
+describe("fused decoder", () => {
+  const tokenizer = loadDefaultTokenizer();
+  const engine = tokenizer._tokenizer;
+  const stages = buildDecoder(engine.decoder!);
+  // Byte tokens <0x00>..<0xFF> are ids 3..258 in Llama's vocabulary; 0-2 are <unk>, <s>, </s>.
+  const idArb = fc.oneof(
+    fc.integer({ min: 3, max: 258 }),
+    fc.integer({ min: 0, max: 2 }),
+    fc.integer({ min: 259, max: 31999 }),
+    fc.constantFrom(29871, 259, 1678, 13), // "▁", "▁▁", "▁▁▁", "<0x0A>"
+  );
+
+  it("equals the decoder stages run one by one, with and without skipping special tokens", () => {
+    fc.assert(
+      fc.property(fc.array(idArb, { maxLength: 40 }), fc.boolean(), (ids, skip) => {
+        const tokens = ids
+          .map((id) => engine.id_to_token(id)!)
+          .filter((t) => !(skip && engine.added_vocabulary.is_special_token(t)));
+        expect(engine.decode(ids, skip)).toBe(stages(tokens).join(""));
+      }),
+      { seed: 16, numRuns: 3000 },
+    );
   });
 });
