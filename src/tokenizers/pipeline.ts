@@ -22,7 +22,7 @@ import type {
   TemplatePiece,
   TemplateSpecialToken,
 } from "../formats/tokenizer_json.ts";
-import { decodeByteRunStrict, utf8Encode } from "./utf8.ts";
+import { decodeByteRunStrict } from "./utf8.ts";
 
 /** Rust `char::is_whitespace` (Unicode White_Space). */
 export function isRustWhitespace(ch: string): boolean {
@@ -221,11 +221,11 @@ function byteFallbackDecoder(tokens: string[]): string[] {
 
 /**
  * The decoder chain Llama's tokenizer.json files use (legacy and not): literal `Replace`s, optionally
- * `ByteFallback`, `Fuse`, then `Strip`s, run in one pass. Each token contributes either the UTF-8 bytes of its
- * replaced text or, when `ByteFallback` reads it as `<0xNN>`, one byte; the caller appends these to one byte
- * buffer, checks each run of bytes as `ByteFallback` does (a run that is not valid UTF-8 becomes one U+FFFD per
- * byte), decodes the buffer once and applies `finish` (the `Strip`s on the fused text). Equal to running the
- * stages one after the other, without a list of strings per stage.
+ * `ByteFallback`, `Fuse`, then `Strip`s, run in one pass over the ids. Each token contributes either its
+ * replaced text or, when `ByteFallback` reads it as `<0xNN>`, one byte; both are prepared once per id and
+ * cached by the caller. The caller appends texts, gathers each run of bytes and decodes it as `ByteFallback`
+ * does (a run that is not valid UTF-8 becomes one U+FFFD per byte), then applies `finish` (the `Strip`s on the
+ * fused text). Equal to running the stages one after the other, without a list of strings per stage.
  */
 export class FusedDecoder {
   private constructor(
@@ -257,11 +257,11 @@ export class FusedDecoder {
     return new FusedDecoder(replaces, byteFallback, strips);
   }
 
-  /** What token `t` contributes: its byte when ByteFallback reads it as `<0xNN>`, else its text's UTF-8. */
-  prepare(t: string): number | Uint8Array {
+  /** What token `t` contributes: its byte when ByteFallback reads it as `<0xNN>`, else its replaced text. */
+  prepare(t: string): number | string {
     for (const replace of this.replaces) t = replace(t);
     const b = this.byteFallback ? byteTokenValue(t) : -1;
-    return b >= 0 ? b : utf8Encode(t);
+    return b >= 0 ? b : t;
   }
 
   /** The `Strip`s, on the fused text. */

@@ -25,7 +25,7 @@ import {
 } from "../formats/tokenizer_json.ts";
 import { AddedToken, AddedVocabulary } from "./added_vocabulary.ts";
 import { BPE } from "./bpe.ts";
-import { toWellFormed, utf8DecodeLossy, utf8DecodeStrict } from "./utf8.ts";
+import { decodeByteRunStrict, toWellFormed } from "./utf8.ts";
 import {
   type Decoder,
   type Encoding,
@@ -52,8 +52,9 @@ export class Tokenizer {
   /** The decoder chain run in one pass, when it has the shape `FusedDecoder` handles. */
   private fusedDecoder: FusedDecoder | null;
   /** What each id contributes to a fused decode (see `FusedDecoder.prepare`), filled on first use. */
-  private fusedPieces = new Map<number, number | Uint8Array>();
-  private decodeBuffer = new Uint8Array(1024);
+  private fusedPieces = new Map<number, number | string>();
+  /** The current run of byte tokens' bytes during a fused decode, reused. */
+  private byteRun = new Uint8Array(64);
   private postProcessor: PostProcessor | null;
   /** The configs, kept to serialize the tokenizer back to JSON. */
   private config: TokenizerConfigJSON;
@@ -224,55 +225,35 @@ export class Tokenizer {
     return skip_special_tokens && this.added_vocabulary.is_special_token(t) ? null : t;
   }
 
-  /** `decode` through a `FusedDecoder`: one byte buffer, one UTF-8 decode. */
+  /** `decode` through a `FusedDecoder`: one pass, texts appended, each run of byte tokens decoded on its own. */
   private decodeFused(fused: FusedDecoder, ids: readonly number[], skip_special_tokens: boolean): string {
-    let buf = this.decodeBuffer;
-    let length = 0;
-    let runStart = -1; // start of the current run of byte tokens in `buf`, -1 outside a run
-    const ensure = (extra: number) => {
-      if (length + extra <= buf.length) return;
-      let n = buf.length * 2;
-      while (n < length + extra) n *= 2;
-      const grown = new Uint8Array(n);
-      grown.set(buf.subarray(0, length));
-      buf = this.decodeBuffer = grown;
-    };
-    // ByteFallback decodes each run on its own: an invalid run becomes one U+FFFD (EF BF BD) per byte.
-    const closeRun = () => {
-      if (runStart < 0) return;
-      const run = length - runStart;
-      if (utf8DecodeStrict(buf.subarray(runStart, length)) === null) {
-        length = runStart;
-        ensure(3 * run);
-        for (let k = 0; k < run; k++) {
-          buf[length++] = 0xef;
-          buf[length++] = 0xbf;
-          buf[length++] = 0xbd;
-        }
-      }
-      runStart = -1;
-    };
-    for (const id of ids) {
+    let text = "";
+    let run = this.byteRun;
+    let runLength = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
       let piece = this.fusedPieces.get(id);
       if (piece === undefined) {
-        const t = this.tokenForDecode(id, false);
-        piece = fused.prepare(t!);
+        piece = fused.prepare(this.tokenForDecode(id, false)!);
         this.fusedPieces.set(id, piece);
       }
       if (skip_special_tokens && this.added_vocabulary.is_special_token(this.id_to_token(id)!)) continue;
       if (typeof piece === "number") {
-        if (runStart < 0) runStart = length;
-        ensure(1);
-        buf[length++] = piece;
-      } else {
-        closeRun();
-        ensure(piece.length);
-        buf.set(piece, length);
-        length += piece.length;
+        if (runLength === run.length) {
+          const grown = new Uint8Array(run.length * 2);
+          grown.set(run);
+          run = this.byteRun = grown;
+        }
+        run[runLength++] = piece;
+        continue;
       }
+      // ByteFallback decodes each run of byte tokens on its own: an invalid run is one U+FFFD per byte.
+      if (runLength > 0) text += decodeByteRunStrict(run.subarray(0, runLength));
+      runLength = 0;
+      text += piece;
     }
-    closeRun();
-    return fused.finish(utf8DecodeLossy(buf.subarray(0, length)));
+    if (runLength > 0) text += decodeByteRunStrict(run.subarray(0, runLength));
+    return fused.finish(text);
   }
 
   /** The tokenizer.json object (vocab in id order). */
