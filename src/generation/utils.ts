@@ -32,7 +32,12 @@ import { ShapeError, ValueError } from "../errors.ts";
 import { Tensor, toIntRows, type IntInput } from "../tensor/tensor.ts";
 import { Random } from "../utils/random.ts";
 import { DisjunctiveConstraint, PhrasalConstraint, type Constraint } from "./beam_constraints.ts";
-import { BeamSearchScorer, ConstrainedBeamSearchScorer, type BeamSearchOutput } from "./beam_search.ts";
+import {
+  BeamSearchScorer,
+  ConstrainedBeamSearchScorer,
+  type BeamOutputs,
+  type BeamSearchOutput,
+} from "./beam_search.ts";
 import {
   AssistedCandidateGenerator,
   PromptLookupCandidateGenerator,
@@ -804,6 +809,29 @@ function chooseTokens(ctx: DecodingContext, scores: Tensor, rows: number): numbe
   return next;
 }
 
+/**
+ * The end of a `_sample`-style step: finished rows get the pad id instead of their choice (only when an eos
+ * criterion exists, HF's `has_eos_stopping_criteria`), the ids grow by one column, the streamer gets them, and
+ * the stopping criteria update `unfinished`. Returns whether any row is still running.
+ */
+function appendAndCheck(
+  ctx: DecodingContext,
+  input_ids: number[][],
+  next: number[],
+  unfinished: boolean[],
+  has_eos: boolean,
+  scores: Tensor[] | null,
+): boolean {
+  for (let b = 0; b < input_ids.length; b++) {
+    if (has_eos && !unfinished[b]) next[b] = ctx.pad_token_id as number;
+    input_ids[b].push(next[b]);
+  }
+  ctx.streamer?.put(new Tensor("int64", next, [next.length]));
+  const done = ctx.stopping_criteria.call(input_ids, scores);
+  for (let b = 0; b < input_ids.length; b++) unfinished[b] = unfinished[b] && !done[b];
+  return unfinished.some(Boolean);
+}
+
 function hasEosCriteria(c: StoppingCriteriaList): boolean {
   return c.some((x) => x instanceof EosTokenCriteria);
 }
@@ -855,17 +883,9 @@ function _sample(ctx: DecodingContext, input_ids: number[][], attention_mask: nu
     if (ctx.logits_warper !== null) next_token_scores = ctx.logits_warper.call(input_ids, next_token_scores);
     scores?.push(next_token_scores);
     raw_logits?.push(next_token_logits);
-    const next = chooseTokens(ctx, next_token_scores, batch);
-    for (let b = 0; b < batch; b++) {
-      // finished rows get the pad id (only when an eos criterion exists, as HF's has_eos_stopping_criteria)
-      if (has_eos && !unfinished[b]) next[b] = ctx.pad_token_id as number;
-      input_ids[b].push(next[b]);
-    }
-    ctx.streamer?.put(new Tensor("int64", next, [batch]));
     mk = updateModelKwargs(outputs, mk);
-    const done = ctx.stopping_criteria.call(input_ids, scores);
-    for (let b = 0; b < batch; b++) unfinished[b] = unfinished[b] && !done[b];
-    if (!unfinished.some(Boolean)) break;
+    if (!appendAndCheck(ctx, input_ids, chooseTokens(ctx, next_token_scores, batch), unfinished, has_eos, scores))
+      break;
   }
   return decoderOnlyOutput(input_ids, scores, raw_logits, mk);
 }
@@ -947,9 +967,58 @@ function _beam_search(
   attention_mask: number[][],
   beam_scorer: BeamSearchScorer,
 ): GenerateBeamDecoderOnlyOutput {
+  return beamSearchLoop(ctx, input_ids, attention_mask, beam_scorer, (ids, cand, _sums, beam_indices, prompt_len) =>
+    beam_scorer.process(
+      ids,
+      cand.scores,
+      cand.tokens,
+      cand.indices,
+      ctx.pad_token_id,
+      ctx.eos_token_id,
+      beam_indices,
+      0,
+      prompt_len,
+    ),
+  );
+}
+
+/** What the beam loop needs from a scorer besides its `process` step. */
+interface BeamLoopScorer {
+  readonly num_beams: number;
+  readonly _beam_hyps: unknown[];
+  readonly is_done: boolean;
+  finalize(
+    input_ids: number[][],
+    final_beam_scores: number[],
+    max_length: number | null,
+    pad_token_id: number | null,
+    eos_token_id: number[] | null,
+    beam_indices: number[][] | null,
+    decoder_prompt_len: number,
+  ): BeamSearchOutput;
+}
+
+/**
+ * The loop `_beam_search` and `_constrained_beam_search` share in HF (they differ only in the scorer's
+ * `process`): forward, log_softmax + processors, running sums, top 2 * num_beams candidates per row, process,
+ * reorder ids and cache, stop when the scorer or every stopping criterion says so, finalize.
+ */
+function beamSearchLoop(
+  ctx: DecodingContext,
+  input_ids: number[][],
+  attention_mask: number[][],
+  scorer: BeamLoopScorer,
+  process: (
+    input_ids: number[][],
+    cand: { scores: number[][]; tokens: number[][]; indices: number[][] },
+    sums: Float32Array,
+    beam_indices: number[][] | null,
+    decoder_prompt_len: number,
+  ) => BeamOutputs,
+): GenerateBeamDecoderOnlyOutput {
   const { model, config, vocab } = ctx;
-  const batch_size = beam_scorer._beam_hyps.length;
-  const num_beams = beam_scorer.num_beams;
+  const batch_size = scorer._beam_hyps.length;
+  const num_beams = scorer.num_beams;
   const rows = input_ids.length;
   if (num_beams * batch_size !== rows)
     throw new ValueError(`Batch dimension of \`input_ids\` should be ${num_beams * batch_size}, but is ${rows}.`);
@@ -967,24 +1036,14 @@ function _beam_search(
     const inputs = prepare(model, input_ids, mk);
     const outputs = runModel(model, { ...inputs, num_logits_to_keep: 1 }, rows, vocab);
     const { next_token_logits, processed } = beamStepScores(ctx, input_ids, outputs, rows);
-    const sums = new Float32Array(rows * vocab);
     const pd = processed.data as Float32Array;
+    const sums = new Float32Array(rows * vocab);
     for (let r = 0; r < rows; r++)
       for (let v = 0; v < vocab; v++) sums[r * vocab + v] = f32(pd[r * vocab + v] + beam_scores[r]);
     scores?.push(processed);
     raw_logits?.push(next_token_logits);
     const cand = topkCandidates(sums, batch_size, num_beams, vocab, k);
-    const beam_outputs = beam_scorer.process(
-      input_ids,
-      cand.scores,
-      cand.tokens,
-      cand.indices,
-      ctx.pad_token_id,
-      ctx.eos_token_id,
-      beam_indices,
-      0,
-      decoder_prompt_len,
-    );
+    const beam_outputs = process(input_ids, cand, sums, beam_indices, decoder_prompt_len);
     beam_scores = Float32Array.from(beam_outputs.next_beam_scores);
     const beam_idx = beam_outputs.next_beam_indices;
     input_ids = beam_idx.map((i, r) => [...input_ids[i], beam_outputs.next_beam_tokens[r]]);
@@ -994,9 +1053,9 @@ function _beam_search(
       const prev = beam_indices;
       beam_indices = beam_idx.map((i) => [...prev[i], i]);
     }
-    if (beam_scorer.is_done || ctx.stopping_criteria.call(input_ids, scores).every(Boolean)) break;
+    if (scorer.is_done || ctx.stopping_criteria.call(input_ids, scores).every(Boolean)) break;
   }
-  const seq = beam_scorer.finalize(
+  const seq = scorer.finalize(
     input_ids,
     Array.from(beam_scores),
     ctx.stopping_criteria.max_length,
@@ -1124,66 +1183,20 @@ function _constrained_beam_search(
   attention_mask: number[][],
   scorer: ConstrainedBeamSearchScorer,
 ): GenerateBeamDecoderOnlyOutput {
-  const { model, config, vocab } = ctx;
-  const batch_size = scorer._beam_hyps.length;
-  const num_beams = scorer.num_beams;
-  const rows = input_ids.length;
-  if (num_beams * batch_size !== rows)
-    throw new ValueError(`Batch dimension of \`input_ids\` should be ${num_beams * batch_size}, but is ${rows}.`);
-  const want_scores = config.return_dict_in_generate && config.output_scores;
-  const scores: Tensor[] | null = want_scores ? [] : null;
-  const raw_logits: Tensor[] | null = config.return_dict_in_generate && config.output_logits === true ? [] : null;
-  let beam_indices: number[][] | null = want_scores ? Array.from({ length: rows }, () => []) : null;
-  let beam_scores = new Float32Array(rows);
-  for (let b = 0; b < batch_size; b++) for (let j = 1; j < num_beams; j++) beam_scores[b * num_beams + j] = -1e9;
-  const decoder_prompt_len = input_ids[0].length;
-  let mk = initialModelKwargs(attention_mask, decoder_prompt_len, config.use_cache);
-  const n_eos = ctx.eos_token_id?.length ?? 0;
-  const k = Math.max(2, 1 + n_eos) * num_beams;
-  for (;;) {
-    const inputs = prepare(model, input_ids, mk);
-    const outputs = runModel(model, { ...inputs, num_logits_to_keep: 1 }, rows, vocab);
-    const { next_token_logits, processed } = beamStepScores(ctx, input_ids, outputs, rows);
-    const pd = processed.data as Float32Array;
-    const sums = new Float32Array(rows * vocab);
-    for (let r = 0; r < rows; r++)
-      for (let v = 0; v < vocab; v++) sums[r * vocab + v] = f32(pd[r * vocab + v] + beam_scores[r]);
-    scores?.push(processed);
-    raw_logits?.push(next_token_logits);
-    const cand = topkCandidates(sums, batch_size, num_beams, vocab, k);
-    const beam_outputs = scorer.process(
-      input_ids,
+  return beamSearchLoop(ctx, input_ids, attention_mask, scorer, (ids, cand, sums, beam_indices, prompt_len) =>
+    scorer.process(
+      ids,
       cand.scores,
       cand.tokens,
       cand.indices,
       sums,
-      vocab,
+      ctx.vocab,
       ctx.pad_token_id,
       ctx.eos_token_id,
       beam_indices,
-      decoder_prompt_len,
-    );
-    beam_scores = Float32Array.from(beam_outputs.next_beam_scores);
-    const beam_idx = beam_outputs.next_beam_indices;
-    input_ids = beam_idx.map((i, r) => [...input_ids[i], beam_outputs.next_beam_tokens[r]]);
-    mk = updateModelKwargs(outputs, mk);
-    if (mk.past_key_values !== undefined) reorderCache(mk.past_key_values, beam_idx);
-    if (beam_indices !== null) {
-      const prev = beam_indices;
-      beam_indices = beam_idx.map((i) => [...prev[i], i]);
-    }
-    if (scorer.is_done || ctx.stopping_criteria.call(input_ids, scores).every(Boolean)) break;
-  }
-  const seq = scorer.finalize(
-    input_ids,
-    Array.from(beam_scores),
-    ctx.stopping_criteria.max_length,
-    ctx.pad_token_id,
-    ctx.eos_token_id,
-    beam_indices,
-    decoder_prompt_len,
+      prompt_len,
+    ),
   );
-  return beamOutput(seq, config, scores, raw_logits, mk);
 }
 
 /**
@@ -1224,7 +1237,7 @@ function rankingFast(
 /** Row `t` of a hidden-state tensor [B, T, H] at position `pos`. */
 function hiddenAt(h: Tensor, b: number, pos: number): Float32Array {
   const [, T, H] = h.shape;
-  return (h.toFloat32() as Float32Array).slice((b * T + pos) * H, (b * T + pos + 1) * H);
+  return h.toFloat32().slice((b * T + pos) * H, (b * T + pos + 1) * H);
 }
 
 /**
@@ -1352,15 +1365,8 @@ function _contrastive_search(
     const nl = new Float32Array(batch * vocab);
     chosen.forEach((r, b) => nl.set(cand_logits[r], b * vocab));
     logit_for_next_step = new Tensor("float32", nl, [batch, vocab]);
-    for (let b = 0; b < batch; b++) {
-      if (has_eos && !unfinished[b]) next[b] = ctx.pad_token_id as number;
-      input_ids[b].push(next[b]);
-    }
-    ctx.streamer?.put(new Tensor("int64", next, [batch]));
     mk = updateModelKwargs({ past_key_values: new_cache }, mk);
-    const done = ctx.stopping_criteria.call(input_ids, scores);
-    for (let b = 0; b < batch; b++) unfinished[b] = unfinished[b] && !done[b];
-    if (!unfinished.some(Boolean)) break;
+    if (!appendAndCheck(ctx, input_ids, next, unfinished, has_eos, scores)) break;
   }
   return decoderOnlyOutput(input_ids, scores, raw_logits, mk);
 }
@@ -1497,16 +1503,9 @@ function _dola_decoding(
     if (ctx.logits_warper !== null) next_token_scores = ctx.logits_warper.call(input_ids, next_token_scores);
     scores?.push(next_token_scores);
     raw_logits?.push(final_logits);
-    const next = chooseTokens(ctx, next_token_scores, batch);
-    for (let b = 0; b < batch; b++) {
-      if (has_eos && !unfinished[b]) next[b] = ctx.pad_token_id as number;
-      input_ids[b].push(next[b]);
-    }
-    ctx.streamer?.put(new Tensor("int64", next, [batch]));
     mk = updateModelKwargs(outputs, mk);
-    const done = ctx.stopping_criteria.call(input_ids, scores);
-    for (let b = 0; b < batch; b++) unfinished[b] = unfinished[b] && !done[b];
-    if (!unfinished.some(Boolean)) break;
+    if (!appendAndCheck(ctx, input_ids, chooseTokens(ctx, next_token_scores, batch), unfinished, has_eos, scores))
+      break;
   }
   return decoderOnlyOutput(input_ids, scores, raw_logits, mk);
 }
