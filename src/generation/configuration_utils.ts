@@ -182,8 +182,22 @@ function deepCopy<T>(v: T): T {
 }
 
 /** HF's `sequence_bias` arrives as a dict in Python; accept a Map keyed by id arrays too and store pairs. */
+/**
+ * HF's `sequence_bias` is a dict `{tuple(ids): bias}`. Accepted here as `[[ids], bias]` pairs (the JSON
+ * spelling), a Map keyed by id arrays, or a plain object keyed by "id" / "id,id" / "[id, id]" strings.
+ */
 function normalizeSequenceBias(v: unknown): unknown {
-  if (v instanceof Map) return [...v.entries()].map(([ids, bias]) => [[...(ids as number[])], bias]);
+  if (v instanceof Map) return [...v.entries()].map(([ids, bias]) => [Array.isArray(ids) ? [...ids] : [ids], bias]);
+  if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+    return Object.entries(v as Record<string, unknown>).map(([key, bias]) => {
+      const ids = key
+        .replace(/[[\]()\s]/g, "")
+        .split(",")
+        .filter((x) => x.length > 0)
+        .map(Number);
+      return [ids, bias];
+    });
+  }
   return v;
 }
 

@@ -1022,11 +1022,18 @@ export class UnbatchedClassifierFreeGuidanceLogitsProcessor implements LogitsPro
     for (let b = 0; b < batch; b++) out.set(logSoftmax(out.subarray(b * vocab, (b + 1) * vocab)), b * vocab);
     if (this.guidance_scale === 1) return new Tensor("float32", out, [batch, vocab]);
     const logits = this.get_unconditional_logits(input_ids);
-    const [, q, V] = logits.shape;
+    const [ub, q, V] = logits.shape;
+    // torch broadcasting: one unconditional row serves every row; otherwise the rows must match
+    if ((ub !== 1 && ub !== batch) || V !== vocab)
+      throw new ShapeError(
+        "negative_prompt_ids",
+        `classifier-free guidance: unconditional logits [${ub}, ${V}] do not match scores [${batch}, ${vocab}]`,
+      );
     const data = logits.toFloat32();
     const g = f32(this.guidance_scale);
     for (let b = 0; b < batch; b++) {
-      const uncond = logSoftmax(data.subarray((b * q + q - 1) * V, (b * q + q) * V));
+      const u = ub === 1 ? 0 : b;
+      const uncond = logSoftmax(data.subarray((u * q + q - 1) * V, (u * q + q) * V));
       for (let i = 0; i < vocab; i++) {
         const s = out[b * vocab + i];
         out[b * vocab + i] = f32(f32(g * f32(s - uncond[i])) + uncond[i]);

@@ -559,6 +559,22 @@ export function generate(
   // 5. The decoding method (HF `get_generation_mode`, which also refuses assistants with beams).
   const assistant_model = opts.assistant_model ?? null;
   const mode = config.get_generation_mode(assistant_model);
+  // Sizes that allocate per row: refuse values no vocabulary can use (llama-ts check; HF would try and run out
+  // of memory).
+  for (const [k, v] of [
+    ["num_beams", config.num_beams],
+    ["num_return_sequences", config.num_return_sequences],
+  ] as const) {
+    if (v > vocab_size) throw new ValueError(`\`${k}\` (${v}) must not exceed the vocabulary size (${vocab_size})`);
+  }
+  if (mode === GenerationMode.CONTRASTIVE_SEARCH && (config.top_k as number) > vocab_size)
+    throw new ValueError(
+      `contrastive search: \`top_k\` (${config.top_k}) must not exceed the vocabulary size (${vocab_size})`,
+    );
+  if (assistant_model !== null && assistant_model?.config?.vocab_size !== vocab_size)
+    throw new ValueError(
+      `\`assistant_model\` must share the model's vocabulary: vocab_size ${assistant_model?.config?.vocab_size} != ${vocab_size}`,
+    );
 
   // 6. Processors, warpers and stopping criteria.
   const negative_prompt_ids =
@@ -1471,8 +1487,12 @@ function _dola_decoding(
           : range(start_layer, 20, 2);
   else if (dola_layers === "high")
     candidate_premature_layers = L <= 40 ? range(Math.floor(L / 2), L, 2) : range(L - 20, L, 2);
-  else if (Array.isArray(dola_layers)) candidate_premature_layers = dola_layers.filter((i) => i < L);
-  else throw new ValueError("dola_layers must be either 'low', 'high' or a list of integers.");
+  else if (Array.isArray(dola_layers)) {
+    // HF indexes a Python tuple, where -1 would mean the last layer; refuse negative indices instead
+    if (dola_layers.some((i) => i < 0))
+      throw new ValueError(`dola_layers: layer indices must be >= 0, got ${JSON.stringify(dola_layers)}`);
+    candidate_premature_layers = dola_layers.filter((i) => i < L);
+  } else throw new ValueError("dola_layers must be either 'low', 'high' or a list of integers.");
   const lm_head = model.get_output_embeddings?.() ?? null;
   if (lm_head === null) throw new ValueError("DoLa is not supported for models that don't have output embeddings.");
 
