@@ -11,7 +11,6 @@
 import { ValueError } from "../errors.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import type { GenerationConfig } from "./configuration_utils.ts";
-import type { GenerationModel } from "./utils.ts";
 
 /** HF `CandidateGenerator`. */
 export interface CandidateGenerator {
@@ -78,8 +77,19 @@ export class PromptLookupCandidateGenerator implements CandidateGenerator {
   update_candidate_strategy(): void {}
 }
 
+/**
+ * What the candidate generator itself reads of the assistant (utils.ts' `GenerationModel` is the full interface;
+ * the generator hands the model back to its runner untouched, so it needs no more, and imports nothing from
+ * utils.ts, which imports it).
+ */
+export interface AssistantModel {
+  config: { vocab_size: number };
+  generation_config?: Pick<GenerationConfig, "num_assistant_tokens" | "num_assistant_tokens_schedule"> | null;
+  forward: (...args: never[]) => unknown;
+}
+
 /** Greedy continuation of `ids` by the assistant: `ids` followed by at most `max_new_tokens` new ids. */
-export type AssistantRunner = (model: GenerationModel, ids: number[], max_new_tokens: number) => number[];
+export type AssistantRunner<M extends AssistantModel> = (model: M, ids: number[], max_new_tokens: number) => number[];
 
 /**
  * HF `AssistedCandidateGenerator`: the assistant model generates up to `num_assistant_tokens` greedy ids (never
@@ -88,14 +98,14 @@ export type AssistantRunner = (model: GenerationModel, ids: number[], max_new_to
  * between rounds and runs it with the main processors, each round re-encodes the ids with plain greedy search:
  * the candidates may differ, the accepted ids cannot (the main model checks every one).
  */
-export class AssistedCandidateGenerator implements CandidateGenerator {
-  readonly assistant_model: GenerationModel;
+export class AssistedCandidateGenerator<M extends AssistantModel> implements CandidateGenerator {
+  readonly assistant_model: M;
   readonly max_length: number;
   num_assistant_tokens: number;
   readonly num_assistant_tokens_schedule: string;
-  private readonly run: AssistantRunner;
+  private readonly run: AssistantRunner<M>;
 
-  constructor(assistant_model: GenerationModel, generation_config: GenerationConfig, run: AssistantRunner) {
+  constructor(assistant_model: M, generation_config: GenerationConfig, run: AssistantRunner<M>) {
     if (
       assistant_model === null ||
       typeof assistant_model !== "object" ||
