@@ -523,14 +523,16 @@ export class EncoderRepetitionPenaltyLogitsProcessor implements LogitsProcessor 
 
   call(input_ids: number[][], scores: Tensor): Tensor {
     const { out, batch, vocab } = prepare(input_ids, scores, "EncoderRepetitionPenaltyLogitsProcessor");
-    if (this.encoder_input_ids.length !== batch)
+    if (this.encoder_input_ids.length > batch)
       throw new ShapeError(
         "encoder_input_ids",
         `EncoderRepetitionPenaltyLogitsProcessor: ${this.encoder_input_ids.length} prompt rows for ${batch} rows of scores`,
       );
     const src = scores.data as Float32Array;
     const p = f32(this.penalty);
-    for (let b = 0; b < batch; b++) {
+    // HF quirk kept: torch.gather/scatter with fewer index rows than scores rows touch only the first rows, so
+    // with beams or num_return_sequences > 1 (rows = batch * n) only rows 0..batch-1 are penalised.
+    for (let b = 0; b < this.encoder_input_ids.length; b++) {
       checkIdsInVocab("EncoderRepetitionPenaltyLogitsProcessor", this.encoder_input_ids[b], vocab);
       for (const id of this.encoder_input_ids[b]) {
         const s = src[b * vocab + id];

@@ -31,7 +31,9 @@ import {
   TopKLogitsWarper,
   TopPLogitsWarper,
   TypicalLogitsWarper,
+  UnbatchedClassifierFreeGuidanceLogitsProcessor,
 } from "../../src/generation/logits_process.ts";
+import { BeamHypotheses } from "../../src/generation/beam_search.ts";
 import {
   EosTokenCriteria,
   MaxLengthCriteria,
@@ -275,6 +277,56 @@ describe("logits processors: defining invariants", () => {
           expect(g1[v]).toBeCloseTo(Math.fround(row[v]) - 0.5 * count, 4);
         }
       }),
+      RUNS,
+    );
+  });
+});
+
+describe("classifier-free guidance and beam hypotheses", () => {
+  it("UnbatchedCFG: out = g * (log_softmax(s) - u) + u, u = log_softmax of the unconditional logits", () => {
+    fc.assert(
+      fc.property(rowArb, rowArb, fc.float({ min: Math.fround(0.5), max: 3, noNaN: true }), (row, un, g) => {
+        const model = {
+          forward: () => ({ logits: new Tensor("float32", Float32Array.from(un), [1, 1, V]) }),
+        };
+        const lsm = (r: number[]) => {
+          const f = r.map(Math.fround);
+          const m = Math.max(...f);
+          const l = Math.log(f.reduce((a, x) => a + Math.exp(x - m), 0));
+          return f.map((x) => x - m - l);
+        };
+        const out = rowsOf(
+          new UnbatchedClassifierFreeGuidanceLogitsProcessor(g, model).call([[1, 2]], scores([row])),
+        )[0];
+        const s = lsm(row);
+        const u = lsm(un);
+        out.forEach((x, v) => expect(x).toBeCloseTo(Math.fround(g) * (s[v] - u[v]) + u[v], 3));
+        const one = rowsOf(new UnbatchedClassifierFreeGuidanceLogitsProcessor(1, model).call([[1]], scores([row])))[0];
+        one.forEach((x, v) => expect(x).toBeCloseTo(s[v], 4));
+      }),
+      RUNS,
+    );
+  });
+
+  it("BeamHypotheses keeps the n best of everything added (score = sum / len^lp) and knows the worst", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.float({ min: -30, max: 0, noNaN: true }), fc.integer({ min: 1, max: 9 })), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.constantFrom(0, 0.5, 1, 2),
+        (adds, n, lp) => {
+          const h = new BeamHypotheses(n, lp, false);
+          const all = adds.map(([sum, len]) => sum / len ** lp);
+          adds.forEach(([sum, len], i) => h.add([i], sum, null, len));
+          const kept = h.beams.map((b) => b[0]).sort((a, b) => b - a);
+          const best = [...all].sort((a, b) => b - a).slice(0, n);
+          expect(kept).toEqual(best);
+          if (h.length === n) expect(h.worst_score).toBe(Math.min(...kept));
+        },
+      ),
       RUNS,
     );
   });
