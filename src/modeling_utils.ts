@@ -36,8 +36,6 @@ export type TorchDType = "auto" | "float32" | "float16" | "bfloat16";
 export interface ModelOptions {
   /** Seed of the weight init (default 0). */
   seed?: number;
-  /** Internal: a base model built inside a head skips its own init (the head initializes everything). */
-  _nested?: boolean;
 }
 
 export interface FromPretrainedOptions {
