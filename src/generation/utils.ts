@@ -23,9 +23,11 @@
  * torch's own generator cannot be reproduced, so HF's sampled ids are reproduced only in distribution; the
  * processors and warpers themselves are checked against HF's per-step scores.
  *
- * HF's warnings (right padding, ignored flags, max_length defaults) are not printed. Left out: beam sampling
- * (its ids depend on torch's multinomial without replacement), prefix_allowed_tokens_fn, watermarking, static and
- * quantized caches, token healing, inputs_embeds, synced_gpus.
+ * Beam sampling (num_beams > 1 with do_sample) draws its 2 * num_beams candidates without replacement as torch
+ * does (exponential race: keys p_i / E_i, E_i = -log(1 - u_i), one draw per row and id).
+ *
+ * HF's warnings (right padding, ignored flags, max_length defaults) are not printed. Left out:
+ * prefix_allowed_tokens_fn, watermarking, static and quantized caches, token healing, inputs_embeds, synced_gpus.
  */
 import { DynamicCache } from "../cache_utils.ts";
 import { ShapeError, ValueError } from "../errors.ts";
@@ -667,6 +669,7 @@ export function generate(
       result = _sample(ctx, ids, attention_mask);
       break;
     case GenerationMode.BEAM_SEARCH:
+    case GenerationMode.BEAM_SAMPLE:
     case GenerationMode.GROUP_BEAM_SEARCH:
     case GenerationMode.CONSTRAINED_BEAM_SEARCH: {
       const num_beams = config.num_beams;
@@ -694,16 +697,12 @@ export function generate(
           max_length: config.max_length,
         });
         result =
-          mode === GenerationMode.BEAM_SEARCH
-            ? _beam_search(ctx, ids, attention_mask, scorer)
-            : _group_beam_search(ctx, ids, attention_mask, scorer);
+          mode === GenerationMode.GROUP_BEAM_SEARCH
+            ? _group_beam_search(ctx, ids, attention_mask, scorer)
+            : _beam_search(ctx, ids, attention_mask, scorer);
       }
       break;
     }
-    default:
-      throw new ValueError(
-        `generation mode "${mode}" (beam sampling: num_beams > 1 with do_sample) is not supported: its ids depend on torch's sampling without replacement`,
-      );
   }
   if (streamer !== null) streamer.end();
   return config.return_dict_in_generate ? result : result.sequences;
@@ -916,8 +915,50 @@ function beamStepScores(
   const next_token_logits = lastLogits(outputs, rows, ctx.vocab);
   const logp = new Float32Array(rows * ctx.vocab);
   for (let r = 0; r < rows; r++) logp.set(logSoftmax(rowOf(next_token_logits, r, ctx.vocab)), r * ctx.vocab);
-  const processed = ctx.logits_processor.call(input_ids, new Tensor("float32", logp, [rows, ctx.vocab]));
+  let processed = ctx.logits_processor.call(input_ids, new Tensor("float32", logp, [rows, ctx.vocab]));
+  // beam sampling: the warpers too (HF `_beam_search` with do_sample)
+  if (ctx.logits_warper !== null) processed = ctx.logits_warper.call(input_ids, processed);
   return { next_token_logits, processed };
+}
+
+/**
+ * Beam sampling's candidate draw (HF: probs = softmax over each row's num_beams * V running sums,
+ * torch.multinomial(probs, k) without replacement, then sorted by score). torch draws without replacement by an
+ * exponential race: the k largest p_i / E_i with E_i ~ Exp(1); here E_i = -log(1 - u_i) from the injected draws.
+ */
+function sampleCandidates(
+  sums: Float32Array,
+  batch: number,
+  width: number,
+  vocab: number,
+  k: number,
+  rng: UniformSource,
+): { scores: number[][]; tokens: number[][]; indices: number[][] } {
+  const scores: number[][] = [];
+  const tokens: number[][] = [];
+  const indices: number[][] = [];
+  for (let b = 0; b < batch; b++) {
+    const row = sums.subarray(b * width * vocab, (b + 1) * width * vocab);
+    const probs = softmax(row);
+    const keys = new Float32Array(row.length);
+    if (probs.filter((q) => q > 0).length < k)
+      throw new ValueError(
+        `beam sampling: fewer than ${k} ids have a non-zero probability (torch: invalid multinomial distribution, not enough non-negative category to sample)`,
+      );
+    for (let i = 0; i < row.length; i++) {
+      const u = rng.random();
+      if (!(u >= 0 && u < 1)) throw new ValueError(`beam sampling: the uniform draw must lie in [0, 1), got ${u}`);
+      keys[i] = probs[i] > 0 ? probs[i] / -Math.log(1 - u) : -1;
+    }
+    const top = topkCandidates(keys, 1, width, vocab, k);
+    const picked = top.indices[0]
+      .map((beam, j) => beam * vocab + top.tokens[0][j])
+      .sort((x, y) => row[y] - row[x] || x - y);
+    scores.push(picked.map((i) => row[i]));
+    tokens.push(picked.map((i) => i % vocab));
+    indices.push(picked.map((i) => Math.floor(i / vocab)));
+  }
+  return { scores, tokens, indices };
 }
 
 /**
@@ -1058,7 +1099,10 @@ function beamSearchLoop(
       for (let v = 0; v < vocab; v++) sums[r * vocab + v] = f32(pd[r * vocab + v] + beam_scores[r]);
     scores?.push(processed);
     raw_logits?.push(next_token_logits);
-    const cand = topkCandidates(sums, batch_size, num_beams, vocab, k);
+    const cand =
+      ctx.rng !== null
+        ? sampleCandidates(sums, batch_size, num_beams, vocab, k, ctx.rng)
+        : topkCandidates(sums, batch_size, num_beams, vocab, k);
     const beam_outputs = process(input_ids, cand, sums, beam_indices, decoder_prompt_len);
     beam_scores = Float32Array.from(beam_outputs.next_beam_scores);
     const beam_idx = beam_outputs.next_beam_indices;

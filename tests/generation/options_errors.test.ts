@@ -44,7 +44,7 @@ describe("generate: bad options raise typed errors", () => {
       { forced_bos_token_id: 99, prompt: [[1]] },
       /outside the vocabulary/,
     ],
-    ["beam sampling", { num_beams: 2, do_sample: true }, /beam sampling/],
+    ["beam sampling with too few candidates", { num_beams: 4, do_sample: true, top_k: 2 }, /fewer than 8 ids/],
     [
       "streamer with beams",
       { num_beams: 2, streamer: { put() {}, end() {} } },

@@ -578,6 +578,32 @@ describe("generate: defining invariants of the decoding methods", () => {
     );
   });
 
+  it("beam sampling: replayable from its seed; returned rows ordered by sequences_scores", () => {
+    fc.assert(
+      fc.property(fc.integer(), promptArb, fc.integer(), (seed, p, draw) => {
+        const m = randomLM(seed, 3);
+        const run = () =>
+          generate(m, [p], {
+            max_new_tokens: 5,
+            num_beams: 3,
+            num_return_sequences: 3,
+            do_sample: true,
+            top_k: 0,
+            temperature: 0.7,
+            seed: draw,
+            return_dict_in_generate: true,
+            output_scores: true,
+          }) as GenerateBeamDecoderOnlyOutput;
+        const a = run();
+        expect(a.sequences.tolist()).toEqual(run().sequences.tolist());
+        const sc = Array.from(a.sequences_scores!.toFloat32());
+        for (let i = 1; i < sc.length; i++) expect(sc[i]).toBeLessThanOrEqual(sc[i - 1]);
+        expect((a.sequences.tolist() as number[][]).flat().every((id) => id >= 0 && id < V)).toBe(true);
+      }),
+      { numRuns: 20 },
+    );
+  });
+
   it("bad_words_ids never appear among the new ids; min_new_tokens holds eos back", () => {
     fc.assert(
       fc.property(fc.integer(), promptArb, fc.integer({ min: 0, max: V - 1 }), (seed, p, bad) => {
