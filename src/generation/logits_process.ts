@@ -630,6 +630,38 @@ export class EncoderNoRepeatNGramLogitsProcessor implements LogitsProcessor {
   }
 }
 
+/**
+ * HF `PrefixConstrainedLogitsProcessor`: only the ids `prefix_allowed_tokens_fn(batch_id, sent)` returns keep
+ * their score (the others get -inf), per row; rows are grouped `num_beams` to a batch id.
+ */
+export class PrefixConstrainedLogitsProcessor implements LogitsProcessor {
+  readonly _prefix_allowed_tokens_fn: (batch_id: number, input_ids: number[]) => number[];
+  readonly _num_beams: number;
+
+  constructor(prefix_allowed_tokens_fn: (batch_id: number, input_ids: number[]) => number[], num_beams: number) {
+    if (typeof prefix_allowed_tokens_fn !== "function")
+      throw new ValueError("`prefix_allowed_tokens_fn` has to be a function (batch_id, input_ids) => allowed ids");
+    this._prefix_allowed_tokens_fn = prefix_allowed_tokens_fn;
+    this._num_beams = num_beams;
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "PrefixConstrainedLogitsProcessor");
+    for (let r = 0; r < batch; r++) {
+      const batch_id = Math.floor(r / this._num_beams);
+      const allowed = this._prefix_allowed_tokens_fn(batch_id, [...input_ids[r]]);
+      if (!Array.isArray(allowed) || allowed.length === 0)
+        throw new ValueError(
+          `\`prefix_allowed_tokens_fn\` returned an empty list for batch ID ${batch_id}.This means that the constraint is unsatisfiable. Please check your implementationof \`prefix_allowed_tokens_fn\` `,
+        );
+      checkIdsInVocab("PrefixConstrainedLogitsProcessor", allowed, vocab);
+      const keep = new Set(allowed);
+      for (let v = 0; v < vocab; v++) if (!keep.has(v)) out[r * vocab + v] = -Infinity;
+    }
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
 /** HF `ForcedBOSTokenLogitsProcessor`: at cur_len == 1 every id but `bos_token_id` is -inf and bos scores 0. */
 export class ForcedBOSTokenLogitsProcessor implements LogitsProcessor {
   readonly bos_token_id: number;

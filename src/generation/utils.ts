@@ -26,8 +26,8 @@
  * Beam sampling (num_beams > 1 with do_sample) draws its 2 * num_beams candidates without replacement as torch
  * does (exponential race: keys p_i / E_i, E_i = -log(1 - u_i), one draw per row and id).
  *
- * HF's warnings (right padding, ignored flags, max_length defaults) are not printed. Left out:
- * prefix_allowed_tokens_fn, watermarking, static and quantized caches, token healing, inputs_embeds, synced_gpus.
+ * HF's warnings (right padding, ignored flags, max_length defaults) are not printed. Left out: watermarking,
+ * static and quantized caches, token healing, inputs_embeds, synced_gpus.
  */
 import { DynamicCache } from "../cache_utils.ts";
 import { ShapeError, ValueError } from "../errors.ts";
@@ -64,6 +64,7 @@ import {
   MinPLogitsWarper,
   NoBadWordsLogitsProcessor,
   NoRepeatNGramLogitsProcessor,
+  PrefixConstrainedLogitsProcessor,
   RepetitionPenaltyLogitsProcessor,
   SequenceBiasLogitsProcessor,
   SuppressTokensAtBeginLogitsProcessor,
@@ -181,6 +182,8 @@ export interface GenerateOptions extends Partial<GenerationConfigFields> {
   tokenizer?: StopStringTokenizer | null;
   /** A smaller model proposing tokens for assisted decoding (same vocabulary). */
   assistant_model?: GenerationModel | null;
+  /** HF `prefix_allowed_tokens_fn(batch_id, ids)`: the ids allowed next for a row (PrefixConstrainedLogitsProcessor). */
+  prefix_allowed_tokens_fn?: ((batch_id: number, input_ids: number[]) => number[]) | null;
   /** Classifier-free guidance: the unconditional prompt (default: the last prompt id). */
   negative_prompt_ids?: IntInput | null;
   negative_prompt_attention_mask?: IntInput | null;
@@ -199,6 +202,7 @@ const NON_CONFIG_OPTIONS = new Set([
   "assistant_model",
   "negative_prompt_ids",
   "negative_prompt_attention_mask",
+  "prefix_allowed_tokens_fn",
 ]);
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -335,12 +339,13 @@ export interface LogitsProcessorContext {
   negative_prompt_ids?: number[][] | null;
   negative_prompt_attention_mask?: number[][] | null;
   use_cache?: boolean;
+  prefix_allowed_tokens_fn?: ((batch_id: number, input_ids: number[]) => number[]) | null;
 }
 
 /**
  * HF `_get_logits_processor`, in HF's order: guidance_scale, sequence_bias, diversity_penalty,
  * encoder_repetition_penalty, repetition_penalty, no_repeat_ngram_size, encoder_no_repeat_ngram_size,
- * bad_words_ids, min_length, min_new_tokens, forced_bos, forced_eos, remove_invalid_values,
+ * bad_words_ids, min_length, min_new_tokens, prefix_allowed_tokens_fn, forced_bos, forced_eos, remove_invalid_values,
  * exponential_decay_length_penalty, suppress_tokens, begin_suppress_tokens, then the caller's processors, then
  * renormalize_logits (always last).
  */
@@ -379,6 +384,13 @@ export function getLogitsProcessor(
   if (eos !== null && config.min_length > 0) p.append(new MinLengthLogitsProcessor(config.min_length, eos));
   if (config.min_new_tokens !== null && eos !== null && config.min_new_tokens > 0)
     p.append(new MinNewTokensLengthLogitsProcessor(ctx.input_ids_seq_length, config.min_new_tokens, eos));
+  if (ctx.prefix_allowed_tokens_fn != null)
+    p.append(
+      new PrefixConstrainedLogitsProcessor(
+        ctx.prefix_allowed_tokens_fn,
+        Math.floor(config.num_beams / config.num_beam_groups),
+      ),
+    );
   if (config.forced_bos_token_id !== null) p.append(new ForcedBOSTokenLogitsProcessor(config.forced_bos_token_id));
   if (config.forced_eos_token_id !== null)
     p.append(new ForcedEOSTokenLogitsProcessor(config.max_length, config.forced_eos_token_id));
@@ -600,6 +612,7 @@ export function generate(
       negative_prompt_ids,
       negative_prompt_attention_mask,
       use_cache: config.use_cache,
+      prefix_allowed_tokens_fn: opts.prefix_allowed_tokens_fn ?? null,
     },
     opts.logits_processor ?? [],
   );

@@ -23,6 +23,7 @@ import {
   MinPLogitsWarper,
   NoBadWordsLogitsProcessor,
   NoRepeatNGramLogitsProcessor,
+  PrefixConstrainedLogitsProcessor,
   RepetitionPenaltyLogitsProcessor,
   SequenceBiasLogitsProcessor,
   SuppressTokensAtBeginLogitsProcessor,
@@ -204,6 +205,20 @@ describe("logits processors: defining invariants", () => {
         if (cur === 1) expect(bos.filter(Number.isFinite)).toEqual([0]);
         else expect(bos).toEqual(row.map(Math.fround));
         expect(eos.map((s, v) => (Number.isFinite(s) ? v : -1)).filter((v) => v >= 0)).toEqual([7, 9]);
+      }),
+      RUNS,
+    );
+  });
+
+  it("PrefixConstrained: exactly the allowed ids keep their score", () => {
+    fc.assert(
+      fc.property(idsArb(2, 1), rowArb, (ids, row) => {
+        ids = sameLength(ids);
+        const allowed = (b: number, sent: number[]) => [b, sent[sent.length - 1], 9];
+        const out = rowsOf(new PrefixConstrainedLogitsProcessor(allowed, 1).call(ids, scores(ids.map(() => row))));
+        out.forEach((r, b) =>
+          r.forEach((s, v) => expect(s).toBe(allowed(b, ids[b]).includes(v) ? Math.fround(row[v]) : -Infinity)),
+        );
       }),
       RUNS,
     );
@@ -604,12 +619,19 @@ describe("generate: defining invariants of the decoding methods", () => {
     );
   });
 
-  it("bad_words_ids never appear among the new ids; min_new_tokens holds eos back", () => {
+  it("bad_words_ids never appear; prefix_allowed_tokens_fn is obeyed; min_new_tokens holds eos back", () => {
     fc.assert(
       fc.property(fc.integer(), promptArb, fc.integer({ min: 0, max: V - 1 }), (seed, p, bad) => {
         const m = randomLM(seed, 3);
         const out = (generate(m, [p], { max_new_tokens: 8, bad_words_ids: [[bad]] }).tolist() as number[][])[0];
         if (bad !== 3) expect(out.slice(p.length)).not.toContain(bad);
+        const pf = (
+          generate(m, [p], {
+            max_new_tokens: 6,
+            prefix_allowed_tokens_fn: (_b, ids) => [ids.length % V, 3],
+          }).tolist() as number[][]
+        )[0];
+        pf.slice(p.length).forEach((id, t) => expect([(p.length + t) % V, 3]).toContain(id));
         const mn = (generate(m, [p], { max_new_tokens: 8, min_new_tokens: 5 }).tolist() as number[][])[0];
         expect(mn.slice(p.length, p.length + 5)).not.toContain(3);
       }),
