@@ -27,10 +27,13 @@
  * their constructors, as in HF. HF's warnings for ignored flags (e.g. `length_penalty` with greedy search) are
  * not printed.
  */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileSync } from "node:fs";
 import { ValueError } from "../errors.ts";
+import { writeFileAtomic } from "../utils/atomic_save.ts";
+import { FILE_LIMITS, readTextFileCheckedAsync } from "../utils/safe_fs.ts";
+
+/** HF `GENERATION_CONFIG_NAME`. */
+export const GENERATION_CONFIG_NAME = "generation_config.json";
 
 /** HF `GenerationMode` (the value of each member is HF's string). */
 export const GenerationMode = {
@@ -244,9 +247,10 @@ export class GenerationConfig {
   }
 
   /** HF `GenerationConfig.from_pretrained(dir)`: reads `dir/generation_config.json` (or the file given). */
-  static async from_pretrained(dir: string, config_file_name = "generation_config.json"): Promise<GenerationConfig> {
+  static async from_pretrained(dir: string, config_file_name = GENERATION_CONFIG_NAME): Promise<GenerationConfig> {
     const file = join(dir, config_file_name);
-    const text = await readFile(file, "utf8");
+    // bounded, regular-file-only read (a CheckpointError names the file otherwise)
+    const text = await readTextFileCheckedAsync(file, FILE_LIMITS.generation_config);
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -268,8 +272,8 @@ export class GenerationConfig {
   }
 
   /** HF `save_pretrained(dir)`: writes `generation_config.json` with the non-default fields (HF's diff form). */
-  save_pretrained(dir: string, config_file_name = "generation_config.json"): void {
-    writeFileSync(join(dir, config_file_name), this.to_json_string(true));
+  async save_pretrained(dir: string, config_file_name = GENERATION_CONFIG_NAME): Promise<void> {
+    await writeFileAtomic(join(dir, config_file_name), this.to_json_string(true));
   }
 
   /** HF `to_json_string(use_diff)`: only the fields that differ from the defaults when `use_diff`, keys sorted. */
