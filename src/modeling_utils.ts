@@ -24,7 +24,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { PretrainedConfig } from "./configuration_utils.ts";
 import { CheckpointError, ShapeError, ValueError } from "./errors.ts";
-import { GenerationConfig } from "./generation/configuration_utils.ts";
+import { GENERATION_CONFIG_NAME, GenerationConfig } from "./generation/configuration_utils.ts";
 import { ATTN_IMPLEMENTATIONS, type AttnImplementation } from "./integrations/attention.ts";
 import { loadCheckpointTensors, planCheckpointSave, stageCheckpointTensors } from "./formats/checkpoint.ts";
 import { MODEL_FILES, resolve_pretrained, split_hub_options, type HubOptions } from "./hub/hub.ts";
@@ -42,8 +42,6 @@ export type TorchDType = "auto" | "float32" | "float16" | "bfloat16";
 export interface ModelOptions {
   /** Seed of the weight init (default 0). */
   seed?: number;
-  /** Internal: a base model built inside a head skips its own init (the head initializes everything). */
-  _nested?: boolean;
 }
 
 export interface FromPretrainedOptions extends HubOptions {
@@ -224,13 +222,13 @@ export abstract class PreTrainedModel extends Module {
     } finally {
       this.config.architectures = prevArch ?? [arch];
     }
+    // HF: models that can generate also write generation_config.json (in the same transaction here)
+    const gen = (this as { generation_config?: GenerationConfig }).generation_config;
     await saveAtomically(dir, async (tx) => {
       await stageCheckpointTensors(tx, plan);
       await tx.stage(CONFIG_NAME, configText);
+      if (gen instanceof GenerationConfig) await tx.stage(GENERATION_CONFIG_NAME, gen.to_json_string(true));
     });
-    // HF: models that can generate also write generation_config.json
-    const gen = (this as { generation_config?: GenerationConfig }).generation_config;
-    if (gen instanceof GenerationConfig) gen.save_pretrained(dir);
   }
 
   /** Fill this model's parameters from `tensors` (HF names). Missing base weights are an error. */
@@ -336,7 +334,7 @@ export abstract class PreTrainedModel extends Module {
     model.load_state_dict(tensors, files.join(", "), torch_dtype);
     if (torch_dtype !== "auto") config.torch_dtype = torch_dtype;
     // HF: a model that can generate takes its defaults from generation_config.json when the folder has one
-    if ("generation_config" in model && existsSync(join(dir, "generation_config.json")))
+    if ("generation_config" in model && existsSync(join(dir, GENERATION_CONFIG_NAME)))
       (model as { generation_config?: GenerationConfig }).generation_config =
         await GenerationConfig.from_pretrained(dir);
     return model;

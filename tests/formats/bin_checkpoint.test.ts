@@ -83,6 +83,7 @@ describe.skipIf(!have)("from_pretrained on PyTorch-format folders", () => {
     const want = await sourceTensors();
     const single = tmp();
     await model.save_pretrained(single, { safe_serialization: false });
+    // a causal LM also writes generation_config.json, as HF's save_pretrained does for models that can generate
     expect(readdirSync(single).sort()).toEqual(["config.json", "generation_config.json", "pytorch_model.bin"]);
     expectStateDict(await LlamaForCausalLM.from_pretrained(single), want);
 
