@@ -100,7 +100,38 @@ function convert(name: string, f: Flag, raw: string): unknown {
  * Check `argv` against `table` and return the typed values (absent flags are undefined). Throws a UsageError
  * on the first problem; reads no file.
  */
-export function parseFlags<T extends FlagTable>(command: string, argv: string[], table: T): FlagValues<T> {
+export function parseFlags<T extends FlagTable>(command: string, argv: string[], table: T): FlagValues<T>;
+/**
+ * The older form: names -> "string" | "boolean", values returned as given (check numbers with
+ * {@link numberFlag}). Same parser and messages; a FlagTable also writes the command's --help.
+ */
+export function parseFlags(
+  argv: string[],
+  options: Record<string, { type: "string" | "boolean" }>,
+): Record<string, string | boolean | undefined>;
+export function parseFlags(
+  a: string | string[],
+  b: string[] | Record<string, { type: "string" | "boolean" }>,
+  c?: FlagTable,
+): Record<string, unknown> {
+  if (typeof a === "string") return parse(a, b as string[], c!);
+  const table: FlagTable = {};
+  for (const [name, o] of Object.entries(b)) table[name] = { type: o.type, help: "" };
+  return parse(null, a, table);
+}
+
+/** A number given to a flag of the older form: undefined when absent, else checked as a table flag would be. */
+export function numberFlag(
+  value: unknown,
+  name: string,
+  opts: { integer?: boolean; min?: number; max?: number } = {},
+): number | undefined {
+  if (value === undefined) return undefined;
+  const f: Flag = { type: opts.integer ? "int" : "float", min: opts.min, max: opts.max, help: "" };
+  return convert(name, f, String(value)) as number;
+}
+
+function parse(command: string | null, argv: string[], table: FlagTable): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (let i = 0; i < argv.length; i++) {
     const word = argv[i];
@@ -110,7 +141,8 @@ export function parseFlags<T extends FlagTable>(command: string, argv: string[],
     const eq = word.indexOf("=");
     const name = word.slice(2, eq < 0 ? undefined : eq);
     const f = Object.hasOwn(table, name) ? table[name] : undefined;
-    if (f === undefined) throw new UsageError(`--${name}: unknown option (see llama-ts ${command} --help)`);
+    if (f === undefined)
+      throw new UsageError(`--${name}: unknown option (see ${command ? `llama-ts ${command} ` : ""}--help)`);
     if (Object.hasOwn(out, name)) throw new UsageError(`--${name}: given twice`);
     if (f.type === "boolean") {
       if (eq >= 0) {
@@ -134,7 +166,7 @@ export function parseFlags<T extends FlagTable>(command: string, argv: string[],
   for (const [name, f] of Object.entries(table)) {
     if (f.required && out[name] === undefined) throw new UsageError(`--${name}: required (${f.help})`);
   }
-  return out as FlagValues<T>;
+  return out;
 }
 
 /** The options part of a command's --help, from its table. */

@@ -93,7 +93,7 @@ export async function loadModelFor<M extends PreTrainedModel>(
         : await modelClassFor(archs);
   const m = (await (cls as any).from_pretrained(model, { torch_dtype, ...hub })) as M;
   log(`loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
-  return { model: m, config: m.config };
+  return { model: m, config: m.config as LlamaConfig };
 }
 
 /** The Llama class config.json's architectures name (LlamaModel when it names none llama-ts has). */

@@ -66,19 +66,34 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
       return { help: m.BENCH_HELP, run: m.runBench };
     },
   },
+  convert_llama_weights_to_hf: {
+    summary: "Convert Meta's original Llama weights (params.json + consolidated.NN.pth) to an HF folder",
+    load: async () => {
+      const m = await import("./convert_llama_weights.ts");
+      return { help: m.CONVERT_TO_HF_HELP, run: m.runConvertToHf };
+    },
+  },
+  convert_hf_to_llama_weights: {
+    summary: "Convert an HF Llama folder to Meta's original layout (params.json + consolidated.NN.pth)",
+    load: async () => {
+      const m = await import("./convert_llama_weights.ts");
+      return { help: m.CONVERT_TO_META_HELP, run: m.runConvertToMeta };
+    },
+  },
 };
 
+const NAME_WIDTH = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
 const MAIN_HELP = `llama-ts: a TypeScript reference implementation of Hugging Face transformers' Llama
 
 Usage: llama-ts <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(NAME_WIDTH)}  ${c.summary}`)
   .join("\n")}
 
-  --version  print the version
-  --help     this list; "llama-ts <command> --help" lists a command's options
+  ${"--version".padEnd(NAME_WIDTH)}  print the version
+  ${"--help".padEnd(NAME_WIDTH)}  this list; "llama-ts <command> --help" lists a command's options
 `;
 
 function version(): string {
