@@ -17,6 +17,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { LlamaError } from "../errors.ts";
+import { is_hub_id } from "../hub/hub.ts";
 
 /** A bad command line: unknown flag, missing or malformed value, a missing folder. Exit code 2. */
 export class UsageError extends LlamaError {}
@@ -179,9 +180,6 @@ export function flagHelp(table: FlagTable): string {
   return rows.map(([l, h]) => `  ${l.padEnd(w)}${h}`).join("\n") + "\n";
 }
 
-/** A Hub id such as "meta-llama/Llama-2-7b-hf" (or "gpt2"): what from_pretrained resolves through the HF cache. */
-const HUB_ID = /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/;
-
 /**
  * `--NAME DIR` must name an existing folder. With `hubIds`, a string shaped like a Hub id that is not a local
  * path is accepted as well (from_pretrained then looks in the HF cache, then the Hub), as transformers does.
@@ -191,6 +189,6 @@ export function checkFolder(name: string, value: string, opts: { hubIds?: boolea
     if (!statSync(value).isDirectory()) throw new UsageError(`--${name}: ${JSON.stringify(value)} is not a folder`);
     return;
   }
-  if (opts.hubIds && HUB_ID.test(value) && value.includes("/")) return;
+  if (opts.hubIds && is_hub_id(value) && value.includes("/")) return;
   throw new UsageError(`--${name}: no such folder ${JSON.stringify(value)}`);
 }

@@ -121,16 +121,22 @@ export async function runGenerate(argv: string[]): Promise<void> {
     ids = flags.chat ? chatIds(tokenizer, flags.prompt!, flags.system) : tokenizer.encode(flags.prompt!);
   }
 
-  const options: Record<string, unknown> = {};
-  for (const name of Object.keys(GENERATION_FLAGS))
-    if ((flags as Record<string, unknown>)[name] !== undefined)
-      options[name] = (flags as Record<string, unknown>)[name];
-  options.max_new_tokens ??= 20;
+  const options = generationOptions(flags, { max_new_tokens: 20 });
   const printer: BaseStreamer =
     tokenizer === null ? new IdStreamer() : new TextStreamer(tokenizer, { skip_special_tokens: true });
   const timing = new TimingStreamer(printer);
   model.generate([ids], { ...options, streamer: timing });
   log(timing.report());
+}
+
+/** The generate options given on the command line (the GENERATION_FLAGS rows), over `defaults`. */
+export function generationOptions(flags: object, defaults: Record<string, unknown>): Record<string, unknown> {
+  const options = { ...defaults };
+  for (const name of Object.keys(GENERATION_FLAGS)) {
+    const v = (flags as Record<string, unknown>)[name];
+    if (v !== undefined) options[name] = v;
+  }
+  return options;
 }
 
 /** The prompt as a one-turn chat (an optional system message, then the user's): HF apply_chat_template. */

@@ -60,7 +60,7 @@ export function progressPrinter(): (p: ProgressInfo) => void {
 }
 
 /** The architectures config.json declares (empty when it declares none). */
-export function architectures(config: LlamaConfig): string[] {
+function architectures(config: LlamaConfig): string[] {
   return config.architectures ?? [];
 }
 

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { LlamaError } from "../errors.ts";
 
 /** What a command module provides: its --help text and its body. */
-export interface Command {
+interface Command {
   help: string;
   run(argv: string[]): Promise<void>;
 }

@@ -110,7 +110,7 @@ export function is_hub_id(s: string): boolean {
 }
 
 /** `models--org--name`, the repo's folder in the cache. */
-export function repo_folder_name(repo_id: string): string {
+function repo_folder_name(repo_id: string): string {
   return ["models", ...repo_id.split("/")].join("--");
 }
 
@@ -437,7 +437,7 @@ function checkHubArgs(repo_id: string, opts: HubOptions): void {
 }
 
 /** The Hub options of any from_pretrained, checked even when a local folder makes them unused. */
-export function checkHubOptions(opts: HubOptions): void {
+function checkHubOptions(opts: HubOptions): void {
   if (opts === null || typeof opts !== "object") throw new ValueError("options: expected an object");
   for (const k of ["revision", "cache_dir", "token"] as const)
     if (opts[k] !== undefined && (typeof opts[k] !== "string" || opts[k] === ""))

@@ -19,6 +19,7 @@ import { ValueError } from "../errors.ts";
 import type { GenerateOptions } from "../generation/utils.ts";
 import { AutoModelForCausalLM, AutoModelForSequenceClassification } from "../models/auto/modeling_auto.ts";
 import { AutoTokenizer } from "../models/auto/tokenization_auto.ts";
+import { softmaxRows } from "../ops/softmax.ts";
 import type { LlamaForCausalLM, LlamaForSequenceClassification } from "../models/llama/modeling_llama.ts";
 import type { FromPretrainedOptions } from "../modeling_utils.ts";
 import type { ChatMessage } from "../tokenization_chat.ts";
@@ -197,12 +198,9 @@ function textClassification(
           : "softmax");
     let scores: number[];
     if (fn === "sigmoid") scores = logits.map((x) => 1 / (1 + Math.exp(-x)));
-    else if (fn === "softmax") {
-      const m = Math.max(...logits);
-      const e = logits.map((x) => Math.exp(x - m));
-      const s = e.reduce((a, b) => a + b, 0);
-      scores = e.map((x) => x / s);
-    } else if (fn === "none") scores = logits;
+    else if (fn === "softmax")
+      scores = Array.from(softmaxRows(new Float32Array(logits.length), Float32Array.from(logits), 1, logits.length));
+    else if (fn === "none") scores = logits;
     else throw new ValueError(`function_to_apply: expected "softmax", "sigmoid" or "none", got ${JSON.stringify(fn)}`);
     const results = scores
       .map((score, i) => ({ label: config.id2label[i] ?? `LABEL_${i}`, score }))
