@@ -74,11 +74,11 @@ describe("llama-ts", () => {
     expect(v.stdout.trim()).toBe(`llama-ts ${JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version}`);
   });
 
-  it("--help loads no devDependency; bench (which has a peer in devDependencies) does, so the check can fail", async () => {
+  it("--help and generate load no devDependency; bench (which has a peer in devDependencies) does, so the check can fail", async () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
     const dev = Object.keys(pkg.devDependencies ?? {});
     const loaded = (args: string[]) => {
-      const log = join(tmp, `imports-${args.join("_")}.log`);
+      const log = join(tmp, `imports-${args[0]}-${args.length}.log`);
       writeFileSync(log, "");
       const r = spawnSync(process.execPath, [BIN, ...args], {
         encoding: "utf8",
@@ -95,6 +95,10 @@ describe("llama-ts", () => {
     };
     expect(loaded(["--help"])).toEqual([]);
     expect(loaded(["generate", "--help"])).toEqual([]);
+    if (present)
+      expect(
+        loaded(["generate", "--model", join(MODELS, "llama-mha"), "--input_ids", "1,2", "--max_new_tokens", "2"]),
+      ).toEqual([]);
     expect(loaded(["bench", "--help"])).toContain("@huggingface/tokenizers");
   });
 
