@@ -306,13 +306,12 @@ export class PretrainedConfig {
     return parseConfig(this, text, file);
   }
 
-  /** Read config.json of a folder, or of a Hub id through the HF cache (src/hub/hub.ts), into this class. */
+  /** Read `config.json` of a folder, or of a Hub id through the HF cache (see src/hub/hub.ts), into this class. */
   static async from_pretrained<T extends PretrainedConfig>(
     this: ConfigClass<T>,
     dirOrId: string,
     opts: HubOptions = {},
   ): Promise<T> {
-    // A Hub id ("org/name") becomes its snapshot folder in the HF cache, downloaded when absent.
     const dir = await resolve_pretrained(dirOrId, CONFIG_FILES, opts);
     const file = join(dir, "config.json");
     let text: string;

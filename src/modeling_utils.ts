@@ -20,8 +20,11 @@
  * src/nn/functional.ts). `compute_dtype: "float32"` keeps 2-byte weights in memory but computes in float32
  * (widened inside the matmul kernels): half the memory of float32 weights, float32 accuracy, not HF's numbers.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { PretrainedConfig } from "./configuration_utils.ts";
 import { CheckpointError, ShapeError, ValueError } from "./errors.ts";
+import { GenerationConfig } from "./generation/configuration_utils.ts";
 import { ATTN_IMPLEMENTATIONS, type AttnImplementation } from "./integrations/attention.ts";
 import { loadCheckpointTensors, saveCheckpointTensors } from "./formats/checkpoint.ts";
 import { MODEL_FILES, resolve_pretrained, split_hub_options, type HubOptions } from "./hub/hub.ts";
@@ -205,6 +208,9 @@ export abstract class PreTrainedModel extends Module {
       metadata: { format: "pt" },
       safe_serialization: opts.safe_serialization,
     });
+    // HF: models that can generate also write generation_config.json
+    const gen = (this as { generation_config?: GenerationConfig }).generation_config;
+    if (gen instanceof GenerationConfig) gen.save_pretrained(dir);
   }
 
   /** Fill this model's parameters from `tensors` (HF names). Missing base weights are an error. */
@@ -307,6 +313,10 @@ export abstract class PreTrainedModel extends Module {
     const model = withMetaInit(() => new this(config, opts));
     model.load_state_dict(tensors, files.join(", "), torch_dtype);
     if (torch_dtype !== "auto") config.torch_dtype = torch_dtype;
+    // HF: a model that can generate takes its defaults from generation_config.json when the folder has one
+    if ("generation_config" in model && existsSync(join(dir, "generation_config.json")))
+      (model as { generation_config?: GenerationConfig }).generation_config =
+        await GenerationConfig.from_pretrained(dir);
     return model;
   }
 }

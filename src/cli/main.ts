@@ -67,14 +67,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     },
   },
   convert_llama_weights_to_hf: {
-    summary: "Convert Meta's original Llama weights (params.json + consolidated.NN.pth) to an HF folder",
+    summary: "Convert Meta's original checkpoint (params.json, consolidated.*.pth) to an HF folder",
     load: async () => {
       const m = await import("./convert_llama_weights.ts");
       return { help: m.CONVERT_TO_HF_HELP, run: m.runConvertToHf };
     },
   },
   convert_hf_to_llama_weights: {
-    summary: "Convert an HF Llama folder to Meta's original layout (params.json + consolidated.NN.pth)",
+    summary: "Write an HF Llama folder in Meta's original layout (params.json, consolidated.00.pth)",
     load: async () => {
       const m = await import("./convert_llama_weights.ts");
       return { help: m.CONVERT_TO_META_HELP, run: m.runConvertToMeta };
