@@ -43,7 +43,7 @@ export async function runChat(argv: string[]): Promise<void> {
   if (tokenizer === null) throw noTokenizer(flags.model!, "chat");
   log(`tokenizer: ${source}`);
 
-  const options = generationOptions(flags, { max_new_tokens: 256 });
+  const options = generationOptions(flags, { max_new_tokens: model.generation_config.max_new_tokens ?? 256 });
   const start: ChatMessage[] = flags.system !== undefined ? [{ role: "system", content: flags.system }] : [];
   let messages = [...start];
   const interactive = process.stdin.isTTY === true;

@@ -17,7 +17,7 @@ import { applyRuntimeFlags, loadModelFor, log, noTokenizer, RUNTIME_FLAGS, token
  * To support another option on the command line, add its row here.
  */
 export const GENERATION_FLAGS = {
-  max_new_tokens: { type: "int", min: 1, help: "tokens to generate (default 20)" },
+  max_new_tokens: { type: "int", min: 1, help: "tokens to generate (default: generation_config.json's, else 20)" },
   min_new_tokens: { type: "int", min: 0, help: "generate at least N tokens before eos may end (default 0)" },
   do_sample: { type: "boolean", help: "sample instead of greedy decoding" },
   temperature: { type: "float", above: 0, help: "sampling temperature (default 1.0)" },
@@ -121,7 +121,8 @@ export async function runGenerate(argv: string[]): Promise<void> {
     ids = flags.chat ? chatIds(tokenizer, flags.prompt!, flags.system) : tokenizer.encode(flags.prompt!);
   }
 
-  const options = generationOptions(flags, { max_new_tokens: 20 });
+  // Defaults: the checkpoint's generation_config.json (HF), then 20 new tokens.
+  const options = generationOptions(flags, { max_new_tokens: model.generation_config.max_new_tokens ?? 20 });
   const printer: BaseStreamer =
     tokenizer === null ? new IdStreamer() : new TextStreamer(tokenizer, { skip_special_tokens: true });
   const timing = new TimingStreamer(printer);

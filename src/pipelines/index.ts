@@ -155,7 +155,12 @@ function textGeneration(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerB
       throw new ValueError(
         `text-generation: expected a string or a chat (list of {role, content}), got ${JSON.stringify(prompt)}`,
       );
-    const out = model.generate([ids], { ...generateOpts, attention_mask: [ids.map(() => 1)] });
+    // HF's pipeline hands its tokenizer to generate, which needs one for `stop_strings`.
+    const out = model.generate([ids], {
+      tokenizer: tokenizer as unknown as GenerateOptions["tokenizer"],
+      ...generateOpts,
+      attention_mask: [ids.map(() => 1)],
+    });
     const rows: number[][] = out.tolist();
     return rows.map((seq) => {
       if (return_tensors) return { generated_token_ids: seq };
