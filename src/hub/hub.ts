@@ -397,6 +397,15 @@ export async function hf_hub_download(
 
   const commit = meta.commit ?? (COMMIT_HASH.test(revision) ? revision : null);
   if (commit === null) throw new HubDownloadError(repo_id, filename, "the server sent no X-Repo-Commit header");
+  // Both name folders and files in the cache: a server must not be able to point them elsewhere.
+  if (!COMMIT_HASH.test(commit))
+    throw new HubDownloadError(repo_id, filename, `X-Repo-Commit ${JSON.stringify(commit)} is not a commit hash`);
+  if (!/^[\w-]{1,128}$/.test(meta.etag))
+    throw new HubDownloadError(
+      repo_id,
+      filename,
+      `ETag ${JSON.stringify(meta.etag)} is not a checksum or an opaque id`,
+    );
   if (revision !== commit) {
     await mkdir(join(repoDir, "refs", dirname(revision)), { recursive: true });
     await writeFile(join(repoDir, "refs", revision), commit);
