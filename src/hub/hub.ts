@@ -465,6 +465,9 @@ export type FilePlan = (
   repo_id: string,
 ) => Promise<void>;
 
+/** A shard index lists tensor names: Llama 3 405B's is under 100 KB. Anything past this is not one. */
+const MAX_INDEX_BYTES = 50_000_000;
+
 /** Files of a model: config, generation config, then the first weights layout the repository has. */
 export const MODEL_FILES: FilePlan = async (get, repo_id) => {
   await get("config.json");
@@ -474,6 +477,8 @@ export const MODEL_FILES: FilePlan = async (get, repo_id) => {
     const path = await get(index, true);
     if (path === null) continue;
     let shards: string[];
+    if (statSync(path).size > MAX_INDEX_BYTES)
+      throw new CheckpointError(path, `larger than ${MAX_INDEX_BYTES} bytes: not a shard index`);
     try {
       const map = JSON.parse(readFileSync(path, "utf8")).weight_map;
       shards = [...new Set(Object.values(map as Record<string, string>))];
