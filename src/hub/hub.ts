@@ -465,7 +465,7 @@ export type FilePlan = (
   repo_id: string,
 ) => Promise<void>;
 
-/** A shard index lists tensor names: Llama 3 405B's is under 100 KB. Anything past this is not one. */
+/** A shard index lists one line per tensor (a few hundred KB for the largest Llama); past this it is not one. */
 const MAX_INDEX_BYTES = 50_000_000;
 
 /** Files of a model: config, generation config, then the first weights layout the repository has. */
