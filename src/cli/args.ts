@@ -17,7 +17,6 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { LlamaError } from "../errors.ts";
-import { is_hub_id } from "../hub/hub.ts";
 
 /** A bad command line: unknown flag, missing or malformed value, a missing folder. Exit code 2. */
 export class UsageError extends LlamaError {}
@@ -33,6 +32,8 @@ interface FlagBase {
 export type Flag =
   | (FlagBase & { type: "boolean" })
   | (FlagBase & { type: "string" })
+  /** A string that may be given several times (`--prompt a --prompt b`), collected in order. */
+  | (FlagBase & { type: "strings" })
   | (FlagBase & { type: "int"; min?: number; max?: number })
   | (FlagBase & { type: "float"; min?: number; max?: number; above?: number })
   | (FlagBase & { type: "choice"; choices: readonly string[] })
@@ -47,7 +48,9 @@ type ValueOf<F extends Flag> = F["type"] extends "boolean"
     ? number
     : F["type"] extends "ids"
       ? number[]
-      : string;
+      : F["type"] extends "strings"
+        ? string[]
+        : string;
 export type FlagValues<T extends FlagTable> = { [K in keyof T]?: ValueOf<T[K]> };
 
 function describe(f: Flag): string {
@@ -101,38 +104,7 @@ function convert(name: string, f: Flag, raw: string): unknown {
  * Check `argv` against `table` and return the typed values (absent flags are undefined). Throws a UsageError
  * on the first problem; reads no file.
  */
-export function parseFlags<T extends FlagTable>(command: string, argv: string[], table: T): FlagValues<T>;
-/**
- * The older form: names -> "string" | "boolean", values returned as given (check numbers with
- * {@link numberFlag}). Same parser and messages; a FlagTable also writes the command's --help.
- */
-export function parseFlags(
-  argv: string[],
-  options: Record<string, { type: "string" | "boolean" }>,
-): Record<string, string | boolean | undefined>;
-export function parseFlags(
-  a: string | string[],
-  b: string[] | Record<string, { type: "string" | "boolean" }>,
-  c?: FlagTable,
-): Record<string, unknown> {
-  if (typeof a === "string") return parse(a, b as string[], c!);
-  const table: FlagTable = {};
-  for (const [name, o] of Object.entries(b)) table[name] = { type: o.type, help: "" };
-  return parse(null, a, table);
-}
-
-/** A number given to a flag of the older form: undefined when absent, else checked as a table flag would be. */
-export function numberFlag(
-  value: unknown,
-  name: string,
-  opts: { integer?: boolean; min?: number; max?: number } = {},
-): number | undefined {
-  if (value === undefined) return undefined;
-  const f: Flag = { type: opts.integer ? "int" : "float", min: opts.min, max: opts.max, help: "" };
-  return convert(name, f, String(value)) as number;
-}
-
-function parse(command: string | null, argv: string[], table: FlagTable): Record<string, unknown> {
+export function parseFlags<T extends FlagTable>(command: string, argv: string[], table: T): FlagValues<T> {
   const out: Record<string, unknown> = {};
   for (let i = 0; i < argv.length; i++) {
     const word = argv[i];
@@ -142,9 +114,8 @@ function parse(command: string | null, argv: string[], table: FlagTable): Record
     const eq = word.indexOf("=");
     const name = word.slice(2, eq < 0 ? undefined : eq);
     const f = Object.hasOwn(table, name) ? table[name] : undefined;
-    if (f === undefined)
-      throw new UsageError(`--${name}: unknown option (see ${command ? `llama-ts ${command} ` : ""}--help)`);
-    if (Object.hasOwn(out, name)) throw new UsageError(`--${name}: given twice`);
+    if (f === undefined) throw new UsageError(`--${name}: unknown option (see llama-ts ${command} --help)`);
+    if (Object.hasOwn(out, name) && f.type !== "strings") throw new UsageError(`--${name}: given twice`);
     if (f.type === "boolean") {
       if (eq >= 0) {
         const v = word.slice(eq + 1);
@@ -162,12 +133,13 @@ function parse(command: string | null, argv: string[], table: FlagTable): Record
       raw = next;
       i++;
     }
-    out[name] = convert(name, f, raw);
+    if (f.type === "strings") ((out[name] ??= []) as string[]).push(raw);
+    else out[name] = convert(name, f, raw);
   }
   for (const [name, f] of Object.entries(table)) {
     if (f.required && out[name] === undefined) throw new UsageError(`--${name}: required (${f.help})`);
   }
-  return out;
+  return out as FlagValues<T>;
 }
 
 /** The options part of a command's --help, from its table. */
@@ -180,6 +152,9 @@ export function flagHelp(table: FlagTable): string {
   return rows.map(([l, h]) => `  ${l.padEnd(w)}${h}`).join("\n") + "\n";
 }
 
+/** A Hub id such as "meta-llama/Llama-2-7b-hf" (or "gpt2"): what from_pretrained resolves through the HF cache. */
+const HUB_ID = /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/;
+
 /**
  * `--NAME DIR` must name an existing folder. With `hubIds`, a string shaped like a Hub id that is not a local
  * path is accepted as well (from_pretrained then looks in the HF cache, then the Hub), as transformers does.
@@ -189,6 +164,6 @@ export function checkFolder(name: string, value: string, opts: { hubIds?: boolea
     if (!statSync(value).isDirectory()) throw new UsageError(`--${name}: ${JSON.stringify(value)} is not a folder`);
     return;
   }
-  if (opts.hubIds && is_hub_id(value) && value.includes("/")) return;
+  if (opts.hubIds && HUB_ID.test(value) && value.includes("/")) return;
   throw new UsageError(`--${name}: no such folder ${JSON.stringify(value)}`);
 }
