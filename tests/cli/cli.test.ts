@@ -125,7 +125,10 @@ describe("llama-ts", () => {
         /--torch_dtype: expected one of auto/,
       ],
       [["generate", "--model", GARBAGE], /give either --prompt TEXT or --input_ids/],
-      [["generate", "--model", GARBAGE, "--prompt", "x", "--backend", "nope"], /--backend: expected one of reference/],
+      [
+        ["generate", "--model", GARBAGE, "--prompt", "x", "--backend", "nope"],
+        /--backend: expected one of auto, wasm-simd, blocked-js, reference, got "nope"/,
+      ],
       [["generate", "--model", GARBAGE, "--prompt", "x", "--threads", "0"], /--threads: expected an integer >= 1/],
       [["generate", "--model", GARBAGE, "--prompt", "x", "--frobnicate"], /--frobnicate: unknown option/],
       [["generate", "--model", GARBAGE, "--prompt"], /--prompt: expected a value/],
