@@ -20,8 +20,12 @@ export {
   referenceBackend,
   registerMatmulBackend,
   listMatmulBackends,
+  configureMatmul,
+  describeMatmulBackend,
 } from "./ops/matmul.ts";
 export type { MatmulBackend, WeightView } from "./ops/matmul.ts";
+export { BACKEND_NAMES } from "./backends/select.ts";
+export type { BackendName, MatmulOptions, BackendChoice } from "./backends/select.ts";
 export {
   parseSafetensors,
   serializeSafetensors,

@@ -91,7 +91,7 @@ export async function runBench(argv: string[]): Promise<void> {
   const log = (s: string) => process.stderr.write(s + "\n");
   const out = (s = "") => process.stdout.write(s + "\n");
 
-  const referenceDir = path.resolve(process.cwd(), "../shared/reference");
+  const referenceDir = process.env.LLAMA_TS_REFERENCE ?? path.resolve(process.cwd(), "../shared/reference");
   const corpus = benchCorpus({ targetBytes: Math.round(corpusMB * 1e6), seed, referenceDir });
   out(
     `llama-ts bench: node ${process.version}, ${os.cpus()[0]?.model ?? "unknown CPU"} (${os.cpus().length} cores), median of ${repeats} runs after ${warmup} warm-up`,

@@ -17,7 +17,7 @@ import { applyRuntimeFlags, loadModelFor, log, noTokenizer, RUNTIME_FLAGS, token
  * To support another option on the command line, add its row here.
  */
 export const GENERATION_FLAGS = {
-  max_new_tokens: { type: "int", min: 1, help: "tokens to generate (default 20)" },
+  max_new_tokens: { type: "int", min: 1, help: "tokens to generate (default: generation_config.json's, else 20)" },
   min_new_tokens: { type: "int", min: 0, help: "generate at least N tokens before eos may end (default 0)" },
   do_sample: { type: "boolean", help: "sample instead of greedy decoding" },
   temperature: { type: "float", above: 0, help: "sampling temperature (default 1.0)" },
@@ -139,11 +139,11 @@ export async function runGenerate(argv: string[]): Promise<void> {
     ids = flags.chat ? chatIds(tokenizer, flags.prompt!, flags.system) : tokenizer.encode(flags.prompt!);
   }
 
-  const options: Record<string, unknown> = {};
-  for (const name of [...Object.keys(GENERATION_FLAGS), ...Object.keys(SEARCH_FLAGS)])
+  // Defaults: the checkpoint's generation_config.json (HF), then 20 new tokens; search flags (beams, ...) on top.
+  const options = generationOptions(flags, { max_new_tokens: model.generation_config.max_new_tokens ?? 20 });
+  for (const name of Object.keys(SEARCH_FLAGS))
     if ((flags as Record<string, unknown>)[name] !== undefined)
       options[name] = (flags as Record<string, unknown>)[name];
-  options.max_new_tokens ??= 20;
   if (options.early_stopping !== undefined)
     options.early_stopping = options.early_stopping === "never" ? "never" : options.early_stopping === "true";
   if (options.stop_strings !== undefined) {
@@ -166,6 +166,16 @@ export async function runGenerate(argv: string[]): Promise<void> {
   const timing = new TimingStreamer(printer);
   model.generate([ids], { ...options, streamer: timing });
   log(timing.report());
+}
+
+/** The generate options given on the command line (the GENERATION_FLAGS rows), over `defaults`. */
+export function generationOptions(flags: object, defaults: Record<string, unknown>): Record<string, unknown> {
+  const options = { ...defaults };
+  for (const name of Object.keys(GENERATION_FLAGS)) {
+    const v = (flags as Record<string, unknown>)[name];
+    if (v !== undefined) options[name] = v;
+  }
+  return options;
 }
 
 /** The prompt as a one-turn chat (an optional system message, then the user's): HF apply_chat_template. */
