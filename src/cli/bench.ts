@@ -7,6 +7,7 @@
  */
 import path from "node:path";
 import os from "node:os";
+import { attentionMemoryTable, benchAttentionMemory } from "../bench/attention_bench.ts";
 import { benchCorpus } from "../bench/corpus.ts";
 import { fmt, formatTable } from "../bench/measure.ts";
 import { benchLlama2_7bLayer, benchModel } from "../bench/model_bench.ts";
@@ -28,6 +29,10 @@ Usage: llama-ts bench [--corpus_mb X] [--repeats N] [--warmup N] [--seed N] [--s
   --new_tokens N        greedy steps of the model line (default 32)
   --skip_model          tokenizers only
   --skip_tokenizers     model only
+  --attention           only the attention memory table (eager vs sdpa vs flash_attention_2, fresh process per
+                        run; sequences --attention_seqs, default 512,1024,2048,4096)
+  --attention_seqs L    comma-separated sequence lengths of the attention table (default 512,1024,2048)
+  --skip_attention      leave the attention memory table out
   --llama2_7b_layer     also time one decoder layer at Llama-2-7B's shape with float32, bfloat16 and float16
                         weights (about 1 GB of memory and a minute)
 `;
@@ -43,6 +48,9 @@ export async function runBench(argv: string[]): Promise<void> {
     skip_model: { type: "boolean" },
     llama2_7b_layer: { type: "boolean" },
     skip_tokenizers: { type: "boolean" },
+    attention: { type: "boolean" },
+    attention_seqs: { type: "string" },
+    skip_attention: { type: "boolean" },
   });
   const corpusMB = numberFlag(flags.corpus_mb, "corpus_mb", { min: 0.001, max: 256 }) ?? 1;
   const repeats = numberFlag(flags.repeats, "repeats", { integer: true, min: 1, max: 1000 }) ?? 5;
@@ -52,6 +60,12 @@ export async function runBench(argv: string[]): Promise<void> {
   const newTokens = numberFlag(flags.new_tokens, "new_tokens", { integer: true, min: 1, max: 4096 }) ?? 32;
   const log = (s: string) => process.stderr.write(s + "\n");
   const out = (s = "") => process.stdout.write(s + "\n");
+  const attentionSeqs = (
+    (flags.attention_seqs as string | undefined) ?? (flags.attention ? "512,1024,2048,4096" : "512,1024,2048")
+  )
+    .split(",")
+    .map((x, i) => numberFlag(x, `attention_seqs[${i}]`, { integer: true, min: 1, max: 16384 })!);
+  if (flags.attention) return benchAttention(attentionSeqs, out, log);
 
   const referenceDir = path.resolve(process.cwd(), "../shared/reference");
   const corpus = benchCorpus({ targetBytes: Math.round(corpusMB * 1e6), seed, referenceDir });
@@ -104,6 +118,8 @@ export async function runBench(argv: string[]): Promise<void> {
     );
   }
 
+  if (!flags.skip_attention) benchAttention(attentionSeqs, out, log);
+
   if (flags.llama2_7b_layer) {
     const rows: string[][] = [
       ["weights", "weight MB", "RSS MB", "prefill 16 tok s", "decode step s", "7B decode s/token (>= 32 x layer)"],
@@ -126,4 +142,17 @@ export async function runBench(argv: string[]): Promise<void> {
     );
     out(formatTable(rows));
   }
+}
+
+/** Peak memory per head of eager / sdpa / flash_attention_2 as the sequence grows (src/bench/attention_bench.ts). */
+function benchAttention(seqs: number[], out: (s?: string) => void, log: (s: string) => void): void {
+  const heads = 2;
+  const head_dim = 64;
+  const rows = benchAttentionMemory({ seqs, heads, head_dim, log });
+  out();
+  out(
+    `Attention memory: one prefill of S tokens, ${heads} heads of ${head_dim}, float32; peak RSS above a baseline process, per head. ` +
+      "Eager's [S, S] scores and probabilities grow as S^2; sdpa and flash_attention_2 stay flat.",
+  );
+  out(formatTable(attentionMemoryTable(rows)));
 }

@@ -144,21 +144,35 @@ describe("attention functions against a float64 attention", () => {
     });
   }
 
+  it("without a mask the fused functions are causal (torch's is_causal), aligned bottom-right", () => {
+    const [B, nH, T, S, D] = [1, 2, 3, 5, 4];
+    const q = new Tensor("float32", randn(B * nH * T * D), [B, nH, T, D]);
+    const k = new Tensor("float32", randn(B * nH * S * D), [B, nH, S, D]);
+    const v = new Tensor("float32", randn(B * nH * S * D), [B, nH, S, D]);
+    const causal = new Float32Array(T * S).map((_, i) => (i % S > S - T + Math.floor(i / S) ? finfoMin("float32") : 0));
+    const mask = new Tensor("float32", causal, [1, 1, T, S]);
+    const module = { num_key_value_groups: 1 };
+    const [expected] = eager_attention_forward(module, q, k, v, mask, D ** -0.5);
+    for (const fn of [sdpa_attention_forward, flash_attention_forward])
+      expect(maxAbsDiff(fn(module, q, k, v, null, D ** -0.5)[0], expected)).toBeLessThan(1e-6);
+  });
+
   it("fused implementations round their bfloat16 output once; eager rounds scores and probabilities too", () => {
     const [B, nH, T, S, D] = [1, 2, 4, 4, 8];
     const q = new Tensor("float32", randn(B * nH * T * D), [B, nH, T, D]).to("bfloat16");
     const k = new Tensor("float32", randn(B * nH * S * D), [B, nH, S, D]).to("bfloat16");
     const v = new Tensor("float32", randn(B * nH * S * D), [B, nH, S, D]).to("bfloat16");
     const module = { num_key_value_groups: 1 };
-    const [fused] = sdpa_attention_forward(module, q, k, v, null, D ** -0.5);
-    const [flash] = flash_attention_forward(module, q, k, v, null, D ** -0.5);
-    const [eager] = eager_attention_forward(module, q, k, v, null, D ** -0.5);
-    const [exact] = sdpa_attention_forward(module, q.float(), k.float(), v.float(), null, D ** -0.5);
+    const none = new Tensor("float32", new Float32Array(T * S), [1, 1, T, S]).to("bfloat16"); // nothing masked
+    const [fused] = sdpa_attention_forward(module, q, k, v, none, D ** -0.5);
+    const [flash] = flash_attention_forward(module, q, k, v, none, D ** -0.5);
+    const [eager] = eager_attention_forward(module, q, k, v, none, D ** -0.5);
+    const [exact] = sdpa_attention_forward(module, q.float(), k.float(), v.float(), none.float(), D ** -0.5);
     expect(fused.dtype).toBe("bfloat16");
     expect(eager.dtype).toBe("bfloat16");
     // one rounding of the float32 result: exactly that result rounded to bfloat16
     expect(Array.from(fused.data as Uint16Array)).toEqual(Array.from(exact.to("bfloat16").data as Uint16Array));
-    const [flashExact] = flash_attention_forward(module, q.float(), k.float(), v.float(), null, D ** -0.5);
+    const [flashExact] = flash_attention_forward(module, q.float(), k.float(), v.float(), none.float(), D ** -0.5);
     expect(Array.from(flash.data as Uint16Array)).toEqual(Array.from(flashExact.to("bfloat16").data as Uint16Array));
     expect(maxAbsDiff(eager, fused)).toBeLessThan(0.1); // a few bfloat16 ulps apart, not more
   });
