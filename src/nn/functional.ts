@@ -117,6 +117,19 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   return out;
 }
 
+/** `x.index_select(dim, index)`: the slices `index[i]` along dim, in that order (dim 0: rows of the batch). */
+export function index_select(x: Tensor, dim: number, index: number[]): Tensor {
+  const d = dimIndex(x, dim, "index_select");
+  for (const i of index)
+    if (!Number.isInteger(i) || i < 0 || i >= x.shape[d])
+      throw new ShapeError("index", `${i} is outside dim ${d} of [${x.shape}]`);
+  if (index.length === 0) throw new ShapeError("index", "expected at least one index");
+  return cat(
+    index.map((i) => narrow(x, d, i, 1)),
+    d,
+  );
+}
+
 /** `x.split(split_size, dim)`: consecutive pieces of `split_size` along dim (the last one may be shorter). */
 export function split(x: Tensor, split_size: number, dim: number): Tensor[] {
   const d = dimIndex(x, dim, "split");

@@ -132,4 +132,15 @@ describe.skipIf(!present)("dtypes as HF returns them", () => {
     expect(Array.from(a.logits.toFloat32())).toEqual(Array.from(b.logits.toFloat32()));
     expect(Array.from(c.logits.toFloat32())).not.toEqual(Array.from(b.logits.toFloat32())); // rounded in float16
   });
+
+  it("beam search, contrastive search and prompt lookup reorder and crop a bfloat16 cache", async () => {
+    const model = await LlamaForCausalLM.from_pretrained(join(MODELS, "llama-gqa"), { torch_dtype: "bfloat16" });
+    const prompt = [[5, 9, 13, 5, 9, 13]];
+    const gen = (opts: Record<string, unknown>) =>
+      model.generate(prompt, { max_new_tokens: 4, do_sample: false, ...opts }).tolist();
+    // Each cached path against one that reorders/crops nothing (bit-identical in bfloat16, as in HF's references).
+    expect(gen({ num_beams: 3 })).toEqual(gen({ num_beams: 3, use_cache: false }));
+    expect(gen({ prompt_lookup_num_tokens: 2 })).toEqual(gen({ use_cache: false }));
+    expect(gen({ penalty_alpha: 0.6, top_k: 3 })).toEqual(gen({ penalty_alpha: 0.6, top_k: 3, low_memory: true }));
+  });
 });
