@@ -18,7 +18,7 @@
  * Shapes are row-major and contiguous; a "view" (reshape, unsqueeze, narrow/split on dim 0) shares storage and
  * no op ever writes into its inputs, so sharing is safe.
  */
-import { ShapeError } from "../errors.ts";
+import { ShapeError, ValueError } from "../errors.ts";
 import { linear as matmulSeam, type WeightView } from "../ops/matmul.ts";
 import { ACT2FN } from "../ops/activations.ts";
 import { softmaxRows } from "../ops/softmax.ts";
@@ -354,7 +354,7 @@ export function mean(x: Tensor, dim: number, keepdim = false): Tensor {
  */
 export function get_activation(name: string): (x: Tensor) => Tensor {
   const fn = ACT2FN[name];
-  if (fn === undefined) throw new ShapeError("hidden_act", `unknown activation ${JSON.stringify(name)}`);
+  if (fn === undefined) throw new ValueError(`hidden_act: unknown activation ${JSON.stringify(name)}`);
   return (x) => unary(x, fn, name);
 }
 
