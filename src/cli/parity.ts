@@ -1,29 +1,49 @@
 /**
- * `llama-ts parity [--models DIR]`: run every HF reference case (default ../shared/reference/models) and print,
+ * `llama-ts parity --reference DIR`: run every HF reference case of DIR/models and print,
  * per checkpoint, the largest measured difference of each kind against HF's numbers and the tolerance it is
  * held to. Exit code 1 when any check fails. `--dtype bfloat16` runs HF's bfloat16-compute references
  * (cases_bf16.json, with their per-kind tolerances and mismatch shares), `--dtype float16` the float32 cases on a
  * float16 model; `--attn_implementation` picks eager, sdpa or flash_attention_2.
  */
 import { existsSync, readdirSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { CheckpointError, ValueError } from "../errors.ts";
+import { dirname, join, resolve } from "node:path";
+import { CheckpointError } from "../errors.ts";
 import { ATTN_IMPLEMENTATIONS, type AttnImplementation } from "../integrations/attention.ts";
 import { runHalfPrecisionCases, runReferenceCases, type Check } from "../testing/reference_cases.ts";
-import { parseFlags } from "./args.ts";
+import { checkFolder, flagHelp, parseFlags, UsageError, type FlagTable } from "./args.ts";
+
+const PARITY_FLAGS = {
+  reference: {
+    type: "string",
+    arg: "DIR",
+    help: "the reference folder, holding models/ (default: $LLAMA_TS_REFERENCE)",
+  },
+  models: {
+    type: "string",
+    arg: "DIR",
+    help: "a folder of checkpoint folders with cases.json (default: REFERENCE/models)",
+  },
+  verbose: { type: "boolean", help: "print every check, not only the per-checkpoint maxima" },
+  dtype: {
+    type: "choice",
+    choices: ["float32", "bfloat16", "float16"],
+    help: "float32 (default); bfloat16: HF's bfloat16-compute references (cases_bf16.json) with their tolerances and mismatch shares; float16: the float32 cases on a float16 model, 2-byte tolerances",
+  },
+  attn_implementation: {
+    type: "choice",
+    choices: ATTN_IMPLEMENTATIONS,
+    help: "eager (default), sdpa or flash_attention_2 (float32 runs)",
+  },
+} satisfies FlagTable;
 
 export const PARITY_HELP = `Measure llama-ts against HF transformers' own outputs on reference checkpoints.
 
-Usage: llama-ts parity [--models DIR] [--dtype D] [--attn_implementation A] [--verbose]
+Usage: llama-ts parity (--reference DIR | --models DIR) [--dtype D] [--attn_implementation A] [--verbose]
 
-  --models DIR             a folder of checkpoint folders, each with cases.json + reference.safetensors
-                           (default: ../shared/reference/models)
-  --dtype D                float32 (default); bfloat16: the cases_bf16.json references (HF computing in
-                           bfloat16), their tolerances and mismatch shares; float16: the float32 cases on a
-                           float16 model, 2-byte tolerances
-  --attn_implementation A  eager (default), sdpa or flash_attention_2 (float32 only)
-  --verbose                print every check, not only the per-checkpoint maxima
-`;
+Each checkpoint folder holds config.json, model.safetensors, cases.json and reference.safetensors (inputs and
+HF's outputs). The reference folder can also be given as the environment variable LLAMA_TS_REFERENCE.
+
+${flagHelp(PARITY_FLAGS)}`;
 
 function group(name: string): string {
   if (/attention weights|attentions\[|rotary/.test(name)) return "probabilities";
@@ -33,21 +53,16 @@ function group(name: string): string {
 }
 
 export async function runParity(argv: string[]): Promise<void> {
-  const flags = parseFlags(argv, {
-    models: { type: "string" },
-    verbose: { type: "boolean" },
-    dtype: { type: "string" },
-    attn_implementation: { type: "string" },
-  });
-  const dtype = (flags.dtype as string | undefined) ?? "float32";
-  if (!["float32", "bfloat16", "float16"].includes(dtype))
-    throw new ValueError(`--dtype: expected float32, bfloat16 or float16, got ${JSON.stringify(dtype)}`);
-  const attn = ((flags.attn_implementation as string | undefined) ?? "eager") as AttnImplementation;
-  if (!ATTN_IMPLEMENTATIONS.includes(attn))
-    throw new ValueError(`--attn_implementation: expected one of ${ATTN_IMPLEMENTATIONS.join(", ")}, got ${attn}`);
+  const flags = parseFlags("parity", argv, PARITY_FLAGS);
+  if (flags.models !== undefined) checkFolder("models", flags.models);
+  else if (flags.reference !== undefined) checkFolder("reference", flags.reference);
+  else if (process.env.LLAMA_TS_REFERENCE) checkFolder("reference", process.env.LLAMA_TS_REFERENCE);
+  else throw new UsageError("--reference: required (or --models DIR, or the environment variable LLAMA_TS_REFERENCE)");
+  const root = resolve(flags.models ?? join(flags.reference ?? process.env.LLAMA_TS_REFERENCE!, "models"));
+  if (!existsSync(root)) throw new UsageError(`--reference: no models folder inside ${JSON.stringify(dirname(root))}`);
+  const dtype = flags.dtype ?? "float32";
+  const attn = (flags.attn_implementation ?? "eager") as AttnImplementation;
   const casesFile = dtype === "bfloat16" ? "cases_bf16.json" : "cases.json";
-  const root = resolve((flags.models as string | undefined) ?? "../shared/reference/models");
-  if (!existsSync(root)) throw new CheckpointError(root, "no such folder (pass --models DIR)");
   const names = readdirSync(root)
     .filter((n) => existsSync(join(root, n, casesFile)))
     .sort();
