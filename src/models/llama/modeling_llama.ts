@@ -905,8 +905,8 @@ export class LlamaForCausalLM extends LlamaPreTrainedModel {
 export type PoolingRule = "last_non_pad" | "first_pad_minus_one";
 
 export interface SequenceClassifierOutputWithPast {
-  loss?: Tensor; // float32 scalar, shape []
-  logits: Tensor; // pooled, float32 [B, num_labels]
+  loss?: Tensor; // scalar, shape []: the logits' dtype for cross-entropy, else float32 (as torch)
+  logits: Tensor; // pooled [B, num_labels], in the model's dtype (HF does not cast them)
   past_key_values?: DynamicCache;
   hidden_states?: Tensor[];
   attentions?: Tensor[];
