@@ -7,6 +7,7 @@
  * beside llama.cpp (node-llama-cpp) on the same weights.
  * Timings are medians of `--repeats` runs after `--warmup` untimed runs; they depend on the machine.
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import os from "node:os";
 import { attentionMemoryTable, benchAttentionMemory } from "../bench/attention_bench.ts";
@@ -24,7 +25,7 @@ import {
 } from "../bench/compute_bench.ts";
 import type { WeightDType } from "../bench/random_checkpoint.ts";
 import { benchStartup } from "../bench/startup_bench.ts";
-import { benchTokenizers, tokenizerTable } from "../bench/tokenizer_bench.ts";
+import { benchTokenizers, defaultModelBytes } from "../bench/tokenizer_bench.ts";
 import { loadDefaultTokenizer } from "../models/llama/default_tokenizer.ts";
 import { LlamaForCausalLM } from "../models/llama/modeling_llama.ts";
 import { flagHelp, parseFlags, type FlagTable, UsageError } from "./args.ts";
@@ -133,11 +134,10 @@ export async function runBench(argv: string[]): Promise<void> {
   }
 
   if (!flags.skip_tokenizers) {
-    const rows = await benchTokenizers(corpus, { warmup, repeats, log });
-    out();
-    out("Tokenizers (Llama 2 vocabulary; encode adds BOS; decode of the same ids for every tokenizer)");
-    out(formatTable(tokenizerTable(rows, corpus.docs.length)));
-    out("vs peer = MB/s of that tokenizer / MB/s of @huggingface/tokenizers (Tokenizers.js, pure JS) in this run.");
+    const modelPath = path.join(mkdtempSync(path.join(os.tmpdir(), "llama-ts-bench-")), "tokenizer.model");
+    writeFileSync(modelPath, defaultModelBytes());
+    const lines = await benchTokenizers({ seed, corpusMB, warmup, repeats, modelPath, log });
+    for (const line of lines) out(line);
   }
 
   if (!flags.skip_model) {

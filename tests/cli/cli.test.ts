@@ -208,6 +208,45 @@ describe("llama-ts", () => {
     },
   );
 
+  it.skipIf(!present)(
+    "generate --num_beams / --num_return_sequences / --no_repeat_ngram_size give HF's generate() ids",
+    async () => {
+      const dir = join(MODELS, "llama-gqa");
+      const cases = JSON.parse(readFileSync(join(dir, "generate_cases.json"), "utf8")).cases;
+      const beam = cases.find((x: { name: string }) => x.name === "beam4_return4_scores");
+      const r = await run([
+        "generate",
+        "--model",
+        dir,
+        "--input_ids",
+        beam.inputs.input_ids[0].join(","),
+        "--max_new_tokens",
+        "8",
+        "--num_beams",
+        "4",
+        "--num_return_sequences",
+        "4",
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim().split("\n")).toEqual(beam.expected.sequences.map((row: number[]) => row.join(", ")));
+      const ngram = cases.find((x: { name: string }) => x.name === "no_repeat_ngram_2");
+      const g = await run([
+        "generate",
+        "--model",
+        dir,
+        "--input_ids",
+        ngram.inputs.input_ids[0].join(","),
+        "--max_new_tokens",
+        "16",
+        "--no_repeat_ngram_size",
+        "2",
+      ]);
+      expect(g.code, g.stderr).toBe(0);
+      // streamed: the prompt's ids, then the new ones
+      expect(g.stdout.trim()).toBe(ngram.expected.sequences[0].join(", "));
+    },
+  );
+
   it.skipIf(!present)("generate streams the text to stdout as tokens come", async () => {
     const dir = join(MODELS, "llama-vocab32000");
     const args = [

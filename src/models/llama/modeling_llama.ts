@@ -618,6 +618,19 @@ export abstract class LlamaPreTrainedModel extends PreTrainedModel {
   }
 }
 
+/** True while a head (LlamaForCausalLM, ...) constructs its LlamaModel: see {@link baseModelOfHead}. */
+let buildingBaseModelOfHead = false;
+
+/** The LlamaModel inside a head, built without its own weight init (HF runs post_init once, on the head). */
+function baseModelOfHead(config: LlamaConfig): LlamaModel {
+  buildingBaseModelOfHead = true;
+  try {
+    return new LlamaModel(config);
+  } finally {
+    buildingBaseModelOfHead = false;
+  }
+}
+
 /**
  * HF `LlamaModel`: embeddings, L decoder layers, final RMSNorm. Outputs `last_hidden_state` [B, T, H].
  */
@@ -640,7 +653,8 @@ export class LlamaModel extends LlamaPreTrainedModel {
       this.layers.push(this.add(`layers.${i}`, new LlamaDecoderLayer(config, i)));
     this.norm = this.add("norm", new LlamaRMSNorm(config.hidden_size, config.rms_norm_eps));
     this.rotary_emb = this.add("rotary_emb", new LlamaRotaryEmbedding(config)); // no state-dict entries (inv_freq is not persistent)
-    if (!opts._nested) this.post_init(opts);
+    // a base model built inside a head skips its own init: the head's post_init initializes every weight once
+    if (!buildingBaseModelOfHead) this.post_init(opts);
   }
 
   get vocab_size(): number {
@@ -792,7 +806,7 @@ export class LlamaForCausalLM extends LlamaPreTrainedModel {
 
   constructor(config: LlamaConfig, opts: ModelOptions = {}) {
     super(config);
-    this.model = this.add("model", new LlamaModel(config, { _nested: true }));
+    this.model = this.add("model", baseModelOfHead(config));
     this.lm_head = this.add("lm_head", new Linear(config.hidden_size, config.vocab_size, false));
     this.generation_config = GenerationConfig.from_model_config(config);
     this.post_init(opts);
@@ -962,7 +976,7 @@ export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
   constructor(config: LlamaConfig, opts: ModelOptions & { pooling?: PoolingRule } = {}) {
     super(config);
     this.num_labels = config.num_labels;
-    this.model = this.add("model", new LlamaModel(config, { _nested: true }));
+    this.model = this.add("model", baseModelOfHead(config));
     this.score = this.add("score", new Linear(config.hidden_size, this.num_labels, false));
     this.pooling = opts.pooling ?? "last_non_pad";
     if (this.pooling !== "last_non_pad" && this.pooling !== "first_pad_minus_one") {
@@ -1081,7 +1095,7 @@ export class LlamaForQuestionAnswering extends LlamaPreTrainedModel {
 
   constructor(config: LlamaConfig, opts: ModelOptions = {}) {
     super(config);
-    this.transformer = this.add("transformer", new LlamaModel(config, { _nested: true }));
+    this.transformer = this.add("transformer", baseModelOfHead(config));
     this.qa_outputs = this.add("qa_outputs", new Linear(config.hidden_size, 2));
     this.post_init(opts);
   }
@@ -1148,7 +1162,7 @@ export class LlamaForTokenClassification extends LlamaPreTrainedModel {
   constructor(config: LlamaConfig, opts: ModelOptions = {}) {
     super(config);
     this.num_labels = config.num_labels;
-    this.model = this.add("model", new LlamaModel(config, { _nested: true }));
+    this.model = this.add("model", baseModelOfHead(config));
     this.score = this.add("score", new Linear(config.hidden_size, config.num_labels));
     this.post_init(opts);
   }
