@@ -30,6 +30,7 @@
  * static and quantized caches, token healing, inputs_embeds, synced_gpus.
  */
 import { DynamicCache } from "../cache_utils.ts";
+import { cat, narrow } from "../nn/functional.ts";
 import { ShapeError, ValueError } from "../errors.ts";
 import { Tensor, toIntRows, type IntInput } from "../tensor/tensor.ts";
 import { Random } from "../utils/random.ts";
@@ -210,34 +211,15 @@ const NON_CONFIG_OPTIONS = new Set([
 
 /** Rows `index[i]` of every cached key/value tensor [B, H, S, D], in that order (torch `index_select(0, ...)`). */
 export function reorderCache(cache: DynamicCache, beam_idx: number[]): void {
-  const pick = (t: Tensor): Tensor => {
-    const [B, H, S, D] = t.shape;
-    const per = H * S * D;
-    const src = t.data as Float32Array;
-    const out = new Float32Array(beam_idx.length * per);
-    beam_idx.forEach((b, i) => {
-      if (!(b >= 0 && b < B)) throw new ShapeError("beam_idx", `row ${b} outside the cached batch of ${B}`);
-      out.set(src.subarray(b * per, (b + 1) * per), i * per);
-    });
-    return new Tensor("float32", out, [beam_idx.length, H, S, D]);
-  };
-  cache.key_cache = cache.key_cache.map(pick);
-  cache.value_cache = cache.value_cache.map(pick);
+  const B = cache.key_cache[0]?.shape[0] ?? 0;
+  for (const b of beam_idx)
+    if (!(b >= 0 && b < B)) throw new ShapeError("beam_idx", `row ${b} outside the cached batch of ${B}`);
+  cache.reorder_cache(beam_idx);
 }
 
 /** HF `DynamicCache.crop(max_length)`: keep the first `max_length` cached positions of every layer. */
 export function cropCache(cache: DynamicCache, max_length: number): void {
-  const crop = (t: Tensor): Tensor => {
-    const [B, H, S, D] = t.shape;
-    if (S <= max_length) return t;
-    const src = t.data as Float32Array;
-    const out = new Float32Array(B * H * max_length * D);
-    for (let bh = 0; bh < B * H; bh++)
-      out.set(src.subarray(bh * S * D, bh * S * D + max_length * D), bh * max_length * D);
-    return new Tensor("float32", out, [B, H, max_length, D]);
-  };
-  cache.key_cache = cache.key_cache.map(crop);
-  cache.value_cache = cache.value_cache.map(crop);
+  cache.crop(max_length);
 }
 
 function cloneCache(cache: DynamicCache): DynamicCache {
@@ -1421,16 +1403,12 @@ function _contrastive_search(
     const new_cache = new DynamicCache();
     const parts = chosen.map((r) => cand_caches[r]);
     for (let layer = 0; layer < parts[0].cache.key_cache.length; layer++) {
-      const gather = (which: "key_cache" | "value_cache") => {
-        const t0 = parts[0].cache[which][layer];
-        const [, H, S, D] = t0.shape;
-        const per = H * S * D;
-        const out = new Float32Array(batch * per);
-        parts.forEach((p, b) =>
-          out.set((p.cache[which][layer].data as Float32Array).subarray(p.row * per, (p.row + 1) * per), b * per),
+      // row p.row of each chosen candidate's cache, stacked along the batch (any activation dtype)
+      const gather = (which: "key_cache" | "value_cache") =>
+        cat(
+          parts.map((p) => narrow(p.cache[which][layer], 0, p.row, 1)),
+          0,
         );
-        return new Tensor("float32", out, [batch, H, S, D]);
-      };
       new_cache.key_cache.push(gather("key_cache"));
       new_cache.value_cache.push(gather("value_cache"));
     }
