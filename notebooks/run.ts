@@ -77,6 +77,10 @@ export function executeNotebook(file: string): string[] {
       stdio: ["ignore", "pipe", "pipe"],
       maxBuffer: 64 << 20,
     });
+  } catch (e) {
+    const err = e as { stderr?: string; stdout?: string };
+    const cell = (err.stdout ?? "").split(MARK).length - 2;
+    throw new Error(`${basename(file)} failed in code cell ${cell}:\n${err.stderr ?? String(e)}`);
   } finally {
     rmSync(tmp, { force: true });
   }
