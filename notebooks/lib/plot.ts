@@ -166,10 +166,11 @@ export function heatmap(name: string, matrix: number[][], a: Axes): string {
 
 /**
  * Writes `svg` to notebooks/figures/<file> and prints the Markdown image link; the runner passes that line
- * through to the rendered .md, so the figure appears under the cell that drew it.
+ * through to the rendered .md, so the figure appears under the cell that drew it. NOTEBOOK_FIGURES_DIR redirects
+ * the files (the staleness test writes them to a scratch folder and compares).
  */
 export function show(file: string, svg: string): void {
-  const dir = join(import.meta.dirname, "..", "figures");
+  const dir = process.env.NOTEBOOK_FIGURES_DIR || join(import.meta.dirname, "..", "figures");
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, file), svg);
   console.log(`![${file}](figures/${file})`);
