@@ -181,3 +181,49 @@ export type {
   TextClassificationOptions,
   ClassificationResult,
 } from "./pipelines/index.ts";
+
+// Names the public API's signatures refer to (parameter, field and return types), exported so the API docs can
+// link them.
+export { Embedding, Linear } from "./nn/modules.ts";
+export { PretrainedConfig } from "./configuration_utils.ts";
+export type { ConfigClass } from "./configuration_utils.ts";
+export type { PreTrainedModelClass } from "./modeling_utils.ts";
+export type { AttentionArgs } from "./models/llama/modeling_llama.ts";
+export type { LlamaVersion, OutputDType } from "./models/llama/convert_llama_weights_to_hf.ts";
+export type { DefaultTokenizerData } from "./models/llama/default_tokenizer.ts";
+export type { RopeInitFn } from "./modeling_rope_utils.ts";
+export type { ByteSource } from "./formats/zip.ts";
+export type { FilePlan } from "./hub/hub.ts";
+export type {
+  AddedTokenConfig,
+  BPEConfig,
+  DecoderConfig,
+  NormalizerConfig,
+  PostProcessorConfig,
+  PreTokenizerConfig,
+} from "./formats/tokenizer_json.ts";
+export type { ResolvedNormalizerSpec, ResolvedTrainerSpec, SelfTestData } from "./formats/sentencepiece_model.ts";
+export type {
+  EncodedInput,
+  PaddingStrategy,
+  SpecialTokenKey,
+  TokenizerBaseKwargs,
+  TruncationStrategy,
+} from "./tokenization_utils_base.ts";
+export { Trie } from "./tokenization_utils.ts";
+export type { SlowTokenizerKwargs } from "./tokenization_utils.ts";
+export type { FastTokenizerKwargs } from "./tokenization_utils_fast.ts";
+export { AddedVocabulary } from "./tokenizers/added_vocabulary.ts";
+export { BPE } from "./tokenizers/bpe.ts";
+export { TemplateProcessing } from "./tokenizers/pipeline.ts";
+export type { Encoding } from "./tokenizers/pipeline.ts";
+export type { AssistantModel } from "./generation/candidate_generator.ts";
+export type { BeamScorerOptions } from "./generation/beam_search.ts";
+export type { TrieNode } from "./generation/beam_constraints.ts";
+export type { SelfTestSample } from "./formats/sentencepiece_model.ts";
+export type { Split } from "./tokenizers/added_vocabulary.ts";
+export type { ModelToken } from "./tokenizers/bpe.ts";
+export type { Pattern, PrependScheme, TemplatePiece, TemplateSpecialToken } from "./formats/tokenizer_json.ts";
+export type { Normalizer, PostProcessor } from "./tokenizers/pipeline.ts";
+export type { RopeConfig } from "./modeling_rope_utils.ts";
+export type { AutoModelClass, AutoModelTarget } from "./models/auto/modeling_auto.ts";

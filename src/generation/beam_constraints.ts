@@ -93,7 +93,8 @@ export class PhrasalConstraint implements Constraint {
   }
 }
 
-interface TrieNode {
+/** A node of DisjunctiveTrie: children by token id, and whether a constraint ends here. */
+export interface TrieNode {
   children: Map<number, TrieNode>;
 }
 

@@ -141,7 +141,7 @@ export abstract class Module {
     return addHook(this._step_hooks, hook, false);
   }
 
-  /** Announce an intermediate value to the step hooks (a no-op without any); see {@link announceStep}. */
+  /** Announce an intermediate value to the step hooks (a no-op without any); see `announceStep` (src/nn/modules.ts). */
   _step(name: string, value: unknown): void {
     if (this._step_hooks.size === 0) return;
     for (const hook of [...this._step_hooks.values()]) hook(this, name, value);

@@ -19,7 +19,21 @@ import {
 } from "../llama/modeling_llama.ts";
 import { AutoConfig, unsupportedModelType } from "./configuration_auto.ts";
 
-type ModelClass = new (config: LlamaConfig, opts?: any) => PreTrainedModel;
+/** A model class an Auto class can build: `new (config, opts)`. */
+export type AutoModelTarget = new (config: LlamaConfig, opts?: any) => PreTrainedModel;
+
+/** An Auto class for one task: its model_type -> class mapping, `from_pretrained` and `from_config`. */
+export interface AutoModelClass<M extends Record<string, AutoModelTarget>> {
+  /** HF `MODEL_..._MAPPING_NAMES` for this task: model_type -> class. */
+  readonly _model_mapping: M;
+  /** Load the task's class for the checkpoint's model_type (options as the class's own from_pretrained). */
+  from_pretrained(
+    pathOrId: string,
+    opts?: FromPretrainedOptions & Record<string, unknown>,
+  ): Promise<InstanceType<M[keyof M]>>;
+  /** HF `from_config`: a fresh model with initialized weights (seeded) for a config. */
+  from_config(config: LlamaConfig, opts?: { seed?: number }): InstanceType<M[keyof M]>;
+}
 
 /** A checkpoint's architecture fits a task when it has the task's head (or is the base model's, for AutoModel). */
 function fitsTask(architecture: string, task: string): boolean {
@@ -28,7 +42,7 @@ function fitsTask(architecture: string, task: string): boolean {
   return architecture.endsWith(head);
 }
 
-function makeAuto<M extends Record<string, ModelClass>>(name: string, mapping: M) {
+function makeAuto<M extends Record<string, AutoModelTarget>>(name: string, mapping: M): AutoModelClass<M> {
   return class {
     /** HF `MODEL_..._MAPPING_NAMES` for this task: model_type -> class. */
     static readonly _model_mapping = mapping;
