@@ -4,7 +4,7 @@
  * Expected series counts below come from the notebooks' own definitions (e.g. 5 rope_scaling types x 32 pairs
  * for head_dim 64), written out by hand.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -167,5 +167,33 @@ describe("notebooks", () => {
       expect(svg, name).toMatch(/<text class="title"[^>]*>[^<]+<\/text>/);
       expect(Object.fromEntries(seriesOf(svg)), name).toEqual(EXPECTED_FIGURES[name]);
     }
+  });
+});
+
+describe("README's tour and links", () => {
+  const root = join(NOTEBOOK_DIR, "..");
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  it("links every notebook's stored output, notebook 3's among them", () => {
+    for (const file of listNotebooks()) expect(readme).toContain(`](notebooks/${basename(mdPath(file))})`);
+    expect(readme).toContain("](notebooks/03_attention.md)");
+  });
+  it("names only files that exist, in the issue's order (tensor, ops, nn, configuration, modeling, tokenizers, generation)", () => {
+    const tour = readme.slice(readme.indexOf("### Read the code"));
+    const files = [...tour.matchAll(/^\| \d+ \| \[([^\]]+)\]\(([^)]+)\)/gm)].map((m) => m[2]);
+    expect(files.length).toBeGreaterThanOrEqual(15);
+    for (const f of files) expect(existsSync(join(root, f)), f).toBe(true);
+    const firstIndex = (re: RegExp) => files.findIndex((f) => re.test(f));
+    const order = [/tensor\//, /ops\//, /nn\//, /configuration/, /modeling_llama/, /tokeniz/, /generation\//].map(
+      firstIndex,
+    );
+    expect(order.every((i) => i >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+  it("each file under src/models/llama opens with its place in the tour", () => {
+    const dir = join(root, "src/models/llama");
+    for (const f of readdirSync(dir).filter((n) => n.endsWith(".ts")))
+      expect(readFileSync(join(dir, f), "utf8").split("\n").slice(0, 3).join("\n"), f).toMatch(
+        /Tour \(README "Read the code"/,
+      );
   });
 });

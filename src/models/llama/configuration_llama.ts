@@ -1,4 +1,6 @@
 /**
+ * Tour (README "Read the code", step 7 of 18): the config every module reads; after configuration_utils.ts.
+ *
  * LlamaConfig: mirrors HF `models/llama/configuration_llama.py` (v4.45, which added `head_dim`) plus the
  * PretrainedConfig behaviour a Llama user relies on (see `src/configuration_utils.ts`).
  *

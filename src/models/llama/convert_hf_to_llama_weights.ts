@@ -1,4 +1,6 @@
 /**
+ * Tour (README "Read the code", aside to step 13): the same permutation, inverted.
+ *
  * The reverse of convert_llama_weights_to_hf: an HF Llama folder -> Meta's original layout (`params.json` +
  * `consolidated.NN.pth`), for ports that start from Meta's `llama/model.py` and for golden fixtures in Meta's
  * format. HF ships no such script; this inverts HF's converter step by step, so that converting the result back

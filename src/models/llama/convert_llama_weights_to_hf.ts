@@ -1,4 +1,6 @@
 /**
+ * Tour (README "Read the code", step 13 of 18): why HF's q/k rows differ from Meta's (see rotate_half).
+ *
  * convert_llama_weights_to_hf: mirrors HF `models/llama/convert_llama_weights_to_hf.py` (transformers 4.44.2).
  *
  * This file holds the one HF <-> Meta q/k permutation of the project (`permute`, as HF's converter names it, and

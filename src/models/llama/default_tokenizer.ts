@@ -1,4 +1,6 @@
 /**
+ * Tour (README "Read the code", aside to step 17): where the embedded Llama 2 vocabulary and merges come from.
+ *
  * The embedded default: the real Llama 2 tokenizer, available on a fresh machine with no model folder.
  *
  * The vocabulary (32,000 pieces) and the 61,249 BPE merges come from the npm package `llama-tokenizer-js`

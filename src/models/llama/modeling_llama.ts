@@ -1,4 +1,6 @@
 /**
+ * Tour (README "Read the code", step 11 of 18): the model itself, the centre of the tour; after cache_utils.ts.
+ *
  * Llama, module by module: mirrors HF transformers `models/llama/modeling_llama.py` (v4.44.2, the version the
  * reference numbers come from, plus v4.45's `head_dim` and `num_logits_to_keep`). Classes appear in HF's order.
  *

@@ -1,4 +1,6 @@
 /**
+ * Tour (README "Read the code", step 17 of 18): the slow tokenizer and the legacy quirk; after tokenization_utils*.ts.
+ *
  * `LlamaTokenizer`: the "slow" Llama tokenizer, mirroring HF transformers
  * `models/llama/tokenization_llama.py` method by method, on top of llama-ts' own sentencepiece
  * (src/tokenizers/sentencepiece.ts) where HF calls Google's library.

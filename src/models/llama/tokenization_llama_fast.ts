@@ -1,4 +1,6 @@
 /**
+ * Tour (README "Read the code", step 17 of 18, with tokenization_llama.ts): the fast tokenizer (tokenizer.json).
+ *
  * `LlamaTokenizerFast`, mirroring HF transformers `models/llama/tokenization_llama_fast.py`: a
  * PreTrainedTokenizerFast over an HF tokenizers pipeline read from tokenizer.json (or converted from the
  * sentencepiece tokenizer.model when there is no tokenizer.json, `from_slow`, or `add_prefix_space` is given).
