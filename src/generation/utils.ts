@@ -31,7 +31,9 @@
 import { DynamicCache } from "../cache_utils.ts";
 import { ShapeError, ValueError } from "../errors.ts";
 import { Tensor, toIntRows, type IntInput } from "../tensor/tensor.ts";
+import { warning_once } from "../utils/logging.ts";
 import { Random } from "../utils/random.ts";
+import { checkOptions, describeValue, hardPositionLimit } from "../utils/validate.ts";
 import { GenerationConfig, type GenerationConfigFields } from "./configuration_utils.ts";
 import {
   LogitsProcessorList,
@@ -55,6 +57,8 @@ export interface GenerationModel {
     vocab_size: number;
     /** Read like HF's `GenerationConfig.from_model_config` does (LlamaConfig has it, default true). */
     use_cache?: boolean;
+    /** The position limit generation is capped at (see `ignore_position_limit`); unset: no cap. */
+    max_position_embeddings?: number;
   };
   /** One forward step. ids/mask/positions as rows of numbers. Returns logits float32 [batch, q_len_kept, vocab]. */
   forward(args: {
@@ -211,6 +215,7 @@ const NON_CONFIG_OPTIONS = new Set(["attention_mask", "seed", "generation_config
  * multinomial sampling (do_sample=true), returning the prompt followed by the generated ids, int64 [batch, len].
  */
 export function generate(model: GenerationModel, input_ids: IntInput, opts: GenerateOptions = {}): Tensor {
+  opts = checkOptions(opts, "generate: options");
   // 1. The generation config (HF `_prepare_generation_config`): the caller's config, or the model's defaults,
   // deep-copied, then updated with the option keys; keys that are neither options nor config fields are refused
   // as HF's `_validate_model_kwargs` refuses them.
@@ -266,11 +271,29 @@ export function generate(model: GenerationModel, input_ids: IntInput, opts: Gene
       : prepareAttentionMaskForGeneration(ids, pad, eos);
 
   const streamer = opts.streamer ?? null;
+  if (
+    streamer !== null &&
+    (typeof streamer !== "object" || typeof streamer.put !== "function" || typeof streamer.end !== "function")
+  )
+    throw new ValueError(
+      `streamer: expected an object with put(ids) and end() methods, got ${describeValue(streamer)}`,
+    );
   if (streamer !== null) streamer.put(new Tensor("int64", ids.flat(), [batch, input_ids_length]));
 
   // 4. Lengths (HF `_prepare_generated_length`): max_new_tokens and min_new_tokens take precedence.
   if (config.max_new_tokens !== null) config.max_length = config.max_new_tokens + input_ids_length;
   if (config.min_new_tokens !== null) config.min_length = config.min_new_tokens + input_ids_length;
+  // Beyond HF, which only warns past max_position_embeddings: the total length is capped at the hard position
+  // bound that forward enforces (MAX_POSITION_MULTIPLE x max_position_embeddings, room for rope scaling such as
+  // dynamic NTK), so `max_new_tokens: 1e9` ends instead of running for days.
+  const maxPositions = model.config.max_position_embeddings;
+  if (maxPositions !== undefined && config.max_length > maxPositions) {
+    const cap = hardPositionLimit(maxPositions);
+    warning_once(
+      `generate: max_length ${config.max_length} (prompt + max_new_tokens) exceeds max_position_embeddings (${maxPositions})${config.max_length > cap ? `; capped at the hard position bound ${cap}` : ""}`,
+    );
+    config.max_length = Math.min(config.max_length, cap);
+  }
   // HF `_validate_generated_length`.
   if (input_ids_length >= config.max_length) {
     throw new ValueError(

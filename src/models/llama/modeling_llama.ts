@@ -34,6 +34,7 @@ import { Embedding, Linear, Module, newParameter } from "../../nn/modules.ts";
 import { bceWithLogits, crossEntropy, mseLoss } from "../../ops/losses.ts";
 import { Tensor, toIntRows, type IntInput } from "../../tensor/tensor.ts";
 import { warning_once } from "../../utils/logging.ts";
+import { checkForwardArgs, checkPositions, describeValue, hardPositionLimit } from "../../utils/validate.ts";
 import { Random } from "../../utils/random.ts";
 import { LlamaConfig } from "./configuration_llama.ts";
 
@@ -619,6 +620,7 @@ export class LlamaModel extends LlamaPreTrainedModel {
   }
 
   forward(args: LlamaForwardArgs): BaseModelOutputWithPast {
+    checkForwardArgs(args, "forward");
     const config = this.config;
     const output_attentions = args.output_attentions ?? config.output_attentions ?? false;
     const output_hidden_states = args.output_hidden_states ?? config.output_hidden_states ?? false;
@@ -654,6 +656,8 @@ export class LlamaModel extends LlamaPreTrainedModel {
     const [B, T] = inputs_embeds.shape;
 
     let past_key_values = args.past_key_values ?? null;
+    if (past_key_values !== null && !(past_key_values instanceof DynamicCache))
+      throw new ValueError(`past_key_values: expected a DynamicCache or null, got ${describeValue(past_key_values)}`);
     if (use_cache && past_key_values === null) past_key_values = new DynamicCache();
     const past_seen_tokens = past_key_values ? past_key_values.get_seq_length() : 0;
 
@@ -661,10 +665,7 @@ export class LlamaModel extends LlamaPreTrainedModel {
     if (args.cache_position === undefined || args.cache_position === null) {
       cache_position = Array.from({ length: T }, (_, i) => past_seen_tokens + i);
     } else {
-      cache_position =
-        args.cache_position instanceof Tensor
-          ? toIntRows(args.cache_position, "cache_position")[0]
-          : [...args.cache_position];
+      cache_position = toIntRows(args.cache_position as IntInput, "cache_position")[0] ?? [];
       if (cache_position.length !== T)
         throw new ShapeError("cache_position", `expected ${T} positions, got ${cache_position.length}`);
     }
@@ -681,6 +682,15 @@ export class LlamaModel extends LlamaPreTrainedModel {
           `expected [${B}, ${T}], got [${position_ids.length}, ${position_ids[0]?.length}]`,
         );
     }
+    // Beyond HF: positions are checked (HF computes NaN or garbage angles), and a prompt past the trained
+    // length warns as HF's tokenizer does ("Token indices sequence length is longer than ...").
+    const positionLimit = hardPositionLimit(config.max_position_embeddings);
+    checkPositions([cache_position], "cache_position", positionLimit);
+    checkPositions(position_ids, "position_ids", positionLimit);
+    if (past_seen_tokens + T > config.max_position_embeddings)
+      warning_once(
+        `Sequence length ${past_seen_tokens + T} is longer than max_position_embeddings (${config.max_position_embeddings}); positions past it were not trained on.`,
+      );
 
     const causal_mask = this._update_causal_mask(
       args.attention_mask ?? null,
@@ -967,6 +977,29 @@ function readLabels(labels: IntInput | Tensor): { values: number[]; shape: numbe
  */
 export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
   static override _head_keys = ["score.weight"];
+
+  /**
+   * Beyond the base checks: `score.weight` must be [num_labels, hidden_size] when the checkpoint has it; when
+   * it has none (a base checkpoint), the new head may have at most max(vocab_size, 65536) rows (no larger than
+   * the embedding, or a generous label count), so an untrusted `num_labels: 30000000` cannot allocate gigabytes
+   * before anything else fails.
+   */
+  static override _check_checkpoint(config: LlamaConfig, tensors: Map<string, Tensor>, file: string): void {
+    super._check_checkpoint(config, tensors, file);
+    const score = tensors.get("score.weight");
+    const want = [config.num_labels, config.hidden_size];
+    if (score !== undefined && (score.shape.length !== 2 || score.shape[0] !== want[0] || score.shape[1] !== want[1]))
+      throw new CheckpointError(
+        file,
+        `score.weight has shape [${score.shape}], config.json (num_labels, hidden_size) says [${want}]`,
+      );
+    const maxNewLabels = Math.max(config.vocab_size, 1 << 16);
+    if (score === undefined && config.num_labels > maxNewLabels)
+      throw new CheckpointError(
+        file,
+        `no score.weight, and num_labels (${config.num_labels}) is more than max(vocab_size, 65536) = ${maxNewLabels}: a new head that size is refused`,
+      );
+  }
   readonly num_labels: number;
   readonly model: LlamaModel;
   readonly score: Linear;
