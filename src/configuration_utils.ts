@@ -1,12 +1,20 @@
 /**
- * PretrainedConfig: the fields and JSON rules every HF config shares (HF `configuration_utils.py`).
+ * PretrainedConfig: the fields and JSON rules every HF config shares (HF `configuration_utils.py`). A model's
+ * config (LlamaConfig) extends it with its own keys and defaults and its validation.
  *
- * What a Llama user meets from here: `id2label`/`label2id`/`num_labels`, `problem_type`, the special token ids,
- * `torch_dtype`, `architectures`, unknown keys kept as attributes (HF's `**kwargs`), and `config.json` written
- * as HF's `to_json_string(use_diff=True)` does: keys whose value equals the PretrainedConfig default are left
- * out, model-specific keys are always written, keys sorted, 2-space indent.
+ * What a user meets from here: `id2label`/`label2id`/`num_labels`, `problem_type`, the special token ids,
+ * `torch_dtype`, `architectures`, unknown keys kept as attributes (HF's `**kwargs`), `to_dict`, and
+ * `config.json` written as HF's `to_json_string(use_diff=True)` does (`to_diff_dict`): keys whose value equals
+ * the PretrainedConfig default are left out unless it differs from the model class's own default,
+ * model-specific keys are always written, keys sorted, 2-space indent; `from_json_string` / `from_pretrained`
+ * read it back, refusing another `model_type`.
  */
-import { ConfigError } from "./errors.ts";
+import { join } from "node:path";
+import { CheckpointError, ConfigError } from "./errors.ts";
+import { saveAtomically } from "./utils/atomic_save.ts";
+import { FILE_LIMITS, readTextFileCheckedAsync } from "./utils/safe_fs.ts";
+import { checkPath } from "./utils/validate.ts";
+import { CONFIG_FILES, resolve_pretrained, type HubOptions } from "./hub/hub.ts";
 
 /** PretrainedConfig's own defaults (transformers 4.44), generation defaults included (to_dict lists them). */
 export const PRETRAINED_CONFIG_DEFAULTS: Readonly<Record<string, unknown>> = {
@@ -155,4 +163,226 @@ export function checkOptionalTokenId(field: string, v: unknown): void {
   if (ok(v)) return;
   if (Array.isArray(v) && v.length > 0 && v.every(ok)) return;
   throw new ConfigError(field, `expected an integer token id (or a list of them) or null, got ${JSON.stringify(v)}`);
+}
+
+/** Keys PretrainedConfig's own defaults hold as Python floats (so `1.0` stays `1.0` in config.json). */
+const PRETRAINED_FLOAT_KEYS = [
+  "temperature",
+  "top_p",
+  "typical_p",
+  "repetition_penalty",
+  "length_penalty",
+  "diversity_penalty",
+];
+
+/** The fields every config has (HF names); a model's config adds its own. */
+export interface PretrainedConfigFields {
+  num_labels: number;
+  id2label: Record<number, string>;
+  label2id: Record<string, number>;
+  problem_type: ProblemType | null;
+  torch_dtype: string | null;
+  architectures: string[] | null;
+  output_attentions: boolean;
+  output_hidden_states: boolean;
+  tie_word_embeddings: boolean;
+  pad_token_id: number | null;
+  bos_token_id: number | null;
+  eos_token_id: number | number[] | null;
+  [key: string]: unknown;
+}
+
+export interface PretrainedConfig extends PretrainedConfigFields {}
+
+/**
+ * HF `PretrainedConfig`. A subclass passes its own keys with their defaults (in HF's `__init__` order) to the
+ * constructor, sets the fields it derives, then validates; `static model_type` names it in config.json and
+ * `static float_keys` lists its keys that Python writes as floats.
+ */
+/** The largest `num_labels` accepted (2^20): each label gets an id2label entry and a row of the head. */
+export const MAX_NUM_LABELS = 1 << 20;
+
+export class PretrainedConfig {
+  static readonly model_type: string = "";
+  static readonly float_keys: ReadonlySet<string> = new Set(PRETRAINED_FLOAT_KEYS);
+  /** What HF would only log as a warning (a subclass's validation adds to it). */
+  declare warnings: string[];
+
+  constructor(kwargs: Record<string, unknown> = {}, classDefaults: Readonly<Record<string, unknown>> = {}) {
+    Object.defineProperty(this, "warnings", { value: [], enumerable: false, writable: true });
+    const self = this as Record<string, unknown>;
+    // PretrainedConfig.__init__: base defaults first, then the class's keys, then every other kwarg (unknown ones
+    // kept as attributes).
+    for (const [key, v] of Object.entries(PRETRAINED_CONFIG_DEFAULTS)) self[key] = structuredClone(v);
+    for (const [key, v] of Object.entries(classDefaults)) self[key] = key in kwargs ? kwargs[key] : v;
+    for (const [key, v] of Object.entries(kwargs)) {
+      if (key === "num_labels" || Object.hasOwn(classDefaults, key)) continue;
+      // A key naming a method or accessor (rope_type, validate, to_dict, __proto__, ...) cannot become an
+      // attribute without replacing it; HF would set it and break later (or, for rope_type, ignore it).
+      if (key in this && !Object.prototype.propertyIsEnumerable.call(this, key)) {
+        throw new ConfigError(key, `is the name of a ${new.target.name} method or accessor, not a config field`);
+      }
+      self[key] = v;
+    }
+    const modelType = (new.target as typeof PretrainedConfig).model_type;
+    if (modelType) self.model_type = modelType;
+    if (kwargs.id2label !== undefined && kwargs.id2label !== null) this.id2label = normalizeId2Label(kwargs.id2label);
+    if (kwargs.label2id !== undefined && kwargs.label2id !== null)
+      this.label2id = { ...(kwargs.label2id as Record<string, number>) };
+    if (kwargs.num_labels !== undefined && kwargs.num_labels !== null && (kwargs.id2label ?? null) === null)
+      this.num_labels = kwargs.num_labels as number;
+  }
+
+  /** Number of labels of a classification head (HF: a property backed by id2label). */
+  get num_labels(): number {
+    return Object.keys(this.id2label).length;
+  }
+
+  set num_labels(n: number) {
+    checkPositiveInt("num_labels", n);
+    // Beyond HF: the setter builds an id2label entry per label, so the count is bounded before allocating.
+    if (n > MAX_NUM_LABELS)
+      throw new ConfigError("num_labels", `at most ${MAX_NUM_LABELS} labels (MAX_NUM_LABELS), got ${n}`);
+    if (this.id2label === undefined || this.id2label === null || Object.keys(this.id2label).length !== n) {
+      this.id2label = {};
+      this.label2id = {};
+      for (let i = 0; i < n; i++) {
+        this.id2label[i] = `LABEL_${i}`;
+        this.label2id[`LABEL_${i}`] = i;
+      }
+    }
+  }
+
+  /** The checks every config shares: special token ids and problem_type. Subclasses add theirs. */
+  validate(): void {
+    checkOptionalTokenId("pad_token_id", this.pad_token_id);
+    checkOptionalTokenId("bos_token_id", this.bos_token_id);
+    checkOptionalTokenId("eos_token_id", this.eos_token_id);
+    if (Array.isArray(this.pad_token_id)) throw new ConfigError("pad_token_id", "expected a single id or null");
+    if (this.problem_type !== null && this.problem_type !== undefined && !PROBLEM_TYPES.includes(this.problem_type)) {
+      throw new ConfigError(
+        "problem_type",
+        `expected one of ${PROBLEM_TYPES.join(", ")} or null, got ${JSON.stringify(this.problem_type)}`,
+      );
+    }
+  }
+
+  /** Every attribute, as HF's `to_dict()` (`transformers_version` is not invented: kept only if read). */
+  to_dict(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(this)) {
+      if (v === undefined || typeof v === "function") continue;
+      out[key] = structuredClone(v);
+    }
+    return out;
+  }
+
+  /**
+   * HF's `to_diff_dict()`: a key is written when PretrainedConfig has no such key, when the value differs from
+   * PretrainedConfig's default, or when it differs from the class's own default (so for Llama
+   * `pad_token_id: null` is left out, `bos_token_id: 1` and `tie_word_embeddings: true` are written).
+   */
+  to_diff_dict(): Record<string, unknown> {
+    const classDefaults = classDefaultDict(this.constructor as new () => PretrainedConfig);
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(this.to_dict())) {
+      if (
+        key === "transformers_version" ||
+        !(key in PRETRAINED_CONFIG_DEFAULTS) ||
+        !jsonEqual(v, PRETRAINED_CONFIG_DEFAULTS[key]) ||
+        (key in classDefaults && !jsonEqual(v, classDefaults[key]))
+      ) {
+        out[key] = v;
+      }
+    }
+    return out;
+  }
+
+  /** config.json text as HF writes it (use_diff=True, sorted keys, indent 2, trailing newline). */
+  to_json_string(use_diff = true): string {
+    const d = use_diff ? this.to_diff_dict() : this.to_dict();
+    return toPythonJson(sortKeysDeep(d), (this.constructor as typeof PretrainedConfig).float_keys) + "\n";
+  }
+
+  /** Write `dir/config.json` atomically (temporary file, fsync, rename: see atomic_save.ts). */
+  async save_pretrained(dir: string): Promise<void> {
+    checkPath(dir, "save_pretrained: save_directory");
+    const text = this.to_json_string(true);
+    await saveAtomically(dir, (tx) => tx.stage("config.json", text));
+  }
+
+  /** Parse a config.json text into this class; `file` names it in errors. */
+  static from_json_string<T extends PretrainedConfig>(this: ConfigClass<T>, text: string, file = "config.json"): T {
+    return parseConfig(this, text, file);
+  }
+
+  /** Read `config.json` of a folder, or of a Hub id through the HF cache (see src/hub/hub.ts), into this class. */
+  static async from_pretrained<T extends PretrainedConfig>(
+    this: ConfigClass<T>,
+    dirOrId: string,
+    opts: HubOptions = {},
+  ): Promise<T> {
+    checkPath(dirOrId, "from_pretrained: pretrained_model_name_or_path");
+    const dir = await resolve_pretrained(dirOrId, CONFIG_FILES, opts);
+    const file = join(dir, "config.json");
+    return parseConfig(this, await readTextFileCheckedAsync(file, FILE_LIMITS.config), file);
+  }
+}
+
+/** A config class: what `PreTrainedModel.config_class` holds. */
+export interface ConfigClass<T extends PretrainedConfig = PretrainedConfig> {
+  new (kwargs?: Record<string, unknown>): T;
+  readonly model_type: string;
+  readonly float_keys: ReadonlySet<string>;
+}
+
+/** config.json text -> a config of class `cls` (HF `from_dict` after `json.loads`); `file` names it in errors. */
+function parseConfig<T extends PretrainedConfig>(cls: ConfigClass<T>, text: string, file: string): T {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new CheckpointError(file, `not valid JSON (${(e as Error).message})`);
+  }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw))
+    throw new CheckpointError(file, "expected a JSON object");
+  const model_type = (raw as Record<string, unknown>).model_type;
+  if (cls.model_type && model_type !== undefined && model_type !== cls.model_type) {
+    throw new CheckpointError(
+      file,
+      `model_type is ${JSON.stringify(model_type)}, expected ${JSON.stringify(cls.model_type)}`,
+    );
+  }
+  try {
+    return new cls(raw as Record<string, unknown>);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError(e.field, `${e.message.slice(e.field.length + 2)} (in ${file})`);
+    throw e;
+  }
+}
+
+const classDefaultDicts = new WeakMap<object, Record<string, unknown>>();
+
+/** `to_dict()` of a default-constructed instance of the class, computed once per class. */
+function classDefaultDict(cls: new () => PretrainedConfig): Record<string, unknown> {
+  let d = classDefaultDicts.get(cls);
+  if (d === undefined) {
+    d = new cls().to_dict();
+    classDefaultDicts.set(cls, d);
+  }
+  return d;
+}
+
+/** JSON object keys are strings; HF converts id2label keys back to ints. */
+function normalizeId2Label(v: unknown): Record<number, string> {
+  if (v === null || typeof v !== "object" || Array.isArray(v))
+    throw new ConfigError("id2label", "expected an object mapping ids to label names");
+  const out: Record<number, string> = {};
+  for (const [key, label] of Object.entries(v as object)) {
+    const id = Number(key);
+    if (!Number.isSafeInteger(id) || id < 0)
+      throw new ConfigError("id2label", `keys must be non-negative integers, got ${JSON.stringify(key)}`);
+    out[id] = String(label);
+  }
+  return out;
 }

@@ -11,11 +11,39 @@
  *   longrope: inv_freq / ext_factors (long_factor when the expanded context exceeds the original)
  * Every step is rounded to float32, as torch evaluates these on float32 tensors (`f` below).
  */
-import type { LlamaConfig } from "./models/llama/configuration_llama.ts";
+/** HF's `ROPE_INIT_FUNCTIONS` keys. */
+export type RopeType = "default" | "linear" | "dynamic" | "yarn" | "longrope" | "llama3";
+
+/** A config's `rope_scaling` (HF keys; validated by the model's config class). */
+export interface RopeScaling {
+  rope_type?: RopeType;
+  /** BC spelling of rope_type (HF copies it to rope_type). */
+  type?: RopeType;
+  factor?: number;
+  original_max_position_embeddings?: number;
+  low_freq_factor?: number;
+  high_freq_factor?: number;
+  attention_factor?: number;
+  beta_fast?: number;
+  beta_slow?: number;
+  short_factor?: number[];
+  long_factor?: number[];
+  [key: string]: unknown;
+}
+
+/** The config fields the RoPE functions read (any model config with RoPE has them). */
+export interface RopeConfig {
+  rope_theta: number;
+  rope_scaling: RopeScaling | null;
+  head_dim?: number | null;
+  hidden_size: number;
+  num_attention_heads: number;
+  max_position_embeddings: number;
+}
 
 const f = Math.fround;
 
-export type RopeInitFn = (config: LlamaConfig, seq_len?: number) => [Float32Array, number];
+export type RopeInitFn = (config: RopeConfig, seq_len?: number) => [Float32Array, number];
 
 /** `torch.arange(0, dim, 2).float() / dim` as float32. */
 function exponents(dim: number): Float32Array {
@@ -24,7 +52,7 @@ function exponents(dim: number): Float32Array {
   return out;
 }
 
-function ropeDim(config: LlamaConfig): number {
+function ropeDim(config: RopeConfig): number {
   return config.head_dim ?? Math.floor(config.hidden_size / config.num_attention_heads);
 }
 
@@ -36,11 +64,11 @@ function invFreqFor(base: number, dim: number): Float32Array {
   return out;
 }
 
-export function _compute_default_rope_parameters(config: LlamaConfig): [Float32Array, number] {
+export function _compute_default_rope_parameters(config: RopeConfig): [Float32Array, number] {
   return [invFreqFor(config.rope_theta, ropeDim(config)), 1.0];
 }
 
-export function _compute_linear_scaling_rope_parameters(config: LlamaConfig): [Float32Array, number] {
+export function _compute_linear_scaling_rope_parameters(config: RopeConfig): [Float32Array, number] {
   const factor = config.rope_scaling!.factor!;
   const [inv, att] = _compute_default_rope_parameters(config);
   for (let i = 0; i < inv.length; i++) inv[i] = f(inv[i] / factor);
@@ -51,7 +79,7 @@ export function _compute_linear_scaling_rope_parameters(config: LlamaConfig): [F
  * Dynamic NTK. `seq_len` is `max(position_ids) + 1` (a torch tensor in HF, so the base update runs in float32);
  * at init (`seq_len` unset or <= max_position_embeddings) the base is theta itself.
  */
-export function _compute_dynamic_ntk_parameters(config: LlamaConfig, seq_len?: number): [Float32Array, number] {
+export function _compute_dynamic_ntk_parameters(config: RopeConfig, seq_len?: number): [Float32Array, number] {
   const dim = ropeDim(config);
   const maxPos = config.max_position_embeddings;
   const factor = config.rope_scaling!.factor!;
@@ -61,7 +89,7 @@ export function _compute_dynamic_ntk_parameters(config: LlamaConfig, seq_len?: n
   return [invFreqFor(base, dim), 1.0];
 }
 
-export function _compute_yarn_parameters(config: LlamaConfig): [Float32Array, number] {
+export function _compute_yarn_parameters(config: RopeConfig): [Float32Array, number] {
   const rs = config.rope_scaling!;
   const base = config.rope_theta;
   const dim = ropeDim(config);
@@ -88,7 +116,7 @@ export function _compute_yarn_parameters(config: LlamaConfig): [Float32Array, nu
   return [inv, attention_factor];
 }
 
-export function _compute_longrope_parameters(config: LlamaConfig): [Float32Array, number] {
+export function _compute_longrope_parameters(config: RopeConfig): [Float32Array, number] {
   const rs = config.rope_scaling!;
   const base = config.rope_theta;
   const dim = ropeDim(config);
@@ -115,7 +143,7 @@ export function _compute_longrope_parameters(config: LlamaConfig): [Float32Array
   return [inv, attention_factor];
 }
 
-export function _compute_llama3_parameters(config: LlamaConfig): [Float32Array, number] {
+export function _compute_llama3_parameters(config: RopeConfig): [Float32Array, number] {
   const [inv, attention_factor] = _compute_default_rope_parameters(config);
   const rs = config.rope_scaling!;
   const factor = rs.factor!;

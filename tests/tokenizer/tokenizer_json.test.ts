@@ -133,10 +133,7 @@ describe("malformed tokenizer.json", () => {
       () => load(mutate((j) => (j.model.vocab.a = "3"))),
       /model\.vocab\["a"\]: expected a token id \(an integer from 0 to 2\^31 - 1\), got string "3"/,
     );
-    expectError(
-      () => load(mutate((j) => (j.model.vocab.a = -1))),
-      /model\.vocab\["a"\]: expected a token id/,
-    );
+    expectError(() => load(mutate((j) => (j.model.vocab.a = -1))), /model\.vocab\["a"\]: expected a token id/);
     expectError(() => load(mutate((j) => (j.model.vocab.a = 4))), /model\.vocab: id 4 is given to both "a" and "b"/);
     expectError(
       () => load(mutate((j) => (j.model.unk_token = "<oov>"))),

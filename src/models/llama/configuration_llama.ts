@@ -8,42 +8,14 @@
  * RoPE validation mirrors `modeling_rope_utils.rope_config_validation`: missing required keys raise (HF:
  * KeyError); what HF only warns about is collected in `config.warnings`.
  */
-import { join } from "node:path";
-import { CheckpointError, ConfigError } from "../../errors.ts";
-import { FILE_LIMITS, readTextFileCheckedAsync } from "../../utils/safe_fs.ts";
-import { saveAtomically } from "../../utils/atomic_save.ts";
-import { checkPath } from "../../utils/validate.ts";
-import {
-  PRETRAINED_CONFIG_DEFAULTS,
-  PROBLEM_TYPES,
-  type ProblemType,
-  checkOptionalTokenId,
-  checkPositiveInt,
-  jsonEqual,
-  sortKeysDeep,
-  toPythonJson,
-} from "../../configuration_utils.ts";
+import { ConfigError } from "../../errors.ts";
+import { PretrainedConfig, type PretrainedConfigFields, checkPositiveInt } from "../../configuration_utils.ts";
+import type { RopeScaling, RopeType } from "../../modeling_rope_utils.ts";
 
-export type RopeType = "default" | "linear" | "dynamic" | "yarn" | "longrope" | "llama3";
-
-export interface RopeScaling {
-  rope_type?: RopeType;
-  /** BC spelling of rope_type (HF copies it to rope_type). */
-  type?: RopeType;
-  factor?: number;
-  original_max_position_embeddings?: number;
-  low_freq_factor?: number;
-  high_freq_factor?: number;
-  attention_factor?: number;
-  beta_fast?: number;
-  beta_slow?: number;
-  short_factor?: number[];
-  long_factor?: number[];
-  [key: string]: unknown;
-}
+export type { RopeScaling, RopeType };
 
 /** Every LlamaConfig field (HF names). */
-export interface LlamaConfigFields {
+export interface LlamaConfigFields extends PretrainedConfigFields {
   vocab_size: number;
   hidden_size: number;
   intermediate_size: number;
@@ -66,16 +38,6 @@ export interface LlamaConfigFields {
   attention_dropout: number;
   mlp_bias: boolean;
   head_dim: number;
-  // PretrainedConfig fields a Llama user meets
-  num_labels: number;
-  id2label: Record<number, string>;
-  label2id: Record<string, number>;
-  problem_type: ProblemType | null;
-  torch_dtype: string | null;
-  architectures: string[] | null;
-  output_attentions: boolean;
-  output_hidden_states: boolean;
-  [key: string]: unknown;
 }
 
 /** The Llama-specific keys and their defaults, in HF's `__init__` order. */
@@ -104,8 +66,9 @@ const LLAMA_DEFAULTS = {
   head_dim: null as number | null,
 };
 
-/** Keys Python writes as floats (so `10000.0` stays `10000.0` in config.json). */
+/** Keys Python writes as floats (so `10000.0` stays `10000.0` in config.json), PretrainedConfig's included. */
 const FLOAT_KEYS = new Set([
+  ...PretrainedConfig.float_keys,
   "rope_theta",
   "rms_norm_eps",
   "attention_dropout",
@@ -116,12 +79,6 @@ const FLOAT_KEYS = new Set([
   "attention_factor",
   "beta_fast",
   "beta_slow",
-  "temperature",
-  "top_p",
-  "typical_p",
-  "repetition_penalty",
-  "length_penalty",
-  "diversity_penalty",
   "short_factor",
   "long_factor",
 ]);
@@ -157,33 +114,14 @@ const ROPE_KEYS: Record<RopeType, { required: string[]; optional: string[] | nul
   },
 };
 
-/** The largest `num_labels` accepted (2^20): each label gets an id2label entry and a row of the head. */
-export const MAX_NUM_LABELS = 1 << 20;
-
 export interface LlamaConfig extends LlamaConfigFields {}
 
-export class LlamaConfig {
-  static readonly model_type = "llama";
-  /** What HF would only log as a warning (rope factor < 1, unrecognized rope keys, ...). */
-  declare warnings: string[];
+export class LlamaConfig extends PretrainedConfig {
+  static override readonly model_type = "llama";
+  static override readonly float_keys: ReadonlySet<string> = FLOAT_KEYS;
 
   constructor(kwargs: Partial<LlamaConfigFields> & Record<string, unknown> = {}) {
-    Object.defineProperty(this, "warnings", { value: [], enumerable: false, writable: true });
-    const k: Record<string, unknown> = { ...kwargs };
-    // PretrainedConfig.__init__: base defaults first, then every kwarg (unknown ones kept as attributes).
-    for (const [key, v] of Object.entries(PRETRAINED_CONFIG_DEFAULTS)) (this as any)[key] = structuredClone(v);
-    for (const [key, v] of Object.entries(LLAMA_DEFAULTS)) (this as any)[key] = key in k ? k[key] : v;
-    for (const [key, v] of Object.entries(k)) {
-      if (key === "num_labels" || Object.hasOwn(LLAMA_DEFAULTS, key)) continue;
-      // A key naming a method or accessor (rope_type, validate, to_dict, __proto__, ...) cannot become an
-      // attribute without replacing it; HF would set it and break later (or, for rope_type, ignore it).
-      if (key in this && !Object.prototype.propertyIsEnumerable.call(this, key)) {
-        throw new ConfigError(key, "is the name of a LlamaConfig method or accessor, not a config field");
-      }
-      (this as any)[key] = v;
-    }
-    (this as any).model_type = "llama";
-
+    super(kwargs, LLAMA_DEFAULTS);
     if (this.num_key_value_heads === null || this.num_key_value_heads === undefined)
       this.num_key_value_heads = this.num_attention_heads;
     if (this.head_dim === null || this.head_dim === undefined) {
@@ -206,31 +144,7 @@ export class LlamaConfig {
     } else {
       this.rope_scaling = null;
     }
-    if ("id2label" in k && k.id2label != null) this.id2label = normalizeId2Label(k.id2label);
-    if ("label2id" in k && k.label2id != null) this.label2id = { ...(k.label2id as Record<string, number>) };
-    if ("num_labels" in k && k.num_labels != null && !("id2label" in k && k.id2label != null))
-      this.num_labels = k.num_labels as number;
     this.validate();
-  }
-
-  /** Number of labels of a classification head (HF: a property backed by id2label). */
-  get num_labels(): number {
-    return Object.keys(this.id2label).length;
-  }
-
-  set num_labels(n: number) {
-    checkPositiveInt("num_labels", n);
-    // Beyond HF: the setter builds an id2label entry per label, so the count is bounded before allocating.
-    if (n > MAX_NUM_LABELS)
-      throw new ConfigError("num_labels", `at most ${MAX_NUM_LABELS} labels (MAX_NUM_LABELS), got ${n}`);
-    if (this.id2label === undefined || this.id2label === null || Object.keys(this.id2label).length !== n) {
-      this.id2label = {};
-      this.label2id = {};
-      for (let i = 0; i < n; i++) {
-        this.id2label[i] = `LABEL_${i}`;
-        this.label2id[`LABEL_${i}`] = i;
-      }
-    }
   }
 
   /** The rope type after the BC 'type' spelling is resolved ("default" when rope_scaling is null). */
@@ -239,7 +153,7 @@ export class LlamaConfig {
   }
 
   /** Check every field; throws ConfigError naming the first bad one. Also run at construction. */
-  validate(): void {
+  override validate(): void {
     for (const f of [
       "vocab_size",
       "hidden_size",
@@ -251,7 +165,7 @@ export class LlamaConfig {
       "head_dim",
       "pretraining_tp",
     ]) {
-      checkPositiveInt(f, (this as any)[f]);
+      checkPositiveInt(f, this[f]);
     }
     if (this.head_dim % 2 !== 0) {
       // HF accepts it and fails at the first forward (rotate_half splits head_dim in two halves).
@@ -273,7 +187,7 @@ export class LlamaConfig {
       );
     }
     for (const f of ["rms_norm_eps", "initializer_range", "attention_dropout"]) {
-      const v = (this as any)[f];
+      const v = this[f];
       if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
         throw new ConfigError(f, `expected a finite number >= 0, got ${JSON.stringify(v)}`);
     }
@@ -281,24 +195,15 @@ export class LlamaConfig {
       throw new ConfigError("rope_theta", `expected a positive number, got ${JSON.stringify(this.rope_theta)}`);
     }
     for (const f of ["use_cache", "tie_word_embeddings", "attention_bias", "mlp_bias"]) {
-      if (typeof (this as any)[f] !== "boolean")
-        throw new ConfigError(f, `expected true or false, got ${JSON.stringify((this as any)[f])}`);
+      if (typeof this[f] !== "boolean")
+        throw new ConfigError(f, `expected true or false, got ${JSON.stringify(this[f])}`);
     }
-    checkOptionalTokenId("pad_token_id", this.pad_token_id);
-    checkOptionalTokenId("bos_token_id", this.bos_token_id);
-    checkOptionalTokenId("eos_token_id", this.eos_token_id);
-    if (Array.isArray(this.pad_token_id)) throw new ConfigError("pad_token_id", "expected a single id or null");
+    super.validate();
     if (this.pad_token_id !== null && (this.pad_token_id < -this.vocab_size || this.pad_token_id >= this.vocab_size)) {
       // nn.Embedding(padding_idx=...) asserts this; a negative id counts from the end as in torch.
       throw new ConfigError(
         "pad_token_id",
         `must be in [-vocab_size, vocab_size) = [${-this.vocab_size}, ${this.vocab_size}), got ${this.pad_token_id}`,
-      );
-    }
-    if (this.problem_type !== null && this.problem_type !== undefined && !PROBLEM_TYPES.includes(this.problem_type)) {
-      throw new ConfigError(
-        "problem_type",
-        `expected one of ${PROBLEM_TYPES.join(", ")} or null, got ${JSON.stringify(this.problem_type)}`,
       );
     }
     const tp = this.pretraining_tp;
@@ -429,94 +334,4 @@ export class LlamaConfig {
         });
     }
   }
-
-  /** Every attribute, as HF's `to_dict()` (plus `transformers_version` is not invented: kept only if read). */
-  to_dict(): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
-    for (const [key, v] of Object.entries(this)) {
-      if (v === undefined || typeof v === "function") continue;
-      out[key] = structuredClone(v);
-    }
-    return out;
-  }
-
-  /**
-   * HF's `to_diff_dict()`: a key is written when PretrainedConfig has no such key, when the value differs from
-   * PretrainedConfig's default, or when it differs from LlamaConfig's own default (so `pad_token_id: null` is
-   * left out, `bos_token_id: 1` and `tie_word_embeddings: true` are written).
-   */
-  to_diff_dict(): Record<string, unknown> {
-    const classDefaults = (LlamaConfig.classDefaults ??= new LlamaConfig().to_dict());
-    const out: Record<string, unknown> = {};
-    for (const [key, v] of Object.entries(this.to_dict())) {
-      if (
-        key === "transformers_version" ||
-        !(key in PRETRAINED_CONFIG_DEFAULTS) ||
-        !jsonEqual(v, PRETRAINED_CONFIG_DEFAULTS[key]) ||
-        (key in classDefaults && !jsonEqual(v, classDefaults[key]))
-      ) {
-        out[key] = v;
-      }
-    }
-    return out;
-  }
-
-  private static classDefaults: Record<string, unknown> | undefined;
-
-  /** config.json text as HF writes it (use_diff=True, sorted keys, indent 2, trailing newline). */
-  to_json_string(use_diff = true): string {
-    const d = use_diff ? this.to_diff_dict() : this.to_dict();
-    return toPythonJson(sortKeysDeep(d), FLOAT_KEYS) + "\n";
-  }
-
-  /** Write `dir/config.json` atomically (temporary file, fsync, rename: see atomic_save.ts). */
-  async save_pretrained(dir: string): Promise<void> {
-    checkPath(dir, "LlamaConfig.save_pretrained: save_directory");
-    const text = this.to_json_string(true);
-    await saveAtomically(dir, (tx) => tx.stage("config.json", text));
-  }
-
-  /** Parse a config.json text; `file` names it in errors. */
-  static from_json_string(text: string, file = "config.json"): LlamaConfig {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch (e) {
-      throw new CheckpointError(file, `not valid JSON (${(e as Error).message})`);
-    }
-    if (raw === null || typeof raw !== "object" || Array.isArray(raw))
-      throw new CheckpointError(file, "expected a JSON object");
-    const model_type = (raw as any).model_type;
-    if (model_type !== undefined && model_type !== "llama") {
-      throw new CheckpointError(file, `model_type is ${JSON.stringify(model_type)}, expected "llama"`);
-    }
-    try {
-      return new LlamaConfig(raw as Record<string, unknown>);
-    } catch (e) {
-      if (e instanceof ConfigError)
-        throw new ConfigError(e.field, `${e.message.slice(e.field.length + 2)} (in ${file})`);
-      throw e;
-    }
-  }
-
-  /** Read `dir/config.json`. */
-  static async from_pretrained(dir: string): Promise<LlamaConfig> {
-    checkPath(dir, "LlamaConfig.from_pretrained: pretrained_model_name_or_path");
-    const file = join(dir, "config.json");
-    return LlamaConfig.from_json_string(await readTextFileCheckedAsync(file, FILE_LIMITS.config), file);
-  }
-}
-
-/** JSON object keys are strings; HF converts id2label keys back to ints. */
-function normalizeId2Label(v: unknown): Record<number, string> {
-  if (v === null || typeof v !== "object" || Array.isArray(v))
-    throw new ConfigError("id2label", "expected an object mapping ids to label names");
-  const out: Record<number, string> = {};
-  for (const [key, label] of Object.entries(v as object)) {
-    const id = Number(key);
-    if (!Number.isSafeInteger(id) || id < 0)
-      throw new ConfigError("id2label", `keys must be non-negative integers, got ${JSON.stringify(key)}`);
-    out[id] = String(label);
-  }
-  return out;
 }

@@ -25,16 +25,29 @@
  */
 import { DynamicCache } from "../../cache_utils.ts";
 import { CheckpointError, ShapeError, ValueError } from "../../errors.ts";
-import { generate as generateLoop, type GenerateOptions } from "../../generation/utils.ts";
+import { GenerationConfig } from "../../generation/configuration_utils.ts";
+import {
+  generate as generateLoop,
+  positionIdsFromAttentionMask,
+  type GenerateOptions,
+  type GenerateOutput,
+  type GenerationModelInputs,
+  type GenerationModelKwargs,
+} from "../../generation/utils.ts";
 import { ROPE_INIT_FUNCTIONS, type RopeInitFn } from "../../modeling_rope_utils.ts";
-import { PreTrainedModel, type ModelOptions } from "../../modeling_utils.ts";
+import {
+  PreTrainedModel,
+  type ModelOptions,
+  checkDecoderPositions,
+  coerceDecoderInputs,
+} from "../../modeling_utils.ts";
 import { ALL_ATTENTION_FUNCTIONS, type AttentionFunction } from "../../integrations/attention.ts";
 import * as F from "../../nn/functional.ts";
 import { Embedding, Linear, Module, newParameter } from "../../nn/modules.ts";
 import { bceWithLogits, crossEntropy, mseLoss } from "../../ops/losses.ts";
 import { Tensor, toIntRows, type IntInput } from "../../tensor/tensor.ts";
 import { warning_once } from "../../utils/logging.ts";
-import { checkForwardArgs, checkPositions, describeValue, hardPositionLimit } from "../../utils/validate.ts";
+import { checkForwardArgs } from "../../utils/validate.ts";
 import { Random } from "../../utils/random.ts";
 import { LlamaConfig } from "./configuration_llama.ts";
 
@@ -545,16 +558,40 @@ export interface BaseModelOutputWithPast {
   attentions?: Tensor[]; // L x [B, nH, T, S]
 }
 
-/** HF `LlamaPreTrainedModel`: config class, `_init_weights`, and the shared loading plumbing. */
+/** HF `LlamaPreTrainedModel`: config class, `_init_weights`, and the checkpoint size pre-check. */
 export abstract class LlamaPreTrainedModel extends PreTrainedModel {
+  static override config_class = LlamaConfig;
   static override base_model_prefix = "model";
+  declare config: LlamaConfig;
+
+  /**
+   * HF `LlamaPreTrainedModel._init_weights`: Linear and Embedding weights ~ normal(0, initializer_range), Linear
+   * biases zero, the Embedding's padding_idx row zero (RMSNorm weights are built as ones).
+   */
+  protected override _init_weights(module: Module, rng: Random): void {
+    const std = this.config.initializer_range;
+    const normal = (t: Tensor) => {
+      const d = t.data as Float32Array;
+      for (let i = 0; i < d.length; i++) d[i] = f(std * rng.normal());
+    };
+    if (module instanceof Linear) {
+      normal(module.weight);
+      if (module.bias) (module.bias.data as Float32Array).fill(0);
+    } else if (module instanceof Embedding) {
+      normal(module.weight);
+      if (module.padding_idx !== null) {
+        const D = module.embedding_dim;
+        (module.weight.data as Float32Array).fill(0, module.padding_idx * D, (module.padding_idx + 1) * D);
+      }
+    }
+  }
 
   /** embed_tokens, the first layer's q_proj and gate_proj, and the last layer's norm must match config.json. */
   static override _check_checkpoint(config: LlamaConfig, tensors: Map<string, Tensor>, file: string): void {
     const L = config.num_hidden_layers;
     const H = config.hidden_size;
     const expect = (name: string, shape: number[], fields: string) => {
-      const t = tensors.get(name) ?? tensors.get(`model.${name}`) ?? tensors.get(`transformer.${name}`);
+      const t = this._checkpoint_tensor(tensors, name);
       if (t === undefined) throw new CheckpointError(file, `missing ${name}, which config.json (${fields}) requires`);
       if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
         throw new CheckpointError(file, `${name} has shape [${t.shape}], config.json (${fields}) says [${shape}]`);
@@ -589,7 +626,6 @@ export abstract class LlamaPreTrainedModel extends PreTrainedModel {
  */
 export class LlamaModel extends LlamaPreTrainedModel {
   readonly padding_idx: number | null;
-  readonly vocab_size: number;
   embed_tokens: Embedding;
   readonly layers: LlamaDecoderLayer[];
   readonly norm: LlamaRMSNorm;
@@ -598,7 +634,6 @@ export class LlamaModel extends LlamaPreTrainedModel {
   constructor(config: LlamaConfig, opts: ModelOptions = {}) {
     super(config);
     this.padding_idx = config.pad_token_id;
-    this.vocab_size = config.vocab_size;
     this.embed_tokens = this.add(
       "embed_tokens",
       new Embedding(config.vocab_size, config.hidden_size, this.padding_idx),
@@ -611,11 +646,15 @@ export class LlamaModel extends LlamaPreTrainedModel {
     if (!opts._nested) this.post_init(opts);
   }
 
-  get_input_embeddings(): Embedding {
+  get vocab_size(): number {
+    return this.config.vocab_size;
+  }
+
+  override get_input_embeddings(): Embedding {
     return this.embed_tokens;
   }
 
-  set_input_embeddings(value: Embedding): void {
+  override set_input_embeddings(value: Embedding): void {
     this.embed_tokens = this.replace("embed_tokens", value);
   }
 
@@ -624,73 +663,20 @@ export class LlamaModel extends LlamaPreTrainedModel {
     const config = this.config;
     const output_attentions = args.output_attentions ?? config.output_attentions ?? false;
     const output_hidden_states = args.output_hidden_states ?? config.output_hidden_states ?? false;
-    let use_cache = args.use_cache ?? config.use_cache;
+    const use_cache = args.use_cache ?? config.use_cache;
 
-    const hasIds = args.input_ids !== undefined && args.input_ids !== null;
-    const hasEmbeds = args.inputs_embeds !== undefined && args.inputs_embeds !== null;
-    if (hasIds === hasEmbeds) {
-      throw new ValueError(
-        "You cannot specify both input_ids and inputs_embeds at the same time, and must specify either one",
-      );
-    }
-    let inputs_embeds: Tensor; // [B, T, H]
-    if (hasIds) {
-      const ids = toIntRows(args.input_ids!, "input_ids");
-      if (ids.length === 0 || ids[0].length === 0)
-        throw new ShapeError("input_ids", "expected a non-empty [batch, seq] array");
-      inputs_embeds = this.embed_tokens.forward(ids);
-    } else {
-      inputs_embeds = args.inputs_embeds!.to(this.dtype);
-      if (
-        inputs_embeds.shape.length !== 3 ||
-        inputs_embeds.shape[2] !== config.hidden_size ||
-        inputs_embeds.shape[1] === 0
-      ) {
-        throw new ShapeError(
-          "inputs_embeds",
-          `expected [batch, seq, ${config.hidden_size}], got [${inputs_embeds.shape}]`,
-        );
-      }
-    }
-    inputs_embeds = inputs_embeds.to(this.dtype); // widens 2-byte rows under compute_dtype "float32", else a no-op
+    const inputs = coerceDecoderInputs(args, config.hidden_size);
+    // [B, T, H] in the activations' dtype (widens 2-byte rows under compute_dtype "float32", else a no-op)
+    const inputs_embeds = (inputs.inputs_embeds ?? this.embed_tokens.forward(inputs.input_ids!)).to(this.dtype);
     const [B, T] = inputs_embeds.shape;
 
     let past_key_values = args.past_key_values ?? null;
-    if (past_key_values !== null && !(past_key_values instanceof DynamicCache))
-      throw new ValueError(`past_key_values: expected a DynamicCache or null, got ${describeValue(past_key_values)}`);
     if (use_cache && past_key_values === null) past_key_values = new DynamicCache();
     const past_seen_tokens = past_key_values ? past_key_values.get_seq_length() : 0;
-
-    let cache_position: number[];
-    if (args.cache_position === undefined || args.cache_position === null) {
-      cache_position = Array.from({ length: T }, (_, i) => past_seen_tokens + i);
-    } else {
-      cache_position = toIntRows(args.cache_position as IntInput, "cache_position")[0] ?? [];
-      if (cache_position.length !== T)
-        throw new ShapeError("cache_position", `expected ${T} positions, got ${cache_position.length}`);
-    }
-    let position_ids: number[][];
-    if (args.position_ids === undefined || args.position_ids === null) {
-      // cache_position.unsqueeze(0): every row gets the same positions (left padding is not accounted for)
-      position_ids = Array.from({ length: B }, () => cache_position);
-    } else {
-      position_ids = toIntRows(args.position_ids, "position_ids");
-      if (position_ids.length === 1 && B > 1) position_ids = Array.from({ length: B }, () => position_ids[0]);
-      if (position_ids.length !== B || position_ids[0].length !== T)
-        throw new ShapeError(
-          "position_ids",
-          `expected [${B}, ${T}], got [${position_ids.length}, ${position_ids[0]?.length}]`,
-        );
-    }
-    // Beyond HF: positions are checked (HF computes NaN or garbage angles), and a prompt past the trained
-    // length warns as HF's tokenizer does ("Token indices sequence length is longer than ...").
-    const positionLimit = hardPositionLimit(config.max_position_embeddings);
-    checkPositions([cache_position], "cache_position", positionLimit);
-    checkPositions(position_ids, "position_ids", positionLimit);
-    if (past_seen_tokens + T > config.max_position_embeddings)
-      warning_once(
-        `Sequence length ${past_seen_tokens + T} is longer than max_position_embeddings (${config.max_position_embeddings}); positions past it were not trained on.`,
-      );
+    const cache_position = inputs.cache_position ?? Array.from({ length: T }, (_, i) => past_seen_tokens + i);
+    // cache_position.unsqueeze(0): every row gets the same positions (left padding is not accounted for)
+    const position_ids = inputs.position_ids ?? Array.from({ length: B }, () => cache_position);
+    checkDecoderPositions(cache_position, position_ids, past_seen_tokens + T, config.max_position_embeddings);
 
     const causal_mask = this._update_causal_mask(
       args.attention_mask ?? null,
@@ -796,23 +782,28 @@ export interface CausalLMOutputWithPast {
 export class LlamaForCausalLM extends LlamaPreTrainedModel {
   static override _tied_weights_keys = ["lm_head.weight"];
   readonly model: LlamaModel;
-  readonly vocab_size: number;
   lm_head: Linear;
+  /** HF `model.generation_config`: generate's defaults; from_pretrained replaces it with generation_config.json. */
+  generation_config: GenerationConfig;
 
   constructor(config: LlamaConfig, opts: ModelOptions = {}) {
     super(config);
     this.model = this.add("model", new LlamaModel(config, { _nested: true }));
-    this.vocab_size = config.vocab_size;
     this.lm_head = this.add("lm_head", new Linear(config.hidden_size, config.vocab_size, false));
+    this.generation_config = GenerationConfig.from_model_config(config);
     this.post_init(opts);
   }
 
-  get_input_embeddings(): Embedding {
-    return this.model.embed_tokens;
+  get vocab_size(): number {
+    return this.config.vocab_size;
   }
 
   override get_output_embeddings(): Linear {
     return this.lm_head;
+  }
+
+  override set_output_embeddings(value: Linear): void {
+    this.lm_head = this.replace("lm_head", value);
   }
 
   forward(args: LlamaForwardArgs & { labels?: IntInput | null; num_logits_to_keep?: number }): CausalLMOutputWithPast {
@@ -865,63 +856,45 @@ export class LlamaForCausalLM extends LlamaPreTrainedModel {
   }
 
   /**
-   * HF `generate` (greedy or multinomial sampling, KV cache, logits processors in HF's order): see
-   * src/generation/utils.ts. Returns int64 ids [B, prompt + new].
+   * HF `prepare_inputs_for_generation` (v4.44 modeling_llama.py): the inputs of one decoding step.
+   *   input_ids     with a cache, only the ids not yet in it: `input_ids[:, cache_position]` (unless the caller
+   *                 already sliced them to that length)
+   *   position_ids  cumsum(attention_mask) - 1, 1 where the mask is 0; the last q_len columns once the cache
+   *                 holds something (HF's `if past_key_values:` is false for an empty DynamicCache)
+   *   attention_mask, cache_position, past_key_values, use_cache passed through.
    */
-  generate(input_ids: IntInput, opts: GenerateOptions = {}): Tensor {
-    return generateLoop(this, input_ids, opts);
+  prepare_inputs_for_generation(input_ids: number[][], kwargs: GenerationModelKwargs): GenerationModelInputs {
+    const { past_key_values, attention_mask, cache_position, use_cache = true } = kwargs;
+    let ids = input_ids;
+    if (past_key_values !== undefined && input_ids[0].length !== cache_position.length)
+      ids = input_ids.map((row) => cache_position.map((p) => row[p]));
+    let position_ids = kwargs.position_ids;
+    if (attention_mask !== undefined && position_ids === undefined) {
+      position_ids = positionIdsFromAttentionMask(attention_mask);
+      if (past_key_values !== undefined && past_key_values.length > 0)
+        position_ids = position_ids.map((row) => row.slice(row.length - ids[0].length));
+    }
+    return {
+      input_ids: ids.map((r) => [...r]),
+      position_ids,
+      cache_position,
+      past_key_values,
+      use_cache,
+      attention_mask,
+    };
   }
 
   /**
-   * HF `resize_token_embeddings` (v4.44: new rows drawn as `_init_weights` does, old rows copied); resizes an
-   * untied lm_head too and updates config.vocab_size. Returns the new embedding.
+   * HF `generate`: greedy, sampling, beam / group / constrained beam search, contrastive search, assisted
+   * decoding, DoLa, classifier-free guidance (src/generation/utils.ts). `this.generation_config` (from
+   * generation_config.json, else the config's tokens) gives the defaults; options win. Returns int64 ids
+   * [B * num_return_sequences, prompt + new], or HF's output object with `return_dict_in_generate`.
    */
-  resize_token_embeddings(new_num_tokens: number, pad_to_multiple_of?: number, seed = 0): Embedding {
-    return resizeEmbeddings(this, new_num_tokens, pad_to_multiple_of, seed);
+  generate(input_ids: IntInput, opts: GenerateOptions & { return_dict_in_generate: true }): GenerateOutput;
+  generate(input_ids: IntInput, opts?: GenerateOptions): Tensor;
+  generate(input_ids: IntInput, opts: GenerateOptions = {}): Tensor | GenerateOutput {
+    return generateLoop(this, input_ids, opts);
   }
-}
-
-function resizeEmbeddings(
-  model: LlamaPreTrainedModel & { model?: LlamaModel; transformer?: LlamaModel },
-  new_num_tokens: number,
-  pad_to_multiple_of: number | undefined,
-  seed: number,
-): Embedding {
-  if (pad_to_multiple_of !== undefined)
-    new_num_tokens = Math.ceil(new_num_tokens / pad_to_multiple_of) * pad_to_multiple_of;
-  if (!Number.isSafeInteger(new_num_tokens) || new_num_tokens <= 0)
-    throw new ValueError(`new_num_tokens: expected a positive integer, got ${new_num_tokens}`);
-  const base = (model.model ?? model.transformer ?? model) as LlamaModel;
-  const old = base.embed_tokens;
-  const rng = new Random(seed);
-  const std = model.config.initializer_range;
-  const resizeMatrix = (w: Tensor): Tensor => {
-    const [N, D] = w.shape;
-    const out = new Float32Array(new_num_tokens * D);
-    for (let i = 0; i < out.length; i++) out[i] = f(std * rng.normal());
-    out.set(w.toFloat32().subarray(0, Math.min(N, new_num_tokens) * D));
-    const t = new Tensor("float32", out, [new_num_tokens, D]);
-    return w.dtype === "float32" ? t : t.to(w.dtype);
-  };
-  const emb = new Embedding(new_num_tokens, old.embedding_dim, old.padding_idx);
-  emb.weight = resizeMatrix(old.weight);
-  base.set_input_embeddings(emb);
-  const head = model.get_output_embeddings();
-  if (head) {
-    if (model.config.tie_word_embeddings) {
-      const lm = new Linear(head.in_features, new_num_tokens, false);
-      lm.weight = emb.weight;
-      (model as any).lm_head = (model as any).replace("lm_head", lm);
-    } else {
-      const lm = new Linear(head.in_features, new_num_tokens, false);
-      lm.weight = resizeMatrix(head.weight);
-      (model as any).lm_head = (model as any).replace("lm_head", lm);
-    }
-  }
-  model.config.vocab_size = new_num_tokens;
-  (base as any).vocab_size = new_num_tokens;
-  if ("vocab_size" in model) (model as any).vocab_size = new_num_tokens;
-  return emb;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1017,10 +990,6 @@ export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
       );
     }
     this.post_init(opts);
-  }
-
-  get_input_embeddings(): Embedding {
-    return this.model.embed_tokens;
   }
 
   /** The pooled position of each row (see the class comment). */
@@ -1129,10 +1098,6 @@ export class LlamaForQuestionAnswering extends LlamaPreTrainedModel {
     this.post_init(opts);
   }
 
-  get_input_embeddings(): Embedding {
-    return this.transformer.embed_tokens;
-  }
-
   forward(
     args: LlamaForwardArgs & { start_positions?: number[] | Tensor | null; end_positions?: number[] | Tensor | null },
   ): QuestionAnsweringModelOutput {
@@ -1198,10 +1163,6 @@ export class LlamaForTokenClassification extends LlamaPreTrainedModel {
     this.model = this.add("model", new LlamaModel(config, { _nested: true }));
     this.score = this.add("score", new Linear(config.hidden_size, config.num_labels));
     this.post_init(opts);
-  }
-
-  get_input_embeddings(): Embedding {
-    return this.model.embed_tokens;
   }
 
   forward(args: LlamaForwardArgs & { labels?: IntInput | null }): TokenClassifierOutput {

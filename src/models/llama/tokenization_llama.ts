@@ -26,6 +26,7 @@
  * Shapes: encode(text) -> ids[seq]; call(texts[batch]) -> input_ids/attention_mask [batch][seq].
  */
 import { existsSync } from "node:fs";
+import { resolve_pretrained, split_hub_options, TOKENIZER_FILES, type HubOptions } from "../../hub/hub.ts";
 import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { TokenizerError, ValueError } from "../../errors.ts";
@@ -144,9 +145,13 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
    * `added_tokens.json` when the config has no `added_tokens_decoder`), as HF `from_pretrained` does.
    * `kwargs` override the config.
    */
-  static async from_pretrained(dir: string, kwargs: LlamaTokenizerKwargs = {}): Promise<LlamaTokenizer> {
-    checkPath(dir, "LlamaTokenizer.from_pretrained: pretrained_model_name_or_path");
-    kwargs = checkOptions(kwargs, "LlamaTokenizer.from_pretrained: kwargs");
+  static async from_pretrained(
+    dirOrId: string,
+    options: LlamaTokenizerKwargs & HubOptions = {},
+  ): Promise<LlamaTokenizer> {
+    checkPath(dirOrId, "LlamaTokenizer.from_pretrained: pretrained_model_name_or_path");
+    const [hub, kwargs] = split_hub_options(checkOptions(options, "LlamaTokenizer.from_pretrained: options"));
+    const dir = await resolve_pretrained(dirOrId, TOKENIZER_FILES, hub);
     const vocabFile = join(dir, VOCAB_FILES_NAMES.vocab_file);
     if (!existsSync(vocabFile) && kwargs.sp_model_proto === undefined) {
       throw new TokenizerError(
