@@ -199,8 +199,11 @@ export interface PretrainedConfig extends PretrainedConfigFields {}
  * constructor, sets the fields it derives, then validates; `static model_type` names it in config.json and
  * `static float_keys` lists its keys that Python writes as floats.
  */
-/** The largest `num_labels` accepted (2^20): each label gets an id2label entry and a row of the head. */
-export const MAX_NUM_LABELS = 1 << 20;
+/**
+ * The largest `num_labels` accepted (2^17 = 131,072, above any classification head on the Hub): each label
+ * gets an id2label and a label2id entry (building a million of them takes seconds) and a row of the head.
+ */
+export const MAX_NUM_LABELS = 1 << 17;
 
 export class PretrainedConfig {
   static readonly model_type: string = "";

@@ -51,7 +51,7 @@ export const attacks: Attack[] = [
     name: "num_labels 30000000 (sequence classification from a causal-LM checkpoint)",
     run: async () => LlamaForSequenceClassification.from_pretrained(await checkpointWith({ num_labels: 30_000_000 })),
     error: ConfigError,
-    message: /num_labels: at most 1048576 labels/,
+    message: /num_labels: at most 131072 labels \(MAX_NUM_LABELS\)/,
   },
   {
     name: "num_labels 100000 with no score.weight in the checkpoint",
