@@ -150,7 +150,7 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
     options: LlamaTokenizerKwargs & HubOptions = {},
   ): Promise<LlamaTokenizer> {
     checkPath(dirOrId, "LlamaTokenizer.from_pretrained: pretrained_model_name_or_path");
-    const [hub, kwargs] = split_hub_options(checkOptions(options, "LlamaTokenizer.from_pretrained: options"));
+    const [hub, kwargs] = split_hub_options(checkOptions(options, "LlamaTokenizer.from_pretrained: kwargs"));
     const dir = await resolve_pretrained(dirOrId, TOKENIZER_FILES, hub);
     const vocabFile = join(dir, VOCAB_FILES_NAMES.vocab_file);
     if (!existsSync(vocabFile) && kwargs.sp_model_proto === undefined) {

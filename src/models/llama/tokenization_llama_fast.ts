@@ -156,7 +156,7 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
     options: LlamaTokenizerFastKwargs & HubOptions = {},
   ): Promise<LlamaTokenizerFast> {
     checkPath(dirOrId, "LlamaTokenizerFast.from_pretrained: pretrained_model_name_or_path");
-    const [hub, kwargs] = split_hub_options(checkOptions(options, "LlamaTokenizerFast.from_pretrained: options"));
+    const [hub, kwargs] = split_hub_options(checkOptions(options, "LlamaTokenizerFast.from_pretrained: kwargs"));
     const dir = await resolve_pretrained(dirOrId, TOKENIZER_FILES, hub);
     const json = join(dir, VOCAB_FILES_NAMES.tokenizer_file);
     const model = join(dir, VOCAB_FILES_NAMES.vocab_file);

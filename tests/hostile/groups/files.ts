@@ -168,7 +168,7 @@ export const attacks: Attack[] = [
     name: "LlamaTokenizerFast.from_pretrained(dir, null)",
     run: () => LlamaTokenizerFast.from_pretrained(tokenizerFolder(), null as never),
     error: ValueError,
-    message: /options: expected an options object/,
+    message: /kwargs: expected an options object/,
   },
   {
     name: "LlamaConfig.from_pretrained(undefined)",
