@@ -41,24 +41,27 @@ interface WeightsFormat {
   single: string;
   index: string;
   load(path: string): Promise<Map<string, Tensor>>;
-  /** The bytes of one file named `name` holding `tensors`, written chunk by chunk (see atomic_save.ts). */
-  writer(tensors: Map<string, Tensor>, metadata: Record<string, string>, name: string): ChunkWriter;
+  /** The writer of one file named `fileName` (for a save transaction, atomic_save.ts). */
+  writer(fileName: string, tensors: Map<string, Tensor>, metadata: Record<string, string>): ChunkWriter;
 }
 
 const SAFETENSORS_FORMAT: WeightsFormat = {
   single: SAFE_WEIGHTS_NAME,
   index: SAFE_WEIGHTS_INDEX_NAME,
   load: async (path) => (await loadSafetensors(path)).tensors,
-  writer: (tensors, metadata) => safetensorsWriter(tensors, metadata),
+  writer: (_fileName, tensors, metadata) => safetensorsWriter(tensors, metadata),
 };
 
 const PYTORCH_FORMAT: WeightsFormat = {
   single: WEIGHTS_NAME,
   index: WEIGHTS_INDEX_NAME,
   load: async (path) => loadTorchCheckpoint(path).tensors,
-  // torch.save names the archive's records after the file's stem, as torch does
-  writer: (tensors, _metadata, name) => async (write) => {
-    for (const chunk of serializeTorchCheckpoint(tensors, name.replace(/\.[^.]*$/, ""))) await write(chunk);
+  // torch names the archive after the file stem.
+  writer: (fileName, tensors) => {
+    const chunks = serializeTorchCheckpoint(tensors, fileName.replace(/\.[^.]*$/, "") || "archive");
+    return async (write) => {
+      for (const c of chunks) await write(c);
+    };
   },
 };
 /** huggingface_hub's `MAX_SHARD_SIZE` default, also `save_pretrained`'s. */
@@ -372,7 +375,7 @@ export function planCheckpointSave(
   if (split.shards.length <= 1)
     return {
       format,
-      files: [{ name: format.single, writer: format.writer(new Map(entries), metadata, format.single) }],
+      files: [{ name: format.single, writer: format.writer(format.single, new Map(entries), metadata) }],
       index: null,
     };
   const byName = new Map(entries);
@@ -380,7 +383,7 @@ export function planCheckpointSave(
   const files = split.shards.map((names, i) => {
     const name = shardFileName(i, split.shards.length, format.single);
     for (const n of names) weight_map[n] = name;
-    return { name, writer: format.writer(new Map(names.map((n) => [n, byName.get(n)!])), metadata, name) };
+    return { name, writer: format.writer(name, new Map(names.map((n) => [n, byName.get(n)!])), metadata) };
   });
   const index = pythonJsonDumps({ metadata: { total_size: split.total_size }, weight_map }) + "\n";
   return { format, files, index };
@@ -390,7 +393,7 @@ export function planCheckpointSave(
 export async function stageCheckpointTensors(tx: SaveTransaction, plan: CheckpointSavePlan): Promise<string[]> {
   const { format } = plan;
   const fileNames = plan.files.map((f) => f.name);
-  const stale = new Set([plan.index === null ? format.index : format.single]);
+  const stale = new Set([plan.index !== null ? format.single : format.index]);
   const prefixes = [format.single.replace(/\.[^.]*$/, "")];
   if (format === PYTORCH_FORMAT) {
     stale.add(SAFE_WEIGHTS_NAME).add(SAFE_WEIGHTS_INDEX_NAME);

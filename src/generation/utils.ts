@@ -33,7 +33,9 @@ import { DynamicCache } from "../cache_utils.ts";
 import { cat, narrow } from "../nn/functional.ts";
 import { ShapeError, ValueError } from "../errors.ts";
 import { Tensor, toIntRows, type IntInput } from "../tensor/tensor.ts";
+import { warning_once } from "../utils/logging.ts";
 import { Random } from "../utils/random.ts";
+import { checkOptions, describeValue, hardPositionLimit } from "../utils/validate.ts";
 import { DisjunctiveConstraint, PhrasalConstraint, type Constraint } from "./beam_constraints.ts";
 import {
   BeamSearchScorer,
@@ -488,6 +490,7 @@ export function generate(
   input_ids: IntInput,
   opts: GenerateOptions = {},
 ): Tensor | GenerateOutput {
+  opts = checkOptions(opts, "generate: options");
   // 1. The generation config (HF `_prepare_generation_config`): the caller's config, else the model's
   // generation_config (generation_config.json) or its config's defaults, deep-copied and updated with the option
   // keys; keys that are neither options nor fields are refused as HF's `_validate_model_kwargs` refuses them.
@@ -539,12 +542,30 @@ export function generate(
       : prepareAttentionMaskForGeneration(ids, pad, eos);
 
   const streamer = opts.streamer ?? null;
+  if (
+    streamer !== null &&
+    (typeof streamer !== "object" || typeof streamer.put !== "function" || typeof streamer.end !== "function")
+  )
+    throw new ValueError(
+      `streamer: expected an object with put(ids) and end() methods, got ${describeValue(streamer)}`,
+    );
   if (streamer !== null && config.num_beams > 1)
     throw new ValueError("`streamer` cannot be used with beam search (yet!). Make sure that `num_beams` is set to 1.");
 
   // 4. Lengths (HF `_prepare_generated_length`): max_new_tokens and min_new_tokens take precedence.
   if (config.max_new_tokens !== null) config.max_length = config.max_new_tokens + input_ids_length;
   if (config.min_new_tokens !== null) config.min_length = config.min_new_tokens + input_ids_length;
+  // Beyond HF, which only warns past max_position_embeddings: the total length is capped at the hard position
+  // bound that forward enforces (MAX_POSITION_MULTIPLE x max_position_embeddings, room for rope scaling such as
+  // dynamic NTK), so `max_new_tokens: 1e9` ends instead of running for days.
+  const maxPositions = model.config.max_position_embeddings;
+  if (maxPositions !== undefined && config.max_length > maxPositions) {
+    const cap = hardPositionLimit(maxPositions);
+    warning_once(
+      `generate: max_length ${config.max_length} (prompt + max_new_tokens) exceeds max_position_embeddings (${maxPositions})${config.max_length > cap ? `; capped at the hard position bound ${cap}` : ""}`,
+    );
+    config.max_length = Math.min(config.max_length, cap);
+  }
   // HF `_validate_generated_length`.
   if (input_ids_length >= config.max_length) {
     throw new ValueError(

@@ -163,8 +163,18 @@ export abstract class Module {
 
   /** (name, module) pairs, depth first, this module first with name "" (torch `named_modules`). */
   named_modules(prefix = ""): [string, Module][] {
-    const out: [string, Module][] = [[prefix, this]];
-    for (const [name, m] of this.children) out.push(...m.named_modules(prefix ? `${prefix}.${name}` : name));
+    // Iterative pre-order walk: a recursive walk spreading each child's list into push() overflows the stack
+    // for models with tens of thousands of modules.
+    const out: [string, Module][] = [];
+    const stack: [string, Module][] = [[prefix, this]];
+    while (stack.length > 0) {
+      const [name, m] = stack.pop()!;
+      out.push([name, m]);
+      for (let i = m.children.length - 1; i >= 0; i--) {
+        const [child, sub] = m.children[i];
+        stack.push([name ? `${name}.${child}` : child, sub]);
+      }
+    }
     return out;
   }
 

@@ -35,13 +35,19 @@ import {
   type GenerationModelKwargs,
 } from "../../generation/utils.ts";
 import { ROPE_INIT_FUNCTIONS, type RopeInitFn } from "../../modeling_rope_utils.ts";
-import { PreTrainedModel, type ModelOptions, coerceDecoderInputs } from "../../modeling_utils.ts";
+import {
+  PreTrainedModel,
+  type ModelOptions,
+  checkDecoderPositions,
+  coerceDecoderInputs,
+} from "../../modeling_utils.ts";
 import { ALL_ATTENTION_FUNCTIONS, type AttentionFunction } from "../../integrations/attention.ts";
 import * as F from "../../nn/functional.ts";
 import { announceStep, Embedding, Linear, Module, newParameter } from "../../nn/modules.ts";
 import { bceWithLogits, crossEntropy, mseLoss } from "../../ops/losses.ts";
 import { Tensor, toIntRows, type IntInput } from "../../tensor/tensor.ts";
 import { warning_once } from "../../utils/logging.ts";
+import { checkForwardArgs } from "../../utils/validate.ts";
 import { Random } from "../../utils/random.ts";
 import { LlamaConfig } from "./configuration_llama.ts";
 
@@ -670,6 +676,7 @@ export class LlamaModel extends LlamaPreTrainedModel {
   }
 
   forward(args: LlamaForwardArgs): BaseModelOutputWithPast {
+    checkForwardArgs(args, "forward");
     const config = this.config;
     const output_attentions = args.output_attentions ?? config.output_attentions ?? false;
     const output_hidden_states = args.output_hidden_states ?? config.output_hidden_states ?? false;
@@ -686,6 +693,7 @@ export class LlamaModel extends LlamaPreTrainedModel {
     const cache_position = inputs.cache_position ?? Array.from({ length: T }, (_, i) => past_seen_tokens + i);
     // cache_position.unsqueeze(0): every row gets the same positions (left padding is not accounted for)
     const position_ids = inputs.position_ids ?? Array.from({ length: B }, () => cache_position);
+    checkDecoderPositions(cache_position, position_ids, past_seen_tokens + T, config.max_position_embeddings);
 
     const causal_mask = this._update_causal_mask(
       args.attention_mask ?? null,
@@ -968,6 +976,29 @@ function readLabels(labels: IntInput | Tensor): { values: number[]; shape: numbe
  */
 export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
   static override _head_keys = ["score.weight"];
+
+  /**
+   * Beyond the base checks: `score.weight` must be [num_labels, hidden_size] when the checkpoint has it; when
+   * it has none (a base checkpoint), the new head may have at most max(vocab_size, 65536) rows (no larger than
+   * the embedding, or a generous label count), so an untrusted `num_labels: 30000000` cannot allocate gigabytes
+   * before anything else fails.
+   */
+  static override _check_checkpoint(config: LlamaConfig, tensors: Map<string, Tensor>, file: string): void {
+    super._check_checkpoint(config, tensors, file);
+    const score = tensors.get("score.weight");
+    const want = [config.num_labels, config.hidden_size];
+    if (score !== undefined && (score.shape.length !== 2 || score.shape[0] !== want[0] || score.shape[1] !== want[1]))
+      throw new CheckpointError(
+        file,
+        `score.weight has shape [${score.shape}], config.json (num_labels, hidden_size) says [${want}]`,
+      );
+    const maxNewLabels = Math.max(config.vocab_size, 1 << 16);
+    if (score === undefined && config.num_labels > maxNewLabels)
+      throw new CheckpointError(
+        file,
+        `no score.weight, and num_labels (${config.num_labels}) is more than max(vocab_size, 65536) = ${maxNewLabels}: a new head that size is refused`,
+      );
+  }
   readonly num_labels: number;
   readonly model: LlamaModel;
   readonly score: Linear;
