@@ -2,76 +2,73 @@
  * `llama-ts golden --out DIR (--config FILE|PRESET --seed N | --model DIR)`: write golden fixtures for ports
  * (checkpoint/, fixtures.safetensors, manifest.json, ...; see golden/README.md). Progress goes to stderr.
  */
-import { parseArgs } from "node:util";
-import { numberFlag, UsageError } from "./args.ts";
+import { GOLDEN_PRESETS } from "../golden/presets.ts";
+import { checkFolder, flagHelp, parseFlags, UsageError, type FlagTable } from "./args.ts";
+
+const GOLDEN_FLAGS = {
+  out: {
+    type: "string",
+    arg: "DIR",
+    required: true,
+    help: "output folder: checkpoint/, fixtures.safetensors, manifest.json",
+  },
+  config: {
+    type: "string",
+    arg: "FILE|PRESET",
+    help: `a config.json, or a preset: ${Object.keys(GOLDEN_PRESETS).join(", ")}`,
+  },
+  seed: { type: "int", min: 0, max: 2 ** 32 - 1, help: "seed of the random initialisation with --config (default 0)" },
+  model: { type: "string", arg: "DIR", help: "an existing HF checkpoint folder instead of --config" },
+  prompt: { type: "string", arg: "TEXT", help: "a prompt (repeatable; needs a tokenizer); default: seeded random ids" },
+  "max-new-tokens": { type: "int", min: 1, max: 4096, help: "tokens of the greedy case (default 6)" },
+  torch_dtype: {
+    type: "choice",
+    choices: ["float32", "float16", "bfloat16"],
+    arg: "T",
+    help: "storage dtype of the written weights (fixtures are float32 compute from them, HF's default load)",
+  },
+} satisfies FlagTable;
 
 export const GOLDEN_HELP = `Write golden fixtures (an HF checkpoint and every module's inputs/outputs) for other ports.
 
 Usage: llama-ts golden --out DIR (--config FILE|PRESET [--seed N] | --model DIR) [options]
 
-  --out DIR                 output folder: checkpoint/, fixtures.safetensors, manifest.json, ...
-  --config FILE|PRESET      a config.json, or a preset: mha, gqa, mqa, bias_yarn, llama3_tied, tp2_longrope,
-                            fp16, bf16, classifier, llama2_tokenizer
-  --seed N                  seed of the random initialisation (default 0)
-  --model DIR               an existing HF checkpoint folder instead of --config
-  --prompt TEXT             a prompt (repeatable; needs a tokenizer); default: seeded random ids
-  --max-new-tokens N        tokens of the greedy case (default 6)
-  --torch_dtype T           storage dtype of the written weights: float32 | float16 | bfloat16
-                            (fixtures are computed in float32 from those weights, HF's default load)
-`;
-
-const DTYPES = ["float32", "float16", "bfloat16"] as const;
+${flagHelp(GOLDEN_FLAGS)}`;
 
 export async function runGolden(argv: string[]): Promise<void> {
-  let v: Record<string, string | string[] | boolean | undefined>;
-  try {
-    v = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        out: { type: "string" },
-        config: { type: "string" },
-        seed: { type: "string" },
-        model: { type: "string" },
-        prompt: { type: "string", multiple: true },
-        "max-new-tokens": { type: "string" },
-        max_new_tokens: { type: "string" },
-        torch_dtype: { type: "string" },
-      },
-    }).values;
-  } catch (e) {
-    throw new UsageError((e as Error).message);
+  // --prompt may repeat: collect its values, check the rest against the table
+  const prompts: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--prompt" || argv[i].startsWith("--prompt=")) {
+      const value = argv[i].startsWith("--prompt=") ? argv[i].slice("--prompt=".length) : argv[++i];
+      if (value === undefined) throw new UsageError("--prompt: expected a value");
+      prompts.push(value);
+    } else rest.push(argv[i]);
   }
-  if (typeof v.out !== "string" || v.out === "") throw new UsageError("--out DIR is required");
-  if ((v.config === undefined) === (v.model === undefined))
-    throw new UsageError("give either --config FILE|PRESET or --model DIR");
-  if (v.model !== undefined && v.seed !== undefined) throw new UsageError("--seed applies to --config, not --model");
-  const seed = numberFlag(v.seed, "seed", { integer: true, min: 0, max: 2 ** 32 - 1 }) ?? 0;
-  const max_new_tokens = numberFlag(v["max-new-tokens"] ?? v.max_new_tokens, "max-new-tokens", {
-    integer: true,
-    min: 1,
-    max: 4096,
-  });
-  const dtype = v.torch_dtype as string | undefined;
-  if (dtype !== undefined && !(DTYPES as readonly string[]).includes(dtype))
-    throw new UsageError(`--torch_dtype: expected one of ${DTYPES.join(", ")}, got ${JSON.stringify(dtype)}`);
+  const flags = parseFlags("golden", rest, GOLDEN_FLAGS);
+  if ((flags.config === undefined) === (flags.model === undefined))
+    throw new UsageError("--config: give either --config FILE|PRESET or --model DIR");
+  if (flags.model !== undefined) {
+    if (flags.seed !== undefined) throw new UsageError("--seed: applies to --config, not --model");
+    checkFolder("model", flags.model);
+  }
   const { writeGolden } = await import("../golden/writer.ts");
   const command = ["llama-ts", "golden", ...argv]
     .map((a) => (/^[\w./:=-]+$/.test(a) ? a : JSON.stringify(a)))
     .join(" ");
   const summary = await writeGolden({
-    out: v.out,
-    config: v.config as string | undefined,
-    model: v.model as string | undefined,
-    seed,
-    prompts: v.prompt as string[] | undefined,
-    max_new_tokens,
-    torch_dtype: dtype as (typeof DTYPES)[number] | undefined,
+    out: flags.out!,
+    config: flags.config,
+    model: flags.model,
+    seed: flags.seed ?? 0,
+    prompts,
+    max_new_tokens: flags["max-new-tokens"],
+    torch_dtype: flags.torch_dtype as "float32" | "float16" | "bfloat16" | undefined,
     command,
     progress: (line) => process.stderr.write(line + "\n"),
   });
   process.stdout.write(
-    `${v.out}: ${summary.cases} cases, ${summary.tensors} tensors (${(summary.bytes / 1e6).toFixed(2)} MB of fixtures)\n`,
+    `${flags.out}: ${summary.cases} cases, ${summary.tensors} tensors (${(summary.bytes / 1e6).toFixed(2)} MB of fixtures)\n`,
   );
 }
