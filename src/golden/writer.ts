@@ -66,14 +66,12 @@ export interface GoldenSummary {
 
 type Model = LlamaForCausalLM | LlamaForSequenceClassification;
 
-const VERSION = "0.1.0";
-
 async function packageVersion(): Promise<string> {
   try {
     const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8"));
-    return typeof pkg.version === "string" ? pkg.version : VERSION;
+    return typeof pkg.version === "string" ? pkg.version : "unknown";
   } catch {
-    return VERSION;
+    return "unknown";
   }
 }
 
