@@ -25,6 +25,7 @@ import type { PreTrainedTokenizerBase } from "../tokenization_utils_base.ts";
 import { Random } from "../utils/random.ts";
 import { runCase, toTensor, type CaseTensor } from "./capture.ts";
 import {
+  FLOAT32_COMPUTE,
   GOLDEN_SCHEMA_VERSION,
   GOLDEN_TOLERANCES,
   NAMING_RULE,
@@ -94,8 +95,8 @@ async function resolveSource(opts: GoldenOptions): Promise<{
     const head = headOf(config, join(opts.model, "config.json"));
     const model =
       head === "LlamaForSequenceClassification"
-        ? await LlamaForSequenceClassification.from_pretrained(opts.model, { pooling: "first_pad_minus_one" })
-        : await LlamaForCausalLM.from_pretrained(opts.model);
+        ? await LlamaForSequenceClassification.from_pretrained(opts.model, { ...FLOAT32_COMPUTE, pooling: "first_pad_minus_one" })
+        : await LlamaForCausalLM.from_pretrained(opts.model, FLOAT32_COMPUTE);
     const stored = (config.torch_dtype ?? "float32") as WeightsDType;
     const hasTok = existsSync(join(opts.model, "tokenizer.json")) || existsSync(join(opts.model, "tokenizer.model"));
     const tokenizer = hasTok ? await LlamaTokenizerFast.from_pretrained(opts.model) : null;
@@ -399,8 +400,8 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
       if (loaded !== null && !stateful) return loaded;
       const m =
         src.head === "LlamaForSequenceClassification"
-          ? await LlamaForSequenceClassification.from_pretrained(ckpt, { pooling: "first_pad_minus_one" })
-          : await LlamaForCausalLM.from_pretrained(ckpt);
+          ? await LlamaForSequenceClassification.from_pretrained(ckpt, { ...FLOAT32_COMPUTE, pooling: "first_pad_minus_one" })
+          : await LlamaForCausalLM.from_pretrained(ckpt, FLOAT32_COMPUTE);
       if (L >= 8)
         m.model.layers.forEach((layer, i) => layer.register_forward_hook(() => progress(`golden:   layer ${i + 1}/${L}`)));
       loaded = m;
