@@ -427,7 +427,7 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
     const flags = { output_attentions: true, output_hidden_states: true };
     const light = src.light;
     const batched = pad !== null && rows.length > 1 && !light;
-    const total = src.head === "LlamaForCausalLM" ? (light ? 2 : 8 + (batched ? 3 : 0)) : 2;
+    const total = src.head === "LlamaForCausalLM" ? (light ? 2 : 8 + (batched ? 3 : 0)) : config.num_labels > 1 ? 3 : 2;
     let done = 0;
     const step = (name: string) => progress(`golden: case ${++done}/${total} ${name}`);
 
@@ -457,6 +457,28 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
         sink,
         cases,
       );
+      if (config.num_labels > 1) {
+        // float targets (non-integral, so that JSON keeps them floats): BCEWithLogits, problem_type inferred anew
+        const soft = [0, 1].map((b) => Array.from({ length: config.num_labels }, (_, j) => ((b + j) % 3) * 0.375));
+        step("right_padded_multi_label");
+        runForward(
+          await load(),
+          {
+            name: "right_padded_multi_label",
+            inputs: {
+              input_ids: [padRight(rows[0]), padRight(r1)],
+              attention_mask: mask,
+              labels: soft,
+              use_cache: false,
+              ...flags,
+            },
+            mask,
+            notes: "float labels [B, num_labels] (a float tensor in HF): multi_label_classification, BCEWithLogitsLoss",
+          },
+          sink,
+          cases,
+        );
+      }
     } else {
       step("single");
       runForward(await load(), { name: "single", inputs: { input_ids: [rows[0]], use_cache: false, ...flags }, mask: null }, sink, cases);

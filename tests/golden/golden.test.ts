@@ -412,3 +412,38 @@ describe("golden command and sources", () => {
     expect(r.ok).toBe(true);
   }, 60_000);
 });
+
+describe("committed classifier fixtures", () => {
+  it("pooled logits are score's output at the pooled index; the losses are CE and BCE of them (float64 check)", async () => {
+    const g = await readGolden(resolve(process.cwd(), "golden/classifier"));
+    const get = (n: string) => g.fixtures.get(n)!;
+    for (const name of ["right_padded", "right_padded_multi_label"]) {
+      const c = g.manifest.cases.find((x) => x.name === name)!;
+      const ids = c.inputs.input_ids as number[][];
+      const T = ids[0].length;
+      const idx = Array.from(get(`${name}/pooled_indices`).data as BigInt64Array, Number);
+      // HF 4.44: (first pad - 1) mod T
+      expect(idx).toEqual(ids.map((r) => (((r.indexOf(0) < 0 ? 0 : r.indexOf(0)) - 1 + T) % T)));
+      const all = get(`${name}/score/out.0`).toFloat32();
+      const pooled = get(`${name}/logits`).toFloat32();
+      const n = 3;
+      idx.forEach((t, b) => expect([...pooled.subarray(b * n, b * n + n)]).toEqual([...all.subarray((b * T + t) * n, (b * T + t + 1) * n)]));
+      const loss = get(`${name}/loss`).toFloat32()[0];
+      let want = 0;
+      if (name === "right_padded") {
+        (c.inputs.labels as number[]).forEach((y, b) => {
+          const row = [...pooled.subarray(b * n, b * n + n)];
+          const m = Math.max(...row);
+          want += (m + Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0)) - row[y]) / 2;
+        });
+      } else {
+        const ys = (c.inputs.labels as number[][]).flat();
+        ys.forEach((y, i) => {
+          const x = pooled[i];
+          want += (Math.max(x, 0) - x * y + Math.log1p(Math.exp(-Math.abs(x)))) / ys.length;
+        });
+      }
+      expect(Math.abs(loss - want)).toBeLessThan(1e-6);
+    }
+  });
+});
