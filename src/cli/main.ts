@@ -66,6 +66,20 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
       return { help: m.BENCH_HELP, run: m.runBench };
     },
   },
+  golden: {
+    summary: "Write golden fixtures (checkpoint, every module's inputs and outputs) for another port",
+    load: async () => {
+      const m = await import("./golden.ts");
+      return { help: m.GOLDEN_HELP, run: m.runGolden };
+    },
+  },
+  verify: {
+    summary: "Compare another port's outputs with golden fixtures, tensor by tensor",
+    load: async () => {
+      const m = await import("./verify.ts");
+      return { help: m.VERIFY_HELP, run: m.runVerify };
+    },
+  },
   convert_llama_weights_to_hf: {
     summary: "Convert Meta's original checkpoint (params.json, consolidated.*.pth) to an HF folder",
     load: async () => {
@@ -78,20 +92,6 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => {
       const m = await import("./convert_llama_weights.ts");
       return { help: m.CONVERT_TO_META_HELP, run: m.runConvertToMeta };
-    },
-  },
-  golden: {
-    summary: "Write golden fixtures (a checkpoint and every module's inputs and outputs) for other ports",
-    load: async () => {
-      const m = await import("./golden.ts");
-      return { help: m.GOLDEN_HELP, run: m.runGolden };
-    },
-  },
-  verify: {
-    summary: "Compare another port's tensors with a golden folder",
-    load: async () => {
-      const m = await import("./verify.ts");
-      return { help: m.VERIFY_HELP, run: m.runVerify };
     },
   },
 };
