@@ -30,7 +30,8 @@ ${Object.entries(COMMANDS)
 Run "llama-ts <command> --help" for a command's options.
 `;
 
-async function main(argv: string[]): Promise<number> {
+/** Run one command line; returns the exit code (bin/llama-ts.mjs calls it on the compiled CLI). */
+export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
     process.stdout.write(MAIN_HELP);
@@ -45,21 +46,22 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(entry.help);
     return 0;
   }
-  await entry.run(rest);
-  return 0;
+  try {
+    await entry.run(rest);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof LlamaError) {
+      process.stderr.write(`llama-ts: ${e.message.split("\n")[0]}\n`);
+      return 2;
+    }
+    process.stderr.write(`llama-ts: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    return 1;
+  }
 }
 
-const isEntry = process.argv[1] !== undefined && /cli[\\/]main\.ts$/.test(process.argv[1]);
+const isEntry = process.argv[1] !== undefined && /cli[\\/]main\.[jt]s$/.test(process.argv[1]);
 if (isEntry) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(process.exitCode ?? code),
-    (e) => {
-      if (e instanceof LlamaError) {
-        process.stderr.write(`llama-ts: ${e.message.split("\n")[0]}\n`);
-        process.exit(2);
-      }
-      process.stderr.write(`llama-ts: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
-      process.exit(1);
-    },
-  );
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

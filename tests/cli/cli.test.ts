@@ -1,16 +1,19 @@
-/** The llama-ts command line, run as a user runs it (through bin/llama-ts.mjs). */
+/**
+ * The llama-ts command line, run from its TypeScript source (tsx) as in development; the installed command
+ * (bin/llama-ts.mjs on the compiled dist/) is run by the consumer test in .ci/consumer.sh.
+ */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 
-const BIN = resolve(process.cwd(), "bin/llama-ts.mjs");
+const CLI = resolve(process.cwd(), "src/cli/main.ts");
 const MODELS = resolve(process.cwd(), "../shared/reference/models");
 const present = existsSync(MODELS);
 if (!present) console.warn(`skipping CLI runs on reference checkpoints: ${MODELS} is absent`);
 
 function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 120_000 });
+  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { encoding: "utf8", timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
