@@ -19,7 +19,7 @@ export interface CliTokenizer {
 export async function loadDefaultTokenizerForCli(): Promise<{ tokenizer: CliTokenizer; source: string }> {
   return {
     tokenizer: (await loadDefaultTokenizer()) as unknown as CliTokenizer,
-    source: "embedded Llama 2 tokenizer (npm llama-tokenizer-js vocabulary and merges)",
+    source: "embedded Llama 2 tokenizer (data/llama2-tokenizer.model and tokenizer.json)",
   };
 }
 
