@@ -1,13 +1,14 @@
 /**
  * DynamicCache: the key/value cache of HF's `cache_utils.DynamicCache`.
  *
- * Per layer it holds `key_cache[layer]` and `value_cache[layer]`, each a float32 Tensor
+ * Per layer it holds `key_cache[layer]` and `value_cache[layer]`, each a Tensor in the activations' dtype
  * `[batch, num_key_value_heads, seq, head_dim]`: keys after RoPE, before `repeat_kv` (HF stores them there).
  * `update(k, v, layer_idx)` appends the new `[batch, kv_heads, q_len, head_dim]` states along `seq` and
  * returns the whole cached key and value states, as HF's `update` returns `(k_cat, v_cat)`.
  */
 import { ShapeError } from "./errors.ts";
-import { Tensor } from "./tensor/tensor.ts";
+import * as F from "./nn/functional.ts";
+import type { Tensor } from "./tensor/tensor.ts";
 
 export class DynamicCache {
   key_cache: Tensor[] = [];
@@ -37,8 +38,8 @@ export class DynamicCache {
       this.key_cache.push(key_states);
       this.value_cache.push(value_states);
     } else {
-      this.key_cache[layer_idx] = catSeq(this.key_cache[layer_idx], key_states, "key_states");
-      this.value_cache[layer_idx] = catSeq(this.value_cache[layer_idx], value_states, "value_states");
+      this.key_cache[layer_idx] = F.cat([this.key_cache[layer_idx], key_states], -2);
+      this.value_cache[layer_idx] = F.cat([this.value_cache[layer_idx], value_states], -2);
     }
     return [this.key_cache[layer_idx], this.value_cache[layer_idx]];
   }
@@ -47,21 +48,4 @@ export class DynamicCache {
   get length(): number {
     return this.key_cache.length;
   }
-}
-
-/** torch.cat([a, b], dim=-2) for float32 [B, H, S, D] tensors. */
-function catSeq(a: Tensor, b: Tensor, name: string): Tensor {
-  const [B, H, Sa, D] = a.shape;
-  const Sb = b.shape[2];
-  if (b.shape[0] !== B || b.shape[1] !== H || b.shape[3] !== D) {
-    throw new ShapeError(name, `cannot append [${b.shape}] to cached [${a.shape}]`);
-  }
-  const out = new Float32Array(B * H * (Sa + Sb) * D);
-  const ad = a.data as Float32Array;
-  const bd = b.data as Float32Array;
-  for (let bh = 0; bh < B * H; bh++) {
-    out.set(ad.subarray(bh * Sa * D, (bh + 1) * Sa * D), bh * (Sa + Sb) * D);
-    out.set(bd.subarray(bh * Sb * D, (bh + 1) * Sb * D), bh * (Sa + Sb) * D + Sa * D);
-  }
-  return new Tensor("float32", out, [B, H, Sa + Sb, D]);
 }

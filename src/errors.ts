@@ -33,6 +33,21 @@ export class CheckpointError extends LlamaError {
   }
 }
 
+/**
+ * A pickle (`.pth`, `pytorch_model.bin`) that imports a global outside the state-dict allowlist, e.g.
+ * `posix.system` or `builtins.eval`: refused before any of its opcodes is interpreted. `global` is the
+ * `module.name` it asked for.
+ */
+export class UnsafePickleError extends CheckpointError {
+  constructor(
+    file: string,
+    readonly global: string,
+    message: string,
+  ) {
+    super(file, message);
+  }
+}
+
 /** A malformed tokenizer file (tokenizer.model, tokenizer.json, tokenizer_config.json) or tokenizer input. */
 export class TokenizerError extends LlamaError {
   constructor(

@@ -47,6 +47,9 @@ export { DynamicCache } from "./cache_utils.ts";
 export { PreTrainedModel } from "./modeling_utils.ts";
 export type { ModelOptions, FromPretrainedOptions, TorchDType } from "./modeling_utils.ts";
 export { ROPE_INIT_FUNCTIONS } from "./modeling_rope_utils.ts";
+export * as functional from "./nn/functional.ts";
+export { ALL_ATTENTION_FUNCTIONS, ATTN_IMPLEMENTATIONS } from "./integrations/attention.ts";
+export type { AttentionFunction, AttnImplementation } from "./integrations/attention.ts";
 export {
   LlamaRMSNorm,
   LlamaRotaryEmbedding,
@@ -54,6 +57,7 @@ export {
   apply_rotary_pos_emb,
   LlamaMLP,
   repeat_kv,
+  eager_attention_forward,
   LlamaAttention,
   LlamaDecoderLayer,
   LlamaPreTrainedModel,

@@ -15,10 +15,14 @@
  *   undefined / "float32": 2-byte weights are upcast to float32 at load (HF's default: the torch default dtype);
  *   "auto": every weight keeps the dtype stored in the file (2 bytes a value for float16/bfloat16);
  *   "float16" / "bfloat16": weights are rounded to that dtype and stay 2 bytes.
- * Compute is float32 in every case (activations, softmax, norms); 2-byte weights are widened inside the matmul.
+ * Compute follows the weights, as in HF: float32 weights compute in float32; float16 / bfloat16 weights (that
+ * torch_dtype, or "auto" on such a checkpoint) compute in that dtype, rounding where torch rounds (see
+ * src/nn/functional.ts). `compute_dtype: "float32"` keeps 2-byte weights in memory but computes in float32
+ * (widened inside the matmul kernels): half the memory of float32 weights, float32 accuracy, not HF's numbers.
  */
 import { PretrainedConfig } from "./configuration_utils.ts";
 import { CheckpointError, ShapeError, ValueError } from "./errors.ts";
+import { ATTN_IMPLEMENTATIONS, type AttnImplementation } from "./integrations/attention.ts";
 import { loadCheckpointTensors, saveCheckpointTensors } from "./formats/checkpoint.ts";
 import { Embedding, Linear, Module, isMetaInit, withMetaInit } from "./nn/modules.ts";
 import { type IntInput, Tensor, toIntRows } from "./tensor/tensor.ts";
@@ -35,7 +39,10 @@ export interface ModelOptions {
 
 export interface FromPretrainedOptions {
   torch_dtype?: TorchDType;
-  attn_implementation?: "eager" | "sdpa" | "flash_attention_2";
+  /** "float32": compute in float32 whatever the weights' dtype (default: the weights' dtype, as HF). */
+  compute_dtype?: "float32";
+  /** HF's attention implementations (src/integrations/attention.ts); default "eager". */
+  attn_implementation?: AttnImplementation;
 }
 
 function convertForLoad(t: Tensor, dtype: TorchDType): Tensor {
@@ -176,8 +183,14 @@ export abstract class PreTrainedModel extends Module {
     return out;
   }
 
-  /** config.json + model.safetensors (HF tensor names, stored dtypes), or shards past max_shard_size. */
-  async save_pretrained(dir: string, opts: { max_shard_size?: number | string } = {}): Promise<void> {
+  /**
+   * config.json + model.safetensors (HF tensor names, stored dtypes), or shards past max_shard_size;
+   * `safe_serialization: false` writes pytorch_model.bin (torch.save's zip format) instead, as HF.
+   */
+  async save_pretrained(
+    dir: string,
+    opts: { max_shard_size?: number | string; safe_serialization?: boolean } = {},
+  ): Promise<void> {
     const arch = this.constructor.name;
     const prevArch = this.config.architectures;
     this.config.architectures = [arch];
@@ -186,6 +199,7 @@ export abstract class PreTrainedModel extends Module {
     await saveCheckpointTensors(dir, this.state_dict(), {
       max_shard_size: opts.max_shard_size,
       metadata: { format: "pt" },
+      safe_serialization: opts.safe_serialization,
     });
   }
 
@@ -253,7 +267,8 @@ export abstract class PreTrainedModel extends Module {
   }
 
   /**
-   * Load `dir` (config.json + model.safetensors or an index with shards) into this class.
+   * Load `dir` (config.json + model.safetensors or an index with shards; else pytorch_model.bin or its shards)
+   * into this class.
    * Extra options (e.g. `pooling` for sequence classification) go to the constructor.
    */
   static async from_pretrained<T extends PreTrainedModel>(
@@ -267,17 +282,18 @@ export abstract class PreTrainedModel extends Module {
         `torch_dtype: expected "auto", "float32", "float16" or "bfloat16", got ${JSON.stringify(torch_dtype)}`,
       );
     const attn = opts.attn_implementation ?? "eager";
-    if (attn === "flash_attention_2") {
-      // HF raises ImportError without the flash-attn CUDA package; there is no such kernel here.
+    if (!ATTN_IMPLEMENTATIONS.includes(attn))
       throw new ValueError(
-        'attn_implementation: "flash_attention_2" needs CUDA flash-attn kernels; use "eager" (or "sdpa", same math)',
+        `attn_implementation: expected one of ${ATTN_IMPLEMENTATIONS.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(attn)}`,
       );
-    }
-    if (attn !== "eager" && attn !== "sdpa")
-      throw new ValueError(`attn_implementation: expected "eager" or "sdpa", got ${JSON.stringify(attn)}`);
+    const compute_dtype = opts.compute_dtype;
+    if (compute_dtype !== undefined && compute_dtype !== "float32")
+      throw new ValueError(`compute_dtype: expected "float32" (or leave it out), got ${JSON.stringify(compute_dtype)}`);
     const config = await this.config_class.from_pretrained(dir);
-    // Not a config.json key (HF keeps it out of to_dict too).
+    // Runtime choices, not config.json fields: kept off the saved config (HF's config._attn_implementation).
     Object.defineProperty(config, "_attn_implementation", { value: attn, enumerable: false, writable: true });
+    if (compute_dtype !== undefined)
+      Object.defineProperty(config, "_compute_dtype", { value: compute_dtype, enumerable: false, writable: true });
     const { tensors, files } = await loadCheckpointTensors(dir);
     // Sizes in config.json are untrusted: check them against tensors that exist before building anything.
     this._check_checkpoint(config, tensors, files.join(", "));

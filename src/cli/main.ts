@@ -7,6 +7,7 @@
  */
 import { LlamaError } from "../errors.ts";
 import { runBench, BENCH_HELP } from "./bench.ts";
+import { CONVERT_TO_HF_HELP, CONVERT_TO_META_HELP, runConvertToHf, runConvertToMeta } from "./convert_llama_weights.ts";
 import { runGenerate, GENERATE_HELP } from "./generate.ts";
 import { runParity, PARITY_HELP } from "./parity.ts";
 import { runStart, START_HELP } from "./start.ts";
@@ -16,6 +17,8 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   generate: { help: GENERATE_HELP, run: runGenerate },
   parity: { help: PARITY_HELP, run: runParity },
   bench: { help: BENCH_HELP, run: runBench },
+  convert_llama_weights_to_hf: { help: CONVERT_TO_HF_HELP, run: runConvertToHf },
+  convert_hf_to_llama_weights: { help: CONVERT_TO_META_HELP, run: runConvertToMeta },
 };
 
 const MAIN_HELP = `llama-ts: a TypeScript reference implementation of Hugging Face transformers' Llama
@@ -24,7 +27,10 @@ Usage: llama-ts <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(10)} ${c.help.split("\n")[0]}`)
+  .map(
+    ([name, c]) =>
+      `  ${name.padEnd(Math.max(...Object.keys(COMMANDS).map((n) => n.length)))}  ${c.help.split("\n")[0]}`,
+  )
   .join("\n")}
 
 Run "llama-ts <command> --help" for a command's options.

@@ -2,10 +2,15 @@
  * Checkpoint folders: the weight files of an HF model directory.
  *
  * A folder holds either one `model.safetensors`, or shards `model-0000i-of-0000N.safetensors` plus
- * `model.safetensors.index.json` = `{"metadata": {"total_size": bytes}, "weight_map": {tensor: shard file}}`.
+ * `model.safetensors.index.json` = `{"metadata": {"total_size": bytes}, "weight_map": {tensor: shard file}}`;
+ * or the same in PyTorch's format (`pytorch_model.bin`, or `pytorch_model-0000i-of-0000N.bin` shards plus
+ * `pytorch_model.bin.index.json`), read by the restricted unpickler of `pytorch.ts` (most Llama 2 fine-tunes on
+ * the Hub predate safetensors).
  *
- * Loading mirrors HF `modeling_utils` (`from_pretrained` / `load_sharded_checkpoint`): `model.safetensors` wins
- * when both it and an index exist; shards are read in sorted file-name order (`sorted(set(weight_map.values()))`).
+ * Loading mirrors HF `modeling_utils` (`from_pretrained` / `load_sharded_checkpoint`): the first of
+ * `model.safetensors`, `model.safetensors.index.json`, `pytorch_model.bin`, `pytorch_model.bin.index.json` that
+ * exists is read (HF's order with `use_safetensors=None`: safetensors preferred); shards are read in sorted
+ * file-name order (`sorted(set(weight_map.values()))`).
  * Unlike HF, which trusts the index, every inconsistency is a CheckpointError naming the file: a shard name
  * that is not a plain file name in the folder, a missing shard, a listed tensor absent from its shard, a tensor
  * found in two shards or in a shard the index does not map it to, a shard tensor absent from the index.
@@ -13,7 +18,9 @@
  * Saving mirrors `PreTrainedModel.save_pretrained` in transformers 4.44 with `safe_serialization=True`:
  * huggingface_hub's `split_state_dict_into_shards_factory` splits the tensors greedily in the order given (pass
  * them in state-dict order to get HF's shards), each shard is written with `metadata={"format": "pt"}`, and the
- * index is `json.dumps(index, indent=2, sort_keys=True) + "\n"`.
+ * index is `json.dumps(index, indent=2, sort_keys=True) + "\n"`. With `safe_serialization: false` (HF's option)
+ * the same shards are written by `torch.save` instead: `pytorch_model.bin` or `pytorch_model-0000i-of-0000N.bin` +
+ * `pytorch_model.bin.index.json`.
  */
 import { mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -26,9 +33,34 @@ import {
   loadSafetensors,
   saveSafetensors,
 } from "./safetensors.ts";
+import { loadTorchCheckpoint, saveTorchCheckpoint } from "./pytorch.ts";
 
 export const SAFE_WEIGHTS_NAME = "model.safetensors";
 export const SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json";
+export const WEIGHTS_NAME = "pytorch_model.bin";
+export const WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json";
+
+/** The two weight formats of a folder: file names and how to read / write one file. */
+interface WeightsFormat {
+  single: string;
+  index: string;
+  load(path: string): Promise<Map<string, Tensor>>;
+  save(path: string, tensors: Map<string, Tensor>, metadata: Record<string, string>): Promise<void>;
+}
+
+const SAFETENSORS_FORMAT: WeightsFormat = {
+  single: SAFE_WEIGHTS_NAME,
+  index: SAFE_WEIGHTS_INDEX_NAME,
+  load: async (path) => (await loadSafetensors(path)).tensors,
+  save: (path, tensors, metadata) => saveSafetensors(path, tensors, metadata),
+};
+
+const PYTORCH_FORMAT: WeightsFormat = {
+  single: WEIGHTS_NAME,
+  index: WEIGHTS_INDEX_NAME,
+  load: async (path) => loadTorchCheckpoint(path).tensors,
+  save: (path, tensors) => saveTorchCheckpoint(path, tensors),
+};
 /** huggingface_hub's `MAX_SHARD_SIZE` default, also `save_pretrained`'s. */
 export const DEFAULT_MAX_SHARD_SIZE = "5GB";
 
@@ -95,10 +127,14 @@ export function splitStateDictIntoShards(
   return { shards, total_size: total };
 }
 
-/** HF's shard file name: `model-00001-of-00003.safetensors`. */
-export function shardFileName(index: number, count: number): string {
+/**
+ * HF's shard file name: `model-00001-of-00003.safetensors` (or `pytorch_model-00001-of-00003.bin` for the
+ * PyTorch format: HF inserts the suffix before the extension of `weights_name`).
+ */
+export function shardFileName(index: number, count: number, weightsName = SAFE_WEIGHTS_NAME): string {
   const pad = (n: number) => String(n).padStart(5, "0");
-  return `model-${pad(index + 1)}-of-${pad(count)}.safetensors`;
+  const dot = weightsName.lastIndexOf(".");
+  return `${weightsName.slice(0, dot)}-${pad(index + 1)}-of-${pad(count)}${weightsName.slice(dot)}`;
 }
 
 /** Python `json.dumps(obj, indent=2, sort_keys=True)` with its default `ensure_ascii=True` (DEL and non-ASCII as \uXXXX). */
@@ -215,40 +251,44 @@ export async function loadCheckpointTensors(dir: string): Promise<{ tensors: Map
       "not a folder (expected a checkpoint folder with model.safetensors or model.safetensors.index.json)",
     );
 
-  const single = join(dir, SAFE_WEIGHTS_NAME);
-  if (await isFile(single)) {
-    const { tensors } = await loadSafetensors(single);
-    return { tensors, files: [single] };
+  for (const format of [SAFETENSORS_FORMAT, PYTORCH_FORMAT]) {
+    const single = join(dir, format.single);
+    if (await isFile(single)) return { tensors: await format.load(single), files: [single] };
+    const indexPath = join(dir, format.index);
+    if (await isFile(indexPath)) return loadShards(dir, format);
   }
-  const indexPath = join(dir, SAFE_WEIGHTS_INDEX_NAME);
-  if (!(await isFile(indexPath)))
-    throw new CheckpointError(dir, `no ${SAFE_WEIGHTS_NAME} or ${SAFE_WEIGHTS_INDEX_NAME} in the folder`);
+  throw new CheckpointError(
+    dir,
+    `no ${SAFE_WEIGHTS_NAME}, ${SAFE_WEIGHTS_INDEX_NAME}, ${WEIGHTS_NAME} or ${WEIGHTS_INDEX_NAME} in the folder`,
+  );
+}
 
-  const { weight_map } = await readIndex(indexPath);
+async function loadShards(
+  dir: string,
+  format: WeightsFormat,
+): Promise<{ tensors: Map<string, Tensor>; files: string[] }> {
+  const INDEX = format.index;
+  const { weight_map } = await readIndex(join(dir, INDEX));
   const shardNames = [...new Set(weight_map.values())].sort(compareCodePoints);
   const tensors = new Map<string, Tensor>();
   const foundIn = new Map<string, string>();
   const files: string[] = [];
   for (const shard of shardNames) {
     const shardPath = join(dir, shard);
-    if (!(await isFile(shardPath)))
-      throw new CheckpointError(shardPath, `shard listed in ${SAFE_WEIGHTS_INDEX_NAME} is missing`);
-    const file = await loadSafetensors(shardPath);
+    if (!(await isFile(shardPath))) throw new CheckpointError(shardPath, `shard listed in ${INDEX} is missing`);
+    const shardTensors = await format.load(shardPath);
     files.push(shardPath);
-    for (const [name, t] of file.tensors) {
+    for (const [name, t] of shardTensors) {
       const other = foundIn.get(name);
       if (other !== undefined)
         throw new CheckpointError(shardPath, `tensor ${JSON.stringify(name)} is in two shards: ${other} and ${shard}`);
       const listed = weight_map.get(name);
       if (listed === undefined)
-        throw new CheckpointError(
-          shardPath,
-          `tensor ${JSON.stringify(name)} is not listed in ${SAFE_WEIGHTS_INDEX_NAME}`,
-        );
+        throw new CheckpointError(shardPath, `tensor ${JSON.stringify(name)} is not listed in ${INDEX}`);
       if (listed !== shard)
         throw new CheckpointError(
           shardPath,
-          `tensor ${JSON.stringify(name)} is in ${shard} but ${SAFE_WEIGHTS_INDEX_NAME} maps it to ${listed}`,
+          `tensor ${JSON.stringify(name)} is in ${shard} but ${INDEX} maps it to ${listed}`,
         );
       foundIn.set(name, shard);
       tensors.set(name, t);
@@ -258,7 +298,7 @@ export async function loadCheckpointTensors(dir: string): Promise<{ tensors: Map
     if (!foundIn.has(name))
       throw new CheckpointError(
         join(dir, shard),
-        `tensor ${JSON.stringify(name)} listed in ${SAFE_WEIGHTS_INDEX_NAME} is missing from this shard`,
+        `tensor ${JSON.stringify(name)} listed in ${INDEX} is missing from this shard`,
       );
   }
   return { tensors, files };
@@ -269,16 +309,20 @@ export interface SaveCheckpointOptions {
   max_shard_size?: number | string;
   /** `__metadata__` of every file; default `{format: "pt"}` as HF's `save_pretrained`. */
   metadata?: Record<string, string>;
+  /** HF's option: true (default) writes safetensors, false writes `torch.save` files (`pytorch_model*.bin`). */
+  safe_serialization?: boolean;
 }
 
 /** HF's shard-name pattern for clean-up: `<name>-ddddd-of-ddddd` once `.bin`/`.safetensors` are removed. */
 const SHARD_PATTERN = /^(.*?)-\d{5}-of-\d{5}$/s;
 
 /**
- * Write tensors as HF does: `model.safetensors`, or shards + index when they exceed `max_shard_size`.
- * Returns the paths written. As HF, stale `model-ddddd-of-ddddd.{safetensors,bin}` files of an earlier save are
- * removed. Beyond HF: a stale `model.safetensors` (sharded save) or index (single-file save) is removed too,
- * since loading prefers `model.safetensors` and a stale index would name missing shards.
+ * Write tensors as HF does: `model.safetensors`, or shards + index when they exceed `max_shard_size`
+ * (`pytorch_model.bin` and its shards with `safe_serialization: false`). Returns the paths written. As HF, stale
+ * `<weights name>-ddddd-of-ddddd.{safetensors,bin}` files of an earlier save are removed. Beyond HF: a stale
+ * single file (sharded save) or index (single-file save) of the same format is removed too, since loading
+ * prefers the single file and a stale index would name missing shards; and a `.bin` save removes the
+ * safetensors weights of an earlier save, which loading would otherwise prefer to the new files.
  */
 export async function saveCheckpointTensors(
   dir: string,
@@ -296,30 +340,39 @@ export async function saveCheckpointTensors(
   }
 
   const byName = new Map(entries);
-  const fileNames =
-    split.shards.length <= 1 ? [SAFE_WEIGHTS_NAME] : split.shards.map((_, i) => shardFileName(i, split.shards.length));
-  const stale = split.shards.length <= 1 ? SAFE_WEIGHTS_INDEX_NAME : SAFE_WEIGHTS_NAME;
+  const format = opts.safe_serialization === false ? PYTORCH_FORMAT : SAFETENSORS_FORMAT;
+  const sharded = split.shards.length > 1;
+  const fileNames = sharded
+    ? split.shards.map((_, i) => shardFileName(i, split.shards.length, format.single))
+    : [format.single];
+  const stale = new Set([sharded ? format.single : format.index]);
+  const prefixes = [format.single.replace(/\.[^.]*$/, "")];
+  if (format === PYTORCH_FORMAT) {
+    stale.add(SAFE_WEIGHTS_NAME).add(SAFE_WEIGHTS_INDEX_NAME);
+    prefixes.push("model");
+  }
   for (const name of await readdir(dir)) {
     const full = join(dir, name);
     const stem = name.replaceAll(".bin", "").replaceAll(".safetensors", "");
-    const oldShard = name.startsWith("model") && SHARD_PATTERN.test(stem) && !fileNames.includes(name);
-    if ((oldShard || name === stale) && (await isFile(full))) await rm(full);
+    // HF: `filename.startswith(weights_no_suffix)` and `reg.fullmatch(filename_no_suffix)`
+    const oldShard = prefixes.some((p) => name.startsWith(p)) && SHARD_PATTERN.test(stem) && !fileNames.includes(name);
+    if ((oldShard || stale.has(name)) && (await isFile(full))) await rm(full);
   }
 
   const written: string[] = [];
-  if (split.shards.length <= 1) {
-    const path = join(dir, SAFE_WEIGHTS_NAME);
-    await saveSafetensors(path, new Map(entries), metadata);
+  if (!sharded) {
+    const path = join(dir, format.single);
+    await format.save(path, new Map(entries), metadata);
     return [path];
   }
   const weight_map: Record<string, string> = Object.create(null); // a tensor named "__proto__" stays a key
   for (let i = 0; i < split.shards.length; i++) {
     const path = join(dir, fileNames[i]);
-    await saveSafetensors(path, new Map(split.shards[i].map((n) => [n, byName.get(n)!])), metadata);
+    await format.save(path, new Map(split.shards[i].map((n) => [n, byName.get(n)!])), metadata);
     for (const n of split.shards[i]) weight_map[n] = fileNames[i];
     written.push(path);
   }
-  const indexPath = join(dir, SAFE_WEIGHTS_INDEX_NAME);
+  const indexPath = join(dir, format.index);
   const content = pythonJsonDumps({ metadata: { total_size: split.total_size }, weight_map }) + "\n";
   try {
     await writeFile(indexPath, content, "utf-8");

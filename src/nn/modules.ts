@@ -3,12 +3,14 @@
  * `named_parameters()` / `state_dict()` walk them), `Linear` and `Embedding`.
  *
  * Parameters are Tensors of dtype float32, float16 or bfloat16. 2-byte weights stay 2 bytes in memory and are
- * widened inside the kernels; every activation is float32.
+ * widened inside the kernels. Activations have the dtype torch would give them (src/nn/functional.ts).
  */
 import { ShapeError } from "../errors.ts";
-import { linear, type WeightView } from "../ops/matmul.ts";
-import { bfloat16BitsToFloat32, float16BitsToFloat32, halfToFloat32 } from "../tensor/dtypes.ts";
+import { bfloat16BitsToFloat32, float16BitsToFloat32 } from "../tensor/dtypes.ts";
 import { Tensor } from "../tensor/tensor.ts";
+import * as F from "./functional.ts";
+
+export { weightView } from "./functional.ts";
 
 export type FloatDType = "float32" | "float16" | "bfloat16";
 
@@ -99,13 +101,6 @@ export abstract class Module {
   }
 }
 
-/** A float weight as the matmul kernels read it. */
-export function weightView(t: Tensor): WeightView {
-  if (t.dtype !== "float32" && t.dtype !== "float16" && t.dtype !== "bfloat16")
-    throw new ShapeError("weight", `expected a float tensor, got ${t.dtype}`);
-  return { dtype: t.dtype, data: t.data as Float32Array | Uint16Array };
-}
-
 /** torch.nn.Linear: `y = x W^T + b`, W [out_features, in_features], b [out_features] or null. */
 export class Linear extends Module {
   protected static override readonly paramNames = ["weight", "bias"];
@@ -122,21 +117,11 @@ export class Linear extends Module {
     this.bias = bias ? newParameter([out_features]) : null;
   }
 
-  /** x [..., in_features] -> [..., out_features]. */
+  /** x [..., in_features] -> [..., out_features], in x's dtype. */
   forward(x: Tensor): Tensor {
-    const K = this.in_features;
-    if (x.shape[x.shape.length - 1] !== K)
-      throw new ShapeError("input", `Linear expects last dim ${K}, got [${x.shape}]`);
-    const M = x.size / K;
-    const out = linear(
-      x.data as Float32Array,
-      weightView(this.weight),
-      this.bias ? this.bias.toFloat32() : null,
-      M,
-      K,
-      this.out_features,
-    );
-    return new Tensor("float32", out, [...x.shape.slice(0, -1), this.out_features]);
+    if (x.shape[x.shape.length - 1] !== this.in_features)
+      throw new ShapeError("input", `Linear expects last dim ${this.in_features}, got [${x.shape}]`);
+    return F.linear(x, this.weight, this.bias);
   }
 }
 
@@ -157,13 +142,18 @@ export class Embedding extends Module {
     this.padding_idx = padding_idx === null ? null : padding_idx < 0 ? num_embeddings + padding_idx : padding_idx;
   }
 
-  /** ids [B, T] -> [B, T, embedding_dim] float32. Throws ShapeError naming the first id outside the vocabulary. */
+  /**
+   * ids [B, T] -> [B, T, embedding_dim] in the weight's dtype (as torch: a 2-byte table gives 2-byte rows, copied
+   * bit for bit). Throws ShapeError naming the first id outside the vocabulary.
+   */
   forward(ids: number[][]): Tensor {
     const B = ids.length;
     const T = B ? ids[0].length : 0;
     const D = this.embedding_dim;
-    const out = new Float32Array(B * T * D);
     const w = this.weight;
+    const out = Tensor.zeros(w.dtype, [B, T, D]);
+    const table = w.data as Float32Array | Uint16Array;
+    const rows = out.data as Float32Array | Uint16Array;
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) {
         const id = ids[b][t];
@@ -173,13 +163,10 @@ export class Embedding extends Module {
             `id ${id} at [${b}, ${t}] is outside the vocabulary [0, ${this.num_embeddings})`,
           );
         }
-        const dst = out.subarray((b * T + t) * D, (b * T + t + 1) * D);
-        if (w.dtype === "float32") dst.set((w.data as Float32Array).subarray(id * D, (id + 1) * D));
-        else
-          halfToFloat32((w.data as Uint16Array).subarray(id * D, (id + 1) * D), w.dtype as "float16" | "bfloat16", dst);
+        rows.set(table.subarray(id * D, (id + 1) * D), (b * T + t) * D);
       }
     }
-    return new Tensor("float32", out, [B, T, D]);
+    return out;
   }
 }
 

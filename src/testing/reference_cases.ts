@@ -20,6 +20,7 @@ import {
   apply_rotary_pos_emb,
   repeat_kv,
 } from "../models/llama/modeling_llama.ts";
+import type { FromPretrainedOptions } from "../modeling_utils.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { REFERENCE_TOLERANCES as TOL, compareTensors, type Tolerance } from "./compare.ts";
 
@@ -59,19 +60,37 @@ function argmaxLast(logits: Tensor): number[] {
   return Array.from({ length: B }, (_, b) => argmax(d.subarray((b * T + T - 1) * V, (b * T + T) * V)));
 }
 
-/** Run every case of the checkpoint folder `dir`; each case starts from a freshly loaded model. */
-export async function runReferenceCases(dir: string, only?: (caseName: string) => boolean): Promise<CaseResult[]> {
+/**
+ * Run every case of the checkpoint folder `dir`; each case starts from a freshly loaded model, loaded with
+ * `load_options` (e.g. `{ attn_implementation: "sdpa" }`) on top of what the case needs.
+ */
+export async function runReferenceCases(
+  dir: string,
+  only?: (caseName: string) => boolean,
+  load_options: FromPretrainedOptions = {},
+): Promise<CaseResult[]> {
   const spec = await readReferenceSpec(dir);
   const reference = (await loadSafetensors(join(dir, spec.reference_file))).tensors;
   const results: CaseResult[] = [];
   for (const c of spec.cases) {
     if (only && !only(c.name)) continue;
-    results.push({ checkpoint: spec.name, case: c.name, kind: c.kind, checks: await runCase(dir, spec, c, reference) });
+    results.push({
+      checkpoint: spec.name,
+      case: c.name,
+      kind: c.kind,
+      checks: await runCase(dir, spec, c, reference, load_options),
+    });
   }
   return results;
 }
 
-async function runCase(dir: string, spec: ReferenceSpec, c: any, reference: Map<string, Tensor>): Promise<Check[]> {
+async function runCase(
+  dir: string,
+  spec: ReferenceSpec,
+  c: any,
+  reference: Map<string, Tensor>,
+  load_options: FromPretrainedOptions,
+): Promise<Check[]> {
   const checks: Check[] = [];
   const ref = (key: string): Tensor => {
     const t = reference.get(key);
@@ -98,8 +117,12 @@ async function runCase(dir: string, spec: ReferenceSpec, c: any, reference: Map<
     });
   };
   const isCls = spec.model_class === "LlamaForSequenceClassification";
-  const load = (opts: Record<string, unknown> = {}) =>
-    isCls ? LlamaForSequenceClassification.from_pretrained(dir, opts) : LlamaForCausalLM.from_pretrained(dir, opts);
+  const load = (extra: Record<string, unknown> = {}) => {
+    const opts = { ...load_options, ...extra };
+    return isCls
+      ? LlamaForSequenceClassification.from_pretrained(dir, opts)
+      : LlamaForCausalLM.from_pretrained(dir, opts);
+  };
   const inp = c.inputs;
   const tin: Record<string, Tensor> = {};
   for (const [k, v] of Object.entries(c.tensor_inputs ?? {})) tin[k] = ref(v as string);

@@ -330,7 +330,11 @@ describe("malformed folders raise a CheckpointError naming the path", () => {
 
   it("a folder without weights", async () => {
     const dir = tmp();
-    await expectError(dir, dir, /no model.safetensors or model.safetensors.index.json/);
+    await expectError(
+      dir,
+      dir,
+      /no model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json/,
+    );
   });
 
   it("a malformed model.safetensors names that file", async () => {

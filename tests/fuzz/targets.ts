@@ -10,6 +10,8 @@
  *                          tokenizer_config.json (small valid tokenizer.model / tokenizer.json next to it)
  *   config.json            LlamaConfig.from_json_string(text); when the config is small enough, a model is built
  *                          from it and run on two tokens (so a config that validates must also work)
+ *   pth                    parseTorchCheckpoint(bytes): torch.save zip and legacy files (.pth / pytorch_model.bin),
+ *                          the restricted unpickler and the tensor views it resolves
  *
  * Seeds: files from ../shared/reference when present (the large ones, tokenizer.model and tokenizer.json, marked
  * heavy and drawn rarely), plus small valid files generated here, so the campaign runs without the reference too.
@@ -22,7 +24,14 @@ import { LlamaConfig } from "../../src/models/llama/configuration_llama.ts";
 import { LlamaForCausalLM } from "../../src/models/llama/modeling_llama.ts";
 import { LlamaTokenizer } from "../../src/models/llama/tokenization_llama.ts";
 import { LlamaTokenizerFast } from "../../src/models/llama/tokenization_llama_fast.ts";
+import {
+  concatChunks,
+  memorySource,
+  parseTorchCheckpoint,
+  serializeTorchCheckpoint,
+} from "../../src/formats/pytorch.ts";
 import { parseSafetensors, serializeSafetensors } from "../../src/formats/safetensors.ts";
+import { buildStoredZip, readZipDirectory } from "../../src/formats/zip.ts";
 import {
   type ModelProto,
   PieceType,
@@ -505,12 +514,143 @@ export const configJsonTarget: FuzzTarget = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------------------------
+// PyTorch checkpoints
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Small torch.save files written here: a few dtypes, shapes and a 0-d tensor. */
+function smallTorchFiles(): Seed[] {
+  const t = (dtype: DType, values: number[], shape: number[]) => new Tensor("float32", values, shape).to(dtype);
+  const sets: Map<string, Tensor>[] = [
+    new Map([
+      ["model.embed_tokens.weight", t("float32", [1, 2, 3, 4, 5, 6], [3, 2])],
+      ["model.norm.weight", t("float32", [1, 1], [2])],
+    ]),
+    new Map([
+      ["a", t("float16", [0.5, -1, 2, 65504], [2, 2])],
+      ["b", t("bfloat16", [3, 4, 5], [3])],
+      ["c", t("int64", [7, 8], [2])],
+      ["s", t("float32", [42], [])],
+    ]),
+  ];
+  return sets.map((m, i) => ({
+    label: `generated torch.save #${i}`,
+    bytes: concatChunks(serializeTorchCheckpoint(m, "archive")),
+  }));
+}
+
+/** Apply `m` to the bytes of the archive's data.pkl only, and rebuild a valid zip around it. */
+function pickleMutation(m: Arbitrary<Mutation>, label: string): Arbitrary<NamedMutation> {
+  return named(
+    label,
+    m.map((mut) => (file: Uint8Array) => {
+      let entries;
+      try {
+        entries = readZipDirectory(memorySource(file), "fuzz.pth");
+      } catch {
+        return mut(file); // a legacy file: its pickles are at the front, mutate the whole file
+      }
+      const records = [...entries.values()].map((e) => ({
+        name: e.name,
+        data: file.subarray(e.dataOffset, e.dataOffset + e.size),
+      }));
+      for (const r of records) if (r.name.endsWith("/data.pkl")) r.data = mut(r.data);
+      return concatChunks(buildStoredZip(records));
+    }),
+  );
+}
+
+/** Overwrite the argument of a BININT1/BININT2/BININT opcode with a boundary value (sizes, strides, offsets). */
+const pickleIntRewrite: Arbitrary<Mutation> = fc
+  .tuple(fc.nat(), fc.constantFrom(0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0xffff, 0x7fffffff, 0xffffffff))
+  .map(([pick, value]) => (pkl: Uint8Array) => {
+    const at: number[] = [];
+    for (let i = 0; i < pkl.length; i++) if (pkl[i] === 0x4b || pkl[i] === 0x4d || pkl[i] === 0x4a) at.push(i);
+    if (at.length === 0) return pkl;
+    const out = pkl.slice();
+    const i = at[pick % at.length];
+    const width = out[i] === 0x4b ? 1 : out[i] === 0x4d ? 2 : 4;
+    for (let k = 0; k < width && i + 1 + k < out.length; k++) out[i + 1 + k] = (value >>> (8 * k)) & 0xff;
+    return out;
+  });
+
+/** Splice an opcode sequence into the pickle: a forbidden global, a persistent id, or stack-shuffling opcodes. */
+const pickleSplice: Arbitrary<Mutation> = fc
+  .tuple(
+    fc.nat(),
+    fc.constantFrom(
+      "cos\nsystem\n",
+      "cbuiltins\neval\n",
+      "c__builtin__\ngetattr\n",
+      "ctorch\nDoubleStorage\n",
+      "ctorch._utils\n_rebuild_tensor_v2\n",
+      "ccollections\nOrderedDict\n)R",
+      "(X\u0007\u0000\u0000\u0000storagectorch\nFloatStorage\nX\u0001\u0000\u0000\u00000X\u0003\u0000\u0000\u0000cpuK\u0002tQ",
+      "0",
+      "1",
+      "2",
+      "(",
+      ")",
+      "t",
+      "R",
+      "b",
+      "u",
+      "s",
+      "a",
+      "e",
+      "h\u0000",
+      "q\u0000",
+      "]",
+      "}",
+      "N",
+      ".",
+    ),
+  )
+  .map(([pick, text]) => (pkl: Uint8Array) => {
+    const ins = Uint8Array.from(text, (c) => c.charCodeAt(0));
+    const at = pkl.length === 0 ? 0 : pick % pkl.length;
+    const out = new Uint8Array(pkl.length + ins.length);
+    out.set(pkl.subarray(0, at));
+    out.set(ins, at);
+    out.set(pkl.subarray(at), at + ins.length);
+    return out;
+  });
+
+export const pthTarget: FuzzTarget = {
+  name: "pth",
+  seeds() {
+    const seeds = smallTorchFiles();
+    const files = [
+      ["pth/zip/pytorch_model.bin", "reference zip pytorch_model.bin"],
+      ["pth/legacy/pytorch_model.bin", "reference legacy pytorch_model.bin"],
+      ["pth/sharded/pytorch_model-00002-of-00002.bin", "reference shard 2 of 2"],
+      ["meta/llama-gqa-mp2/consolidated.00.pth", "reference Meta shard (shared storages)"],
+      ["meta/llama-mha/consolidated.00.pth", "reference Meta file (plain dict)"],
+    ];
+    for (const [file, label] of files) {
+      const bytes = readIfPresent(join(REF, file));
+      if (bytes) seeds.push({ label, bytes });
+    }
+    return seeds;
+  },
+  structured: [
+    pickleMutation(byteMutation, "data.pkl byte mutation"),
+    pickleMutation(pickleIntRewrite, "data.pkl int rewrite"),
+    pickleMutation(pickleSplice, "data.pkl opcode splice"),
+  ],
+  run(bytes) {
+    const { tensors } = parseTorchCheckpoint(memorySource(bytes), "fuzz.pth");
+    for (const t of tensors.values()) if (t.size > 0) t.item(t.size - 1); // the last element of every view
+  },
+};
+
 export const TARGETS: FuzzTarget[] = [
   safetensorsTarget,
   sentencepieceTarget,
   tokenizerJsonTarget,
   tokenizerConfigTarget,
   configJsonTarget,
+  pthTarget,
 ];
 
 // ---------------------------------------------------------------------------------------------------------------

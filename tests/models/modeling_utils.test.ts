@@ -70,7 +70,7 @@ describe.skipIf(!present)("from_pretrained / save_pretrained on every reference 
       const dir = join(MODELS, name);
       const { tensors } = await loadCheckpointTensors(dir);
       const up = await LlamaForCausalLM.from_pretrained(dir);
-      const auto = await LlamaForCausalLM.from_pretrained(dir, { torch_dtype: "auto" });
+      const auto = await LlamaForCausalLM.from_pretrained(dir, { torch_dtype: "auto", compute_dtype: "float32" });
       const w = tensors.get("model.layers.0.mlp.up_proj.weight")!;
       expect(w.dtype).toBe(name === "llama-bf16" ? "bfloat16" : "float16");
       const upW = up.model.layers[0].mlp.up_proj.weight;
@@ -81,7 +81,7 @@ describe.skipIf(!present)("from_pretrained / save_pretrained on every reference 
       const bits = new Uint32Array(upW.data.buffer, upW.data.byteOffset, upW.size);
       const src = w.data as Uint16Array;
       if (name === "llama-bf16") for (let i = 0; i < src.length; i++) expect(bits[i]).toBe((src[i] << 16) >>> 0);
-      // Both give the same logits (compute is float32 either way).
+      // Both give the same logits (compute_dtype "float32": compute is float32 either way).
       const ids = [[1, 2, 3, 4]];
       const a = up.forward({ input_ids: ids }).logits.toFloat32();
       const b = auto.forward({ input_ids: ids }).logits.toFloat32();

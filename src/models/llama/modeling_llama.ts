@@ -11,24 +11,29 @@
  * B batch, T query length, S key length (past + T), H hidden_size, nH heads, nKV key/value heads, D head_dim,
  * I intermediate_size, V vocab_size.
  *
- * Left out on purpose: the flash-attention and SDPA classes (same maths as eager here; "sdpa" runs this eager
- * code), StaticCache, gradient checkpointing, dropout (inference only: attention_dropout is a training knob),
- * the deprecated per-layer rotary modules, and tuple-returning `return_dict=False`.
+ * Attention implementations follow HF's later layout: one LlamaAttention class whose forward calls
+ * `eager_attention_forward` (below) or, by config._attn_implementation, the "sdpa" / "flash_attention_2"
+ * functions of src/integrations/. Left out on purpose: StaticCache, gradient checkpointing, dropout (inference
+ * only: attention_dropout is a training knob), the deprecated per-layer rotary modules, and tuple-returning
+ * `return_dict=False`.
  *
- * Forward passes are synchronous; every matrix product goes through `linear` (src/ops/matmul.ts), so a faster
- * backend speeds up all of them without touching this file.
+ * Tensor plumbing (linear, matmul, softmax, cat, split, transpose, element-wise ops) is src/nn/functional.ts,
+ * under torch's names. Activations take the dtype torch gives them: float32, or the 2-byte dtype of a model
+ * loaded with torch_dtype "float16" / "bfloat16" (rounded where torch rounds; see functional.ts). Forward passes
+ * are synchronous; every matrix product goes through the matmul seam (src/ops/matmul.ts), so a faster backend
+ * speeds up all of them without touching this file.
  */
 import { DynamicCache } from "../../cache_utils.ts";
 import { CheckpointError, ShapeError, ValueError } from "../../errors.ts";
 import { generate as generateLoop, type GenerateOptions } from "../../generation/utils.ts";
 import { ROPE_INIT_FUNCTIONS, type RopeInitFn } from "../../modeling_rope_utils.ts";
 import { PreTrainedModel, type ModelOptions, coerceDecoderInputs } from "../../modeling_utils.ts";
-import { Embedding, Linear, Module, newParameter, weightView } from "../../nn/modules.ts";
-import { ACT2FN } from "../../ops/activations.ts";
+import { ALL_ATTENTION_FUNCTIONS, type AttentionFunction } from "../../integrations/attention.ts";
+import * as F from "../../nn/functional.ts";
+import { Embedding, Linear, Module, newParameter } from "../../nn/modules.ts";
 import { bceWithLogits, crossEntropy, mseLoss } from "../../ops/losses.ts";
-import { linear } from "../../ops/matmul.ts";
-import { softmaxRows } from "../../ops/softmax.ts";
 import { Tensor, toIntRows, type IntInput } from "../../tensor/tensor.ts";
+import { warning_once } from "../../utils/logging.ts";
 import { Random } from "../../utils/random.ts";
 import { LlamaConfig } from "./configuration_llama.ts";
 
@@ -48,9 +53,12 @@ export const FLOAT32_MIN = -3.4028234663852886e38;
  *                    = min   if attention_mask[b, j] == 0             (a padding key)
  *                    = 0     otherwise
  *
- * HF quirk kept: masked entries hold float32's minimum, not -inf. A query row whose keys are all masked (a left
- * pad position) therefore softmaxes to a uniform 1/S over every key, future ones included, instead of NaN.
- * A 4D attention_mask is taken as already inverted (additive) and returned unchanged.
+ * HF quirk kept: masked entries hold the dtype's minimum (`torch.finfo(dtype).min`), not -inf. A query row whose
+ * keys are all masked (a left pad position) therefore softmaxes to a uniform 1/S over every key, future ones
+ * included, instead of NaN. (In float16 the minimum is -65504 and `score + min` rounds to -inf once score <= -16:
+ * there such a row can turn NaN, as in HF.) The mask has the activations' `dtype`; HF's signature also takes it
+ * (with a device), here it comes last. A 4D attention_mask is taken as already inverted (additive) and returned
+ * unchanged.
  */
 export function _prepare_4d_causal_attention_mask_with_cache_position(
   attention_mask: number[][] | Tensor | null,
@@ -59,8 +67,12 @@ export function _prepare_4d_causal_attention_mask_with_cache_position(
   min_dtype: number,
   cache_position: number[],
   batch_size: number,
+  dtype: F.FloatDType = "float32",
 ): Tensor {
-  if (attention_mask instanceof Tensor && attention_mask.shape.length === 4) return attention_mask.float();
+  if (attention_mask instanceof Tensor && attention_mask.shape.length === 4)
+    return attention_mask.dtype === "float16" || attention_mask.dtype === "bfloat16"
+      ? attention_mask
+      : attention_mask.float();
   const T = sequence_length;
   const L = target_length;
   // causal_mask = full((T, L), min); triu(diagonal=1) unless T == 1; *= arange(L) > cache_position[:, None]
@@ -86,7 +98,7 @@ export function _prepare_4d_causal_attention_mask_with_cache_position(
       }
     }
   }
-  return new Tensor("float32", out, [batch_size, 1, T, L]);
+  return new Tensor("float32", out, [batch_size, 1, T, L]).to(dtype); // min_dtype is exact in dtype
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -95,8 +107,8 @@ export function _prepare_4d_causal_attention_mask_with_cache_position(
 
 /**
  * HF `LlamaRMSNorm` (= T5LayerNorm): `y = weight * x / sqrt(mean(x^2, -1) + eps)`, over the last dim.
- * [..., H] -> [..., H]. HF computes the normalisation in float32 and casts back to the input dtype before the
- * weight multiply; activations are float32 here, so the cast is the identity.
+ * [..., H] -> [..., H]. The statistics are computed in float32 whatever the activation dtype; the normalized
+ * values are cast back to it BEFORE the weight multiply (two roundings in a 2-byte model).
  */
 export class LlamaRMSNorm extends Module {
   protected static override readonly paramNames = ["weight"];
@@ -110,22 +122,16 @@ export class LlamaRMSNorm extends Module {
   }
 
   forward(hidden_states: Tensor): Tensor {
-    const H = this.weight.shape[0];
-    const x = hidden_states.toFloat32();
-    if (hidden_states.shape[hidden_states.shape.length - 1] !== H)
-      throw new ShapeError("hidden_states", `RMSNorm expects last dim ${H}, got [${hidden_states.shape}]`);
-    const w = this.weight.dtype === "float32" ? (this.weight.data as Float32Array) : this.weight.toFloat32();
-    const rows = x.length / H;
-    const out = new Float32Array(x.length);
-    for (let r = 0; r < rows; r++) {
-      const o = r * H;
-      let sumSq = 0;
-      for (let i = 0; i < H; i++) sumSq += f(x[o + i] * x[o + i]); // hidden_states.pow(2)
-      const variance = f(sumSq / H); // .mean(-1, keepdim=True)
-      const rstd = f(1 / Math.sqrt(f(variance + this.variance_epsilon))); // torch.rsqrt(variance + eps)
-      for (let i = 0; i < H; i++) out[o + i] = w[i] * f(x[o + i] * rstd); // weight * hidden_states.to(input_dtype)
-    }
-    return new Tensor("float32", out, hidden_states.shape);
+    if (hidden_states.shape[hidden_states.shape.length - 1] !== this.weight.shape[0])
+      throw new ShapeError(
+        "hidden_states",
+        `RMSNorm expects last dim ${this.weight.shape[0]}, got [${hidden_states.shape}]`,
+      );
+    const input_dtype = hidden_states.dtype;
+    hidden_states = hidden_states.to("float32");
+    const variance = F.mean(F.pow(hidden_states, 2), -1, true); // [..., 1]
+    hidden_states = F.mul(hidden_states, F.rsqrt(F.add(variance, this.variance_epsilon)));
+    return F.mul(this.weight, hidden_states.to(input_dtype));
   }
 }
 
@@ -138,12 +144,13 @@ export class LlamaRMSNorm extends Module {
  *
  *   freqs[b, t, i] = position_ids[b, t] * inv_freq[i]          i < D/2   (float32)
  *   emb            = cat(freqs, freqs)                                     [B, T, D]
- *   cos, sin       = cos(emb) * attention_scaling, sin(emb) * attention_scaling
+ *   cos, sin       = cos(emb) * attention_scaling, sin(emb) * attention_scaling, cast to x's dtype
  *
- * inv_freq comes from ROPE_INIT_FUNCTIONS[rope_type] (src/modeling_rope_utils.ts). HF quirk kept: "dynamic"
- * RoPE is stateful. When max(position_ids) + 1 outgrows the cached length it recomputes inv_freq for that
- * length and keeps it for later calls; once a call's length is back under max_position_embeddings the original
- * inv_freq returns. Cached keys keep the rotation they were stored with.
+ * inv_freq comes from ROPE_INIT_FUNCTIONS[rope_type] (src/modeling_rope_utils.ts) and stays float32 even in a
+ * 2-byte model (HF computes it with an explicit `.float()`; `from_pretrained` never casts buffers). HF quirk kept:
+ * "dynamic" RoPE is stateful. When max(position_ids) + 1 outgrows the cached length it recomputes inv_freq for
+ * that length and keeps it for later calls; once a call's length is back under max_position_embeddings the
+ * original inv_freq returns. Cached keys keep the rotation they were stored with.
  */
 export class LlamaRotaryEmbedding extends Module {
   readonly rope_type: string;
@@ -179,8 +186,11 @@ export class LlamaRotaryEmbedding extends Module {
     }
   }
 
-  /** position_ids [B, T] -> [cos, sin], each float32 [B, T, D]. */
-  forward(position_ids: number[][]): [Tensor, Tensor] {
+  /**
+   * position_ids [B, T] -> [cos, sin], each [B, T, D] in x's dtype (float32 without x). HF's signature is
+   * `forward(x, position_ids)`; x only lends its dtype, so here it comes second.
+   */
+  forward(position_ids: number[][], x?: Tensor): [Tensor, Tensor] {
     if (this.rope_type.includes("dynamic")) this._dynamic_frequency_update(position_ids);
     const B = position_ids.length;
     const T = B ? position_ids[0].length : 0;
@@ -204,23 +214,15 @@ export class LlamaRotaryEmbedding extends Module {
         }
       }
     }
-    return [new Tensor("float32", cos, [B, T, D]), new Tensor("float32", sin, [B, T, D])];
+    const dtype = x?.dtype ?? "float32";
+    return [new Tensor("float32", cos, [B, T, D]).to(dtype), new Tensor("float32", sin, [B, T, D]).to(dtype)];
   }
 }
 
 /** HF `rotate_half`: [..., D] -> cat(-x[..., D/2:], x[..., :D/2]). */
 export function rotate_half(x: Tensor): Tensor {
-  const D = x.shape[x.shape.length - 1];
-  const half = D / 2;
-  const src = x.toFloat32();
-  const out = new Float32Array(src.length);
-  for (let o = 0; o < src.length; o += D) {
-    for (let i = 0; i < half; i++) {
-      out[o + i] = -src[o + half + i];
-      out[o + half + i] = src[o + i];
-    }
-  }
-  return new Tensor("float32", out, x.shape);
+  const [x1, x2] = F.split(x, x.shape[x.shape.length - 1] / 2, -1);
+  return F.cat([F.neg(x2), x1], -1);
 }
 
 /**
@@ -228,31 +230,18 @@ export function rotate_half(x: Tensor): Tensor {
  * q [B, nH, T, D], k [B, nKV, T, D], cos/sin [B, T, D] -> [q_embed, k_embed] of q's and k's shapes.
  * HF stores q_proj/k_proj rows permuted so that this "half split" rotation equals Meta's interleaved one.
  */
-export function apply_rotary_pos_emb(q: Tensor, k: Tensor, cos: Tensor, sin: Tensor): [Tensor, Tensor] {
-  return [rotate(q, cos, sin), rotate(k, cos, sin)];
-}
-
-/** x * cos + rotate_half(x) * sin, cos/sin [B or 1, T, D] broadcast over x's heads [B, n, T, D]. */
-function rotate(x: Tensor, cosT: Tensor, sinT: Tensor): Tensor {
-  const [B, nH, T, D] = x.shape;
-  if (cosT.shape[1] !== T || cosT.shape[2] !== D)
-    throw new ShapeError("cos", `expected [${B}, ${T}, ${D}], got [${cosT.shape}]`);
-  const src = x.toFloat32();
-  const rot = rotate_half(x).data as Float32Array;
-  const cos = cosT.toFloat32();
-  const sin = sinT.toFloat32();
-  const cosB = cosT.shape[0]; // 1 broadcasts over the batch
-  const out = new Float32Array(src.length);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < nH; h++) {
-      for (let t = 0; t < T; t++) {
-        const o = ((b * nH + h) * T + t) * D;
-        const c = ((cosB === 1 ? 0 : b) * T + t) * D;
-        for (let i = 0; i < D; i++) out[o + i] = f(f(src[o + i] * cos[c + i]) + f(rot[o + i] * sin[c + i]));
-      }
-    }
-  }
-  return new Tensor("float32", out, x.shape);
+export function apply_rotary_pos_emb(
+  q: Tensor,
+  k: Tensor,
+  cos: Tensor,
+  sin: Tensor,
+  unsqueeze_dim = 1,
+): [Tensor, Tensor] {
+  cos = F.unsqueeze(cos, unsqueeze_dim); // [B, 1, T, D]
+  sin = F.unsqueeze(sin, unsqueeze_dim);
+  const q_embed = F.add(F.mul(q, cos), F.mul(rotate_half(q), sin));
+  const k_embed = F.add(F.mul(k, cos), F.mul(rotate_half(k), sin));
+  return [q_embed, k_embed];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -263,123 +252,51 @@ function rotate(x: Tensor, cosT: Tensor, sinT: Tensor): Tensor {
  * HF `LlamaMLP` (SwiGLU): `down_proj(act_fn(gate_proj(x)) * up_proj(x))`. [B, T, H] -> [B, T, H], via [B, T, I].
  */
 export class LlamaMLP extends Module {
+  readonly hidden_size: number;
+  readonly intermediate_size: number;
   readonly gate_proj: Linear;
   readonly up_proj: Linear;
   readonly down_proj: Linear;
-  readonly act_fn: (x: number) => number;
+  readonly act_fn: (x: Tensor) => Tensor;
 
   constructor(readonly config: LlamaConfig) {
     super();
-    const H = config.hidden_size;
-    const I = config.intermediate_size;
-    this.gate_proj = this.add("gate_proj", new Linear(H, I, config.mlp_bias));
-    this.up_proj = this.add("up_proj", new Linear(H, I, config.mlp_bias));
-    this.down_proj = this.add("down_proj", new Linear(I, H, config.mlp_bias));
-    this.act_fn = ACT2FN[config.hidden_act];
+    this.hidden_size = config.hidden_size;
+    this.intermediate_size = config.intermediate_size;
+    this.gate_proj = this.add("gate_proj", new Linear(this.hidden_size, this.intermediate_size, config.mlp_bias));
+    this.up_proj = this.add("up_proj", new Linear(this.hidden_size, this.intermediate_size, config.mlp_bias));
+    this.down_proj = this.add("down_proj", new Linear(this.intermediate_size, this.hidden_size, config.mlp_bias));
+    this.act_fn = F.get_activation(config.hidden_act);
   }
 
   forward(x: Tensor): Tensor {
     const tp = this.config.pretraining_tp;
     if (tp > 1) {
       // HF quirk kept: the pretraining_tp > 1 path slices the weights and applies NO bias (F.linear without b).
-      const I = this.config.intermediate_size;
-      const slice = I / tp;
-      const gate_proj = catLast(splitRows(this.gate_proj.weight, slice).map((w) => linearNoBias(x, w))); // [B, T, I]
-      const up_proj = catLast(splitRows(this.up_proj.weight, slice).map((w) => linearNoBias(x, w))); // [B, T, I]
-      const inter = mulAct(gate_proj, up_proj, this.act_fn); // [B, T, I]
-      const intermediate_states = splitLast(inter, slice); // tp x [B, T, I/tp]
-      const down_proj_slices = splitCols(this.down_proj.weight, slice); // tp x [H, I/tp]
-      return sumTensors(intermediate_states.map((s, i) => linearNoBias(s, down_proj_slices[i]))); // [B, T, H]
+      const slice = this.intermediate_size / tp;
+      const gate_proj_slices = F.split(this.gate_proj.weight, slice, 0);
+      const up_proj_slices = F.split(this.up_proj.weight, slice, 0);
+      const down_proj_slices = F.split(this.down_proj.weight, slice, 1);
+
+      const gate_proj = F.cat(
+        gate_proj_slices.map((w) => F.linear(x, w)),
+        -1,
+      ); // [B, T, I]
+      const up_proj = F.cat(
+        up_proj_slices.map((w) => F.linear(x, w)),
+        -1,
+      ); // [B, T, I]
+
+      const intermediate_states = F.split(F.mul(this.act_fn(gate_proj), up_proj), slice, 2); // tp x [B, T, I/tp]
+      const down_proj = intermediate_states.map((s, i) => F.linear(s, down_proj_slices[i]));
+      return down_proj.reduce((sum, d) => F.add(sum, d)); // Python's sum(down_proj), left to right
     }
-    const gate = this.gate_proj.forward(x); // [B, T, I]
-    const up = this.up_proj.forward(x); // [B, T, I]
-    return this.down_proj.forward(mulAct(gate, up, this.act_fn)); // [B, T, H]
+    return this.down_proj.forward(F.mul(this.act_fn(this.gate_proj.forward(x)), this.up_proj.forward(x)));
   }
-}
-
-/** act(gate) * up, element-wise. */
-function mulAct(gate: Tensor, up: Tensor, act: (x: number) => number): Tensor {
-  const g = gate.data as Float32Array;
-  const u = up.data as Float32Array;
-  const out = new Float32Array(g.length);
-  for (let i = 0; i < g.length; i++) out[i] = act(g[i]) * u[i];
-  return new Tensor("float32", out, gate.shape);
-}
-
-/** F.linear(x, W) with no bias: [..., K] x [N, K] -> [..., N]. */
-function linearNoBias(x: Tensor, w: Tensor): Tensor {
-  const K = w.shape[1];
-  const N = w.shape[0];
-  const M = x.size / K;
-  return new Tensor("float32", linear(x.data as Float32Array, weightView(w), null, M, K, N), [
-    ...x.shape.slice(0, -1),
-    N,
-  ]);
-}
-
-/** weight.split(n, dim=0): row blocks (views, no copy). */
-function splitRows(w: Tensor, n: number): Tensor[] {
-  const [N, K] = w.shape;
-  const out: Tensor[] = [];
-  for (let r = 0; r < N; r += n) out.push(new Tensor(w.dtype, w.data.subarray(r * K, (r + n) * K) as any, [n, K]));
-  return out;
-}
-
-/** weight.split(n, dim=1): column blocks (copied, they are not contiguous). */
-function splitCols(w: Tensor, n: number): Tensor[] {
-  const [N, K] = w.shape;
-  const full = w.toFloat32();
-  const out: Tensor[] = [];
-  for (let c = 0; c < K; c += n) {
-    const block = new Float32Array(N * n);
-    for (let r = 0; r < N; r++) block.set(full.subarray(r * K + c, r * K + c + n), r * n);
-    out.push(new Tensor("float32", block, [N, n]));
-  }
-  return out;
-}
-
-/** torch.cat(parts, dim=-1). */
-function catLast(parts: Tensor[]): Tensor {
-  const widths = parts.map((p) => p.shape[p.shape.length - 1]);
-  const W = widths.reduce((a, b) => a + b, 0);
-  const rows = parts[0].size / widths[0];
-  const out = new Float32Array(rows * W);
-  for (let r = 0; r < rows; r++) {
-    let o = r * W;
-    parts.forEach((p, i) => {
-      out.set((p.data as Float32Array).subarray(r * widths[i], (r + 1) * widths[i]), o);
-      o += widths[i];
-    });
-  }
-  return new Tensor("float32", out, [...parts[0].shape.slice(0, -1), W]);
-}
-
-/** x.split(n, dim=-1). */
-function splitLast(x: Tensor, n: number): Tensor[] {
-  const W = x.shape[x.shape.length - 1];
-  const rows = x.size / W;
-  const src = x.data as Float32Array;
-  const out: Tensor[] = [];
-  for (let c = 0; c < W; c += n) {
-    const part = new Float32Array(rows * n);
-    for (let r = 0; r < rows; r++) part.set(src.subarray(r * W + c, r * W + c + n), r * n);
-    out.push(new Tensor("float32", part, [...x.shape.slice(0, -1), n]));
-  }
-  return out;
-}
-
-/** Python's sum(list): 0 + t0 + t1 + ... */
-function sumTensors(ts: Tensor[]): Tensor {
-  const out = new Float32Array(ts[0].size);
-  for (const t of ts) {
-    const d = t.data as Float32Array;
-    for (let i = 0; i < out.length; i++) out[i] = out[i] + d[i];
-  }
-  return new Tensor("float32", out, ts[0].shape);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// repeat_kv, LlamaAttention
+// repeat_kv, eager_attention_forward, LlamaAttention
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
@@ -387,43 +304,33 @@ function sumTensors(ts: Tensor[]): Tensor {
  * Query head h reads kv head floor(h / n_rep).
  */
 export function repeat_kv(hidden_states: Tensor, n_rep: number): Tensor {
-  const [B, nKV, S, D] = hidden_states.shape;
-  if (n_rep === 1) return hidden_states;
-  const src = hidden_states.toFloat32();
-  const out = new Float32Array(B * nKV * n_rep * S * D);
-  const block = S * D;
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < nKV; h++) {
-      const from = src.subarray((b * nKV + h) * block, (b * nKV + h + 1) * block);
-      for (let r = 0; r < n_rep; r++) out.set(from, ((b * nKV + h) * n_rep + r) * block);
-    }
+  return F.repeat_interleave(hidden_states, n_rep, 1);
+}
+
+/**
+ * HF `eager_attention_forward` (its name since v4.48; in 4.44 these lines sit inside LlamaAttention.forward):
+ *
+ *   w   = softmax(q k^T / sqrt(D) + mask, dtype=float32).to(q.dtype)      [B, nH, T, S]
+ *   out = (w @ repeat_kv(v)).transpose(1, 2)                              [B, T, nH, D]
+ *
+ * query [B, nH, T, D]; key, value [B, nKV, S, D]; attention_mask additive [B or 1, 1, T, >= S] (sliced to S).
+ * Returns [attn_output, attn_weights]: the probabilities are materialized here (that is what "eager" means).
+ * 4.44 divides by sqrt(head_dim) where later versions multiply by `scaling`; dividing by 1/scaling keeps
+ * 4.44's rounding.
+ */
+export const eager_attention_forward: AttentionFunction = (module, query, key, value, attention_mask, scaling) => {
+  const key_states = repeat_kv(key, module.num_key_value_groups); // [B, nH, S, D]
+  const value_states = repeat_kv(value, module.num_key_value_groups); // [B, nH, S, D]
+
+  let attn_weights = F.div(F.matmul(query, key_states, /* key_states.transpose(2, 3) */ true), 1 / scaling);
+  if (attention_mask !== null) {
+    const causal_mask = F.narrow(attention_mask, 3, 0, key_states.shape[2]); // attention_mask[:, :, :, :S]
+    attn_weights = F.add(attn_weights, causal_mask);
   }
-  return new Tensor("float32", out, [B, nKV * n_rep, S, D]);
-}
-
-/** [B, T, n*D] -> [B, n, T, D] (HF: .view(B, T, n, D).transpose(1, 2)). */
-function toHeads(x: Tensor, n: number, D: number): Tensor {
-  const [B, T] = x.shape;
-  const src = x.data as Float32Array;
-  const out = new Float32Array(B * n * T * D);
-  for (let b = 0; b < B; b++)
-    for (let t = 0; t < T; t++)
-      for (let h = 0; h < n; h++)
-        out.set(src.subarray(((b * T + t) * n + h) * D, ((b * T + t) * n + h + 1) * D), ((b * n + h) * T + t) * D);
-  return new Tensor("float32", out, [B, n, T, D]);
-}
-
-/** [B, n, T, D] -> [B, T, n*D] (HF: .transpose(1, 2).reshape(B, T, -1)). */
-function fromHeads(x: Tensor): Tensor {
-  const [B, n, T, D] = x.shape;
-  const src = x.data as Float32Array;
-  const out = new Float32Array(B * T * n * D);
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < n; h++)
-      for (let t = 0; t < T; t++)
-        out.set(src.subarray(((b * n + h) * T + t) * D, ((b * n + h) * T + t + 1) * D), ((b * T + t) * n + h) * D);
-  return new Tensor("float32", out, [B, T, n * D]);
-}
+  attn_weights = F.softmax(attn_weights, -1, "float32").to(query.dtype); // [B, nH, T, S]
+  const attn_output = F.transpose(F.matmul(attn_weights, value_states), 1, 2); // [B, T, nH, D]
+  return [attn_output, attn_weights];
+};
 
 export interface AttentionArgs {
   attention_mask?: Tensor | null; // additive [B, 1, T, >= S]
@@ -433,13 +340,17 @@ export interface AttentionArgs {
 }
 
 /**
- * HF `LlamaAttention` (eager): multi-head attention with grouped key/value heads.
+ * HF `LlamaAttention`: multi-head attention with grouped key/value heads.
  *
  *   q, k, v = q_proj(x), k_proj(x), v_proj(x)                  [B, T, nH*D], [B, T, nKV*D] x2
  *   q, k    = apply_rotary_pos_emb(q, k, cos, sin)             [B, nH, T, D], [B, nKV, T, D]
  *   k, v    = cache.update(k, v)                               [B, nKV, S, D]
- *   w       = softmax(q k^T / sqrt(D) + mask)   (float32)      [B, nH, T, S]
- *   out     = o_proj((w @ repeat_kv(v)) as [B, T, nH*D])       [B, T, H]
+ *   out     = attention_interface(q, k, v, mask)               [B, T, nH, D]
+ *   out     = o_proj(out as [B, T, nH*D])                      [B, T, H]
+ *
+ * attention_interface follows config._attn_implementation (HF's dispatch since v4.48): "eager" (default),
+ * "sdpa" or "flash_attention_2" (src/integrations/). Only eager returns the probabilities: asked for
+ * output_attentions, the others fall back to eager with a warning, as HF's sdpa does.
  */
 export class LlamaAttention extends Module {
   readonly hidden_size: number;
@@ -447,6 +358,7 @@ export class LlamaAttention extends Module {
   readonly head_dim: number;
   readonly num_key_value_heads: number;
   readonly num_key_value_groups: number;
+  readonly scaling: number;
   readonly q_proj: Linear;
   readonly k_proj: Linear;
   readonly v_proj: Linear;
@@ -462,6 +374,7 @@ export class LlamaAttention extends Module {
     this.head_dim = config.head_dim;
     this.num_key_value_heads = config.num_key_value_heads;
     this.num_key_value_groups = this.num_heads / this.num_key_value_heads;
+    this.scaling = this.head_dim ** -0.5;
     const bias = config.attention_bias;
     this.q_proj = this.add("q_proj", new Linear(this.hidden_size, this.num_heads * this.head_dim, bias));
     this.k_proj = this.add("k_proj", new Linear(this.hidden_size, this.num_key_value_heads * this.head_dim, bias));
@@ -471,27 +384,37 @@ export class LlamaAttention extends Module {
 
   /** hidden_states [B, T, H] -> [attn_output [B, T, H], attn_weights [B, nH, T, S] or null]. */
   forward(hidden_states: Tensor, args: AttentionArgs): [Tensor, Tensor | null] {
-    const [B, T] = hidden_states.shape;
-    const nH = this.num_heads;
-    const nKV = this.num_key_value_heads;
-    const D = this.head_dim;
+    const [bsz, q_len] = hidden_states.shape;
     const tp = this.config.pretraining_tp;
 
     let query_states: Tensor, key_states: Tensor, value_states: Tensor;
     if (tp > 1) {
       // HF quirk kept: the sliced path applies no bias, even with attention_bias=true.
-      const kv_slicing = (nKV * D) / tp;
-      query_states = catLast(splitRows(this.q_proj.weight, (nH * D) / tp).map((w) => linearNoBias(hidden_states, w)));
-      key_states = catLast(splitRows(this.k_proj.weight, kv_slicing).map((w) => linearNoBias(hidden_states, w)));
-      value_states = catLast(splitRows(this.v_proj.weight, kv_slicing).map((w) => linearNoBias(hidden_states, w)));
+      const key_value_slicing = (this.num_key_value_heads * this.head_dim) / tp;
+      const query_slices = F.split(this.q_proj.weight, (this.num_heads * this.head_dim) / tp, 0);
+      const key_slices = F.split(this.k_proj.weight, key_value_slicing, 0);
+      const value_slices = F.split(this.v_proj.weight, key_value_slicing, 0);
+
+      query_states = F.cat(
+        query_slices.map((w) => F.linear(hidden_states, w)),
+        -1,
+      );
+      key_states = F.cat(
+        key_slices.map((w) => F.linear(hidden_states, w)),
+        -1,
+      );
+      value_states = F.cat(
+        value_slices.map((w) => F.linear(hidden_states, w)),
+        -1,
+      );
     } else {
       query_states = this.q_proj.forward(hidden_states); // [B, T, nH*D]
       key_states = this.k_proj.forward(hidden_states); // [B, T, nKV*D]
       value_states = this.v_proj.forward(hidden_states); // [B, T, nKV*D]
     }
-    query_states = toHeads(query_states, nH, D); // [B, nH, T, D]
-    key_states = toHeads(key_states, nKV, D); // [B, nKV, T, D]
-    value_states = toHeads(value_states, nKV, D); // [B, nKV, T, D]
+    query_states = F.transpose(F.view(query_states, bsz, q_len, this.num_heads, this.head_dim), 1, 2);
+    key_states = F.transpose(F.view(key_states, bsz, q_len, this.num_key_value_heads, this.head_dim), 1, 2);
+    value_states = F.transpose(F.view(value_states, bsz, q_len, this.num_key_value_heads, this.head_dim), 1, 2);
 
     const [cos, sin] = args.position_embeddings;
     [query_states, key_states] = apply_rotary_pos_emb(query_states, key_states, cos, sin);
@@ -499,71 +422,54 @@ export class LlamaAttention extends Module {
     if (args.past_key_value) {
       [key_states, value_states] = args.past_key_value.update(key_states, value_states, this.layer_idx); // [B, nKV, S, D]
     }
-    key_states = repeat_kv(key_states, this.num_key_value_groups); // [B, nH, S, D]
-    value_states = repeat_kv(value_states, this.num_key_value_groups); // [B, nH, S, D]
-    const S = key_states.shape[2];
 
     const mask = args.attention_mask ?? null;
-    let maskData: Float32Array | null = null;
-    let maskB = 0;
-    let maskL = 0;
     if (mask !== null) {
-      // causal_mask = attention_mask[:, :, :, :S]  ("no matter the length, we just slice it")
-      maskB = mask.shape[0];
-      maskL = mask.shape[3];
-      if (mask.shape.length !== 4 || mask.shape[2] !== T || maskL < S || (maskB !== B && maskB !== 1)) {
-        throw new ShapeError("attention_mask", `4D mask must be [${B}, 1, ${T}, >= ${S}], got [${mask.shape}]`);
-      }
-      maskData = mask.toFloat32();
+      const S = key_states.shape[2];
+      if (
+        mask.shape.length !== 4 ||
+        mask.shape[2] !== q_len ||
+        mask.shape[3] < S ||
+        (mask.shape[0] !== bsz && mask.shape[0] !== 1)
+      )
+        throw new ShapeError("attention_mask", `4D mask must be [${bsz}, 1, ${q_len}, >= ${S}], got [${mask.shape}]`);
     }
+    const attention_interface = selectAttention(this.config, args.output_attentions ?? false);
+    let [attn_output, attn_weights] = attention_interface(
+      this,
+      query_states,
+      key_states,
+      value_states,
+      mask,
+      this.scaling,
+    );
 
-    const q = query_states.data as Float32Array;
-    const k = key_states.data as Float32Array;
-    const v = value_states.data as Float32Array;
-    const scale = Math.sqrt(D);
-    const weights = new Float32Array(B * nH * T * S); // [B, nH, T, S]
-    const attn = new Float32Array(B * nH * T * D); // [B, nH, T, D]
-    const scores = new Float32Array(T * S);
-    const vT = new Float32Array(D * S);
-    for (let b = 0; b < B; b++) {
-      for (let h = 0; h < nH; h++) {
-        const bh = b * nH + h;
-        // q k^T: x = q[b, h] [T, D], W = k[b, h] [S, D]  ->  [T, S]
-        linear(
-          q.subarray(bh * T * D, (bh + 1) * T * D),
-          { dtype: "float32", data: k.subarray(bh * S * D, (bh + 1) * S * D) },
-          null,
-          T,
-          D,
-          S,
-          scores,
-        );
-        for (let i = 0; i < T; i++) {
-          for (let j = 0; j < S; j++) {
-            let s = f(scores[i * S + j] / scale); // / math.sqrt(head_dim)
-            if (maskData !== null) s = f(s + maskData[((maskB === 1 ? 0 : b) * T + i) * maskL + j]); // + causal_mask
-            scores[i * S + j] = s;
-          }
-        }
-        const w = weights.subarray(bh * T * S, (bh + 1) * T * S);
-        softmaxRows(w, scores, T, S); // softmax(dim=-1, dtype=float32)
-        // w @ v: x = w [T, S], W = v[b, h]^T [D, S]  ->  [T, D]
-        const vb = v.subarray(bh * S * D, (bh + 1) * S * D);
-        for (let s = 0; s < S; s++) for (let d = 0; d < D; d++) vT[d * S + s] = vb[s * D + d];
-        linear(w, { dtype: "float32", data: vT }, null, T, S, D, attn.subarray(bh * T * D, (bh + 1) * T * D));
-      }
-    }
-    const attn_output_heads = new Tensor("float32", attn, [B, nH, T, D]);
-    let attn_output = fromHeads(attn_output_heads); // [B, T, nH*D]
+    attn_output = F.reshape(attn_output, bsz, q_len, -1); // [B, T, nH*D]
     if (tp > 1) {
-      const parts = splitLast(attn_output, this.hidden_size / tp);
-      const o_slices = splitCols(this.o_proj.weight, this.hidden_size / tp);
-      attn_output = sumTensors(parts.map((p, i) => linearNoBias(p, o_slices[i])));
+      const parts = F.split(attn_output, this.hidden_size / tp, 2);
+      const o_proj_slices = F.split(this.o_proj.weight, this.hidden_size / tp, 1);
+      attn_output = parts.map((p, i) => F.linear(p, o_proj_slices[i])).reduce((sum, o) => F.add(sum, o));
     } else {
       attn_output = this.o_proj.forward(attn_output); // [B, T, H]
     }
-    return [attn_output, args.output_attentions ? new Tensor("float32", weights, [B, nH, T, S]) : null];
+    return [attn_output, args.output_attentions ? attn_weights : null];
   }
+}
+
+/** The attention function for config._attn_implementation; eager when attentions are asked (HF's fallback). */
+function selectAttention(config: LlamaConfig, output_attentions: boolean): AttentionFunction {
+  const impl: string = (config as any)._attn_implementation ?? "eager";
+  if (impl === "eager") return eager_attention_forward;
+  if (output_attentions) {
+    warning_once(
+      `attn_implementation "${impl}" does not return attention weights (output_attentions=true): falling back to ` +
+        'the eager implementation for this call. Load with attn_implementation: "eager" to silence this warning.',
+    );
+    return eager_attention_forward;
+  }
+  const fn = ALL_ATTENTION_FUNCTIONS[impl];
+  if (fn === undefined) throw new ValueError(`attn_implementation: unknown value ${JSON.stringify(impl)}`);
+  return fn;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -596,22 +502,22 @@ export class LlamaDecoderLayer extends Module {
   /** hidden_states [B, T, H] -> [hidden_states [B, T, H], attn_weights or null]. */
   forward(hidden_states: Tensor, args: AttentionArgs): [Tensor, Tensor | null] {
     let residual = hidden_states;
-    let h = this.input_layernorm.forward(hidden_states);
-    const [attn_out, self_attn_weights] = this.self_attn.forward(h, args);
-    h = addTensors(residual, attn_out);
-    residual = h;
-    h = this.post_attention_layernorm.forward(h);
-    h = this.mlp.forward(h);
-    return [addTensors(residual, h), self_attn_weights];
-  }
-}
 
-function addTensors(a: Tensor, b: Tensor): Tensor {
-  const x = a.data as Float32Array;
-  const y = b.data as Float32Array;
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = x[i] + y[i];
-  return new Tensor("float32", out, a.shape);
+    hidden_states = this.input_layernorm.forward(hidden_states);
+
+    // Self Attention
+    let self_attn_weights: Tensor | null;
+    [hidden_states, self_attn_weights] = this.self_attn.forward(hidden_states, args);
+    hidden_states = F.add(residual, hidden_states);
+
+    // Fully Connected
+    residual = hidden_states;
+    hidden_states = this.post_attention_layernorm.forward(hidden_states);
+    hidden_states = this.mlp.forward(hidden_states);
+    hidden_states = F.add(residual, hidden_states);
+
+    return [hidden_states, self_attn_weights];
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -686,6 +592,19 @@ export abstract class LlamaPreTrainedModel extends PreTrainedModel {
     expect("layers.0.mlp.gate_proj.weight", [config.intermediate_size, H], "intermediate_size");
     expect(`layers.${L - 1}.input_layernorm.weight`, [H], "num_hidden_layers");
   }
+
+  /**
+   * The activations' dtype (HF `model.dtype`, the parameters' dtype): float32, or float16 / bfloat16 for a model
+   * loaded with that torch_dtype (or "auto" on such a checkpoint). `compute_dtype: "float32"` at load keeps
+   * 2-byte weights but computes in float32, a llama-ts mode (torch cannot multiply float32 activations by
+   * bfloat16 weights): the embedding output is widened and everything downstream follows.
+   */
+  get dtype(): F.FloatDType {
+    const forced = (this.config as any)._compute_dtype as F.FloatDType | undefined;
+    if (forced !== undefined) return forced;
+    const w = this.get_input_embeddings().weight.dtype;
+    return w === "float16" || w === "bfloat16" ? w : "float32";
+  }
 }
 
 /**
@@ -732,7 +651,8 @@ export class LlamaModel extends LlamaPreTrainedModel {
     const use_cache = args.use_cache ?? config.use_cache;
 
     const inputs = coerceDecoderInputs(args, config.hidden_size);
-    const inputs_embeds = inputs.inputs_embeds ?? this.embed_tokens.forward(inputs.input_ids!); // [B, T, H]
+    // [B, T, H] in the activations' dtype (widens 2-byte rows under compute_dtype "float32", else a no-op)
+    const inputs_embeds = (inputs.inputs_embeds ?? this.embed_tokens.forward(inputs.input_ids!)).to(this.dtype);
     const [B, T] = inputs_embeds.shape;
 
     let past_key_values = args.past_key_values ?? null;
@@ -742,9 +662,17 @@ export class LlamaModel extends LlamaPreTrainedModel {
     // cache_position.unsqueeze(0): every row gets the same positions (left padding is not accounted for)
     const position_ids = inputs.position_ids ?? Array.from({ length: B }, () => cache_position);
 
-    const causal_mask = this._update_causal_mask(args.attention_mask ?? null, B, T, cache_position, past_seen_tokens);
+    const causal_mask = this._update_causal_mask(
+      args.attention_mask ?? null,
+      B,
+      T,
+      cache_position,
+      past_seen_tokens,
+      this.dtype,
+    );
     let hidden_states = inputs_embeds;
-    const position_embeddings = this.rotary_emb.forward(position_ids); // cos, sin [B, T, D], shared by all layers
+    // cos, sin [B, T, D] in the activations' dtype, shared by all layers
+    const position_embeddings = this.rotary_emb.forward(position_ids, hidden_states);
 
     const all_hidden_states: Tensor[] = [];
     const all_self_attns: Tensor[] = [];
@@ -771,9 +699,10 @@ export class LlamaModel extends LlamaPreTrainedModel {
   }
 
   /**
-   * HF `LlamaModel._update_causal_mask` for eager attention: the [B, 1, T, target] additive mask, with
-   * target = attention_mask's length when a 2D mask is given, else past + T + 1 (HF's extra column; the
-   * attention slices it to S).
+   * HF `LlamaModel._update_causal_mask` for eager attention: the [B, 1, T, target] additive mask in `dtype`
+   * (HF reads it from input_tensor), with target = attention_mask's length when a 2D mask is given, else
+   * past + T + 1 (HF's extra column; the attention slices it to S). sdpa and flash_attention_2 take the same
+   * 4D mask here (HF passes them None or the 2D mask when it can; the outputs agree).
    */
   _update_causal_mask(
     attention_mask: IntInput | Tensor | null,
@@ -781,15 +710,17 @@ export class LlamaModel extends LlamaPreTrainedModel {
     T: number,
     cache_position: number[],
     past_seen_tokens: number,
+    dtype: F.FloatDType = "float32",
   ): Tensor {
     if (attention_mask instanceof Tensor && attention_mask.shape.length === 4) {
       return _prepare_4d_causal_attention_mask_with_cache_position(
         attention_mask,
         T,
         0,
-        FLOAT32_MIN,
+        F.finfoMin(dtype),
         cache_position,
         B,
+        dtype,
       );
     }
     let rows: number[][] | null = null;
@@ -808,9 +739,10 @@ export class LlamaModel extends LlamaPreTrainedModel {
       rows,
       T,
       target_length,
-      FLOAT32_MIN,
+      F.finfoMin(dtype),
       cache_position,
       B,
+      dtype,
     );
   }
 }
@@ -863,19 +795,20 @@ export class LlamaForCausalLM extends LlamaPreTrainedModel {
     if (!Number.isInteger(keep) || keep < 0)
       throw new ShapeError("num_logits_to_keep", `expected an integer >= 0, got ${keep}`);
     if (keep > 0 && keep < T) {
-      // v4.45: lm_head(hidden_states[:, -num_logits_to_keep:, :]); 0 keeps all
-      const src = hidden_states.data as Float32Array;
-      const kept = new Float32Array(B * keep * H);
-      for (let b = 0; b < B; b++) kept.set(src.subarray((b * T + T - keep) * H, (b * T + T) * H), b * keep * H);
-      hidden_states = new Tensor("float32", kept, [B, keep, H]);
+      hidden_states = F.narrow(hidden_states, 1, T - keep, keep); // v4.45: hidden_states[:, -num_logits_to_keep:, :]
     }
     let logits: Tensor;
     const tp = this.config.pretraining_tp;
     if (tp > 1) {
-      logits = catLast(splitRows(this.lm_head.weight, this.vocab_size / tp).map((w) => linearNoBias(hidden_states, w)));
+      const lm_head_slices = F.split(this.lm_head.weight, this.vocab_size / tp, 0);
+      logits = F.cat(
+        lm_head_slices.map((w) => F.linear(hidden_states, w)),
+        -1,
+      );
     } else {
       logits = this.lm_head.forward(hidden_states); // [B, T', V]
     }
+    logits = logits.float(); // HF returns float32 logits whatever the model's dtype
 
     const result: CausalLMOutputWithPast = { logits };
     if (args.labels !== undefined && args.labels !== null) {
@@ -1003,14 +936,15 @@ export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
   forward(args: LlamaForwardArgs & { labels?: IntInput | Tensor | null }): SequenceClassifierOutputWithPast {
     const outputs = this.model.forward(args);
     const hidden_states = outputs.last_hidden_state; // [B, T, H]
-    const [B, T, H] = hidden_states.shape;
+    const [B, T] = hidden_states.shape;
     const ids = args.input_ids !== undefined && args.input_ids !== null ? toIntRows(args.input_ids, "input_ids") : null;
     const idx = this.pooled_indices(ids, B, T);
-    // score only the pooled rows: logits[arange(B), idx] == score(hidden_states[arange(B), idx])
-    const src = hidden_states.data as Float32Array;
-    const pooledHidden = new Float32Array(B * H);
-    for (let b = 0; b < B; b++) pooledHidden.set(src.subarray((b * T + idx[b]) * H, (b * T + idx[b] + 1) * H), b * H);
-    const pooled_logits = this.score.forward(new Tensor("float32", pooledHidden, [B, H])); // [B, num_labels]
+    // score only the pooled rows: logits[arange(B), idx] == score(hidden_states[arange(B), idx]) (row by row)
+    const pooledHidden = F.cat(
+      idx.map((t, b) => F.narrow(F.narrow(hidden_states, 0, b, 1), 1, t, 1)),
+      0,
+    ); // [B, 1, H]
+    const pooled_logits = F.reshape(this.score.forward(pooledHidden), B, this.num_labels); // [B, num_labels]
 
     const result: SequenceClassifierOutputWithPast = { logits: pooled_logits };
     if (args.labels !== undefined && args.labels !== null) {
@@ -1025,7 +959,7 @@ export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
         else if (n > 1 && labels.isInt && !plainTargets) this.config.problem_type = "single_label_classification";
         else this.config.problem_type = "multi_label_classification";
       }
-      const p = pooled_logits.data as Float32Array;
+      const p = pooled_logits.toFloat32();
       let loss: number;
       if (this.config.problem_type === "regression") {
         if (labels.values.length !== p.length)
@@ -1095,26 +1029,30 @@ export class LlamaForQuestionAnswering extends LlamaPreTrainedModel {
     const outputs = this.transformer.forward({ ...args, use_cache: false });
     const logits = this.qa_outputs.forward(outputs.last_hidden_state); // [B, T, 2]
     const [B, T] = logits.shape;
-    const l = logits.data as Float32Array;
-    const start = new Float32Array(B * T);
-    const end = new Float32Array(B * T);
-    for (let i = 0; i < B * T; i++) {
-      start[i] = l[2 * i];
-      end[i] = l[2 * i + 1];
-    }
-    const result: QuestionAnsweringModelOutput = {
-      start_logits: new Tensor("float32", start, [B, T]),
-      end_logits: new Tensor("float32", end, [B, T]),
-      logits,
-    };
+    const [start_logits, end_logits] = F.split(logits, 1, -1).map((x) => F.reshape(x, B, T)); // .squeeze(-1)
+    const result: QuestionAnsweringModelOutput = { start_logits, end_logits, logits };
     if (args.start_positions != null && args.end_positions != null) {
       const read = (x: number[] | Tensor, name: string) => {
         const v = x instanceof Tensor ? Array.from({ length: x.size }, (_, i) => x.item(i)) : x.flat();
         if (v.length !== B) throw new ShapeError(name, `expected ${B} positions, got ${v.length}`);
         return v.map((p) => Math.min(Math.max(p, 0), T)); // clamp(0, ignored_index)
       };
-      const s = crossEntropy(start, read(args.start_positions, "start_positions"), B, T, T, "start_positions");
-      const e = crossEntropy(end, read(args.end_positions, "end_positions"), B, T, T, "end_positions");
+      const s = crossEntropy(
+        start_logits.toFloat32(),
+        read(args.start_positions, "start_positions"),
+        B,
+        T,
+        T,
+        "start_positions",
+      );
+      const e = crossEntropy(
+        end_logits.toFloat32(),
+        read(args.end_positions, "end_positions"),
+        B,
+        T,
+        T,
+        "end_positions",
+      );
       result.loss = new Tensor("float32", [f((s + e) / 2)], []);
     }
     if (outputs.hidden_states) result.hidden_states = outputs.hidden_states;
@@ -1161,7 +1099,7 @@ export class LlamaForTokenClassification extends LlamaPreTrainedModel {
       const N = logits.size / this.num_labels;
       if (labels.length !== N)
         throw new ShapeError("labels", `expected ${N} labels (one per token), got ${labels.length}`);
-      result.loss = new Tensor("float32", [crossEntropy(logits.data as Float32Array, labels, N, this.num_labels)], []);
+      result.loss = new Tensor("float32", [crossEntropy(logits.toFloat32(), labels, N, this.num_labels)], []);
     }
     if (outputs.hidden_states) result.hidden_states = outputs.hidden_states;
     if (outputs.attentions) result.attentions = outputs.attentions;

@@ -1,0 +1,108 @@
+/**
+ * What the fused attention functions (sdpa_attention.ts, flash_attention.ts) share: their inputs read as
+ * float32, and a block of scores computed exactly as eager computes each element,
+ *
+ *   s[i, j] = (q_i . k_j) / sqrt(D) + mask[i, j]        (the product through the matmul seam, float32 ops)
+ *
+ * so that in float32 the three implementations differ only in how the softmax is summed. Grouped-query
+ * attention reads key/value head floor(h / n_rep) directly: no repeat_kv copy.
+ */
+import { ShapeError } from "../errors.ts";
+import { linear } from "../ops/matmul.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+
+const f = Math.fround;
+
+/** The signature every attention implementation has (see attention.ts). */
+export type AttentionFunction = (
+  module: { num_key_value_groups: number },
+  query: Tensor,
+  key: Tensor,
+  value: Tensor,
+  attention_mask: Tensor | null,
+  scaling: number,
+) => [Tensor, Tensor | null];
+
+export interface FusedInputs {
+  B: number;
+  nH: number;
+  nKV: number;
+  n_rep: number;
+  T: number;
+  S: number;
+  D: number;
+  q: Float32Array; // [B, nH, T, D]
+  k: Float32Array; // [B, nKV, S, D]
+  v: Float32Array; // [B, nKV, S, D]
+  mask: Float32Array | null; // [maskB, 1, T, maskL]
+  maskB: number;
+  maskL: number;
+  /** 1/scaling as a float32 (= sqrt(D)): eager divides by it, as HF 4.44. */
+  divisor: number;
+}
+
+export function fusedInputs(
+  ...[module, query, key, value, attention_mask, scaling]: Parameters<AttentionFunction>
+): FusedInputs {
+  const [B, nH, T, D] = query.shape;
+  const [, nKV, S] = key.shape;
+  if (nKV * module.num_key_value_groups !== nH || value.shape[2] !== S)
+    throw new ShapeError("key_states", `[${key.shape}] / [${value.shape}] do not match query [${query.shape}]`);
+  return {
+    B,
+    nH,
+    nKV,
+    n_rep: module.num_key_value_groups,
+    T,
+    S,
+    D,
+    q: query.toFloat32(),
+    k: key.toFloat32(),
+    v: value.toFloat32(),
+    mask: attention_mask ? attention_mask.toFloat32() : null,
+    maskB: attention_mask ? attention_mask.shape[0] : 0,
+    maskL: attention_mask ? attention_mask.shape[3] : 0,
+    divisor: f(1 / scaling),
+  };
+}
+
+/** out[i, j] (n x c, row-major) = scores of query rows [t0, t0 + n) of head h against keys [s0, s0 + c). */
+export function scoreBlock(
+  x: FusedInputs,
+  b: number,
+  h: number,
+  t0: number,
+  n: number,
+  s0: number,
+  c: number,
+  out: Float32Array,
+): void {
+  const { nH, nKV, T, S, D } = x;
+  const kvh = Math.floor(h / x.n_rep);
+  const qo = ((b * nH + h) * T + t0) * D;
+  const ko = ((b * nKV + kvh) * S + s0) * D;
+  linear(x.q.subarray(qo, qo + n * D), { dtype: "float32", data: x.k.subarray(ko, ko + c * D) }, null, n, D, c, out);
+  const mb = x.maskB === 1 ? 0 : b;
+  for (let i = 0; i < n; i++) {
+    const mo = (mb * T + t0 + i) * x.maskL + s0;
+    for (let j = 0; j < c; j++) {
+      let s = f(out[i * c + j] / x.divisor);
+      if (x.mask !== null) s = f(s + x.mask[mo + j]);
+      out[i * c + j] = s;
+    }
+  }
+}
+
+/** out [D, c] = v[b, kvh, s0 : s0 + c, :]^T: the layout the matmul seam wants for `probs @ v`. */
+export function valuesTransposed(
+  x: FusedInputs,
+  b: number,
+  kvh: number,
+  s0: number,
+  c: number,
+  out: Float32Array,
+): void {
+  const { nKV, S, D } = x;
+  const vo = ((b * nKV + kvh) * S + s0) * D;
+  for (let j = 0; j < c; j++) for (let d = 0; d < D; d++) out[d * c + j] = x.v[vo + j * D + d];
+}
