@@ -86,7 +86,10 @@ export function reshape(x: Tensor, ...shape: number[]): Tensor {
   return new Tensor(x.dtype, x.data, resolved);
 }
 
-/** `x.view(*shape)`: reshape (contiguous storage). */
+/**
+ * `x.view(*shape)`: reshape (contiguous storage). Both torch spellings exist so the model reads as HF writes it.
+ * @alias
+ */
 export const view = reshape;
 
 /** `x.unsqueeze(dim)`: a size-1 dim inserted (a view). */

@@ -6,13 +6,8 @@
  * widened inside the kernels. Activations have the dtype torch would give them (src/nn/functional.ts).
  */
 import { ShapeError } from "../errors.ts";
-import { bfloat16BitsToFloat32, float16BitsToFloat32 } from "../tensor/dtypes.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import * as F from "./functional.ts";
-
-export { weightView } from "./functional.ts";
-
-export type FloatDType = "float32" | "float16" | "bfloat16";
 
 /** While > 0, module constructors create shape-only placeholders instead of allocating (HF's meta device). */
 let metaDepth = 0;
@@ -42,10 +37,6 @@ export function newParameter(shape: number[], fill = 0): Tensor {
   const t = Tensor.zeros("float32", shape);
   if (fill !== 0) (t.data as Float32Array).fill(fill);
   return t;
-}
-
-export function isMeta(t: Tensor): boolean {
-  return (t as any).is_meta === true;
 }
 
 export abstract class Module {
@@ -168,11 +159,4 @@ export class Embedding extends Module {
     }
     return out;
   }
-}
-
-/** One element of a float parameter as a number (2-byte formats decoded). */
-export function paramAt(t: Tensor, i: number): number {
-  if (t.dtype === "float32") return (t.data as Float32Array)[i];
-  if (t.dtype === "bfloat16") return bfloat16BitsToFloat32((t.data as Uint16Array)[i]);
-  return float16BitsToFloat32((t.data as Uint16Array)[i]);
 }
