@@ -12,6 +12,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CheckpointError, ConfigError } from "./errors.ts";
+import { CONFIG_FILES, resolve_pretrained, type HubOptions } from "./hub/hub.ts";
 
 /** PretrainedConfig's own defaults (transformers 4.44), generation defaults included (to_dict lists them). */
 export const PRETRAINED_CONFIG_DEFAULTS: Readonly<Record<string, unknown>> = {
@@ -305,8 +306,13 @@ export class PretrainedConfig {
     return parseConfig(this, text, file);
   }
 
-  /** Read `dir/config.json` into this class. */
-  static async from_pretrained<T extends PretrainedConfig>(this: ConfigClass<T>, dir: string): Promise<T> {
+  /** Read `config.json` of a folder, or of a Hub id through the HF cache (see src/hub/hub.ts), into this class. */
+  static async from_pretrained<T extends PretrainedConfig>(
+    this: ConfigClass<T>,
+    dirOrId: string,
+    opts: HubOptions = {},
+  ): Promise<T> {
+    const dir = await resolve_pretrained(dirOrId, CONFIG_FILES, opts);
     const file = join(dir, "config.json");
     let text: string;
     try {

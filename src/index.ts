@@ -131,3 +131,27 @@ export {
   E_SYS,
 } from "./tokenization_chat.ts";
 export type { ChatMessage, Conversation, ChatTokenizer, ChatTemplateOptions } from "./tokenization_chat.ts";
+export { hf_hub_download, try_to_load_from_cache, hf_home, hf_hub_cache, resolve_pretrained } from "./hub/hub.ts";
+export type { HubOptions, ProgressInfo, ProgressCallback } from "./hub/hub.ts";
+export * from "./hub/errors.ts";
+export { AutoConfig } from "./models/auto/configuration_auto.ts";
+export { AutoTokenizer } from "./models/auto/tokenization_auto.ts";
+export type { AutoTokenizerOptions } from "./models/auto/tokenization_auto.ts";
+export {
+  AutoModel,
+  AutoModelForCausalLM,
+  AutoModelForSequenceClassification,
+  AutoModelForQuestionAnswering,
+  AutoModelForTokenClassification,
+} from "./models/auto/modeling_auto.ts";
+export { pipeline } from "./pipelines/index.ts";
+export type {
+  PipelineTask,
+  PipelineOptions,
+  TextGenerationPipeline,
+  TextGenerationOptions,
+  TextGenerationOutput,
+  TextClassificationPipeline,
+  TextClassificationOptions,
+  ClassificationResult,
+} from "./pipelines/index.ts";

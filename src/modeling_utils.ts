@@ -20,10 +20,14 @@
  * src/nn/functional.ts). `compute_dtype: "float32"` keeps 2-byte weights in memory but computes in float32
  * (widened inside the matmul kernels): half the memory of float32 weights, float32 accuracy, not HF's numbers.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { PretrainedConfig } from "./configuration_utils.ts";
 import { CheckpointError, ShapeError, ValueError } from "./errors.ts";
+import { GenerationConfig } from "./generation/configuration_utils.ts";
 import { ATTN_IMPLEMENTATIONS, type AttnImplementation } from "./integrations/attention.ts";
 import { loadCheckpointTensors, saveCheckpointTensors } from "./formats/checkpoint.ts";
+import { MODEL_FILES, resolve_pretrained, split_hub_options, type HubOptions } from "./hub/hub.ts";
 import { Embedding, Linear, Module, isMetaInit, withMetaInit } from "./nn/modules.ts";
 import { type IntInput, Tensor, toIntRows } from "./tensor/tensor.ts";
 import { Random } from "./utils/random.ts";
@@ -37,7 +41,7 @@ export interface ModelOptions {
   _nested?: boolean;
 }
 
-export interface FromPretrainedOptions {
+export interface FromPretrainedOptions extends HubOptions {
   torch_dtype?: TorchDType;
   /** "float32": compute in float32 whatever the weights' dtype (default: the weights' dtype, as HF). */
   compute_dtype?: "float32";
@@ -192,6 +196,9 @@ export abstract class PreTrainedModel extends Module {
     opts: { max_shard_size?: number | string; safe_serialization?: boolean } = {},
   ): Promise<void> {
     const arch = this.constructor.name;
+    // HF save_pretrained: config.torch_dtype = the dtype of the model's (first floating) parameters.
+    const first = this.named_parameters().find(([, t]) => ["float32", "float16", "bfloat16"].includes(t.dtype));
+    if (first) this.config.torch_dtype = first[1].dtype as "float32" | "float16" | "bfloat16";
     const prevArch = this.config.architectures;
     this.config.architectures = [arch];
     await this.config.save_pretrained(dir);
@@ -201,6 +208,9 @@ export abstract class PreTrainedModel extends Module {
       metadata: { format: "pt" },
       safe_serialization: opts.safe_serialization,
     });
+    // HF: models that can generate also write generation_config.json
+    const gen = (this as { generation_config?: GenerationConfig }).generation_config;
+    if (gen instanceof GenerationConfig) gen.save_pretrained(dir);
   }
 
   /** Fill this model's parameters from `tensors` (HF names). Missing base weights are an error. */
@@ -289,6 +299,9 @@ export abstract class PreTrainedModel extends Module {
     const compute_dtype = opts.compute_dtype;
     if (compute_dtype !== undefined && compute_dtype !== "float32")
       throw new ValueError(`compute_dtype: expected "float32" (or leave it out), got ${JSON.stringify(compute_dtype)}`);
+    // A Hub id ("org/name") becomes its snapshot folder in the HF cache, downloaded when absent.
+    const [hub] = split_hub_options(opts);
+    dir = await resolve_pretrained(dir, MODEL_FILES, hub);
     const config = await this.config_class.from_pretrained(dir);
     // Runtime choices, not config.json fields: kept off the saved config (HF's config._attn_implementation).
     Object.defineProperty(config, "_attn_implementation", { value: attn, enumerable: false, writable: true });
@@ -300,6 +313,10 @@ export abstract class PreTrainedModel extends Module {
     const model = withMetaInit(() => new this(config, opts));
     model.load_state_dict(tensors, files.join(", "), torch_dtype);
     if (torch_dtype !== "auto") config.torch_dtype = torch_dtype;
+    // HF: a model that can generate takes its defaults from generation_config.json when the folder has one
+    if ("generation_config" in model && existsSync(join(dir, "generation_config.json")))
+      (model as { generation_config?: GenerationConfig }).generation_config =
+        await GenerationConfig.from_pretrained(dir);
     return model;
   }
 }

@@ -10,46 +10,43 @@ import os from "node:os";
 import { benchCorpus } from "../bench/corpus.ts";
 import { fmt, formatTable } from "../bench/measure.ts";
 import { benchLlama2_7bLayer, benchModel } from "../bench/model_bench.ts";
+import { benchStartup } from "../bench/startup_bench.ts";
 import { benchTokenizers, tokenizerTable } from "../bench/tokenizer_bench.ts";
 import { loadDefaultTokenizer } from "../models/llama/default_tokenizer.ts";
 import { LlamaForCausalLM } from "../models/llama/modeling_llama.ts";
-import { numberFlag, parseFlags } from "./args.ts";
+import { flagHelp, parseFlags, type FlagTable } from "./args.ts";
 import { tinyDefaultConfig } from "./start.ts";
+
+const BENCH_FLAGS = {
+  corpus_mb: { type: "float", min: 0.001, max: 256, help: "size of the generated corpus in MB (default 1)" },
+  repeats: { type: "int", min: 1, max: 1000, help: "timed runs per measurement, the median is reported (default 5)" },
+  warmup: { type: "int", min: 0, max: 100, help: "untimed runs first (default 1)" },
+  seed: { type: "int", help: "seed of the corpus and of the model's random weights (default 0)" },
+  prompt_tokens: { type: "int", min: 1, max: 4096, help: "prompt length of the model line (default 128)" },
+  new_tokens: { type: "int", min: 1, max: 4096, help: "greedy steps of the model line (default 32)" },
+  skip_model: { type: "boolean", help: "tokenizers only" },
+  skip_tokenizers: { type: "boolean", help: "model only" },
+  skip_startup: { type: "boolean", help: "leave out the CLI startup line (npx llama-ts --help)" },
+  llama2_7b_layer: {
+    type: "boolean",
+    help: "also time one decoder layer at Llama-2-7B's shape with float32, bfloat16 and float16 weights (about 1 GB, a minute)",
+  },
+} satisfies FlagTable;
 
 export const BENCH_HELP = `Benchmark tokenizer and model throughput (medians of repeated runs; numbers depend on the machine).
 
-Usage: llama-ts bench [--corpus_mb X] [--repeats N] [--warmup N] [--seed N] [--skip_model] [--skip_tokenizers]
+Usage: llama-ts bench [options]
 
-  --corpus_mb X         size of the generated corpus in MB (default 1)
-  --repeats N           timed runs per measurement, the median is reported (default 5)
-  --warmup N            untimed runs first (default 1)
-  --seed N              seed of the corpus and of the model's random weights (default 0)
-  --prompt_tokens N     prompt length of the model line (default 128)
-  --new_tokens N        greedy steps of the model line (default 32)
-  --skip_model          tokenizers only
-  --skip_tokenizers     model only
-  --llama2_7b_layer     also time one decoder layer at Llama-2-7B's shape with float32, bfloat16 and float16
-                        weights (about 1 GB of memory and a minute)
-`;
+${flagHelp(BENCH_FLAGS)}`;
 
 export async function runBench(argv: string[]): Promise<void> {
-  const flags = parseFlags(argv, {
-    corpus_mb: { type: "string" },
-    repeats: { type: "string" },
-    warmup: { type: "string" },
-    seed: { type: "string" },
-    prompt_tokens: { type: "string" },
-    new_tokens: { type: "string" },
-    skip_model: { type: "boolean" },
-    llama2_7b_layer: { type: "boolean" },
-    skip_tokenizers: { type: "boolean" },
-  });
-  const corpusMB = numberFlag(flags.corpus_mb, "corpus_mb", { min: 0.001, max: 256 }) ?? 1;
-  const repeats = numberFlag(flags.repeats, "repeats", { integer: true, min: 1, max: 1000 }) ?? 5;
-  const warmup = numberFlag(flags.warmup, "warmup", { integer: true, min: 0, max: 100 }) ?? 1;
-  const seed = numberFlag(flags.seed, "seed", { integer: true }) ?? 0;
-  const promptTokens = numberFlag(flags.prompt_tokens, "prompt_tokens", { integer: true, min: 1, max: 4096 }) ?? 128;
-  const newTokens = numberFlag(flags.new_tokens, "new_tokens", { integer: true, min: 1, max: 4096 }) ?? 32;
+  const flags = parseFlags("bench", argv, BENCH_FLAGS);
+  const corpusMB = flags.corpus_mb ?? 1;
+  const repeats = flags.repeats ?? 5;
+  const warmup = flags.warmup ?? 1;
+  const seed = flags.seed ?? 0;
+  const promptTokens = flags.prompt_tokens ?? 128;
+  const newTokens = flags.new_tokens ?? 32;
   const log = (s: string) => process.stderr.write(s + "\n");
   const out = (s = "") => process.stdout.write(s + "\n");
 
@@ -60,6 +57,25 @@ export async function runBench(argv: string[]): Promise<void> {
   );
   out(`corpus: ${corpus.docs.length} documents, ${(corpus.bytes / 1e6).toFixed(2)} MB UTF-8, sha256 ${corpus.hash}`);
   for (const s of corpus.sources) out(`  - ${s}`);
+
+  if (!flags.skip_startup) {
+    log("CLI startup ...");
+    const rows = await benchStartup({ warmup, repeats });
+    const floor = rows[0].timing.median;
+    out();
+    out("CLI startup (spawn to exit; commands load their modules only when they run)");
+    out(
+      formatTable([
+        ["command", "median ms", "min ms", 'vs node -e ""'],
+        ...rows.map((r) => [
+          r.what,
+          fmt(r.timing.median * 1000, 0),
+          fmt(r.timing.min * 1000, 0),
+          `${fmt(r.timing.median / floor, 2)}x`,
+        ]),
+      ]),
+    );
+  }
 
   if (!flags.skip_tokenizers) {
     const rows = await benchTokenizers(corpus, { warmup, repeats, log });

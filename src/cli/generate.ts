@@ -1,77 +1,143 @@
 /**
- * `llama-ts generate --model DIR --prompt TEXT`: tokenize the prompt with the folder's tokenizer, generate
- * with LlamaForCausalLM.generate, print the decoded text (prompt included, as HF's batch_decode of the
- * returned ids) on stdout.
+ * `llama-ts generate --model DIR|ID (--prompt TEXT | --input_ids 1,2,3)`: generate with LlamaForCausalLM.generate,
+ * streaming the text to stdout as tokens come (the library's TextStreamer: prompt included, as HF's
+ * batch_decode of the returned ids), prompt-processing and decoding speed on stderr. Without a tokenizer (most
+ * tiny checkpoints have none) the ids are streamed instead.
  */
-import { existsSync } from "node:fs";
-import { CheckpointError } from "../errors.ts";
-import { LlamaForCausalLM } from "../models/llama/modeling_llama.ts";
-import { numberFlag, parseFlags, UsageError } from "./args.ts";
-import { loadTokenizerFor } from "./tokenizer.ts";
+import { TextStreamer, type BaseStreamer } from "../generation/streamers.ts";
+import type { LlamaForCausalLM } from "../models/llama/modeling_llama.ts";
+import type { TorchDType } from "../modeling_utils.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import type { PreTrainedTokenizerBase } from "../tokenization_utils_base.ts";
+import { checkFolder, flagHelp, parseFlags, UsageError, type FlagTable } from "./args.ts";
+import { applyRuntimeFlags, loadModelFor, log, noTokenizer, RUNTIME_FLAGS, tokenizerFor } from "./load.ts";
 
-export const GENERATE_HELP = `Generate text with an HF Llama checkpoint folder.
+/**
+ * Flags that are `generate` options of the same name, passed through as given (HF's GenerationConfig names).
+ * To support another option on the command line, add its row here.
+ */
+export const GENERATION_FLAGS = {
+  max_new_tokens: { type: "int", min: 1, help: "tokens to generate (default 20)" },
+  min_new_tokens: { type: "int", min: 0, help: "generate at least N tokens before eos may end (default 0)" },
+  do_sample: { type: "boolean", help: "sample instead of greedy decoding" },
+  temperature: { type: "float", above: 0, help: "sampling temperature (default 1.0)" },
+  top_k: { type: "int", min: 0, help: "keep the N most likely tokens when sampling (default 50, as HF; 0 = all)" },
+  top_p: {
+    type: "float",
+    min: 0,
+    max: 1,
+    help: "nucleus sampling: keep the smallest set with this mass (default 1.0)",
+  },
+  min_p: { type: "float", min: 0, max: 1, help: "drop tokens below X times the top probability (default off)" },
+  repetition_penalty: { type: "float", above: 0, help: "HF's repetition penalty (default 1.0 = off)" },
+  seed: { type: "int", help: "seed of the sampler's random draws (default 0)" },
+} satisfies FlagTable;
 
-Usage: llama-ts generate --model DIR --prompt TEXT [options]
+const GENERATE_FLAGS = {
+  model: { type: "string", arg: "DIR|ID", required: true, help: "checkpoint folder or Hub id (org/name)" },
+  prompt: { type: "string", arg: "TEXT", help: "the prompt (or --input_ids)" },
+  input_ids: { type: "ids", arg: "1,2,3", help: "the prompt as token ids (works without a tokenizer)" },
+  tokenizer: { type: "string", arg: "DIR|ID", help: "tokenizer folder (default: the checkpoint's own)" },
+  chat: { type: "boolean", help: "wrap --prompt in the chat template (the tokenizer's, else Llama 2's)" },
+  system: { type: "string", arg: "TEXT", help: "system message of --chat" },
+  ...GENERATION_FLAGS,
+  ...RUNTIME_FLAGS,
+} satisfies FlagTable;
 
-  --model DIR            folder with config.json, model.safetensors (or shards) and a tokenizer
-                         (tokenizer.json or tokenizer.model; the embedded Llama 2 tokenizer otherwise)
-  --prompt TEXT          the prompt
-  --max_new_tokens N     tokens to generate (default 20)
-  --do_sample            sample instead of greedy decoding
-  --temperature X        sampling temperature (default 1.0)
-  --top_k N              keep the N most likely tokens when sampling (default 50, as HF)
-  --top_p X              nucleus sampling mass (default 1.0)
-  --repetition_penalty X HF's repetition penalty (default 1.0)
-  --seed N               seed of the sampler (default 0)
-  --torch_dtype T        auto | float32 | float16 | bfloat16 (weights in memory; compute is float32)
-`;
+export const GENERATE_HELP = `Generate text with a Llama checkpoint, streamed to stdout (speed on stderr).
+
+Usage: llama-ts generate --model DIR|ID (--prompt TEXT | --input_ids 1,2,3) [options]
+
+${flagHelp(GENERATE_FLAGS)}`;
+
+/** Times the prompt (first new token) and the decoding steps while passing ids on to the printing streamer. */
+class TimingStreamer implements BaseStreamer {
+  promptTokens = 0;
+  newTokens = 0;
+  private readonly t0 = performance.now();
+  firstTokenAt = 0;
+  endAt = 0;
+  constructor(private readonly inner: BaseStreamer) {}
+  put(value: Tensor | number[] | number[][] | number): void {
+    const n = value instanceof Tensor ? value.size : Array.isArray(value) ? value.flat().length : 1;
+    if (this.promptTokens === 0) this.promptTokens = n;
+    else {
+      if (this.newTokens === 0) this.firstTokenAt = performance.now();
+      this.newTokens += n;
+    }
+    this.inner.put(value);
+  }
+  end(): void {
+    this.endAt = performance.now();
+    this.inner.end();
+  }
+  report(): string {
+    const prefill = (this.firstTokenAt - this.t0) / 1000;
+    const decode = (this.endAt - this.firstTokenAt) / 1000;
+    const steps = this.newTokens - 1;
+    return (
+      `prompt: ${this.promptTokens} tokens in ${prefill.toFixed(2)} s (${(this.promptTokens / prefill).toFixed(1)} tokens/s, first new token included); ` +
+      `generated: ${this.newTokens} tokens` +
+      (steps > 0 ? `, ${(steps / decode).toFixed(2)} tokens/s after the first` : "")
+    );
+  }
+}
+
+/** Prints ids as they come when there is no tokenizer to decode them. */
+class IdStreamer implements BaseStreamer {
+  private first = true;
+  put(value: Tensor | number[] | number[][] | number): void {
+    const ids = value instanceof Tensor ? (value.tolist() as number[] | number[][]).flat() : [value].flat(2);
+    process.stdout.write((this.first ? "" : ", ") + ids.join(", "));
+    this.first = false;
+  }
+  end(): void {
+    process.stdout.write("\n");
+  }
+}
 
 export async function runGenerate(argv: string[]): Promise<void> {
-  const flags = parseFlags(argv, {
-    model: { type: "string" },
-    prompt: { type: "string" },
-    max_new_tokens: { type: "string" },
-    do_sample: { type: "boolean" },
-    temperature: { type: "string" },
-    top_k: { type: "string" },
-    top_p: { type: "string" },
-    repetition_penalty: { type: "string" },
-    seed: { type: "string" },
-    torch_dtype: { type: "string" },
-  });
-  if (flags.model === undefined) throw new UsageError("--model DIR is required");
-  if (flags.prompt === undefined) throw new UsageError("--prompt TEXT is required");
-  const dir = flags.model as string;
-  if (!existsSync(dir)) throw new CheckpointError(dir, "no such folder");
-  const torch_dtype = (flags.torch_dtype as string | undefined) ?? "auto";
-  if (!["auto", "float32", "float16", "bfloat16"].includes(torch_dtype))
-    throw new UsageError(
-      `--torch_dtype: expected auto, float32, float16 or bfloat16, got ${JSON.stringify(torch_dtype)}`,
-    );
+  const flags = parseFlags("generate", argv, GENERATE_FLAGS);
+  if ((flags.prompt === undefined) === (flags.input_ids === undefined))
+    throw new UsageError("--prompt: give either --prompt TEXT or --input_ids 1,2,3");
+  if (flags.chat && flags.prompt === undefined) throw new UsageError("--chat: needs --prompt TEXT");
+  if (flags.system !== undefined && !flags.chat) throw new UsageError("--system: only with --chat");
+  checkFolder("model", flags.model!, { hubIds: true });
+  if (flags.tokenizer !== undefined) checkFolder("tokenizer", flags.tokenizer, { hubIds: true });
+  await applyRuntimeFlags(flags);
 
-  const t0 = performance.now();
-  process.stderr.write(`loading ${dir} ...\n`);
-  const model = await LlamaForCausalLM.from_pretrained(dir, { torch_dtype: torch_dtype as any });
-  const { tokenizer, source } = await loadTokenizerFor(dir, model.config.vocab_size);
-  process.stderr.write(`loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s (tokenizer: ${source})\n`);
-
-  const ids = tokenizer.encode(flags.prompt as string);
-  const max_new_tokens = numberFlag(flags.max_new_tokens, "max_new_tokens", { integer: true, min: 1 }) ?? 20;
-  const t1 = performance.now();
-  const out = model.generate([ids], {
-    max_new_tokens,
-    do_sample: Boolean(flags.do_sample),
-    temperature: numberFlag(flags.temperature, "temperature", { min: 0 }),
-    top_k: numberFlag(flags.top_k, "top_k", { integer: true, min: 0 }),
-    top_p: numberFlag(flags.top_p, "top_p", { min: 0, max: 1 }),
-    repetition_penalty: numberFlag(flags.repetition_penalty, "repetition_penalty", { min: 0 }),
-    seed: numberFlag(flags.seed, "seed", { integer: true }),
-  });
-  const row: number[] = out.tolist()[0];
-  const seconds = (performance.now() - t1) / 1000;
-  const generated = row.length - ids.length;
-  process.stderr.write(
-    `${generated} new tokens in ${seconds.toFixed(2)} s (${(generated / seconds).toFixed(2)} tokens/s)\n`,
+  const { model, config } = await loadModelFor<LlamaForCausalLM>(
+    "generate",
+    flags.model!,
+    "ForCausalLM",
+    (flags.torch_dtype ?? "auto") as TorchDType,
   );
-  process.stdout.write(tokenizer.decode(row, { skip_special_tokens: true }) + "\n");
+  const { tokenizer, source } = await tokenizerFor(flags, config.vocab_size);
+  log(`tokenizer: ${source}`);
+  let ids: number[];
+  if (flags.input_ids !== undefined) ids = flags.input_ids;
+  else {
+    if (tokenizer === null) throw noTokenizer(flags.model!, "--prompt");
+    ids = flags.chat ? chatIds(tokenizer, flags.prompt!, flags.system) : tokenizer.encode(flags.prompt!);
+  }
+
+  const options: Record<string, unknown> = {};
+  for (const name of Object.keys(GENERATION_FLAGS))
+    if ((flags as Record<string, unknown>)[name] !== undefined)
+      options[name] = (flags as Record<string, unknown>)[name];
+  options.max_new_tokens ??= 20;
+  const printer: BaseStreamer =
+    tokenizer === null ? new IdStreamer() : new TextStreamer(tokenizer, { skip_special_tokens: true });
+  const timing = new TimingStreamer(printer);
+  model.generate([ids], { ...options, streamer: timing });
+  log(timing.report());
+}
+
+/** The prompt as a one-turn chat (an optional system message, then the user's): HF apply_chat_template. */
+export function chatIds(tokenizer: PreTrainedTokenizerBase, prompt: string, system?: string): number[] {
+  const messages = [
+    ...(system !== undefined ? [{ role: "system", content: system }] : []),
+    { role: "user", content: prompt },
+  ];
+  return tokenizer.apply_chat_template(messages, { add_generation_prompt: true }) as number[];
 }

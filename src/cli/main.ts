@@ -1,24 +1,85 @@
 /**
  * The `llama-ts` command line. Results go to stdout, progress and notes to stderr; exit code 0 on success,
- * 2 with a one-line reason on bad input (a LlamaError), 1 on anything else.
+ * 2 with a one-line reason on bad input (a LlamaError: bad flag, missing folder, malformed file), 1 on anything
+ * else (a bug: the stack is printed).
  *
- *   llama-ts start [--model DIR]                      the main job: tokenize, forward, generate, step by step
- *   llama-ts generate --model DIR --prompt TEXT ...   generate text with any HF Llama checkpoint folder
+ * Each command is its own module, imported when the command runs: `llama-ts --help` loads this file only, and
+ * `generate` never loads what `bench` needs (a peer tokenizer from devDependencies).
  */
+import { readFileSync } from "node:fs";
 import { LlamaError } from "../errors.ts";
-import { runBench, BENCH_HELP } from "./bench.ts";
-import { CONVERT_TO_HF_HELP, CONVERT_TO_META_HELP, runConvertToHf, runConvertToMeta } from "./convert_llama_weights.ts";
-import { runGenerate, GENERATE_HELP } from "./generate.ts";
-import { runParity, PARITY_HELP } from "./parity.ts";
-import { runStart, START_HELP } from "./start.ts";
 
-const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<void> }> = {
-  start: { help: START_HELP, run: runStart },
-  generate: { help: GENERATE_HELP, run: runGenerate },
-  parity: { help: PARITY_HELP, run: runParity },
-  bench: { help: BENCH_HELP, run: runBench },
-  convert_llama_weights_to_hf: { help: CONVERT_TO_HF_HELP, run: runConvertToHf },
-  convert_hf_to_llama_weights: { help: CONVERT_TO_META_HELP, run: runConvertToMeta },
+/** What a command module provides: its --help text and its body. */
+export interface Command {
+  help: string;
+  run(argv: string[]): Promise<void>;
+}
+
+/** The dispatch table: name -> one-line summary, and how to load the command. Add one entry per command. */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  start: {
+    summary: "Run the main job: tokenize, forward, generate, printing each stage",
+    load: async () => {
+      const m = await import("./start.ts");
+      return { help: m.START_HELP, run: m.runStart };
+    },
+  },
+  generate: {
+    summary: "Generate text with a checkpoint, streamed to stdout",
+    load: async () => {
+      const m = await import("./generate.ts");
+      return { help: m.GENERATE_HELP, run: m.runGenerate };
+    },
+  },
+  chat: {
+    summary: "Chat with a checkpoint on the terminal (Llama 2 chat format)",
+    load: async () => {
+      const m = await import("./chat.ts");
+      return { help: m.CHAT_HELP, run: m.runChat };
+    },
+  },
+  tokenize: {
+    summary: "Print the ids and pieces of a text, or decode ids",
+    load: async () => {
+      const m = await import("./tokenize.ts");
+      return { help: m.TOKENIZE_HELP, run: m.runTokenize };
+    },
+  },
+  inspect: {
+    summary: "Print a checkpoint's config, parameter counts per module and dtype, and memory",
+    load: async () => {
+      const m = await import("./inspect.ts");
+      return { help: m.INSPECT_HELP, run: m.runInspect };
+    },
+  },
+  parity: {
+    summary: "Measure llama-ts against HF transformers' own outputs on reference checkpoints",
+    load: async () => {
+      const m = await import("./parity.ts");
+      return { help: m.PARITY_HELP, run: m.runParity };
+    },
+  },
+  bench: {
+    summary: "Benchmark tokenizer and model throughput against peers",
+    load: async () => {
+      const m = await import("./bench.ts");
+      return { help: m.BENCH_HELP, run: m.runBench };
+    },
+  },
+  convert_llama_weights_to_hf: {
+    summary: "Convert Meta's original checkpoint (params.json, consolidated.*.pth) to an HF folder",
+    load: async () => {
+      const m = await import("./convert_llama_weights.ts");
+      return { help: m.CONVERT_TO_HF_HELP, run: m.runConvertToHf };
+    },
+  },
+  convert_hf_to_llama_weights: {
+    summary: "Write an HF Llama folder in Meta's original layout (params.json, consolidated.00.pth)",
+    load: async () => {
+      const m = await import("./convert_llama_weights.ts");
+      return { help: m.CONVERT_TO_META_HELP, run: m.runConvertToMeta };
+    },
+  },
 };
 
 const MAIN_HELP = `llama-ts: a TypeScript reference implementation of Hugging Face transformers' Llama
@@ -27,40 +88,49 @@ Usage: llama-ts <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(
-    ([name, c]) =>
-      `  ${name.padEnd(Math.max(...Object.keys(COMMANDS).map((n) => n.length)))}  ${c.help.split("\n")[0]}`,
-  )
+  .map(([name, c]) => `  ${name.padEnd(Math.max(...Object.keys(COMMANDS).map((n) => n.length)))}  ${c.summary}`)
   .join("\n")}
 
-Run "llama-ts <command> --help" for a command's options.
+  --version  print the version
+  --help     this list; "llama-ts <command> --help" lists a command's options
 `;
 
-/** Run one command line; returns the exit code (bin/llama-ts.mjs calls it on the compiled CLI). */
+function version(): string {
+  // src/cli/main.ts and dist/cli/main.js both sit two folders below package.json.
+  return JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version;
+}
+
+/** Run one command line; returns the exit code. Errors are printed as one line naming the command. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
     process.stdout.write(MAIN_HELP);
     return 0;
   }
-  const entry = COMMANDS[command];
-  if (!entry) {
-    process.stderr.write(`llama-ts: unknown command "${command}" (try --help)\n`);
-    return 2;
-  }
-  if (rest.includes("--help") || rest.includes("-h")) {
-    process.stdout.write(entry.help);
+  if (command === "--version" || command === "-v") {
+    process.stdout.write(`llama-ts ${version()}\n`);
     return 0;
   }
+  const entry = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!entry) {
+    process.stderr.write(`llama-ts: unknown command ${JSON.stringify(command)} (see llama-ts --help)\n`);
+    return 2;
+  }
   try {
-    await entry.run(rest);
+    const cmd = await entry.load();
+    if (rest.includes("--help") || rest.includes("-h")) {
+      process.stdout.write(cmd.help);
+      return 0;
+    }
+    await cmd.run(rest);
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {
+    // Typed errors are the user's input problem: one line. Anything else is a bug: the stack.
     if (e instanceof LlamaError) {
-      process.stderr.write(`llama-ts: ${e.message.split("\n")[0]}\n`);
+      process.stderr.write(`llama-ts ${command}: ${e.message.split("\n")[0]}\n`);
       return 2;
     }
-    process.stderr.write(`llama-ts: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.stderr.write(`llama-ts ${command}: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
     return 1;
   }
 }

@@ -1,22 +1,36 @@
 /**
- * `llama-ts parity [--models DIR]`: run every HF reference case (default ../shared/reference/models) and print,
+ * `llama-ts parity --reference DIR`: run every HF reference case of DIR/models and print,
  * per checkpoint, the largest measured difference of each kind against HF's numbers and the tolerance it is
  * held to. Exit code 1 when any check fails.
  */
 import { existsSync, readdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { CheckpointError } from "../errors.ts";
 import { runReferenceCases, type Check } from "../testing/reference_cases.ts";
-import { parseFlags } from "./args.ts";
+import { checkFolder, flagHelp, parseFlags, UsageError, type FlagTable } from "./args.ts";
+
+const PARITY_FLAGS = {
+  reference: {
+    type: "string",
+    arg: "DIR",
+    help: "the reference folder, holding models/ (default: $LLAMA_TS_REFERENCE)",
+  },
+  models: {
+    type: "string",
+    arg: "DIR",
+    help: "a folder of checkpoint folders with cases.json (default: REFERENCE/models)",
+  },
+  verbose: { type: "boolean", help: "print every check, not only the per-checkpoint maxima" },
+} satisfies FlagTable;
 
 export const PARITY_HELP = `Measure llama-ts against HF transformers' own outputs on reference checkpoints.
 
-Usage: llama-ts parity [--models DIR] [--verbose]
+Usage: llama-ts parity (--reference DIR | --models DIR) [--verbose]
 
-  --models DIR   a folder of checkpoint folders, each with cases.json + reference.safetensors
-                 (default: ../shared/reference/models)
-  --verbose      print every check, not only the per-checkpoint maxima
-`;
+Each checkpoint folder holds config.json, model.safetensors, cases.json and reference.safetensors (inputs and
+HF's outputs). The reference folder can also be given as the environment variable LLAMA_TS_REFERENCE.
+
+${flagHelp(PARITY_FLAGS)}`;
 
 function group(name: string): string {
   if (/attention weights|attentions\[|rotary/.test(name)) return "probabilities";
@@ -26,9 +40,13 @@ function group(name: string): string {
 }
 
 export async function runParity(argv: string[]): Promise<void> {
-  const flags = parseFlags(argv, { models: { type: "string" }, verbose: { type: "boolean" } });
-  const root = resolve((flags.models as string | undefined) ?? "../shared/reference/models");
-  if (!existsSync(root)) throw new CheckpointError(root, "no such folder (pass --models DIR)");
+  const flags = parseFlags("parity", argv, PARITY_FLAGS);
+  if (flags.models !== undefined) checkFolder("models", flags.models);
+  else if (flags.reference !== undefined) checkFolder("reference", flags.reference);
+  else if (process.env.LLAMA_TS_REFERENCE) checkFolder("reference", process.env.LLAMA_TS_REFERENCE);
+  else throw new UsageError("--reference: required (or --models DIR, or the environment variable LLAMA_TS_REFERENCE)");
+  const root = resolve(flags.models ?? join(flags.reference ?? process.env.LLAMA_TS_REFERENCE!, "models"));
+  if (!existsSync(root)) throw new UsageError(`--reference: no models folder inside ${JSON.stringify(dirname(root))}`);
   const names = readdirSync(root)
     .filter((n) => existsSync(join(root, n, "cases.json")))
     .sort();

@@ -8,19 +8,32 @@
 import { LlamaConfig } from "../models/llama/configuration_llama.ts";
 import { LlamaForCausalLM } from "../models/llama/modeling_llama.ts";
 import { softmaxRows } from "../ops/softmax.ts";
-import { numberFlag, parseFlags } from "./args.ts";
-import { loadDefaultTokenizerForCli, loadTokenizerFor, type CliTokenizer } from "./tokenizer.ts";
+import { loadDefaultTokenizer } from "../models/llama/default_tokenizer.ts";
+import type { PreTrainedTokenizerBase } from "../tokenization_utils_base.ts";
+import { checkFolder, flagHelp, parseFlags, type FlagTable } from "./args.ts";
+import { loadModelFor, noTokenizer, tokenizerFor } from "./load.ts";
+
+const START_FLAGS = {
+  model: {
+    type: "string",
+    arg: "DIR|ID",
+    help: "a Llama checkpoint folder or Hub id (default: a tiny seeded model with RANDOM weights and Llama 2's vocabulary)",
+  },
+  tokenizer: { type: "string", arg: "DIR|ID", help: "tokenizer folder (default: the checkpoint's own)" },
+  prompt: {
+    type: "string",
+    arg: "TEXT",
+    help: 'default: "Hey, are you conscious? Can you talk to me?" (HF\'s Llama example)',
+  },
+  max_new_tokens: { type: "int", min: 1, help: "greedy steps (default 8)" },
+  seed: { type: "int", help: "seed of the random weights (default 0)" },
+} satisfies FlagTable;
 
 export const START_HELP = `Run the main job: tokenize a prompt, run a forward pass, generate a few tokens, printing each stage.
 
-Usage: llama-ts start [--model DIR] [--prompt TEXT] [--max_new_tokens N] [--seed N]
+Usage: llama-ts start [options]
 
-  --model DIR          an HF Llama checkpoint folder (default: a tiny seeded model with RANDOM weights
-                       and the real Llama 2 vocabulary)
-  --prompt TEXT        default: "Hey, are you conscious? Can you talk to me?" (the seed doc's example)
-  --max_new_tokens N   default 8
-  --seed N             seed of the random weights (default 0)
-`;
+${flagHelp(START_FLAGS)}`;
 
 /** The embedded default: Llama 2's vocabulary and special ids, a few small layers. */
 export function tinyDefaultConfig(): LlamaConfig {
@@ -38,26 +51,26 @@ export function tinyDefaultConfig(): LlamaConfig {
 }
 
 export async function runStart(argv: string[]): Promise<void> {
-  const flags = parseFlags(argv, {
-    model: { type: "string" },
-    prompt: { type: "string" },
-    max_new_tokens: { type: "string" },
-    seed: { type: "string" },
-  });
-  const prompt = (flags.prompt as string | undefined) ?? "Hey, are you conscious? Can you talk to me?";
-  const max_new_tokens = numberFlag(flags.max_new_tokens, "max_new_tokens", { integer: true, min: 1 }) ?? 8;
-  const seed = numberFlag(flags.seed, "seed", { integer: true }) ?? 0;
+  const flags = parseFlags("start", argv, START_FLAGS);
+  if (flags.model !== undefined) checkFolder("model", flags.model, { hubIds: true });
+  if (flags.tokenizer !== undefined) checkFolder("tokenizer", flags.tokenizer, { hubIds: true });
+  const prompt = flags.prompt ?? "Hey, are you conscious? Can you talk to me?";
+  const max_new_tokens = flags.max_new_tokens ?? 8;
+  const seed = flags.seed ?? 0;
   const out = (s = "") => process.stdout.write(s + "\n");
 
   let model: LlamaForCausalLM;
-  let tokenizer: CliTokenizer;
+  let tokenizer: PreTrainedTokenizerBase;
   let tokenizerSource: string;
   if (flags.model !== undefined) {
-    model = await LlamaForCausalLM.from_pretrained(flags.model as string, { torch_dtype: "auto" });
-    ({ tokenizer, source: tokenizerSource } = await loadTokenizerFor(flags.model as string, model.config.vocab_size));
-    out(`model: ${flags.model} (trained weights from the checkpoint)`);
+    ({ model } = await loadModelFor<LlamaForCausalLM>("start", flags.model, "ForCausalLM", "auto"));
+    const t = await tokenizerFor(flags, model.config.vocab_size);
+    if (t.tokenizer === null) throw noTokenizer(flags.model, "start");
+    ({ tokenizer, source: tokenizerSource } = t as { tokenizer: PreTrainedTokenizerBase; source: string });
+    out(`model: ${flags.model} (weights from the checkpoint)`);
   } else {
-    ({ tokenizer, source: tokenizerSource } = await loadDefaultTokenizerForCli());
+    tokenizer = loadDefaultTokenizer() as unknown as PreTrainedTokenizerBase;
+    tokenizerSource = "embedded Llama 2 tokenizer (no download)";
     model = new LlamaForCausalLM(tinyDefaultConfig(), { seed });
     out("NOTE: this model has RANDOM weights (seeded, not trained): the numbers below show the pipeline,");
     out("      not language. Pass --model DIR with a real HF Llama checkpoint folder for real text.");

@@ -27,7 +27,14 @@ const f32 = Math.fround;
 
 /** HF `LogitsProcessor` / `LogitsWarper`: one step of score processing. */
 export interface LogitsProcessor {
-  call(input_ids: number[][], scores: Tensor): Tensor;
+  call(input_ids: number[][], scores: Tensor, kwargs?: LogitsProcessorKwargs): Tensor;
+}
+
+/** The keyword arguments HF's group beam search passes through the list (only HammingDiversity reads them). */
+export interface LogitsProcessorKwargs {
+  /** Tokens chosen so far at this step, [batch * num_beams]. */
+  current_tokens?: number[];
+  beam_group_idx?: number;
 }
 
 /** HF `LogitsProcessorList`: a list of processors applied in order. */
@@ -37,8 +44,8 @@ export class LogitsProcessorList extends Array<LogitsProcessor> {
     this.push(processor);
   }
 
-  call(input_ids: number[][], scores: Tensor): Tensor {
-    for (const processor of this) scores = processor.call(input_ids, scores);
+  call(input_ids: number[][], scores: Tensor, kwargs?: LogitsProcessorKwargs): Tensor {
+    for (const processor of this) scores = processor.call(input_ids, scores, kwargs);
     return scores;
   }
 }
@@ -337,6 +344,674 @@ export class MinPLogitsWarper implements LogitsProcessor {
               .slice(0, this.min_tokens_to_keep),
       );
       for (let i = 0; i < vocab; i++) if (probs[i] < scaled && !keep.has(i)) row[i] = this.filter_value;
+    }
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
+/** log_softmax over one row, float32 out: x - max - log(sum exp(x - max)), the sum in float64. */
+export function logSoftmax(row: ArrayLike<number>): Float32Array {
+  const n = row.length;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (row[i] > max) max = row[i];
+  const out = new Float32Array(n);
+  if (max === -Infinity || Number.isNaN(max)) {
+    out.fill(NaN);
+    return out;
+  }
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.exp(row[i] - max);
+  const lse = Math.log(sum);
+  for (let i = 0; i < n; i++) out[i] = f32(f32(row[i] - max) - lse);
+  return out;
+}
+
+function checkIdsInVocab(who: string, ids: number[], vocab: number): void {
+  for (const id of ids) {
+    if (!Number.isInteger(id) || id < 0 || id >= vocab)
+      throw new ValueError(`${who}: token id ${id} is outside the vocabulary [0, ${vocab})`);
+  }
+}
+
+/**
+ * HF `SequenceBiasLogitsProcessor`: adds `bias` to the score of the LAST id of each biased sequence, when the
+ * sequence's other ids end the row (`input_ids[:, -prefix_len:]`, prompt and pad ids included). Length-1
+ * sequences always apply. The bias is summed in float32: `scores + (length_1_bias + multi-token biases)`.
+ * Sequences longer than the row are skipped. Ids outside the vocabulary raise (HF checks on the first call).
+ */
+export class SequenceBiasLogitsProcessor implements LogitsProcessor {
+  readonly sequence_bias: SequenceBiasPairs;
+
+  constructor(sequence_bias: SequenceBiasPairs) {
+    if (
+      !Array.isArray(sequence_bias) ||
+      sequence_bias.length === 0 ||
+      !sequence_bias.every(
+        (p) =>
+          Array.isArray(p) &&
+          Array.isArray(p[0]) &&
+          p[0].length > 0 &&
+          p[0].every((i) => Number.isInteger(i) && i >= 0) &&
+          typeof p[1] === "number",
+      )
+    ) {
+      throw new ValueError(
+        `\`sequence_bias\` has to be a non-empty list of [token ids (positive integers), bias (float)] pairs, but is ${JSON.stringify(sequence_bias)}.`,
+      );
+    }
+    this.sequence_bias = sequence_bias.map(([ids, b]) => [[...ids], b]);
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "SequenceBiasLogitsProcessor");
+    const invalid = this.sequence_bias.flatMap(([ids]) => ids.filter((i) => i >= vocab));
+    if (invalid.length > 0)
+      throw new ValueError(
+        `The model vocabulary size is ${vocab}, but the following tokens were being biased: ${JSON.stringify(invalid)}`,
+      );
+    // length_1_bias: later entries of the same id overwrite earlier ones (HF assigns, it does not add)
+    const length1 = new Float32Array(vocab);
+    for (const [ids, b] of this.sequence_bias) if (ids.length === 1) length1[ids[0]] = b;
+    for (let r = 0; r < batch; r++) {
+      const bias = Float32Array.from(length1);
+      const row = input_ids[r];
+      for (const [ids, b] of this.sequence_bias) {
+        if (ids.length === 1 || ids.length > row.length) continue;
+        const prefix = ids.length - 1;
+        let match = true;
+        for (let j = 0; j < prefix; j++) if (row[row.length - prefix + j] !== ids[j]) match = false;
+        if (match) bias[ids[prefix]] = f32(bias[ids[prefix]] + f32(b));
+      }
+      for (let v = 0; v < vocab; v++) out[r * vocab + v] = f32(out[r * vocab + v] + bias[v]);
+    }
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
+/** `[[token ids], bias]` pairs: HF's `{tuple(ids): bias}` dict. */
+export type SequenceBiasPairs = [number[], number][];
+
+/**
+ * HF `NoBadWordsLogitsProcessor` (a SequenceBiasLogitsProcessor with bias -inf): a banned single id is always
+ * -inf; a banned multi-id word bans its last id when its other ids end the row. A single-id entry equal to an
+ * eos id is dropped from the list (HF keeps eos reachable).
+ */
+export class NoBadWordsLogitsProcessor extends SequenceBiasLogitsProcessor {
+  readonly bad_word_ids: number[][];
+
+  constructor(bad_words_ids: number[][], eos_token_id: number | number[] | null = null) {
+    if (!Array.isArray(bad_words_ids) || bad_words_ids.length === 0)
+      throw new ValueError(`\`bad_words_ids\` has to be a non-empty list, but is ${JSON.stringify(bad_words_ids)}.`);
+    if (bad_words_ids.some((w) => !Array.isArray(w)))
+      throw new ValueError(`\`bad_words_ids\` has to be a list of lists, but is ${JSON.stringify(bad_words_ids)}.`);
+    if (bad_words_ids.some((w) => w.length === 0 || w.some((i) => !Number.isInteger(i) || i < 0)))
+      throw new ValueError(
+        `Each list in \`bad_words_ids\` has to be a list of positive integers, but is ${JSON.stringify(bad_words_ids)}.`,
+      );
+    const eos = eos_token_id === null ? [] : eosList(eos_token_id);
+    const kept = bad_words_ids.filter((seq) => !eos.some((e) => seq.length === 1 && seq[0] === e));
+    // every entry may have been an eos id: an empty bias list then bans nothing
+    super(kept.length > 0 ? kept.map((seq) => [seq, -Infinity] as [number[], number]) : [[[0], 0]]);
+    if (kept.length === 0) (this as { sequence_bias: SequenceBiasPairs }).sequence_bias = [];
+    this.bad_word_ids = bad_words_ids.map((w) => [...w]);
+  }
+}
+
+/**
+ * HF `HammingDiversityLogitsProcessor` (group beam search, Vijayakumar et al. 2016): in group g, every id chosen
+ * by the earlier groups of the same batch row at this step loses `diversity_penalty * count`. Needs the kwargs
+ * `current_tokens` and `beam_group_idx` that group beam search passes.
+ */
+export class HammingDiversityLogitsProcessor implements LogitsProcessor {
+  readonly _diversity_penalty: number;
+  readonly _num_beams: number;
+  readonly _num_sub_beams: number;
+
+  constructor(diversity_penalty: number, num_beams: number, num_beam_groups: number) {
+    if (typeof diversity_penalty !== "number" || !(diversity_penalty > 0.0))
+      throw new ValueError("`diversity_penalty` should be a float strictly larger than 0.");
+    if (!Number.isInteger(num_beams) || num_beams < 2)
+      throw new ValueError("`num_beams` should be an integer strictly larger than 1.");
+    if (!Number.isInteger(num_beam_groups) || num_beam_groups < 2)
+      throw new ValueError("`num_beam_groups` should be an integer strictly larger than 1.");
+    if (num_beam_groups > num_beams) throw new ValueError("`beam_groups` has to be smaller or equal to `num_beams`.");
+    this._diversity_penalty = diversity_penalty;
+    this._num_beams = num_beams;
+    this._num_sub_beams = Math.floor(num_beams / num_beam_groups);
+  }
+
+  call(input_ids: number[][], scores: Tensor, kwargs?: LogitsProcessorKwargs): Tensor {
+    const { out, batch: rows, vocab } = prepare(input_ids, scores, "HammingDiversityLogitsProcessor");
+    const current_tokens = kwargs?.current_tokens;
+    const beam_group_idx = kwargs?.beam_group_idx;
+    if (current_tokens === undefined || beam_group_idx === undefined)
+      throw new ValueError("HammingDiversityLogitsProcessor needs `current_tokens` and `beam_group_idx`");
+    const batch_size = Math.floor(current_tokens.length / this._num_beams);
+    const group_start_idx = beam_group_idx * this._num_sub_beams;
+    const group_end_idx = Math.min(group_start_idx + this._num_sub_beams, this._num_beams);
+    const group_size = group_end_idx - group_start_idx;
+    if (group_start_idx === 0) return new Tensor("float32", out, [rows, vocab]);
+    for (let b = 0; b < batch_size; b++) {
+      const freq = new Map<number, number>();
+      for (let i = b * this._num_beams; i < b * this._num_beams + group_start_idx; i++)
+        freq.set(current_tokens[i], (freq.get(current_tokens[i]) ?? 0) + 1);
+      for (let r = b * group_size; r < (b + 1) * group_size; r++)
+        for (const [id, c] of freq) out[r * vocab + id] = f32(out[r * vocab + id] - f32(this._diversity_penalty * c));
+    }
+    return new Tensor("float32", out, [rows, vocab]);
+  }
+}
+
+/**
+ * HF `EncoderRepetitionPenaltyLogitsProcessor` ("hallucination penalty"): for the ids of the prompt given at
+ * construction, s -> s / p if s >= 0 else s * p with p = 1 / penalty, so penalty > 1 FAVOURS prompt ids. For a
+ * decoder-only model HF passes the prompt as given (pad ids included). p is rounded to float32 (a Python float
+ * meeting a float32 tensor).
+ */
+export class EncoderRepetitionPenaltyLogitsProcessor implements LogitsProcessor {
+  readonly penalty: number;
+  readonly encoder_input_ids: number[][];
+
+  constructor(penalty: number, encoder_input_ids: number[][]) {
+    if (typeof penalty !== "number" || !(penalty > 0))
+      throw new ValueError(`\`penalty\` has to be a strictly positive float, but is ${penalty}`);
+    this.penalty = 1 / penalty;
+    this.encoder_input_ids = encoder_input_ids.map((r) => [...r]);
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "EncoderRepetitionPenaltyLogitsProcessor");
+    if (this.encoder_input_ids.length !== batch)
+      throw new ShapeError(
+        "encoder_input_ids",
+        `EncoderRepetitionPenaltyLogitsProcessor: ${this.encoder_input_ids.length} prompt rows for ${batch} rows of scores`,
+      );
+    const src = scores.data as Float32Array;
+    const p = f32(this.penalty);
+    for (let b = 0; b < batch; b++) {
+      checkIdsInVocab("EncoderRepetitionPenaltyLogitsProcessor", this.encoder_input_ids[b], vocab);
+      for (const id of this.encoder_input_ids[b]) {
+        const s = src[b * vocab + id];
+        out[b * vocab + id] = s < 0 ? f32(s * p) : f32(s / p);
+      }
+    }
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
+/** HF `_get_ngrams`: per row, (n-1)-gram prefix -> the ids that followed it, in order of occurrence. */
+function getNgrams(ngram_size: number, rows: number[][]): Map<string, number[]>[] {
+  return rows.map((gen) => {
+    const m = new Map<string, number[]>();
+    for (let i = 0; i + ngram_size <= gen.length; i++) {
+      const key = gen.slice(i, i + ngram_size - 1).join(",");
+      const list = m.get(key);
+      if (list) list.push(gen[i + ngram_size - 1]);
+      else m.set(key, [gen[i + ngram_size - 1]]);
+    }
+    return m;
+  });
+}
+
+/** Python's `seq[start:stop]` for possibly negative `start` (HF slices `input_ids[start_idx:cur_len]`). */
+function pySlice(seq: number[], start: number, stop: number): number[] {
+  const n = seq.length;
+  const norm = (i: number) => (i < 0 ? Math.max(0, n + i) : Math.min(i, n));
+  return seq.slice(norm(start), norm(stop));
+}
+
+function banAll(out: Float32Array, row: number, vocab: number, ids: number[]): void {
+  for (const id of ids) out[row * vocab + id] = -Infinity;
+}
+
+/**
+ * HF `NoRepeatNGramLogitsProcessor` (fairseq): an id that would complete an n-gram already present in the row
+ * (prompt included) gets -inf. n = 1 bans every id in the row. Nothing is banned while cur_len + 1 < n.
+ */
+export class NoRepeatNGramLogitsProcessor implements LogitsProcessor {
+  readonly ngram_size: number;
+
+  constructor(ngram_size: number) {
+    if (!Number.isInteger(ngram_size) || ngram_size <= 0)
+      throw new ValueError(`\`ngram_size\` has to be a strictly positive integer, but is ${ngram_size}`);
+    this.ngram_size = ngram_size;
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "NoRepeatNGramLogitsProcessor");
+    const cur_len = input_ids[0]?.length ?? 0;
+    if (cur_len + 1 < this.ngram_size) return new Tensor("float32", out, [batch, vocab]);
+    const ngrams = getNgrams(this.ngram_size, input_ids);
+    for (let b = 0; b < batch; b++) {
+      const prev = input_ids[b].slice(cur_len + 1 - this.ngram_size, cur_len).join(",");
+      const banned = ngrams[b].get(prev) ?? [];
+      checkIdsInVocab("NoRepeatNGramLogitsProcessor", banned, vocab);
+      banAll(out, b, vocab, banned);
+    }
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
+/**
+ * HF `EncoderNoRepeatNGramLogitsProcessor`: an id that would complete an n-gram of the PROMPT given at
+ * construction gets -inf (n = 1 bans every prompt id). Rows of a beam search map to their prompt row as
+ * `row // num_beams`.
+ */
+export class EncoderNoRepeatNGramLogitsProcessor implements LogitsProcessor {
+  readonly ngram_size: number;
+  readonly batch_size: number;
+  readonly generated_ngrams: Map<string, number[]>[];
+
+  constructor(encoder_ngram_size: number, encoder_input_ids: number[][]) {
+    if (!Number.isInteger(encoder_ngram_size) || encoder_ngram_size <= 0)
+      throw new ValueError(
+        `\`encoder_ngram_size\` has to be a strictly positive integer, but is ${encoder_ngram_size}`,
+      );
+    this.ngram_size = encoder_ngram_size;
+    this.batch_size = encoder_input_ids.length;
+    this.generated_ngrams = getNgrams(encoder_ngram_size, encoder_input_ids);
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch: num_hypos, vocab } = prepare(input_ids, scores, "EncoderNoRepeatNGramLogitsProcessor");
+    const num_beams = Math.floor(num_hypos / this.batch_size);
+    const cur_len = input_ids[0]?.length ?? 0;
+    for (let h = 0; h < num_hypos; h++) {
+      const key = pySlice(input_ids[h], cur_len + 1 - this.ngram_size, cur_len).join(",");
+      const banned = this.generated_ngrams[Math.floor(h / num_beams)]?.get(key) ?? [];
+      checkIdsInVocab("EncoderNoRepeatNGramLogitsProcessor", banned, vocab);
+      banAll(out, h, vocab, banned);
+    }
+    return new Tensor("float32", out, [num_hypos, vocab]);
+  }
+}
+
+/** HF `ForcedBOSTokenLogitsProcessor`: at cur_len == 1 every id but `bos_token_id` is -inf and bos scores 0. */
+export class ForcedBOSTokenLogitsProcessor implements LogitsProcessor {
+  readonly bos_token_id: number;
+
+  constructor(bos_token_id: number) {
+    if (!Number.isInteger(bos_token_id) || bos_token_id < 0)
+      throw new ValueError(`\`forced_bos_token_id\` has to be a non-negative integer, but is ${bos_token_id}`);
+    this.bos_token_id = bos_token_id;
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "ForcedBOSTokenLogitsProcessor");
+    if ((input_ids[0]?.length ?? 0) === 1)
+      forceIds(out, batch, vocab, [this.bos_token_id], "ForcedBOSTokenLogitsProcessor");
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
+function forceIds(out: Float32Array, batch: number, vocab: number, ids: number[], who: string): void {
+  checkIdsInVocab(who, ids, vocab);
+  out.fill(-Infinity);
+  for (let b = 0; b < batch; b++) for (const id of ids) out[b * vocab + id] = 0;
+}
+
+/**
+ * HF `ForcedEOSTokenLogitsProcessor`: at cur_len == max_length - 1 every id but the eos ids is -inf and they
+ * score 0 (with a list, argmax then takes the smallest of them).
+ */
+export class ForcedEOSTokenLogitsProcessor implements LogitsProcessor {
+  readonly max_length: number;
+  readonly eos_token_id: number[];
+
+  constructor(max_length: number, eos_token_id: number | number[]) {
+    const eos = eosList(eos_token_id);
+    if (eos.some((e) => !Number.isInteger(e) || e < 0))
+      throw new ValueError(`\`eos_token_id\` has to be a list of positive integers, but is ${JSON.stringify(eos)}`);
+    this.max_length = max_length;
+    this.eos_token_id = eos;
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "ForcedEOSTokenLogitsProcessor");
+    if ((input_ids[0]?.length ?? 0) === this.max_length - 1)
+      forceIds(out, batch, vocab, this.eos_token_id, "ForcedEOSTokenLogitsProcessor");
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
+/** HF `InfNanRemoveLogitsProcessor`: NaN -> 0, +inf -> float32 max, -inf -> float32 min (finfo). */
+export class InfNanRemoveLogitsProcessor implements LogitsProcessor {
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "InfNanRemoveLogitsProcessor");
+    const max = 3.4028234663852886e38;
+    for (let i = 0; i < out.length; i++) {
+      if (Number.isNaN(out[i])) out[i] = 0;
+      else if (out[i] === Infinity) out[i] = max;
+      else if (out[i] === -Infinity) out[i] = -max;
+    }
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
+/**
+ * HF `ExponentialDecayLengthPenalty`: once cur_len > start = prompt_len + start_index, each eos score gains
+ * |s| * (factor^(cur_len - start) - 1) (float32), so eos grows likelier with length whatever the sign of s.
+ */
+export class ExponentialDecayLengthPenalty implements LogitsProcessor {
+  readonly regulation_start: number;
+  readonly regulation_factor: number;
+  readonly eos_token_id: number[];
+
+  constructor(
+    exponential_decay_length_penalty: [number, number],
+    eos_token_id: number | number[],
+    input_ids_seq_length: number,
+  ) {
+    const [start, factor] = exponential_decay_length_penalty;
+    if (!Number.isInteger(start) || typeof factor !== "number" || Number.isNaN(factor))
+      throw new ValueError(
+        `\`exponential_decay_length_penalty\` has to be [start_index (int), decay_factor (float)], but is ${JSON.stringify(exponential_decay_length_penalty)}`,
+      );
+    const eos = eosList(eos_token_id);
+    if (eos.some((e) => !Number.isInteger(e) || e < 0))
+      throw new ValueError(`\`eos_token_id\` has to be a list of positive integers, but is ${JSON.stringify(eos)}`);
+    this.regulation_start = start + input_ids_seq_length;
+    this.regulation_factor = factor;
+    this.eos_token_id = eos;
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "ExponentialDecayLengthPenalty");
+    const cur_len = input_ids[0]?.length ?? 0;
+    if (cur_len > this.regulation_start) {
+      checkIdsInVocab("ExponentialDecayLengthPenalty", this.eos_token_id, vocab);
+      const factor = f32(Math.pow(this.regulation_factor, cur_len - this.regulation_start) - 1);
+      const src = scores.data as Float32Array;
+      for (let b = 0; b < batch; b++) {
+        const penalties = new Float32Array(vocab);
+        for (const id of this.eos_token_id) penalties[id] = f32(Math.abs(src[b * vocab + id]) * factor);
+        for (const id of this.eos_token_id) out[b * vocab + id] = f32(src[b * vocab + id] + penalties[id]);
+      }
+    }
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
+/** HF `LogitNormalization`: log_softmax of the scores (so beam scores stay comparable after other processors). */
+export class LogitNormalization implements LogitsProcessor {
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "LogitNormalization");
+    for (let b = 0; b < batch; b++) out.set(logSoftmax(out.subarray(b * vocab, (b + 1) * vocab)), b * vocab);
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
+/** HF `SuppressTokensLogitsProcessor`: the listed ids are -inf at every step. */
+export class SuppressTokensLogitsProcessor implements LogitsProcessor {
+  readonly suppress_tokens: number[];
+
+  constructor(suppress_tokens: number[]) {
+    this.suppress_tokens = [...suppress_tokens];
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "SuppressTokensLogitsProcessor");
+    suppressEos(out, batch, vocab, this.suppress_tokens);
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
+/**
+ * HF `SuppressTokensAtBeginLogitsProcessor`: the listed ids are -inf when cur_len == begin_index (generate sets
+ * it to the prompt length, plus one when the prompt has length 1 and forced_bos_token_id is set).
+ */
+export class SuppressTokensAtBeginLogitsProcessor implements LogitsProcessor {
+  readonly begin_suppress_tokens: number[];
+  begin_index: number;
+
+  constructor(begin_suppress_tokens: number[], begin_index: number) {
+    this.begin_suppress_tokens = [...begin_suppress_tokens];
+    this.begin_index = begin_index;
+  }
+
+  set_begin_index(begin_index: number): void {
+    this.begin_index = begin_index;
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "SuppressTokensAtBeginLogitsProcessor");
+    if ((input_ids[0]?.length ?? 0) === this.begin_index) suppressEos(out, batch, vocab, this.begin_suppress_tokens);
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
+/**
+ * HF `TypicalLogitsWarper` (locally typical sampling, Meister et al. 2022): with H = -sum p log p, sort tokens by
+ * |-log p - H| ascending and keep the shortest prefix whose probability mass reaches `mass` (the token that
+ * crosses it included, ties with its distance too).
+ */
+export class TypicalLogitsWarper implements LogitsProcessor {
+  readonly mass: number;
+  readonly filter_value: number;
+  readonly min_tokens_to_keep: number;
+
+  constructor(mass = 0.9, filter_value = -Infinity, min_tokens_to_keep = 1) {
+    if (typeof mass !== "number" || !(mass > 0 && mass < 1))
+      throw new ValueError(`\`typical_p\` has to be a float > 0 and < 1, but is ${mass}`);
+    checkMinTokensToKeep(min_tokens_to_keep);
+    this.mass = mass;
+    this.filter_value = filter_value;
+    this.min_tokens_to_keep = min_tokens_to_keep;
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "TypicalLogitsWarper");
+    const mass = f32(this.mass);
+    for (let b = 0; b < batch; b++) {
+      const row = out.subarray(b * vocab, (b + 1) * vocab);
+      const normalized = logSoftmax(row);
+      let ent = 0;
+      for (let i = 0; i < vocab; i++) {
+        const t = normalized[i] * Math.exp(normalized[i]);
+        if (!Number.isNaN(t)) ent += t; // nansum: -inf * 0 is NaN and skipped
+      }
+      ent = f32(-ent);
+      const shifted = new Float32Array(vocab);
+      for (let i = 0; i < vocab; i++) shifted[i] = f32(Math.abs(-normalized[i] - ent));
+      const sorted = argsortAscending(shifted);
+      const sortedLogits = new Float32Array(vocab);
+      for (let j = 0; j < vocab; j++) sortedLogits[j] = row[sorted[j]];
+      const probs = softmax(sortedLogits);
+      let cum = 0;
+      let last_ind = 0;
+      for (let j = 0; j < vocab; j++) {
+        cum += probs[j];
+        if (f32(cum) < mass) last_ind++;
+      }
+      last_ind = Math.min(last_ind, vocab - 1);
+      const threshold = shifted[sorted[last_ind]];
+      for (let j = this.min_tokens_to_keep; j < vocab; j++) {
+        if (shifted[sorted[j]] > threshold) row[sorted[j]] = this.filter_value;
+      }
+    }
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
+/** The `k`-th largest score of a row (torch.topk(scores, k)[0][..., -1]). */
+function kthLargest(row: Float32Array, k: number): number {
+  return Float32Array.from(row).sort()[row.length - k];
+}
+
+/**
+ * HF `EpsilonLogitsWarper` (truncation sampling, Hewitt et al. 2022): drop tokens with p < epsilon, always
+ * keeping the `min_tokens_to_keep` highest scores.
+ */
+export class EpsilonLogitsWarper implements LogitsProcessor {
+  readonly epsilon: number;
+  readonly filter_value: number;
+  readonly min_tokens_to_keep: number;
+
+  constructor(epsilon: number, filter_value = -Infinity, min_tokens_to_keep = 1) {
+    if (typeof epsilon !== "number" || !(epsilon > 0 && epsilon < 1))
+      throw new ValueError(`\`epsilon_cutoff\` has to be a float > 0 and < 1, but is ${epsilon}`);
+    if (!Number.isInteger(min_tokens_to_keep) || min_tokens_to_keep < 1)
+      throw new ValueError(
+        `\`min_tokens_to_keep\` has to be a strictly positive integer, but is ${min_tokens_to_keep}`,
+      );
+    this.epsilon = epsilon;
+    this.filter_value = filter_value;
+    this.min_tokens_to_keep = min_tokens_to_keep;
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "EpsilonLogitsWarper");
+    const eps = f32(this.epsilon);
+    const top_k = Math.min(this.min_tokens_to_keep, vocab);
+    for (let b = 0; b < batch; b++) {
+      const row = out.subarray(b * vocab, (b + 1) * vocab);
+      const probs = softmax(row);
+      const kth = kthLargest(row, top_k);
+      for (let i = 0; i < vocab; i++) if (probs[i] < eps && row[i] < kth) row[i] = this.filter_value;
+    }
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
+/**
+ * HF `EtaLogitsWarper` (eta sampling, Hewitt et al. 2022): drop tokens with p < eta = min(epsilon,
+ * sqrt(epsilon) * exp(-H)), H the entropy of softmax(scores); the `min_tokens_to_keep` highest always stay.
+ */
+export class EtaLogitsWarper implements LogitsProcessor {
+  readonly epsilon: number;
+  readonly filter_value: number;
+  readonly min_tokens_to_keep: number;
+
+  constructor(epsilon: number, filter_value = -Infinity, min_tokens_to_keep = 1) {
+    if (typeof epsilon !== "number" || !(epsilon > 0 && epsilon < 1))
+      throw new ValueError(`\`eta_cutoff\` has to be a float > 0 and < 1, but is ${epsilon}`);
+    if (!Number.isInteger(min_tokens_to_keep) || min_tokens_to_keep < 1)
+      throw new ValueError(
+        `\`min_tokens_to_keep\` has to be a strictly positive integer, but is ${min_tokens_to_keep}`,
+      );
+    this.epsilon = epsilon;
+    this.filter_value = filter_value;
+    this.min_tokens_to_keep = min_tokens_to_keep;
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "EtaLogitsWarper");
+    const eps = f32(this.epsilon);
+    const top_k = Math.min(this.min_tokens_to_keep, vocab);
+    for (let b = 0; b < batch; b++) {
+      const row = out.subarray(b * vocab, (b + 1) * vocab);
+      const probs = softmax(row);
+      const logp = logSoftmax(row);
+      // torch.distributions.Categorical(logits).entropy(): -sum p * log p, log p clamped to finfo.min
+      let h = 0;
+      for (let i = 0; i < vocab; i++) h -= probs[i] * Math.max(logp[i], -3.4028234663852886e38);
+      const eta = Math.min(eps, f32(f32(Math.sqrt(eps)) * f32(Math.exp(-f32(h)))));
+      const kth = kthLargest(row, top_k);
+      for (let i = 0; i < vocab; i++) if (probs[i] < eta && row[i] < kth) row[i] = this.filter_value;
+    }
+    return new Tensor("float32", out, [batch, vocab]);
+  }
+}
+
+/** What the classifier-free-guidance processor needs from a model: one plain forward call. */
+export interface UnconditionalModel {
+  forward(args: {
+    input_ids: number[][];
+    attention_mask?: number[][];
+    position_ids?: number[][];
+    past_key_values?: any;
+    use_cache?: boolean;
+    cache_position?: number[];
+  }): { logits: Tensor; past_key_values?: any };
+  /** A fresh cache for the unconditional branch (HF's model builds a DynamicCache when none is passed). */
+  newCache?: () => any;
+}
+
+/**
+ * HF `UnbatchedClassifierFreeGuidanceLogitsProcessor` (Sanchez et al. 2023): scores = log_softmax(cond) and
+ * uncond = log_softmax of the model's logits on an unconditional context (by default the last prompt id alone),
+ * out = guidance_scale * (scores - uncond) + uncond. The unconditional branch keeps its own cache and is fed each
+ * new id, positions counted from its own start (HF calls the model without position ids).
+ */
+export class UnbatchedClassifierFreeGuidanceLogitsProcessor implements LogitsProcessor {
+  readonly guidance_scale: number;
+  readonly model: UnconditionalModel;
+  readonly unconditional_context: {
+    input_ids: number[][] | null;
+    attention_mask: number[][] | null;
+    use_cache: boolean;
+    past_key_values: any;
+    first_pass: boolean;
+  };
+
+  constructor(
+    guidance_scale: number,
+    model: UnconditionalModel,
+    unconditional_ids: number[][] | null = null,
+    unconditional_attention_mask: number[][] | null = null,
+    use_cache = true,
+  ) {
+    if (typeof guidance_scale !== "number" || Number.isNaN(guidance_scale))
+      throw new ValueError(`\`guidance_scale\` has to be a number, but is ${guidance_scale}`);
+    this.guidance_scale = guidance_scale;
+    this.model = model;
+    this.unconditional_context = {
+      input_ids: unconditional_ids,
+      attention_mask: unconditional_attention_mask,
+      use_cache,
+      past_key_values: null,
+      first_pass: true,
+    };
+  }
+
+  get_unconditional_logits(input_ids: number[][]): Tensor {
+    const ctx = this.unconditional_context;
+    let ids: number[][];
+    let mask: number[][];
+    if (ctx.first_pass) {
+      if (ctx.input_ids === null) ctx.input_ids = input_ids.map((r) => r.slice(-1));
+      if (ctx.attention_mask === null) ctx.attention_mask = ctx.input_ids.map((r) => r.map(() => 1));
+      ids = ctx.input_ids;
+      mask = ctx.attention_mask;
+      ctx.first_pass = false;
+    } else {
+      mask = (ctx.attention_mask as number[][]).map((r) => [...r, 1]);
+      ids = ctx.use_cache
+        ? input_ids.map((r) => r.slice(-1))
+        : (ctx.input_ids as number[][]).map((r, b) => [...r, input_ids[b][input_ids[b].length - 1]]);
+      ctx.input_ids = ids;
+      ctx.attention_mask = mask;
+    }
+    const past = ctx.use_cache ? (ctx.past_key_values ?? this.model.newCache?.()) : undefined;
+    const pastLen = past && typeof past.get_seq_length === "function" ? past.get_seq_length() : 0;
+    const q = ids[0].length;
+    const cache_position = Array.from({ length: q }, (_, i) => pastLen + i);
+    const out = this.model.forward({
+      input_ids: ids,
+      attention_mask: mask,
+      position_ids: ids.map(() => [...cache_position]),
+      past_key_values: past,
+      use_cache: ctx.use_cache,
+      cache_position,
+    });
+    ctx.past_key_values = out.past_key_values ?? past ?? null;
+    return out.logits;
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "UnbatchedClassifierFreeGuidanceLogitsProcessor");
+    for (let b = 0; b < batch; b++) out.set(logSoftmax(out.subarray(b * vocab, (b + 1) * vocab)), b * vocab);
+    if (this.guidance_scale === 1) return new Tensor("float32", out, [batch, vocab]);
+    const logits = this.get_unconditional_logits(input_ids);
+    const [, q, V] = logits.shape;
+    const data = logits.toFloat32();
+    const g = f32(this.guidance_scale);
+    for (let b = 0; b < batch; b++) {
+      const uncond = logSoftmax(data.subarray((b * q + q - 1) * V, (b * q + q) * V));
+      for (let i = 0; i < vocab; i++) {
+        const s = out[b * vocab + i];
+        out[b * vocab + i] = f32(f32(g * f32(s - uncond[i])) + uncond[i]);
+      }
     }
     return new Tensor("float32", out, [batch, vocab]);
   }

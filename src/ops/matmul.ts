@@ -12,6 +12,7 @@
  * SharedArrayBuffer) register with `setMatmulBackend` and must agree with it within float32 rounding;
  * modules never know which one runs.
  */
+import { ValueError } from "../errors.ts";
 import { halfToFloat32 } from "../tensor/dtypes.ts";
 
 /** A weight matrix as a kernel sees it: raw storage plus how to read it. */
@@ -60,8 +61,24 @@ let current: MatmulBackend = referenceBackend;
 /** Every backend known by name (the reference first): the agreement tests run over all of them. */
 const registered = new Map<string, MatmulBackend>([[referenceBackend.name, referenceBackend]]);
 
+/** A MatmulBackend-shaped object, or a ValueError naming what is wrong (a string, a missing linear, ...). */
+function checkBackend(backend: unknown, where: string): asserts backend is MatmulBackend {
+  const b = backend as Partial<MatmulBackend> | null;
+  if (
+    b === null ||
+    typeof b !== "object" ||
+    typeof b.name !== "string" ||
+    b.name === "" ||
+    typeof b.linear !== "function"
+  )
+    throw new ValueError(
+      `${where}: expected a backend object { name: string, linear(out, x, w, bias, M, K, N) } or the name of a registered backend (${[...registered.keys()].join(", ")}), got ${typeof backend === "string" ? JSON.stringify(backend) : typeof backend}`,
+    );
+}
+
 /** Make a backend known without selecting it (a backend module calls this when imported). */
 export function registerMatmulBackend(backend: MatmulBackend): void {
+  checkBackend(backend, "registerMatmulBackend");
   registered.set(backend.name, backend);
 }
 
@@ -70,8 +87,18 @@ export function listMatmulBackends(): MatmulBackend[] {
   return [...registered.values()];
 }
 
-/** Select the backend every `linear` call uses (it is registered too). */
-export function setMatmulBackend(backend: MatmulBackend): void {
+/** Select the backend every `linear` call uses (it is registered too), by object or by a registered name. */
+export function setMatmulBackend(backend: MatmulBackend | string): void {
+  if (typeof backend === "string") {
+    const named = registered.get(backend);
+    if (named === undefined)
+      throw new ValueError(
+        `setMatmulBackend: no backend named ${JSON.stringify(backend)} is registered (registered: ${[...registered.keys()].join(", ")}; a backend module registers itself when imported)`,
+      );
+    current = named;
+    return;
+  }
+  checkBackend(backend, "setMatmulBackend");
   registerMatmulBackend(backend);
   current = backend;
 }

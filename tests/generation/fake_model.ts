@@ -8,7 +8,7 @@
  */
 import { DynamicCache } from "../../src/cache_utils.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
-import type { GenerationModel } from "../../src/generation/utils.ts";
+import type { GenerationModel, GenerationModelInputs, GenerationModelKwargs } from "../../src/generation/utils.ts";
 
 export interface RecordedCall {
   input_ids: number[][];
@@ -40,6 +40,35 @@ export class FakeModel implements GenerationModel {
     private returnAllPositions = false,
   ) {
     this.config = { bos_token_id: null, eos_token_id: null, pad_token_id: null, ...config };
+  }
+
+  /**
+   * HF v4.44 LlamaForCausalLM.prepare_inputs_for_generation, written out again here: slice the ids to the
+   * cache positions, positions = cumsum(mask) - 1 (1 under padding), their last q_len columns once cached.
+   */
+  prepare_inputs_for_generation(input_ids: number[][], kw: GenerationModelKwargs): GenerationModelInputs {
+    const cached = kw.past_key_values !== undefined;
+    const ids =
+      cached && input_ids[0].length !== kw.cache_position.length
+        ? input_ids.map((r) => kw.cache_position.map((p) => r[p]))
+        : input_ids;
+    let position_ids: number[][] | undefined;
+    if (kw.attention_mask) {
+      position_ids = kw.attention_mask.map((row) => {
+        let c = 0;
+        return row.map((m) => ((c += m), m === 0 ? 1 : c - 1));
+      });
+      if (cached && kw.past_key_values!.length > 0)
+        position_ids = position_ids.map((r) => r.slice(r.length - ids[0].length));
+    }
+    return {
+      input_ids: ids,
+      attention_mask: kw.attention_mask,
+      position_ids,
+      past_key_values: kw.past_key_values,
+      use_cache: kw.use_cache,
+      cache_position: kw.cache_position,
+    };
   }
 
   forward(args: Parameters<GenerationModel["forward"]>[0]): { logits: Tensor; past_key_values?: DynamicCache } {

@@ -459,6 +459,10 @@ describe("bad input raises typed errors naming the argument", () => {
   it("a model returning logits of the wrong shape -> ShapeError naming logits", () => {
     const bad = {
       config: { vocab_size: V },
+      prepare_inputs_for_generation: (ids: number[][], kw: { cache_position: number[] }) => ({
+        input_ids: ids,
+        cache_position: kw.cache_position,
+      }),
       forward: () => ({ logits: new Tensor("float32", new Float32Array(V), [1, V]) }),
     };
     expect(() => generate(bad, [[1]], { max_new_tokens: 1 })).toThrow(

@@ -25,7 +25,15 @@
  */
 import { DynamicCache } from "../../cache_utils.ts";
 import { CheckpointError, ShapeError, ValueError } from "../../errors.ts";
-import { generate as generateLoop, type GenerateOptions } from "../../generation/utils.ts";
+import { GenerationConfig } from "../../generation/configuration_utils.ts";
+import {
+  generate as generateLoop,
+  positionIdsFromAttentionMask,
+  type GenerateOptions,
+  type GenerateOutput,
+  type GenerationModelInputs,
+  type GenerationModelKwargs,
+} from "../../generation/utils.ts";
 import { ROPE_INIT_FUNCTIONS, type RopeInitFn } from "../../modeling_rope_utils.ts";
 import { PreTrainedModel, type ModelOptions, coerceDecoderInputs } from "../../modeling_utils.ts";
 import { ALL_ATTENTION_FUNCTIONS, type AttentionFunction } from "../../integrations/attention.ts";
@@ -767,11 +775,14 @@ export class LlamaForCausalLM extends LlamaPreTrainedModel {
   static override _tied_weights_keys = ["lm_head.weight"];
   readonly model: LlamaModel;
   lm_head: Linear;
+  /** HF `model.generation_config`: generate's defaults; from_pretrained replaces it with generation_config.json. */
+  generation_config: GenerationConfig;
 
   constructor(config: LlamaConfig, opts: ModelOptions = {}) {
     super(config);
     this.model = this.add("model", new LlamaModel(config, { _nested: true }));
     this.lm_head = this.add("lm_head", new Linear(config.hidden_size, config.vocab_size, false));
+    this.generation_config = GenerationConfig.from_model_config(config);
     this.post_init(opts);
   }
 
@@ -837,10 +848,43 @@ export class LlamaForCausalLM extends LlamaPreTrainedModel {
   }
 
   /**
-   * HF `generate` (greedy or multinomial sampling, KV cache, logits processors in HF's order): see
-   * src/generation/utils.ts. Returns int64 ids [B, prompt + new].
+   * HF `prepare_inputs_for_generation` (v4.44 modeling_llama.py): the inputs of one decoding step.
+   *   input_ids     with a cache, only the ids not yet in it: `input_ids[:, cache_position]` (unless the caller
+   *                 already sliced them to that length)
+   *   position_ids  cumsum(attention_mask) - 1, 1 where the mask is 0; the last q_len columns once the cache
+   *                 holds something (HF's `if past_key_values:` is false for an empty DynamicCache)
+   *   attention_mask, cache_position, past_key_values, use_cache passed through.
    */
-  generate(input_ids: IntInput, opts: GenerateOptions = {}): Tensor {
+  prepare_inputs_for_generation(input_ids: number[][], kwargs: GenerationModelKwargs): GenerationModelInputs {
+    const { past_key_values, attention_mask, cache_position, use_cache = true } = kwargs;
+    let ids = input_ids;
+    if (past_key_values !== undefined && input_ids[0].length !== cache_position.length)
+      ids = input_ids.map((row) => cache_position.map((p) => row[p]));
+    let position_ids = kwargs.position_ids;
+    if (attention_mask !== undefined && position_ids === undefined) {
+      position_ids = positionIdsFromAttentionMask(attention_mask);
+      if (past_key_values !== undefined && past_key_values.length > 0)
+        position_ids = position_ids.map((row) => row.slice(row.length - ids[0].length));
+    }
+    return {
+      input_ids: ids.map((r) => [...r]),
+      position_ids,
+      cache_position,
+      past_key_values,
+      use_cache,
+      attention_mask,
+    };
+  }
+
+  /**
+   * HF `generate`: greedy, sampling, beam / group / constrained beam search, contrastive search, assisted
+   * decoding, DoLa, classifier-free guidance (src/generation/utils.ts). `this.generation_config` (from
+   * generation_config.json, else the config's tokens) gives the defaults; options win. Returns int64 ids
+   * [B * num_return_sequences, prompt + new], or HF's output object with `return_dict_in_generate`.
+   */
+  generate(input_ids: IntInput, opts: GenerateOptions & { return_dict_in_generate: true }): GenerateOutput;
+  generate(input_ids: IntInput, opts?: GenerateOptions): Tensor;
+  generate(input_ids: IntInput, opts: GenerateOptions = {}): Tensor | GenerateOutput {
     return generateLoop(this, input_ids, opts);
   }
 }

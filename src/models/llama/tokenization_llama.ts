@@ -26,6 +26,7 @@
  * Shapes: encode(text) -> ids[seq]; call(texts[batch]) -> input_ids/attention_mask [batch][seq].
  */
 import { existsSync, readFileSync } from "node:fs";
+import { resolve_pretrained, split_hub_options, TOKENIZER_FILES, type HubOptions } from "../../hub/hub.ts";
 import { copyFile, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { TokenizerError, ValueError } from "../../errors.ts";
@@ -141,7 +142,12 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
    * `added_tokens.json` when the config has no `added_tokens_decoder`), as HF `from_pretrained` does.
    * `kwargs` override the config.
    */
-  static async from_pretrained(dir: string, kwargs: LlamaTokenizerKwargs = {}): Promise<LlamaTokenizer> {
+  static async from_pretrained(
+    dirOrId: string,
+    options: LlamaTokenizerKwargs & HubOptions = {},
+  ): Promise<LlamaTokenizer> {
+    const [hub, kwargs] = split_hub_options(options);
+    const dir = await resolve_pretrained(dirOrId, TOKENIZER_FILES, hub);
     const vocabFile = join(dir, VOCAB_FILES_NAMES.vocab_file);
     if (!existsSync(vocabFile) && kwargs.sp_model_proto === undefined) {
       throw new TokenizerError(

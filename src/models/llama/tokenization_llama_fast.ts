@@ -16,6 +16,7 @@
  * Shapes: encode(text) -> ids[seq]; call(texts[batch]) -> input_ids/attention_mask [batch][seq].
  */
 import { existsSync, readFileSync } from "node:fs";
+import { resolve_pretrained, split_hub_options, TOKENIZER_FILES, type HubOptions } from "../../hub/hub.ts";
 import { copyFile, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { TokenizerError, ValueError } from "../../errors.ts";
@@ -156,7 +157,12 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
    * Loads `dir/tokenizer.json` (or converts `dir/tokenizer.model` when there is none) with
    * `dir/tokenizer_config.json`; `kwargs` override the config (HF `from_pretrained`).
    */
-  static async from_pretrained(dir: string, kwargs: LlamaTokenizerFastKwargs = {}): Promise<LlamaTokenizerFast> {
+  static async from_pretrained(
+    dirOrId: string,
+    options: LlamaTokenizerFastKwargs & HubOptions = {},
+  ): Promise<LlamaTokenizerFast> {
+    const [hub, kwargs] = split_hub_options(options);
+    const dir = await resolve_pretrained(dirOrId, TOKENIZER_FILES, hub);
     const json = join(dir, VOCAB_FILES_NAMES.tokenizer_file);
     const model = join(dir, VOCAB_FILES_NAMES.vocab_file);
     const haveJson = existsSync(json);
