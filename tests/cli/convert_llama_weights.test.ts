@@ -183,7 +183,9 @@ describe.skipIf(!haveMeta)("llama-ts convert_llama_weights_to_hf on ../shared/re
     ]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/^llama-ts convert_llama_weights_to_hf: .*expected 8 model-parallel \.pth files, found 2/);
+    expect(bad.stderr).toMatch(
+      /^llama-ts convert_llama_weights_to_hf: .*expected 8 model-parallel \.pth files, found 2/,
+    );
     for (const r of usage) {
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr.trim().split("\n").length).toBe(1);
