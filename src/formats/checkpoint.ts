@@ -41,24 +41,41 @@ export const WEIGHTS_NAME = "pytorch_model.bin";
 export const WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json";
 
 /** The two weight formats of a folder: file names and how to read / write one file. */
+/**
+ * Loading progress of a checkpoint, file by file, in reading order: "initiate" (loaded 0), "progress" (bytes
+ * read so far; safetensors files over 1 GiB report after each tensor), "done" (loaded === total).
+ */
+export interface LoadProgressEvent {
+  status: "initiate" | "progress" | "done";
+  file: string;
+  loaded: number;
+  total: number;
+}
+export type LoadProgress = (event: LoadProgressEvent) => void;
+
 interface WeightsFormat {
   single: string;
   index: string;
-  load(path: string): Promise<Map<string, Tensor>>;
+  load(path: string, onProgress?: (loaded: number, total: number) => void): Promise<Map<string, Tensor>>;
   save(path: string, tensors: Map<string, Tensor>, metadata: Record<string, string>): Promise<void>;
 }
 
 const SAFETENSORS_FORMAT: WeightsFormat = {
   single: SAFE_WEIGHTS_NAME,
   index: SAFE_WEIGHTS_INDEX_NAME,
-  load: async (path) => (await loadSafetensors(path)).tensors,
+  load: async (path, on_progress) => (await loadSafetensors(path, { on_progress })).tensors,
   save: (path, tensors, metadata) => saveSafetensors(path, tensors, metadata),
 };
 
 const PYTORCH_FORMAT: WeightsFormat = {
   single: WEIGHTS_NAME,
   index: WEIGHTS_INDEX_NAME,
-  load: async (path) => loadTorchCheckpoint(path).tensors,
+  load: async (path, onProgress) => {
+    const tensors = loadTorchCheckpoint(path).tensors;
+    const { size } = await stat(path);
+    onProgress?.(size, size);
+    return tensors;
+  },
   save: (path, tensors) => saveTorchCheckpoint(path, tensors),
 };
 /** huggingface_hub's `MAX_SHARD_SIZE` default, also `save_pretrained`'s. */
@@ -238,7 +255,10 @@ async function readIndex(indexPath: string): Promise<ShardIndex> {
  * Load every tensor of a checkpoint folder. `files` lists the safetensors files read (joined with `dir`).
  * Tensor order: per file in the order read, each file's tensors in data order.
  */
-export async function loadCheckpointTensors(dir: string): Promise<{ tensors: Map<string, Tensor>; files: string[] }> {
+export async function loadCheckpointTensors(
+  dir: string,
+  onProgress?: LoadProgress,
+): Promise<{ tensors: Map<string, Tensor>; files: string[] }> {
   let info;
   try {
     info = await stat(dir);
@@ -253,9 +273,9 @@ export async function loadCheckpointTensors(dir: string): Promise<{ tensors: Map
 
   for (const format of [SAFETENSORS_FORMAT, PYTORCH_FORMAT]) {
     const single = join(dir, format.single);
-    if (await isFile(single)) return { tensors: await format.load(single), files: [single] };
+    if (await isFile(single)) return { tensors: await loadReporting(format, single, onProgress), files: [single] };
     const indexPath = join(dir, format.index);
-    if (await isFile(indexPath)) return loadShards(dir, format);
+    if (await isFile(indexPath)) return loadShards(dir, format, onProgress);
   }
   throw new CheckpointError(
     dir,
@@ -263,9 +283,26 @@ export async function loadCheckpointTensors(dir: string): Promise<{ tensors: Map
   );
 }
 
+/** `format.load(path)`, reporting initiate / progress / done to `onProgress`. */
+async function loadReporting(
+  format: WeightsFormat,
+  path: string,
+  onProgress: LoadProgress | undefined,
+): Promise<Map<string, Tensor>> {
+  if (!onProgress) return format.load(path);
+  const { size } = await stat(path);
+  onProgress({ status: "initiate", file: path, loaded: 0, total: size });
+  const tensors = await format.load(path, (loaded, total) =>
+    onProgress({ status: "progress", file: path, loaded, total }),
+  );
+  onProgress({ status: "done", file: path, loaded: size, total: size });
+  return tensors;
+}
+
 async function loadShards(
   dir: string,
   format: WeightsFormat,
+  onProgress: LoadProgress | undefined,
 ): Promise<{ tensors: Map<string, Tensor>; files: string[] }> {
   const INDEX = format.index;
   const { weight_map } = await readIndex(join(dir, INDEX));
@@ -276,7 +313,7 @@ async function loadShards(
   for (const shard of shardNames) {
     const shardPath = join(dir, shard);
     if (!(await isFile(shardPath))) throw new CheckpointError(shardPath, `shard listed in ${INDEX} is missing`);
-    const shardTensors = await format.load(shardPath);
+    const shardTensors = await loadReporting(format, shardPath, onProgress);
     files.push(shardPath);
     for (const [name, t] of shardTensors) {
       const other = foundIn.get(name);

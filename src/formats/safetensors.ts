@@ -357,7 +357,11 @@ export const SINGLE_READ_LIMIT = 1 << 30;
  */
 export async function loadSafetensors(
   path: string,
-  opts: { single_read_limit?: number } = {},
+  opts: {
+    single_read_limit?: number;
+    /** Called after each read with the bytes read so far and the file size (last call: loaded === total). */
+    on_progress?: (loaded: number, total: number) => void;
+  } = {},
 ): Promise<SafetensorsFile> {
   let handle;
   try {
@@ -372,7 +376,9 @@ export async function loadSafetensors(
       const bytes = new Uint8Array(fileLen);
       const { bytesRead } = await handle.read(bytes, 0, fileLen, 0);
       if (bytesRead !== fileLen) throw new CheckpointError(path, `read ${bytesRead} of ${fileLen} bytes`);
-      return parseSafetensors(bytes, path);
+      const parsed = parseSafetensors(bytes, path);
+      opts.on_progress?.(fileLen, fileLen);
+      return parsed;
     }
     const lenBytes = new Uint8Array(8);
     await handle.read(lenBytes, 0, 8, 0);
@@ -383,6 +389,8 @@ export async function loadSafetensors(
     await handle.read(prefix, 0, prefix.length, 0);
     const { entries, metadata, dataStart } = parseHeader(prefix, fileLen, path);
     const tensors = new Map<string, Tensor>();
+    let loaded = dataStart;
+    opts.on_progress?.(loaded, fileLen);
     for (const e of entries) {
       const len = e.end - e.begin;
       const buf = new Uint8Array(len);
@@ -390,6 +398,8 @@ export async function loadSafetensors(
       if (bytesRead !== len)
         throw new CheckpointError(path, `tensor ${JSON.stringify(e.name)}: read ${bytesRead} of ${len} bytes`);
       tensors.set(e.name, new Tensor(e.dtype, makeView(e.dtype, buf.buffer, 0, len / dtypeSize(e.dtype)), e.shape));
+      loaded += len;
+      opts.on_progress?.(loaded, fileLen);
     }
     return { tensors, metadata };
   } finally {
