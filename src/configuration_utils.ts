@@ -9,10 +9,12 @@
  * model-specific keys are always written, keys sorted, 2-space indent; `from_json_string` / `from_pretrained`
  * read it back, refusing another `model_type`.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CheckpointError, ConfigError } from "./errors.ts";
 import { CONFIG_FILES, resolve_pretrained, type HubOptions } from "./hub/hub.ts";
+import { saveAtomically } from "./utils/atomic_save.ts";
+import { FILE_LIMITS, readTextFileCheckedAsync } from "./utils/safe_fs.ts";
+import { checkPath } from "./utils/validate.ts";
 
 /** PretrainedConfig's own defaults (transformers 4.44), generation defaults included (to_dict lists them). */
 export const PRETRAINED_CONFIG_DEFAULTS: Readonly<Record<string, unknown>> = {
@@ -296,9 +298,11 @@ export class PretrainedConfig {
     return toPythonJson(sortKeysDeep(d), (this.constructor as typeof PretrainedConfig).float_keys) + "\n";
   }
 
+  /** Write `dir/config.json` atomically (temporary file, fsync, rename: see atomic_save.ts). */
   async save_pretrained(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, "config.json"), this.to_json_string(true));
+    checkPath(dir, `${this.constructor.name}.save_pretrained: save_directory`);
+    const text = this.to_json_string(true);
+    await saveAtomically(dir, (tx) => tx.stage("config.json", text));
   }
 
   /** Parse a config.json text into this class; `file` names it in errors. */
@@ -312,14 +316,10 @@ export class PretrainedConfig {
     dirOrId: string,
     opts: HubOptions = {},
   ): Promise<T> {
+    checkPath(dirOrId, "from_pretrained: pretrained_model_name_or_path");
     const dir = await resolve_pretrained(dirOrId, CONFIG_FILES, opts);
     const file = join(dir, "config.json");
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (e) {
-      throw new CheckpointError(file, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
+    const text = await readTextFileCheckedAsync(file, FILE_LIMITS.config);
     return parseConfig(this, text, file);
   }
 }

@@ -45,6 +45,8 @@ export { LlamaConfig } from "./models/llama/configuration_llama.ts";
 export type { LlamaConfigFields, RopeScaling, RopeType } from "./models/llama/configuration_llama.ts";
 export { DynamicCache } from "./cache_utils.ts";
 export { PreTrainedModel } from "./modeling_utils.ts";
+export { Module, RemovableHandle } from "./nn/modules.ts";
+export type { ForwardHook, ForwardPreHook, StepHook } from "./nn/modules.ts";
 export type { ModelOptions, FromPretrainedOptions, TorchDType } from "./modeling_utils.ts";
 export { ROPE_INIT_FUNCTIONS } from "./modeling_rope_utils.ts";
 export * as functional from "./nn/functional.ts";

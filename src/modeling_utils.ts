@@ -26,11 +26,15 @@ import { PretrainedConfig } from "./configuration_utils.ts";
 import { CheckpointError, ShapeError, ValueError } from "./errors.ts";
 import { GenerationConfig } from "./generation/configuration_utils.ts";
 import { ATTN_IMPLEMENTATIONS, type AttnImplementation } from "./integrations/attention.ts";
-import { loadCheckpointTensors, saveCheckpointTensors } from "./formats/checkpoint.ts";
+import { loadCheckpointTensors, planCheckpointSave, stageCheckpointTensors } from "./formats/checkpoint.ts";
 import { MODEL_FILES, resolve_pretrained, split_hub_options, type HubOptions } from "./hub/hub.ts";
 import { Embedding, Linear, Module, isMetaInit, withMetaInit } from "./nn/modules.ts";
 import { type IntInput, Tensor, toIntRows } from "./tensor/tensor.ts";
 import { Random } from "./utils/random.ts";
+import { saveAtomically } from "./utils/atomic_save.ts";
+import { checkOptions, checkPath } from "./utils/validate.ts";
+
+const CONFIG_NAME = "config.json";
 
 export type TorchDType = "auto" | "float32" | "float16" | "bfloat16";
 
@@ -188,25 +192,38 @@ export abstract class PreTrainedModel extends Module {
   }
 
   /**
-   * config.json + model.safetensors (HF tensor names, stored dtypes), or shards past max_shard_size;
-   * `safe_serialization: false` writes pytorch_model.bin (torch.save's zip format) instead, as HF.
+   * Write config.json and the weights (HF `save_pretrained`): model.safetensors (HF tensor names, stored dtypes),
+   * or shards past max_shard_size; `safe_serialization: false` writes pytorch_model.bin (torch.save's zip
+   * format) instead, as HF. Atomic (atomic_save.ts): the arguments are checked and the weight files staged
+   * before anything in `dir` changes, config.json goes in last, and a save that fails leaves an existing
+   * checkpoint in `dir` exactly as it was.
    */
   async save_pretrained(
     dir: string,
     opts: { max_shard_size?: number | string; safe_serialization?: boolean } = {},
   ): Promise<void> {
+    checkPath(dir, "save_pretrained: save_directory");
+    opts = checkOptions(opts, "save_pretrained: options");
+    const plan = planCheckpointSave(this.state_dict(), {
+      max_shard_size: opts.max_shard_size,
+      metadata: { format: "pt" },
+      safe_serialization: opts.safe_serialization,
+    });
     const arch = this.constructor.name;
     // HF save_pretrained: config.torch_dtype = the dtype of the model's (first floating) parameters.
     const first = this.named_parameters().find(([, t]) => ["float32", "float16", "bfloat16"].includes(t.dtype));
     if (first) this.config.torch_dtype = first[1].dtype as "float32" | "float16" | "bfloat16";
     const prevArch = this.config.architectures;
     this.config.architectures = [arch];
-    await this.config.save_pretrained(dir);
-    this.config.architectures = prevArch ?? [arch];
-    await saveCheckpointTensors(dir, this.state_dict(), {
-      max_shard_size: opts.max_shard_size,
-      metadata: { format: "pt" },
-      safe_serialization: opts.safe_serialization,
+    let configText: string;
+    try {
+      configText = this.config.to_json_string(true);
+    } finally {
+      this.config.architectures = prevArch ?? [arch];
+    }
+    await saveAtomically(dir, async (tx) => {
+      await stageCheckpointTensors(tx, plan);
+      await tx.stage(CONFIG_NAME, configText);
     });
     // HF: models that can generate also write generation_config.json
     const gen = (this as { generation_config?: GenerationConfig }).generation_config;
@@ -286,6 +303,8 @@ export abstract class PreTrainedModel extends Module {
     dir: string,
     opts: FromPretrainedOptions & Record<string, unknown> = {},
   ): Promise<T> {
+    checkPath(dir, "from_pretrained: pretrained_model_name_or_path");
+    opts = checkOptions(opts, "from_pretrained: options");
     const torch_dtype = opts.torch_dtype ?? "float32";
     if (!["auto", "float32", "float16", "bfloat16"].includes(torch_dtype))
       throw new ValueError(

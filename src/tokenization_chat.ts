@@ -29,6 +29,7 @@
  */
 import { Template } from "@huggingface/jinja";
 import { LlamaError, TemplateError, ValueError } from "./errors.ts";
+import { renderBounded } from "./utils/jinja_sandbox.ts";
 
 /** One chat message: `role` ("system" | "user" | "assistant" | ...) and `content`, plus any field a template reads. */
 export interface ChatMessage {
@@ -219,9 +220,7 @@ function compileJinjaTemplate(source: string): Template {
   let t = compiled.get(source);
   if (t) return t;
   try {
-    // HF's raise_exception replaces @huggingface/jinja's built-in one (a plain Error): a top-level `set` may
-    // rebind a global, and it renders no text.
-    t = new Template(`{% set raise_exception = ${RAISE_VARIABLE} %}` + source);
+    t = new Template(source);
   } catch (e) {
     throw new TemplateError(`chat_template: cannot parse the template: ${(e as Error).message}`);
   }
@@ -234,11 +233,13 @@ function compileJinjaTemplate(source: string): Template {
 function raise_exception(message: unknown): never {
   throw new TemplateError(String(message));
 }
-const RAISE_VARIABLE = "__llama_ts_raise_exception__";
 
+/** Renders with the resource bounds of jinja_sandbox.ts (HF: jinja2's ImmutableSandboxedEnvironment). */
 function render(template: Template, variables: Record<string, unknown>): string {
   try {
-    return template.render({ ...variables, [RAISE_VARIABLE]: raise_exception });
+    const count = (v: unknown) => (Array.isArray(v) ? v.length : 0);
+    const items = count(variables.messages) + count(variables.tools) + count(variables.documents);
+    return renderBounded(template, variables, raise_exception, items);
   } catch (e) {
     if (e instanceof LlamaError) throw e;
     throw new TemplateError(`chat_template: rendering failed: ${(e as Error).message}`);

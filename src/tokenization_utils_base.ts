@@ -16,10 +16,12 @@
  * Left out on purpose: TF/PyTorch tensor conversion (`return_tensors`), overflowing tokens and `stride`,
  * offsets mapping, `is_split_into_words`. `apply_chat_template` delegates to src/tokenization_chat.ts.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { TokenizerError, ValueError } from "./errors.ts";
+import { ensureFolder, writeFileAtomic } from "./utils/atomic_save.ts";
+import { FILE_LIMITS, readTextFileChecked } from "./utils/safe_fs.ts";
+import { checkPath } from "./utils/validate.ts";
 import { Tensor, toIntRows } from "./tensor/tensor.ts";
 import { AddedToken } from "./tokenizers/added_vocabulary.ts";
 import { type ChatTemplateOptions, type Conversation, render_chat_template } from "./tokenization_chat.ts";
@@ -28,6 +30,14 @@ import { type ChatTemplateOptions, type Conversation, render_chat_template } fro
 export const VERY_LARGE_INTEGER = 1e30;
 /** HF `LARGE_INTEGER` (int(1e20)): above it, `model_max_length` counts as "no maximum". */
 export const LARGE_INTEGER = 1e20;
+/**
+ * Beyond HF: the longest row padding may create (2^24 = 16,777,216 tokens, above any released model's context),
+ * and the most cells a padded batch may hold (2^25). HF pads to whatever `max_length` or tokenizer_config.json's
+ * `model_max_length` says, so `model_max_length: 4e8` with `padding: "max_length"` allocates until the process
+ * dies; here padding past these bounds is a ValueError naming the length and where it came from.
+ */
+export const MAX_PADDED_LENGTH = 1 << 24;
+export const MAX_PADDED_CELLS = 1 << 25;
 
 /** The special-token attributes, in HF's order (`SpecialTokensMixin.SPECIAL_TOKENS_ATTRIBUTES`). */
 export const SPECIAL_TOKENS_ATTRIBUTES = [
@@ -668,8 +678,26 @@ export abstract class PreTrainedTokenizerBase {
     let target = maxLength;
     if (padding === "longest") target = Math.max(0, ...encoded.map((e) => e.input_ids.length));
     const multiple = opts.pad_to_multiple_of ?? null;
+    if (multiple !== null && (!Number.isSafeInteger(multiple) || multiple < 0))
+      throw new ValueError(`pad_to_multiple_of: expected a non-negative integer, got ${JSON.stringify(multiple)}`);
     if (target !== null && multiple !== null && multiple > 0 && target % multiple !== 0)
       target = (Math.floor(target / multiple) + 1) * multiple;
+    if (padding !== "do_not_pad" && target !== null) {
+      const source =
+        padding === "longest"
+          ? "the longest row"
+          : opts.max_length !== undefined && opts.max_length !== null
+            ? "max_length"
+            : "model_max_length (tokenizer_config.json)";
+      if (target > MAX_PADDED_LENGTH)
+        throw new ValueError(
+          `padding: cannot pad to ${target} tokens (from ${source}${multiple ? " and pad_to_multiple_of" : ""}): more than MAX_PADDED_LENGTH = ${MAX_PADDED_LENGTH}`,
+        );
+      if (target * encoded.length > MAX_PADDED_CELLS)
+        throw new ValueError(
+          `padding: ${encoded.length} rows of ${target} tokens (from ${source}) exceed MAX_PADDED_CELLS = ${MAX_PADDED_CELLS}`,
+        );
+    }
     const padId = padding === "do_not_pad" ? 0 : (this.pad_token_id as number);
 
     const out: BatchEncoding = { input_ids: [], attention_mask: [] };
@@ -728,7 +756,8 @@ export abstract class PreTrainedTokenizerBase {
    * same tokenizer (HF `save_pretrained`). Returns the paths written.
    */
   async save_pretrained(save_directory: string): Promise<string[]> {
-    await mkdir(save_directory, { recursive: true });
+    checkPath(save_directory, "save_pretrained: save_directory");
+    await ensureFolder(save_directory);
     const skip = new Set([
       "vocab_file",
       "tokenizer_file",
@@ -760,7 +789,7 @@ export abstract class PreTrainedTokenizerBase {
     if (this.chat_template !== null) config.chat_template = this.chat_template;
     config.tokenizer_class = this.constructor.name;
     const configFile = join(save_directory, "tokenizer_config.json");
-    await writeFile(configFile, JSON.stringify(config, null, 2) + "\n");
+    await writeFileAtomic(configFile, JSON.stringify(config, null, 2) + "\n");
 
     const map: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(this.special_tokens_map_extended)) {
@@ -777,7 +806,7 @@ export abstract class PreTrainedTokenizerBase {
       map[k] = Array.isArray(v) ? v.map(one) : one(v);
     }
     const mapFile = join(save_directory, "special_tokens_map.json");
-    await writeFile(mapFile, JSON.stringify(map, null, 2) + "\n");
+    await writeFileAtomic(mapFile, JSON.stringify(map, null, 2) + "\n");
     return [configFile, mapFile, ...(await this._save_pretrained(save_directory))];
   }
 
@@ -899,12 +928,13 @@ function checkIds(ids: unknown[]): number[] {
 
 /** Reads a JSON object file; TokenizerError naming the file when it is not valid JSON or not an object. */
 export function readJsonObject(path: string, fileLabel: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new TokenizerError(fileLabel, `cannot read ${path}: ${(e as Error).message}`);
-  }
+  const kind =
+    fileLabel === "special_tokens_map.json"
+      ? FILE_LIMITS.special_tokens_map
+      : fileLabel === "added_tokens.json"
+        ? FILE_LIMITS.added_tokens
+        : FILE_LIMITS.tokenizer_config;
+  const text = readTextFileChecked(path, kind);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

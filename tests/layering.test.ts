@@ -5,9 +5,9 @@
  *     tokenizer classes (src/tokenization_*.ts, src/convert_slow_tokenizer.ts) nor from a model family;
  *   - the generic layers (configuration_utils, modeling_utils, rope/cache utils, the tokenizer classes, tensors,
  *     ops, nn, formats, generation, backends) import no model family (src/models/), lazily or not;
- *   - the package entry (src/index.ts) loads, through its static imports, only packages listed in package.json
- *     `dependencies` (so it imports without fast-check or any devDependency installed); src/testing/index.ts
- *     adds only fast-check, its peer dependency.
+ *   - the package entries src/index.ts and src/golden/index.ts load, through their static imports, only packages
+ *     listed in package.json `dependencies` (so they import without fast-check or any devDependency installed);
+ *     src/testing/index.ts adds only fast-check, its peer dependency.
  */
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -158,11 +158,12 @@ describe("import graph of src/", () => {
     expect(bad).toEqual([]);
   });
 
-  it("the package entry loads only runtime dependencies; llama-ts/testing adds only fast-check", () => {
+  it("llama-ts and llama-ts/golden load only runtime dependencies; llama-ts/testing adds only fast-check", () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
     const runtime = Object.keys(pkg.dependencies ?? {});
     const main = [...staticPackages("src/index.ts", edges)];
     expect(main.filter((p) => !runtime.includes(p))).toEqual([]);
+    expect([...staticPackages("src/golden/index.ts", edges)].filter((p) => !runtime.includes(p))).toEqual([]);
     const testing = [...staticPackages("src/testing/index.ts", edges)];
     expect(testing.filter((p) => !runtime.includes(p))).toEqual(["fast-check"]);
     expect(Object.keys(pkg.peerDependencies ?? {})).toContain("fast-check");

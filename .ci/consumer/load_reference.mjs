@@ -23,8 +23,10 @@ let maxDiff = 0;
 for (let i = 0; i < got.length; i++)
   maxDiff = Math.max(maxDiff, Math.abs(got[i] - want[i]) / (1e-4 + 1e-4 * Math.abs(want[i])));
 if (!(maxDiff <= 1)) throw new Error(`logits differ from HF beyond atol=rtol=1e-4 (worst ratio ${maxDiff})`);
-if (existsSync(new URL("../node_modules/fast-check", import.meta.url)))
+const golden = await import("llama-ts/golden");
+if (typeof golden.readGolden !== "function") throw new Error("llama-ts/golden does not export readGolden");
+if (existsSync(new URL("./node_modules/fast-check", import.meta.url)))
   throw new Error("fast-check is installed: this check must run without it");
 console.log(
-  `plain .mjs: ${logits.shape} logits within atol=rtol=1e-4 of HF (worst |diff|/tol ${maxDiff.toFixed(3)}), fast-check absent`,
+  `plain .mjs: ${logits.shape} logits within atol=rtol=1e-4 of HF (worst |diff|/tol ${maxDiff.toFixed(3)}), fast-check absent, llama-ts/golden loads`,
 );

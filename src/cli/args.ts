@@ -32,6 +32,8 @@ interface FlagBase {
 export type Flag =
   | (FlagBase & { type: "boolean" })
   | (FlagBase & { type: "string" })
+  /** A string that may be given several times (`--prompt a --prompt b`), collected in order. */
+  | (FlagBase & { type: "strings" })
   | (FlagBase & { type: "int"; min?: number; max?: number })
   | (FlagBase & { type: "float"; min?: number; max?: number; above?: number })
   | (FlagBase & { type: "choice"; choices: readonly string[] })
@@ -46,7 +48,9 @@ type ValueOf<F extends Flag> = F["type"] extends "boolean"
     ? number
     : F["type"] extends "ids"
       ? number[]
-      : string;
+      : F["type"] extends "strings"
+        ? string[]
+        : string;
 export type FlagValues<T extends FlagTable> = { [K in keyof T]?: ValueOf<T[K]> };
 
 function describe(f: Flag): string {
@@ -111,7 +115,7 @@ export function parseFlags<T extends FlagTable>(command: string, argv: string[],
     const name = word.slice(2, eq < 0 ? undefined : eq);
     const f = Object.hasOwn(table, name) ? table[name] : undefined;
     if (f === undefined) throw new UsageError(`--${name}: unknown option (see llama-ts ${command} --help)`);
-    if (Object.hasOwn(out, name)) throw new UsageError(`--${name}: given twice`);
+    if (Object.hasOwn(out, name) && f.type !== "strings") throw new UsageError(`--${name}: given twice`);
     if (f.type === "boolean") {
       if (eq >= 0) {
         const v = word.slice(eq + 1);
@@ -129,7 +133,8 @@ export function parseFlags<T extends FlagTable>(command: string, argv: string[],
       raw = next;
       i++;
     }
-    out[name] = convert(name, f, raw);
+    if (f.type === "strings") ((out[name] ??= []) as string[]).push(raw);
+    else out[name] = convert(name, f, raw);
   }
   for (const [name, f] of Object.entries(table)) {
     if (f.required && out[name] === undefined) throw new UsageError(`--${name}: required (${f.help})`);

@@ -66,6 +66,20 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
       return { help: m.BENCH_HELP, run: m.runBench };
     },
   },
+  golden: {
+    summary: "Write golden fixtures (checkpoint, every module's inputs and outputs) for another port",
+    load: async () => {
+      const m = await import("./golden.ts");
+      return { help: m.GOLDEN_HELP, run: m.runGolden };
+    },
+  },
+  verify: {
+    summary: "Compare another port's outputs with golden fixtures, tensor by tensor",
+    load: async () => {
+      const m = await import("./verify.ts");
+      return { help: m.VERIFY_HELP, run: m.runVerify };
+    },
+  },
   convert_llama_weights_to_hf: {
     summary: "Convert Meta's original checkpoint (params.json, consolidated.*.pth) to an HF folder",
     load: async () => {

@@ -22,18 +22,14 @@
  * the same shards are written by `torch.save` instead: `pytorch_model.bin` or `pytorch_model-0000i-of-0000N.bin` +
  * `pytorch_model.bin.index.json`.
  */
-import { mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { CheckpointError, ValueError } from "../errors.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import {
-  MAX_HEADER_SIZE,
-  checkSerializable,
-  compareCodePoints,
-  loadSafetensors,
-  saveSafetensors,
-} from "./safetensors.ts";
-import { loadTorchCheckpoint, saveTorchCheckpoint } from "./pytorch.ts";
+import { type ChunkWriter, type SaveTransaction, saveAtomically } from "../utils/atomic_save.ts";
+import { FILE_LIMITS, readFileCheckedAsync } from "../utils/safe_fs.ts";
+import { checkSerializable, compareCodePoints, loadSafetensors, safetensorsWriter } from "./safetensors.ts";
+import { loadTorchCheckpoint, serializeTorchCheckpoint } from "./pytorch.ts";
 
 export const SAFE_WEIGHTS_NAME = "model.safetensors";
 export const SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json";
@@ -57,14 +53,15 @@ interface WeightsFormat {
   single: string;
   index: string;
   load(path: string, onProgress?: (loaded: number, total: number) => void): Promise<Map<string, Tensor>>;
-  save(path: string, tensors: Map<string, Tensor>, metadata: Record<string, string>): Promise<void>;
+  /** The bytes of one file named `name` holding `tensors`, written chunk by chunk (see atomic_save.ts). */
+  writer(tensors: Map<string, Tensor>, metadata: Record<string, string>, name: string): ChunkWriter;
 }
 
 const SAFETENSORS_FORMAT: WeightsFormat = {
   single: SAFE_WEIGHTS_NAME,
   index: SAFE_WEIGHTS_INDEX_NAME,
   load: async (path, on_progress) => (await loadSafetensors(path, { on_progress })).tensors,
-  save: (path, tensors, metadata) => saveSafetensors(path, tensors, metadata),
+  writer: (tensors, metadata) => safetensorsWriter(tensors, metadata),
 };
 
 const PYTORCH_FORMAT: WeightsFormat = {
@@ -76,7 +73,10 @@ const PYTORCH_FORMAT: WeightsFormat = {
     onProgress?.(size, size);
     return tensors;
   },
-  save: (path, tensors) => saveTorchCheckpoint(path, tensors),
+  // torch.save names the archive's records after the file's stem, as torch does
+  writer: (tensors, _metadata, name) => async (write) => {
+    for (const chunk of serializeTorchCheckpoint(tensors, name.replace(/\.[^.]*$/, ""))) await write(chunk);
+  },
 };
 /** huggingface_hub's `MAX_SHARD_SIZE` default, also `save_pretrained`'s. */
 export const DEFAULT_MAX_SHARD_SIZE = "5GB";
@@ -88,6 +88,10 @@ const SIZE_UNITS: Record<string, number> = { TB: 1e12, GB: 1e9, MB: 1e6, KB: 1e3
  * the value may be fractional ("1.5MB"), the result is truncated to an integer. A number is returned as is.
  */
 export function parseSizeToInt(size: number | string): number {
+  if (typeof size !== "number" && typeof size !== "string")
+    throw new ValueError(
+      `max_shard_size: expected a number of bytes or a size string such as "5GB", got ${size === null ? "null" : typeof size}`,
+    );
   if (typeof size === "number") {
     if (!(size >= 0)) throw new ValueError(`max_shard_size must be a non-negative number of bytes, got ${size}`);
     return size;
@@ -203,22 +207,12 @@ interface ShardIndex {
 }
 
 async function readIndex(indexPath: string): Promise<ShardIndex> {
-  let info;
-  try {
-    info = await stat(indexPath);
-  } catch (e) {
-    throw new CheckpointError(indexPath, `cannot read index (${(e as Error).message})`);
-  }
-  if (info.size > MAX_HEADER_SIZE)
-    throw new CheckpointError(indexPath, `index is ${info.size} bytes, more than the ${MAX_HEADER_SIZE}-byte limit`);
+  const bytes = await readFileCheckedAsync(indexPath, FILE_LIMITS.safetensors_index);
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(await readFile(indexPath));
-  } catch (e) {
-    throw new CheckpointError(
-      indexPath,
-      e instanceof TypeError ? "index is not valid UTF-8" : `cannot read index (${(e as Error).message})`,
-    );
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new CheckpointError(indexPath, "index is not valid UTF-8");
   }
   let raw: unknown;
   try {
@@ -359,63 +353,80 @@ const SHARD_PATTERN = /^(.*?)-\d{5}-of-\d{5}$/s;
  * `<weights name>-ddddd-of-ddddd.{safetensors,bin}` files of an earlier save are removed. Beyond HF: a stale
  * single file (sharded save) or index (single-file save) of the same format is removed too, since loading
  * prefers the single file and a stale index would name missing shards; and a `.bin` save removes the
- * safetensors weights of an earlier save, which loading would otherwise prefer to the new files.
+ * safetensors weights of an earlier save, which loading would otherwise prefer to the new files. The save is
+ * atomic (atomic_save.ts): a failure leaves the folder's old files as they were.
  */
 export async function saveCheckpointTensors(
   dir: string,
   tensors: Map<string, Tensor> | Record<string, Tensor>,
   opts: SaveCheckpointOptions = {},
 ): Promise<string[]> {
+  const plan = planCheckpointSave(tensors, opts);
+  return saveAtomically(dir, (tx) => stageCheckpointTensors(tx, plan));
+}
+
+/** What a checkpoint save writes, checked before any file is touched. */
+export interface CheckpointSavePlan {
+  format: WeightsFormat;
+  files: { name: string; writer: ChunkWriter }[];
+  /** The index text, for a sharded save. */
+  index: string | null;
+}
+
+/**
+ * Check tensors, metadata and max_shard_size and split into files; every problem with the input is thrown
+ * here, before a save touches the folder.
+ */
+export function planCheckpointSave(
+  tensors: Map<string, Tensor> | Record<string, Tensor>,
+  opts: SaveCheckpointOptions = {},
+): CheckpointSavePlan {
   const entries: [string, Tensor][] = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
   const metadata = opts.metadata ?? { format: "pt" };
-  checkSerializable(entries, metadata); // refuse bad input before touching the folder
+  checkSerializable(entries, metadata);
   const split = splitStateDictIntoShards(entries, opts.max_shard_size ?? DEFAULT_MAX_SHARD_SIZE);
-  try {
-    await mkdir(dir, { recursive: true });
-  } catch (e) {
-    throw new CheckpointError(dir, `cannot create folder (${(e as Error).message})`);
-  }
-
-  const byName = new Map(entries);
   const format = opts.safe_serialization === false ? PYTORCH_FORMAT : SAFETENSORS_FORMAT;
-  const sharded = split.shards.length > 1;
-  const fileNames = sharded
-    ? split.shards.map((_, i) => shardFileName(i, split.shards.length, format.single))
-    : [format.single];
-  const stale = new Set([sharded ? format.single : format.index]);
+  if (split.shards.length <= 1)
+    return {
+      format,
+      files: [{ name: format.single, writer: format.writer(new Map(entries), metadata, format.single) }],
+      index: null,
+    };
+  const byName = new Map(entries);
+  const weight_map: Record<string, string> = Object.create(null); // a tensor named "__proto__" stays a key
+  const files = split.shards.map((names, i) => {
+    const name = shardFileName(i, split.shards.length, format.single);
+    for (const n of names) weight_map[n] = name;
+    return { name, writer: format.writer(new Map(names.map((n) => [n, byName.get(n)!])), metadata, name) };
+  });
+  const index = pythonJsonDumps({ metadata: { total_size: split.total_size }, weight_map }) + "\n";
+  return { format, files, index };
+}
+
+/** Stage a planned checkpoint in a save transaction: weight files, then the index; stale weight files go. */
+export async function stageCheckpointTensors(tx: SaveTransaction, plan: CheckpointSavePlan): Promise<string[]> {
+  const { format } = plan;
+  const fileNames = plan.files.map((f) => f.name);
+  const stale = new Set([plan.index === null ? format.index : format.single]);
   const prefixes = [format.single.replace(/\.[^.]*$/, "")];
   if (format === PYTORCH_FORMAT) {
     stale.add(SAFE_WEIGHTS_NAME).add(SAFE_WEIGHTS_INDEX_NAME);
     prefixes.push("model");
   }
-  for (const name of await readdir(dir)) {
-    const full = join(dir, name);
+  let present: string[];
+  try {
+    present = await readdir(tx.dir);
+  } catch (e) {
+    throw new CheckpointError(tx.dir, `cannot list the folder (${(e as NodeJS.ErrnoException).code})`);
+  }
+  for (const name of present) {
     const stem = name.replaceAll(".bin", "").replaceAll(".safetensors", "");
     // HF: `filename.startswith(weights_no_suffix)` and `reg.fullmatch(filename_no_suffix)`
     const oldShard = prefixes.some((p) => name.startsWith(p)) && SHARD_PATTERN.test(stem) && !fileNames.includes(name);
-    if ((oldShard || stale.has(name)) && (await isFile(full))) await rm(full);
+    if ((oldShard || stale.has(name)) && (await isFile(join(tx.dir, name)))) tx.removeAtCommit(name);
   }
-
   const written: string[] = [];
-  if (!sharded) {
-    const path = join(dir, format.single);
-    await format.save(path, new Map(entries), metadata);
-    return [path];
-  }
-  const weight_map: Record<string, string> = Object.create(null); // a tensor named "__proto__" stays a key
-  for (let i = 0; i < split.shards.length; i++) {
-    const path = join(dir, fileNames[i]);
-    await format.save(path, new Map(split.shards[i].map((n) => [n, byName.get(n)!])), metadata);
-    for (const n of split.shards[i]) weight_map[n] = fileNames[i];
-    written.push(path);
-  }
-  const indexPath = join(dir, format.index);
-  const content = pythonJsonDumps({ metadata: { total_size: split.total_size }, weight_map }) + "\n";
-  try {
-    await writeFile(indexPath, content, "utf-8");
-  } catch (e) {
-    throw new CheckpointError(indexPath, `cannot write index (${(e as Error).message})`);
-  }
-  written.push(indexPath);
+  for (const f of plan.files) written.push(await tx.stageStream(f.name, f.writer));
+  if (plan.index !== null) written.push(await tx.stage(format.index, plan.index));
   return written;
 }

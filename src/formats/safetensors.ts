@@ -23,11 +23,13 @@
  * naming it. In particular U8 is not read as bool: our Tensor has no uint8 dtype, and mapping U8 to bool would
  * silently give 0..255 bytes a 0/1 meaning they do not have (torch writes a bool tensor as BOOL, never U8).
  */
-import { open } from "node:fs/promises";
+import { basename, dirname } from "node:path";
 import { endianness } from "node:os";
 import { CheckpointError, ValueError } from "../errors.ts";
 import { type DType, type TypedArray, dtypeSize } from "../tensor/dtypes.ts";
 import { Tensor, shapeSize } from "../tensor/tensor.ts";
+import { type ChunkWriter, saveAtomically } from "../utils/atomic_save.ts";
+import { FILE_LIMITS, openFileChecked, readExactly } from "../utils/safe_fs.ts";
 
 /** The Rust crate's `MAX_HEADER_SIZE`: a header longer than this is refused before anything is read. */
 export const MAX_HEADER_SIZE = 100_000_000;
@@ -363,30 +365,23 @@ export async function loadSafetensors(
     on_progress?: (loaded: number, total: number) => void;
   } = {},
 ): Promise<SafetensorsFile> {
-  let handle;
+  const kind = FILE_LIMITS.safetensors;
+  const { handle, size: fileLen } = await openFileChecked(path, kind);
   try {
-    handle = await open(path, "r");
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new CheckpointError(path, err.code === "ENOENT" ? "file not found" : `cannot read file (${err.message})`);
-  }
-  try {
-    const fileLen = (await handle.stat()).size;
     if (fileLen <= (opts.single_read_limit ?? SINGLE_READ_LIMIT)) {
       const bytes = new Uint8Array(fileLen);
-      const { bytesRead } = await handle.read(bytes, 0, fileLen, 0);
-      if (bytesRead !== fileLen) throw new CheckpointError(path, `read ${bytesRead} of ${fileLen} bytes`);
+      await readExactly(handle, bytes, 0, path, kind);
       const parsed = parseSafetensors(bytes, path);
       opts.on_progress?.(fileLen, fileLen);
       return parsed;
     }
     const lenBytes = new Uint8Array(8);
-    await handle.read(lenBytes, 0, 8, 0);
+    await readExactly(handle, lenBytes, 0, path, kind);
     const n = new DataView(lenBytes.buffer).getBigUint64(0, true);
     // parseHeader re-checks n against MAX_HEADER_SIZE and fileLen before it is used; clamp the read meanwhile.
     const headerRead = Number(n > BigInt(MAX_HEADER_SIZE) ? 0n : n);
     const prefix = new Uint8Array(8 + Math.min(headerRead, fileLen - 8));
-    await handle.read(prefix, 0, prefix.length, 0);
+    await readExactly(handle, prefix, 0, path, kind);
     const { entries, metadata, dataStart } = parseHeader(prefix, fileLen, path);
     const tensors = new Map<string, Tensor>();
     let loaded = dataStart;
@@ -394,9 +389,7 @@ export async function loadSafetensors(
     for (const e of entries) {
       const len = e.end - e.begin;
       const buf = new Uint8Array(len);
-      const { bytesRead } = await handle.read(buf, 0, len, dataStart + e.begin);
-      if (bytesRead !== len)
-        throw new CheckpointError(path, `tensor ${JSON.stringify(e.name)}: read ${bytesRead} of ${len} bytes`);
+      await readExactly(handle, buf, dataStart + e.begin, path, kind);
       tensors.set(e.name, new Tensor(e.dtype, makeView(e.dtype, buf.buffer, 0, len / dtypeSize(e.dtype)), e.shape));
       loaded += len;
       opts.on_progress?.(loaded, fileLen);
@@ -513,32 +506,29 @@ export function serializeSafetensors(
   return out;
 }
 
-/** Write a safetensors file, streaming each tensor's bytes (no whole-file copy in memory). */
+/**
+ * A writer of a safetensors file for a save transaction (atomic_save.ts): the header, then each tensor's bytes
+ * straight from its typed array (no whole-file copy in memory). Bad input throws before anything is written.
+ */
+export function safetensorsWriter(
+  tensors: Map<string, Tensor> | Record<string, Tensor>,
+  metadata?: Record<string, string> | null,
+): ChunkWriter {
+  const { header, chunks } = prepare(tensors, metadata);
+  return async (write) => {
+    for (const chunk of [header, ...chunks]) await write(chunk);
+  };
+}
+
+/**
+ * Write a safetensors file atomically: staged under a temporary name next to `path`, fsync'ed, renamed into
+ * place, so a failure leaves an existing file at `path` as it was.
+ */
 export async function saveSafetensors(
   path: string,
   tensors: Map<string, Tensor> | Record<string, Tensor>,
   metadata?: Record<string, string> | null,
 ): Promise<void> {
-  const { header, chunks } = prepare(tensors, metadata);
-  let handle;
-  try {
-    handle = await open(path, "w");
-  } catch (e) {
-    throw new CheckpointError(path, `cannot create file (${(e as Error).message})`);
-  }
-  try {
-    let position = 0;
-    for (const chunk of [header, ...chunks]) {
-      let done = 0;
-      while (done < chunk.length) {
-        const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position);
-        done += bytesWritten;
-        position += bytesWritten;
-      }
-    }
-  } catch (e) {
-    throw new CheckpointError(path, `cannot write file (${(e as Error).message})`);
-  } finally {
-    await handle.close();
-  }
+  const writer = safetensorsWriter(tensors, metadata);
+  await saveAtomically(dirname(path), (tx) => tx.stageStream(basename(path), writer));
 }

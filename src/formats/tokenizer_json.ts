@@ -18,6 +18,7 @@
  * (tokenizers' `MergeTokenOutOfVocabulary`).
  */
 import { TokenizerError } from "../errors.ts";
+import { compileSafeRegex } from "../utils/safe_regex.ts";
 
 export type Pattern = { String: string } | { Regex: string };
 
@@ -109,6 +110,16 @@ class Checker {
     throw new TokenizerError(this.file, `${path}: ${message}`);
   }
 
+  /**
+   * A token id: a non-negative integer below 2^31. tokenizers stores ids as u32; llama-ts keeps them in Int32Array
+   * and JS numbers, where 2^31 and above would come out negative.
+   */
+  tokenId(v: unknown, path: string): number {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v >= 2 ** 31)
+      this.fail(path, `expected a token id (an integer from 0 to 2^31 - 1), got ${describe(v)}`);
+    return v;
+  }
+
   object(v: unknown, path: string): Record<string, unknown> {
     if (v === null || typeof v !== "object" || Array.isArray(v))
       this.fail(path, `expected an object, got ${describe(v)}`);
@@ -152,11 +163,8 @@ class Checker {
     const o = this.object(v, path);
     if (typeof o.String === "string") return { String: o.String };
     if (typeof o.Regex === "string") {
-      try {
-        new RegExp(o.Regex, "gu");
-      } catch (e) {
-        this.fail(`${path}.Regex`, `not a valid regular expression: ${(e as Error).message}`);
-      }
+      // Compiled here only to refuse it early; the pipeline compiles it again where it is used.
+      compileSafeRegex(o.Regex, (message) => this.fail(`${path}.Regex`, message));
       return { Regex: o.Regex };
     }
     this.fail(path, `expected {"String": ...} or {"Regex": ...}, got ${describe(v)}`);
@@ -283,7 +291,7 @@ function parsePostProcessor(c: Checker, v: unknown, path: string): PostProcessor
         const so = c.object(t, `${path}.special_tokens.${k}`);
         const ids = c
           .array(so.ids, `${path}.special_tokens.${k}.ids`)
-          .map((x, i) => c.uint(x, `${path}.special_tokens.${k}.ids[${i}]`));
+          .map((x, i) => c.tokenId(x, `${path}.special_tokens.${k}.ids[${i}]`));
         const tokens = c
           .array(so.tokens, `${path}.special_tokens.${k}.tokens`)
           .map((x, i) => c.string(x, `${path}.special_tokens.${k}.tokens[${i}]`));
@@ -364,7 +372,7 @@ function parseModel(c: Checker, v: unknown): BPEConfig {
   const vocab = new Map<string, number>();
   const seen = new Map<number, string>();
   for (const [token, id] of Object.entries(vocabObj)) {
-    const n = c.uint(id, `model.vocab[${JSON.stringify(token)}]`);
+    const n = c.tokenId(id, `model.vocab[${JSON.stringify(token)}]`);
     const prev = seen.get(n);
     if (prev !== undefined)
       c.fail("model.vocab", `id ${n} is given to both ${JSON.stringify(prev)} and ${JSON.stringify(token)}`);
@@ -449,7 +457,7 @@ export function tokenizerConfigFromObject(raw: unknown, file = "tokenizer.json")
     const to = c.object(t, p);
     const special = c.bool(to.special, `${p}.special`, false);
     return {
-      id: c.uint(to.id, `${p}.id`),
+      id: c.tokenId(to.id, `${p}.id`),
       content: c.string(to.content, `${p}.content`),
       single_word: c.bool(to.single_word, `${p}.single_word`, false),
       lstrip: c.bool(to.lstrip, `${p}.lstrip`, false),

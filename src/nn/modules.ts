@@ -5,7 +5,7 @@
  * Parameters are Tensors of dtype float32, float16 or bfloat16. 2-byte weights stay 2 bytes in memory and are
  * widened inside the kernels. Activations have the dtype torch would give them (src/nn/functional.ts).
  */
-import { ShapeError } from "../errors.ts";
+import { ShapeError, ValueError } from "../errors.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import * as F from "./functional.ts";
 
@@ -39,10 +39,96 @@ export function newParameter(shape: number[], fill = 0): Tensor {
   return t;
 }
 
+/**
+ * torch `register_forward_hook` callback: `hook(module, inputs, output)`, after `forward`. `inputs` are the
+ * positional arguments forward was called with (a Llama module that takes an options object receives it as one
+ * argument). Returning anything but `undefined` replaces the output, and later hooks see the replacement.
+ */
+export type ForwardHook = (module: Module, inputs: unknown[], output: unknown) => unknown;
+
+/**
+ * torch `register_forward_pre_hook` callback: `hook(module, inputs)`, before `forward`. Returning an array
+ * replaces the whole argument list (torch's tuple); any other value except `undefined` becomes the single
+ * argument (torch wraps a non-tuple the same way).
+ */
+export type ForwardPreHook = (module: Module, inputs: unknown[]) => unknown;
+
+/**
+ * Called by modules at the steps HF computes without a sub-module (q/k after rotary, repeat_kv, the causal
+ * mask), with the HF function or variable name and its value. Not a torch API: torch reaches these only by
+ * patching functions; here the modules announce them.
+ */
+export type StepHook = (module: Module, name: string, value: unknown) => void;
+
+let nextHookId = 0;
+
+/** torch.utils.hooks.RemovableHandle: `remove()` unregisters the hook (a second call does nothing). */
+export class RemovableHandle {
+  readonly id = nextHookId++;
+  constructor(private readonly registry: Map<number, unknown>) {}
+  remove(): void {
+    this.registry.delete(this.id);
+  }
+}
+
 export abstract class Module {
   /** Names of this module's own parameter fields (e.g. ["weight", "bias"]), in state-dict order. */
   protected static readonly paramNames: readonly string[] = [];
   private readonly children: [string, Module][] = [];
+  private readonly _forward_pre_hooks = new Map<number, ForwardPreHook>();
+  private readonly _forward_hooks = new Map<number, ForwardHook>();
+  private readonly _step_hooks = new Map<number, StepHook>();
+
+  constructor() {
+    // torch's nn.Module.__call__: every `module.forward(...)` call runs the pre-hooks, forward, then the hooks.
+    // The subclass's forward (on its prototype) is wrapped once here, so no call site changes; with no hooks
+    // registered the wrapper is one extra function call.
+    const forward = (this as any).forward as ((...args: unknown[]) => unknown) | undefined;
+    if (typeof forward === "function") {
+      Object.defineProperty(this, "forward", {
+        value: (...args: unknown[]) =>
+          this._forward_pre_hooks.size === 0 && this._forward_hooks.size === 0
+            ? forward.apply(this, args)
+            : this._call_impl(forward, args),
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+
+  private _call_impl(forward: (...args: unknown[]) => unknown, args: unknown[]): unknown {
+    for (const hook of [...this._forward_pre_hooks.values()]) {
+      const result = hook(this, args);
+      if (result !== undefined) args = Array.isArray(result) ? result : [result];
+    }
+    let output = forward.apply(this, args);
+    for (const hook of [...this._forward_hooks.values()]) {
+      const result = hook(this, args, output);
+      if (result !== undefined) output = result;
+    }
+    return output;
+  }
+
+  /** torch `register_forward_hook(hook, prepend=False)`: see {@link ForwardHook}. */
+  register_forward_hook(hook: ForwardHook, opts: { prepend?: boolean } = {}): RemovableHandle {
+    return addHook(this._forward_hooks, hook, opts.prepend ?? false);
+  }
+
+  /** torch `register_forward_pre_hook(hook, prepend=False)`: see {@link ForwardPreHook}. */
+  register_forward_pre_hook(hook: ForwardPreHook, opts: { prepend?: boolean } = {}): RemovableHandle {
+    return addHook(this._forward_pre_hooks, hook, opts.prepend ?? false);
+  }
+
+  /** Observe this module's intermediate steps (see {@link StepHook}); golden fixtures use it for `step.<name>`. */
+  register_step_hook(hook: StepHook): RemovableHandle {
+    return addHook(this._step_hooks, hook, false);
+  }
+
+  /** Announce an intermediate value to the step hooks (a no-op without any); see {@link announceStep}. */
+  _step(name: string, value: unknown): void {
+    if (this._step_hooks.size === 0) return;
+    for (const hook of [...this._step_hooks.values()]) hook(this, name, value);
+  }
 
   /** Register a sub-module under `name` (torch: attribute assignment of an nn.Module); returns it. */
   protected add<M extends Module>(name: string, module: M): M {
@@ -90,6 +176,27 @@ export abstract class Module {
     (m as any)[paramName] = value;
     return true;
   }
+}
+
+/**
+ * Hand a step HF computes without a sub-module (HF's function or variable name: "apply_rotary_pos_emb",
+ * "repeat_kv", "causal_mask") to `module`'s step hooks; functions that receive the module as a plain object
+ * (the attention implementations) call this. A tuple is passed as an array.
+ */
+export function announceStep(module: unknown, name: string, value: unknown): void {
+  if (module instanceof Module) module._step(name, value);
+}
+
+function addHook<H>(registry: Map<number, H>, hook: H, prepend: boolean): RemovableHandle {
+  if (typeof hook !== "function") throw new ValueError(`hook: expected a function, got ${typeof hook}`);
+  const handle = new RemovableHandle(registry as Map<number, unknown>);
+  if (prepend) {
+    const rest = [...registry];
+    registry.clear();
+    registry.set(handle.id, hook);
+    for (const [id, h] of rest) registry.set(id, h);
+  } else registry.set(handle.id, hook);
+  return handle;
 }
 
 /** torch.nn.Linear: `y = x W^T + b`, W [out_features, in_features], b [out_features] or null. */

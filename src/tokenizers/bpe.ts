@@ -13,9 +13,13 @@
  *
  * Left out: BPE-dropout (random; rejected when the file sets it) and the per-word cache (a speed-up only).
  */
+import { TokenizerError } from "../errors.ts";
 import type { BPEConfig } from "../formats/tokenizer_json.ts";
 import { MergeHeap } from "./heap.ts";
 import { utf8Encode } from "./utf8.ts";
+
+/** floor(sqrt(2^53)): the largest id bound for which left * bound + right never collides. */
+export const MAX_MERGE_ID_BOUND = 94_906_265;
 
 export interface ModelToken {
   id: number;
@@ -52,6 +56,13 @@ export class BPE {
     let maxId = 0;
     for (const id of cfg.vocab.values()) maxId = Math.max(maxId, id);
     this.idBound = maxId + 1;
+    // A merge key is left * idBound + right, exact while idBound^2 <= 2^53; past that, two pairs could share a
+    // key (encode("xz") giving "xy"). tokenizers hashes the pair itself; refusing is the collision-free choice.
+    if (cfg.merges.length > 0 && this.idBound > MAX_MERGE_ID_BOUND)
+      throw new TokenizerError(
+        "tokenizer.json",
+        `model.vocab: ids up to ${maxId} are not supported with merges (merge keys need ids below ${MAX_MERGE_ID_BOUND}; renumber the vocabulary)`,
+      );
     this.mergeNewId = new Int32Array(cfg.merges.length);
     const prefixLen = cfg.continuing_subword_prefix?.length ?? 0;
     for (let rank = 0; rank < cfg.merges.length; rank++) {

@@ -22,6 +22,7 @@ import type {
   TemplatePiece,
   TemplateSpecialToken,
 } from "../formats/tokenizer_json.ts";
+import { compileSafeRegex } from "../utils/safe_regex.ts";
 import { decodeByteRunStrict } from "./utf8.ts";
 
 /** Rust `char::is_whitespace` (Unicode White_Space). */
@@ -29,10 +30,19 @@ export function isRustWhitespace(ch: string): boolean {
   return /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$/u.test(ch);
 }
 
-function replaceAll(s: string, pattern: Pattern, content: string): string {
-  if ("String" in pattern) return pattern.String === "" ? s : s.replaceAll(pattern.String, content);
-  // Regex patterns are Oniguruma in tokenizers; JS RegExp with the u flag agrees on the usual patterns.
-  return s.replace(new RegExp(pattern.Regex, "gu"), () => content);
+/**
+ * tokenizers' Replace: every match of `pattern` becomes `content` (literally). Regex patterns are Oniguruma in
+ * tokenizers; they are compiled once here by safe_regex.ts (linear-time RE2 where the pattern allows it).
+ */
+function replacer(pattern: Pattern, content: string): (s: string) => string {
+  if ("String" in pattern) {
+    const needle = pattern.String;
+    return (s) => (needle === "" ? s : s.replaceAll(needle, content));
+  }
+  const re = compileSafeRegex(pattern.Regex, (message) => {
+    throw new TokenizerError("tokenizer.json", `Regex ${JSON.stringify(pattern.Regex)}: ${message}`);
+  });
+  return (s) => re.replaceAll(s, content);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -52,7 +62,7 @@ export function buildNormalizer(cfg: NormalizerConfig): Normalizer {
     case "Append":
       return (s) => (s.length === 0 ? s : s + cfg.append);
     case "Replace":
-      return (s) => replaceAll(s, cfg.pattern, cfg.content);
+      return replacer(cfg.pattern, cfg.content);
     case "NFC":
     case "NFD":
     case "NFKC":
@@ -136,8 +146,10 @@ export function buildDecoder(cfg: DecoderConfig): Decoder {
       const parts = cfg.decoders.map(buildDecoder);
       return (tokens) => parts.reduce((acc, f) => f(acc), tokens);
     }
-    case "Replace":
-      return (tokens) => tokens.map((t) => replaceAll(t, cfg.pattern, cfg.content));
+    case "Replace": {
+      const replace = replacer(cfg.pattern, cfg.content);
+      return (tokens) => tokens.map(replace);
+    }
     case "ByteFallback":
       return byteFallbackDecoder;
     case "Fuse":

@@ -12,8 +12,8 @@
  * Truncation and padding are done by the caller (`PreTrainedTokenizerFast`), so `encodeParts` exposes the
  * sequence before post-processing.
  */
-import { readFileSync } from "node:fs";
 import { TokenizerError } from "../errors.ts";
+import { FILE_LIMITS, readTextFileChecked } from "../utils/safe_fs.ts";
 import {
   type DecoderConfig,
   type NormalizerConfig,
@@ -78,13 +78,7 @@ export class Tokenizer {
   }
 
   static from_file(path: string, file = "tokenizer.json"): Tokenizer {
-    let text: string;
-    try {
-      text = readFileSync(path, "utf8");
-    } catch (e) {
-      throw new TokenizerError(file, `cannot read ${path}: ${(e as Error).message}`);
-    }
-    return Tokenizer.from_str(text, file);
+    return Tokenizer.from_str(readTextFileChecked(path, FILE_LIMITS.tokenizer_json), file);
   }
 
   get normalizer(): NormalizerConfig | null {

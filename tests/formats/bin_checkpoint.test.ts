@@ -68,7 +68,7 @@ describe.skipIf(!have)("from_pretrained on PyTorch-format folders", () => {
     const want = await sourceTensors();
     const single = tmp();
     await model.save_pretrained(single, { safe_serialization: false });
-    expect(readdirSync(single).sort()).toEqual(["config.json", "pytorch_model.bin"]);
+    expect(readdirSync(single).sort()).toEqual(["config.json", "generation_config.json", "pytorch_model.bin"]);
     expectStateDict(await LlamaForCausalLM.from_pretrained(single), want);
 
     const sharded = tmp();

@@ -278,3 +278,26 @@ describe("chat templates from tokenizer_config.json", () => {
     }
   });
 });
+
+describe("resource bounds (jinja_sandbox.ts)", () => {
+  const tok = loadDefaultTokenizer();
+  it("a 5,000-message conversation renders with the Llama 2 template (the step allowance grows with input)", () => {
+    const chat = Array.from({ length: 5000 }, (_, i) => ({
+      role: i % 2 === 0 ? "user" : "assistant",
+      content: `m${i}`,
+    }));
+    const text = tok.apply_chat_template(chat, { tokenize: false }) as string;
+    // One "[INST]" per user turn, one "</s>" per assistant turn, each written by the template itself.
+    expect(text.split("[INST]").length - 1).toBe(2500);
+    expect(text.split("</s>").length - 1).toBe(2500);
+    expect(text.endsWith("m4998 [/INST] m4999 </s>")).toBe(true);
+  });
+  it("range() refuses more than jinja2's MAX_RANGE items, as HF's sandbox", () => {
+    const render = (t: string) =>
+      tok.apply_chat_template([{ role: "user", content: "x" }], { chat_template: t, tokenize: false });
+    expect(render("{{ range(100000)|length }}")).toBe("100000");
+    expect(() => render("{{ range(100001)|length }}")).toThrow(TemplateError);
+    expect(() => render("{{ range(100001)|length }}")).toThrow(/MAX_RANGE \(100000\)/);
+    expect(render("{{ range(10, 0, -3)|join(',') }}")).toBe("10,7,4,1");
+  });
+});

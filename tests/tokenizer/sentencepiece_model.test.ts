@@ -300,7 +300,7 @@ describe("malformed tokenizer.model: typed errors", () => {
     expectTokenizerError(() => new LlamaTokenizer({ vocab_file: file, legacy: true }), /no UNKNOWN piece/, file);
     expectTokenizerError(
       () => new LlamaTokenizer({ vocab_file: path.join(dir, "missing.model"), legacy: true }),
-      /cannot read/,
+      /file not found/,
       path.join(dir, "missing.model"),
     );
   });

@@ -38,7 +38,7 @@ import { ROPE_INIT_FUNCTIONS, type RopeInitFn } from "../../modeling_rope_utils.
 import { PreTrainedModel, type ModelOptions, coerceDecoderInputs } from "../../modeling_utils.ts";
 import { ALL_ATTENTION_FUNCTIONS, type AttentionFunction } from "../../integrations/attention.ts";
 import * as F from "../../nn/functional.ts";
-import { Embedding, Linear, Module, newParameter } from "../../nn/modules.ts";
+import { announceStep, Embedding, Linear, Module, newParameter } from "../../nn/modules.ts";
 import { bceWithLogits, crossEntropy, mseLoss } from "../../ops/losses.ts";
 import { Tensor, toIntRows, type IntInput } from "../../tensor/tensor.ts";
 import { warning_once } from "../../utils/logging.ts";
@@ -329,10 +329,12 @@ export function repeat_kv(hidden_states: Tensor, n_rep: number): Tensor {
 export const eager_attention_forward: AttentionFunction = (module, query, key, value, attention_mask, scaling) => {
   const key_states = repeat_kv(key, module.num_key_value_groups); // [B, nH, S, D]
   const value_states = repeat_kv(value, module.num_key_value_groups); // [B, nH, S, D]
+  announceStep(module, "repeat_kv", [key_states, value_states]);
 
   let attn_weights = F.div(F.matmul(query, key_states, /* key_states.transpose(2, 3) */ true), 1 / scaling);
   if (attention_mask !== null) {
     const causal_mask = F.narrow(attention_mask, 3, 0, key_states.shape[2]); // attention_mask[:, :, :, :S]
+    announceStep(module, "causal_mask", causal_mask);
     attn_weights = F.add(attn_weights, causal_mask);
   }
   attn_weights = F.softmax(attn_weights, -1, "float32").to(query.dtype); // [B, nH, T, S]
@@ -426,6 +428,7 @@ export class LlamaAttention extends Module {
 
     const [cos, sin] = args.position_embeddings;
     [query_states, key_states] = apply_rotary_pos_emb(query_states, key_states, cos, sin);
+    this._step("apply_rotary_pos_emb", [query_states, key_states]);
 
     if (args.past_key_value) {
       [key_states, value_states] = args.past_key_value.update(key_states, value_states, this.layer_idx); // [B, nKV, S, D]
@@ -636,7 +639,7 @@ export class LlamaModel extends LlamaPreTrainedModel {
     for (let i = 0; i < config.num_hidden_layers; i++)
       this.layers.push(this.add(`layers.${i}`, new LlamaDecoderLayer(config, i)));
     this.norm = this.add("norm", new LlamaRMSNorm(config.hidden_size, config.rms_norm_eps));
-    this.rotary_emb = new LlamaRotaryEmbedding(config);
+    this.rotary_emb = this.add("rotary_emb", new LlamaRotaryEmbedding(config)); // no state-dict entries (inv_freq is not persistent)
     if (!opts._nested) this.post_init(opts);
   }
 
@@ -982,13 +985,17 @@ export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
     const hidden_states = outputs.last_hidden_state; // [B, T, H]
     const [B, T] = hidden_states.shape;
     const ids = args.input_ids !== undefined && args.input_ids !== null ? toIntRows(args.input_ids, "input_ids") : null;
+    const logits = this.score.forward(hidden_states); // [B, T, num_labels]: every position, as HF (hooks see it)
     const idx = this.pooled_indices(ids, B, T);
-    // score only the pooled rows: logits[arange(B), idx] == score(hidden_states[arange(B), idx]) (row by row)
-    const pooledHidden = F.cat(
-      idx.map((t, b) => F.narrow(F.narrow(hidden_states, 0, b, 1), 1, t, 1)),
-      0,
-    ); // [B, 1, H]
-    const pooled_logits = F.reshape(this.score.forward(pooledHidden), B, this.num_labels); // [B, num_labels]
+    // pooled_logits = logits[arange(B), sequence_lengths]
+    const pooled_logits = F.reshape(
+      F.cat(
+        idx.map((t, b) => F.narrow(F.narrow(logits, 0, b, 1), 1, t, 1)),
+        0,
+      ),
+      B,
+      this.num_labels,
+    ); // [B, num_labels]
 
     const result: SequenceClassifierOutputWithPast = { logits: pooled_logits };
     if (args.labels !== undefined && args.labels !== null) {

@@ -25,11 +25,14 @@
  *
  * Shapes: encode(text) -> ids[seq]; call(texts[batch]) -> input_ids/attention_mask [batch][seq].
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { resolve_pretrained, split_hub_options, TOKENIZER_FILES, type HubOptions } from "../../hub/hub.ts";
-import { copyFile, stat, writeFile } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { TokenizerError, ValueError } from "../../errors.ts";
+import { writeFileAtomic } from "../../utils/atomic_save.ts";
+import { FILE_LIMITS, readFileChecked, readFileCheckedAsync } from "../../utils/safe_fs.ts";
+import { checkOptions, checkPath } from "../../utils/validate.ts";
 import { type ModelProto, cloneModelProto, parseModelProto } from "../../formats/sentencepiece_model.ts";
 import { AddedToken, type TokenLike, loadTokenizerConfig } from "../../tokenization_utils_base.ts";
 import { SPACE_SYMBOL, SentencePieceProcessor } from "../../tokenizers/sentencepiece.ts";
@@ -146,7 +149,8 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
     dirOrId: string,
     options: LlamaTokenizerKwargs & HubOptions = {},
   ): Promise<LlamaTokenizer> {
-    const [hub, kwargs] = split_hub_options(options);
+    checkPath(dirOrId, "LlamaTokenizer.from_pretrained: pretrained_model_name_or_path");
+    const [hub, kwargs] = split_hub_options(checkOptions(options, "LlamaTokenizer.from_pretrained: kwargs"));
     const dir = await resolve_pretrained(dirOrId, TOKENIZER_FILES, hub);
     const vocabFile = join(dir, VOCAB_FILES_NAMES.vocab_file);
     if (!existsSync(vocabFile) && kwargs.sp_model_proto === undefined) {
@@ -181,13 +185,7 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
     else {
       if (!this.vocab_file)
         throw new ValueError("Cannot load the tokenizer: vocab_file is not set (pass vocab_file or sp_model_proto).");
-      let bytes: Uint8Array;
-      try {
-        bytes = new Uint8Array(readFileSync(this.vocab_file));
-      } catch (e) {
-        throw new TokenizerError(file, `cannot read the sentencepiece model: ${(e as Error).message}`);
-      }
-      proto = parseModelProto(bytes, file);
+      proto = parseModelProto(readFileChecked(this.vocab_file, FILE_LIMITS.sentencepiece_model), file);
     }
     if (this.legacy || from_slow) return new SentencePieceProcessor(proto, file);
     const edited = cloneModelProto(proto);
@@ -287,8 +285,9 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
     if (!st || !st.isDirectory()) throw new TokenizerError(save_directory, "Vocabulary path should be a directory");
     const out = join(save_directory, (filename_prefix ? filename_prefix + "-" : "") + VOCAB_FILES_NAMES.vocab_file);
     const haveFile = this.vocab_file !== null && existsSync(this.vocab_file);
-    if (haveFile && resolve(this.vocab_file!) !== resolve(out)) await copyFile(this.vocab_file!, out);
-    else if (!haveFile) await writeFile(out, this.sp_model.serialized_model_proto());
+    if (haveFile && resolve(this.vocab_file!) !== resolve(out))
+      await writeFileAtomic(out, await readFileCheckedAsync(this.vocab_file!, FILE_LIMITS.sentencepiece_model));
+    else if (!haveFile) await writeFileAtomic(out, this.sp_model.serialized_model_proto());
     return [out];
   }
 

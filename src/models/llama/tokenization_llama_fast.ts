@@ -15,11 +15,14 @@
  *
  * Shapes: encode(text) -> ids[seq]; call(texts[batch]) -> input_ids/attention_mask [batch][seq].
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { resolve_pretrained, split_hub_options, TOKENIZER_FILES, type HubOptions } from "../../hub/hub.ts";
-import { copyFile, stat, writeFile } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { TokenizerError, ValueError } from "../../errors.ts";
+import { writeFileAtomic } from "../../utils/atomic_save.ts";
+import { FILE_LIMITS, readFileChecked, readFileCheckedAsync } from "../../utils/safe_fs.ts";
+import { checkOptions, checkPath } from "../../utils/validate.ts";
 import { type ModelProto, parseModelProto, serializeModelProto } from "../../formats/sentencepiece_model.ts";
 import { type TokenizerConfigJSON, parseTokenizerJSON } from "../../formats/tokenizer_json.ts";
 import { type TokenLike, loadTokenizerConfig } from "../../tokenization_utils_base.ts";
@@ -119,16 +122,7 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
     let proto: ModelProto;
     if (given) proto = given;
     else if (k.vocab_file) {
-      let bytes: Uint8Array;
-      try {
-        bytes = new Uint8Array(readFileSync(k.vocab_file));
-      } catch (e) {
-        throw new TokenizerError(
-          VOCAB_FILES_NAMES.vocab_file,
-          `cannot read the sentencepiece model: ${(e as Error).message}`,
-        );
-      }
-      proto = parseModelProto(bytes, k.vocab_file);
+      proto = parseModelProto(readFileChecked(k.vocab_file, FILE_LIMITS.sentencepiece_model), k.vocab_file);
     } else {
       throw new ValueError(
         "LlamaTokenizerFast needs a tokenizer_file (tokenizer.json) or a vocab_file (tokenizer.model) to convert from",
@@ -161,7 +155,8 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
     dirOrId: string,
     options: LlamaTokenizerFastKwargs & HubOptions = {},
   ): Promise<LlamaTokenizerFast> {
-    const [hub, kwargs] = split_hub_options(options);
+    checkPath(dirOrId, "LlamaTokenizerFast.from_pretrained: pretrained_model_name_or_path");
+    const [hub, kwargs] = split_hub_options(checkOptions(options, "LlamaTokenizerFast.from_pretrained: kwargs"));
     const dir = await resolve_pretrained(dirOrId, TOKENIZER_FILES, hub);
     const json = join(dir, VOCAB_FILES_NAMES.tokenizer_file);
     const model = join(dir, VOCAB_FILES_NAMES.vocab_file);
@@ -233,9 +228,10 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
     if (!st || !st.isDirectory()) throw new TokenizerError(save_directory, "Vocabulary path should be a directory");
     const out = join(save_directory, (filename_prefix ? filename_prefix + "-" : "") + VOCAB_FILES_NAMES.vocab_file);
     if (this.vocab_file !== null && existsSync(this.vocab_file)) {
-      if (resolve(this.vocab_file) !== resolve(out)) await copyFile(this.vocab_file, out);
+      if (resolve(this.vocab_file) !== resolve(out))
+        await writeFileAtomic(out, await readFileCheckedAsync(this.vocab_file, FILE_LIMITS.sentencepiece_model));
     } else {
-      await writeFile(out, serializeModelProto(this.spModelProto!));
+      await writeFileAtomic(out, serializeModelProto(this.spModelProto!));
     }
     return [out];
   }
@@ -272,7 +268,7 @@ export class LlamaTokenizerFast extends PreTrainedTokenizerFast {
 
   /** Writes the pipeline as a tokenizer.json (HF `backend_tokenizer.save`). */
   async save_tokenizer_json(path: string): Promise<void> {
-    await writeFile(path, JSON.stringify(this.toJSON(), null, 2));
+    await writeFileAtomic(path, JSON.stringify(this.toJSON(), null, 2));
   }
 
   /** Parses a tokenizer.json text into the config this class accepts as `tokenizer_config`. */
