@@ -11,8 +11,6 @@ import { ShapeError } from "../errors.ts";
 import { linear } from "../ops/matmul.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 
-const f = Math.fround;
-
 /** The signature every attention implementation has (see attention.ts). */
 export type AttentionFunction = (
   module: { num_key_value_groups: number },
@@ -62,7 +60,7 @@ export function fusedInputs(
     mask: attention_mask ? attention_mask.toFloat32() : null,
     maskB: attention_mask ? attention_mask.shape[0] : 0,
     maskL: attention_mask ? attention_mask.shape[3] : 0,
-    divisor: f(1 / scaling),
+    divisor: Math.fround(1 / scaling),
   };
 }
 
@@ -86,8 +84,8 @@ export function scoreBlock(
   for (let i = 0; i < n; i++) {
     const mo = (mb * T + t0 + i) * x.maskL + s0;
     for (let j = 0; j < c; j++) {
-      let s = f(out[i * c + j] / x.divisor);
-      if (x.mask !== null) s = f(s + x.mask[mo + j]);
+      let s = Math.fround(out[i * c + j] / x.divisor);
+      if (x.mask !== null) s = Math.fround(s + x.mask[mo + j]);
       out[i * c + j] = s;
     }
   }
