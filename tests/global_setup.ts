@@ -6,7 +6,6 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, statSync, utimesSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { REFERENCE_ROOT, checkReference } from "./reference.ts";
 
@@ -27,9 +26,8 @@ export default function setup(): void {
     console.warn(`${REFERENCE_ROOT} lacks ${missing.join(", ")}: the tests that need them skip, each saying why`);
   const stamp = join(ROOT, "dist", ".tsbuildinfo");
   if (!existsSync(stamp) || newestMtime(join(ROOT, "src")) > statSync(stamp).mtimeMs) {
-    console.warn("dist/ is older than src/: rebuilding it (tsc -p tsconfig.build.json)");
-    const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-    execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "inherit" });
+    console.warn("dist/ is older than src/: rebuilding it (scripts/build.mjs --incremental)");
+    execFileSync(process.execPath, [join(ROOT, "scripts", "build.mjs"), "--incremental"], { stdio: "inherit" });
     // tsc leaves its build info untouched when no output changed (a file saved unchanged): mark the build done.
     const now = new Date();
     utimesSync(stamp, now, now);
