@@ -28,6 +28,7 @@ import { GenerationConfig } from "./generation/configuration_utils.ts";
 import { ATTN_IMPLEMENTATIONS, type AttnImplementation } from "./integrations/attention.ts";
 import { loadCheckpointTensors, planCheckpointSave, stageCheckpointTensors } from "./formats/checkpoint.ts";
 import { MODEL_FILES, resolve_pretrained, split_hub_options, type HubOptions } from "./hub/hub.ts";
+import { toKernelMemory } from "./backends/kernel_memory.ts";
 import { Embedding, Linear, Module, isMetaInit, withMetaInit } from "./nn/modules.ts";
 import { type IntInput, Tensor, toIntRows } from "./tensor/tensor.ts";
 import { Random } from "./utils/random.ts";
@@ -263,7 +264,7 @@ export abstract class PreTrainedModel extends Module {
       if (t.dtype !== "float32" && t.dtype !== "float16" && t.dtype !== "bfloat16") {
         throw new CheckpointError(file, `tensor ${name} has dtype ${t.dtype}, expected a float dtype`);
       }
-      this.set_parameter(target, convertForLoad(t, torch_dtype));
+      this.set_parameter(target, toKernelMemory(convertForLoad(t, torch_dtype)));
       loaded.add(target);
     }
     this.missing_keys = params.map(([n]) => n).filter((n) => !loaded.has(n) && !tied.has(n));

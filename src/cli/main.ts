@@ -80,6 +80,20 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
       return { help: m.VERIFY_HELP, run: m.runVerify };
     },
   },
+  env: {
+    summary: "Print the compute backend, worker threads and SIMD support this machine gets",
+    load: async () => {
+      const m = await import("./env.ts");
+      return { help: m.ENV_HELP, run: m.runEnv };
+    },
+  },
+  "export-gguf": {
+    summary: "Write a checkpoint as a GGUF v3 file llama.cpp loads",
+    load: async () => {
+      const m = await import("./export_gguf.ts");
+      return { help: m.EXPORT_GGUF_HELP, run: m.runExportGguf };
+    },
+  },
   convert_llama_weights_to_hf: {
     summary: "Convert Meta's original checkpoint (params.json, consolidated.*.pth) to an HF folder",
     load: async () => {
