@@ -31,8 +31,13 @@ import {
   writeRandomCheckpoint,
 } from "./random_checkpoint.ts";
 
-/** Max |log p_ours - log p_llama.cpp| over the vocabulary for the "agree" column (float32 and float16 weights). */
-export const LOGPROB_TOLERANCE = 0.01;
+/**
+ * Max |log p_ours - log p_llama.cpp| over the vocabulary for the "agree" column. float32 weights: both engines
+ * compute in float32, so only summation order differs. float16 weights: llama-ts computes as HF does, rounding
+ * every activation to float16 (src/nn/functional.ts), while llama.cpp keeps activations in float32, so the
+ * distributions differ by float16 rounding (about 1e-2 in log-probability on the 1.1B shape).
+ */
+export const LOGPROB_TOLERANCE = { float32: 0.01, float16: 0.05 } as const;
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -406,7 +411,8 @@ export function modelTable(rows: ModelRow[], shapes: Record<string, RandomModelS
       p ? mib(p.same.peakRssBytes) : "-",
       r.maxDLogp === null
         ? "-"
-        : `${r.maxDLogp.toExponential(1)} ${r.maxDLogp <= LOGPROB_TOLERANCE && r.top1Agree ? "ok" : "DIFFERS"}`,
+        : `${r.maxDLogp.toExponential(1)} ${r.maxDLogp <= LOGPROB_TOLERANCE[r.dtype as "float32" | "float16"] ? "ok" : "DIFFERS"}` +
+          (r.top1Agree ? "" : " top-1 differs"),
       r.peerNote,
     ]);
   }
