@@ -3,7 +3,8 @@
  *
  *   tsx src/bench/model_child.ts DIR PROMPT.json NEW_TOKENS WARMUP REPEATS BACKEND THREADS [LOGPROBS.bin]
  *
- * Loads DIR with from_pretrained(torch_dtype "auto") on the given matmul backend, times prefill and decode
+ * Loads DIR with from_pretrained(torch_dtype "auto", compute_dtype "float32": 2-byte weights stay 2 bytes,
+ * activations float32, as llama.cpp computes) on the given matmul backend, times prefill and decode
  * (benchModel), optionally writes the next-token log-probabilities after the prompt (float32, vocab entries),
  * and prints one JSON line.
  */
@@ -16,7 +17,7 @@ const [dir, promptFile, newTokens, warmup, repeats, backend, threads, logprobsFi
 const choice = configureMatmul({ backend: backend as any, threads: Number(threads) });
 const prompt: number[] = JSON.parse(readFileSync(promptFile, "utf8"));
 const t0 = performance.now();
-const model = await LlamaForCausalLM.from_pretrained(dir, { torch_dtype: "auto" });
+const model = await LlamaForCausalLM.from_pretrained(dir, { torch_dtype: "auto", compute_dtype: "float32" });
 const loadSeconds = (performance.now() - t0) / 1000;
 const r = benchModel(model, prompt, {
   new_tokens: Number(newTokens),

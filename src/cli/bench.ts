@@ -10,6 +10,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import os from "node:os";
+import { attentionMemoryTable, benchAttentionMemory } from "../bench/attention_bench.ts";
 import { benchCorpus } from "../bench/corpus.ts";
 import { fmt, formatTable } from "../bench/measure.ts";
 import { benchLlama2_7bLayer, benchModel } from "../bench/model_bench.ts";
@@ -58,6 +59,16 @@ const BENCH_FLAGS = {
     type: "boolean",
     help: 'only this: a Llama-2-7B-shaped float16 random checkpoint (~12.6 GiB in the cache folder) loaded with torch_dtype "auto", a few tokens: peak RSS and tokens/s',
   },
+  attention: {
+    type: "boolean",
+    help: "only the attention memory table: eager vs sdpa vs flash_attention_2, a fresh process per run (--attention_seqs, default 512,1024,2048,4096)",
+  },
+  attention_seqs: {
+    type: "ids",
+    arg: "L",
+    help: "comma-separated sequence lengths of the attention memory table (default 512,1024,2048)",
+  },
+  skip_attention: { type: "boolean", help: "leave the attention memory table out" },
   llama2_7b_layer: {
     type: "boolean",
     help: "also time one decoder layer at Llama-2-7B's shape with float32, bfloat16 and float16 weights (about 1 GB, a minute)",
@@ -95,8 +106,12 @@ export async function runBench(argv: string[]): Promise<void> {
       throw new UsageError(`--dtypes: expected float32, float16 or bfloat16, got ${JSON.stringify(d)}`);
   const log = (s: string) => process.stderr.write(s + "\n");
   const out = (s = "") => process.stdout.write(s + "\n");
+  const attentionSeqs = flags.attention_seqs ?? (flags.attention ? [512, 1024, 2048, 4096] : [512, 1024, 2048]);
+  if (attentionSeqs.some((S) => S < 1 || S > 16384))
+    throw new UsageError(`--attention_seqs: expected lengths in [1, 16384], got ${attentionSeqs.join(",")}`);
+  if (flags.attention) return benchAttention(attentionSeqs, out, log);
 
-  const referenceDir = path.resolve(process.cwd(), "../shared/reference");
+  const referenceDir = process.env.LLAMA_TS_REFERENCE ?? path.resolve(process.cwd(), "../shared/reference");
   const corpus = benchCorpus({ targetBytes: Math.round(corpusMB * 1e6), seed, referenceDir });
   out(
     `llama-ts bench: node ${process.version}, ${os.cpus()[0]?.model ?? "unknown CPU"} (${os.cpus().length} cores), median of ${repeats} runs after ${warmup} warm-up`,
@@ -226,6 +241,8 @@ export async function runBench(argv: string[]): Promise<void> {
     }
   }
 
+  if (!flags.skip_attention) benchAttention(attentionSeqs, out, log);
+
   if (flags.llama2_7b_layer) {
     const rows: string[][] = [
       ["weights", "weight MB", "RSS MB", "prefill 16 tok s", "decode step s", "7B decode s/token (>= 32 x layer)"],
@@ -248,4 +265,17 @@ export async function runBench(argv: string[]): Promise<void> {
     );
     out(formatTable(rows));
   }
+}
+
+/** Peak memory per head of eager / sdpa / flash_attention_2 as the sequence grows (src/bench/attention_bench.ts). */
+function benchAttention(seqs: number[], out: (s?: string) => void, log: (s: string) => void): void {
+  const heads = 2;
+  const head_dim = 64;
+  const rows = benchAttentionMemory({ seqs, heads, head_dim, log });
+  out();
+  out(
+    `Attention memory: one prefill of S tokens, ${heads} heads of ${head_dim}, float32; peak RSS above a baseline process, per head. ` +
+      "Eager's [S, S] scores and probabilities grow as S^2; sdpa and flash_attention_2 stay flat.",
+  );
+  out(formatTable(attentionMemoryTable(rows)));
 }
