@@ -209,9 +209,9 @@ export async function runBench(argv: string[]): Promise<void> {
         `its own process: prefill ${promptTokens} tokens, then ${Math.min(newTokens, 16)} greedy decode steps; ` +
         `median of ${modelRepeats} runs after one warm-up. ratio = llama-ts / the faster llama.cpp run (its spinning threads collapse when cores are shared). bfloat16 rows compare with ` +
         `llama.cpp on the f16 export. max |dlogp|: next-token log-probabilities after the prompt, llama-ts vs ` +
-        `llama.cpp on the same weights, ok when <= ${LOGPROB_TOLERANCE.float32} ` +
-        `(float32) or ${LOGPROB_TOLERANCE.float16} (float16: llama-ts rounds activations to float16 as HF does, llama.cpp ` +
-        `keeps them in float32); "top-1 differs" when the most likely next token is not the same.`,
+        `llama.cpp on the same weights, ok when <= ${LOGPROB_TOLERANCE} ` +
+        `(2-byte checkpoints run with float32 activations on both sides); "top-1 differs" when the most likely next ` +
+        `token is not the same.`,
     );
     out(formatTable(modelTable(rows, MODEL_SHAPES, threads)));
   }
