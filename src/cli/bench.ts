@@ -85,7 +85,14 @@ export async function runBench(argv: string[]): Promise<void> {
   const flags = parseFlags("bench", argv, BENCH_FLAGS);
   if (flags.llama2_7b) {
     // the 7B run is its own job (minutes, ~13 GB): nothing else with it
-    for (const k of ["skip_tokenizers", "skip_model", "skip_matmul", "skip_models", "skip_startup"] as const)
+    for (const k of [
+      "skip_tokenizers",
+      "skip_model",
+      "skip_matmul",
+      "skip_models",
+      "skip_startup",
+      "skip_attention",
+    ] as const)
       flags[k] ??= true;
   }
   const corpusMB = flags.corpus_mb ?? 1;
