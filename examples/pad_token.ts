@@ -28,8 +28,8 @@ import { LlamaForCausalLM } from "../src/models/llama/modeling_llama.ts";
 export function smallLlama2Config(extra: Record<string, unknown> = {}): LlamaConfig {
   return new LlamaConfig({
     vocab_size: 32000,
-    hidden_size: 16,
-    intermediate_size: 32,
+    hidden_size: 8,
+    intermediate_size: 16,
     num_hidden_layers: 2,
     num_attention_heads: 2,
     num_key_value_heads: 2,

@@ -48,4 +48,23 @@ export class DynamicCache {
   get length(): number {
     return this.key_cache.length;
   }
+
+  /** HF `reorder_cache(beam_idx)`: batch rows `beam_idx[i]`, in that order, in every layer (beam search). */
+  reorder_cache(beam_idx: number[]): void {
+    this.batch_select_indices(beam_idx);
+  }
+
+  /** HF `batch_select_indices(indices)`: keep batch rows `indices` (`index_select(0, indices)`) in every layer. */
+  batch_select_indices(indices: number[]): void {
+    this.key_cache = this.key_cache.map((k) => F.index_select(k, 0, indices));
+    this.value_cache = this.value_cache.map((v) => F.index_select(v, 0, indices));
+  }
+
+  /** HF `crop(max_length)`: keep the first `max_length` cached positions of every layer. */
+  crop(max_length: number): void {
+    if (this.get_seq_length() <= max_length) return;
+    this.key_cache = this.key_cache.map((k) => F.narrow(k, 2, 0, max_length));
+    this.value_cache = this.value_cache.map((v) => F.narrow(v, 2, 0, max_length));
+    this.seenTokens = max_length;
+  }
 }

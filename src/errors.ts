@@ -76,3 +76,9 @@ export class ValueError extends LlamaError {}
  * jinja2's `TemplateError` in both cases).
  */
 export class TemplateError extends LlamaError {}
+
+/**
+ * A matmul worker thread that threw, exited or stopped making progress during a call (src/backends/wasm_simd.ts).
+ * The call fails with this error; the pool replaces the worker and the next call runs normally.
+ */
+export class MatmulWorkerError extends LlamaError {}

@@ -20,8 +20,12 @@ export {
   referenceBackend,
   registerMatmulBackend,
   listMatmulBackends,
+  configureMatmul,
+  describeMatmulBackend,
 } from "./ops/matmul.ts";
 export type { MatmulBackend, WeightView } from "./ops/matmul.ts";
+export { BACKEND_NAMES } from "./backends/select.ts";
+export type { BackendName, MatmulOptions, BackendChoice } from "./backends/select.ts";
 export {
   parseSafetensors,
   serializeSafetensors,
@@ -37,8 +41,27 @@ export {
   parseSizeToInt,
   SAFE_WEIGHTS_NAME,
   SAFE_WEIGHTS_INDEX_NAME,
+  WEIGHTS_NAME,
+  WEIGHTS_INDEX_NAME,
 } from "./formats/checkpoint.ts";
 export type { SaveCheckpointOptions, StateDictSplit } from "./formats/checkpoint.ts";
+export {
+  loadTorchCheckpoint,
+  parseTorchCheckpoint,
+  saveTorchCheckpoint,
+  serializeTorchCheckpoint,
+} from "./formats/pytorch.ts";
+export type { TorchCheckpoint } from "./formats/pytorch.ts";
+export { ALLOWED_GLOBALS } from "./formats/torch_pickle.ts";
+export {
+  permute,
+  unpermute,
+  compute_intermediate_size,
+  convert_llama_weights_to_hf,
+} from "./models/llama/convert_llama_weights_to_hf.ts";
+export type { ConvertOptions, MetaParams } from "./models/llama/convert_llama_weights_to_hf.ts";
+export { convert_hf_to_llama_weights } from "./models/llama/convert_hf_to_llama_weights.ts";
+export type { ConvertToMetaOptions } from "./models/llama/convert_hf_to_llama_weights.ts";
 export { LlamaConfig } from "./models/llama/configuration_llama.ts";
 export type { LlamaConfigFields, RopeScaling, RopeType } from "./models/llama/configuration_llama.ts";
 export { DynamicCache } from "./cache_utils.ts";

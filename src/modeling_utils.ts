@@ -25,10 +25,11 @@ import { DynamicCache } from "./cache_utils.ts";
 import { join } from "node:path";
 import { PretrainedConfig } from "./configuration_utils.ts";
 import { CheckpointError, ShapeError, ValueError } from "./errors.ts";
-import { GenerationConfig } from "./generation/configuration_utils.ts";
+import { GENERATION_CONFIG_NAME, GenerationConfig } from "./generation/configuration_utils.ts";
 import { ATTN_IMPLEMENTATIONS, type AttnImplementation } from "./integrations/attention.ts";
 import { loadCheckpointTensors, planCheckpointSave, stageCheckpointTensors } from "./formats/checkpoint.ts";
 import { MODEL_FILES, resolve_pretrained, split_hub_options, type HubOptions } from "./hub/hub.ts";
+import { toKernelMemory } from "./backends/kernel_memory.ts";
 import { Embedding, Linear, Module, isMetaInit, withMetaInit } from "./nn/modules.ts";
 import { type IntInput, Tensor, toIntRows } from "./tensor/tensor.ts";
 import { Random } from "./utils/random.ts";
@@ -43,17 +44,19 @@ import {
   hardPositionLimit,
 } from "./utils/validate.ts";
 
+const CONFIG_NAME = "config.json";
+
 export type TorchDType = "auto" | "float32" | "float16" | "bfloat16";
 
 export interface ModelOptions {
   /** Seed of the weight init (default 0). */
   seed?: number;
-  /** Internal: a base model built inside a head skips its own init (the head initializes everything). */
-  _nested?: boolean;
 }
 
 export interface FromPretrainedOptions extends HubOptions {
   torch_dtype?: TorchDType;
+  /** HF's option: unset = model.safetensors first, else pytorch_model.bin; true = safetensors only; false = .bin only. */
+  use_safetensors?: boolean | null;
   /** "float32": compute in float32 whatever the weights' dtype (default: the weights' dtype, as HF). */
   compute_dtype?: "float32";
   /** HF's attention implementations (src/integrations/attention.ts); default "eager". */
@@ -227,13 +230,12 @@ export abstract class PreTrainedModel extends Module {
     } finally {
       this.config.architectures = prevArch ?? [arch];
     }
-    // HF: models that can generate also write generation_config.json
+    // HF: models that can generate also write generation_config.json (in the same transaction here)
     const gen = (this as { generation_config?: GenerationConfig }).generation_config;
-    const genText = gen instanceof GenerationConfig ? gen.to_json_string(true) : null;
     await saveAtomically(dir, async (tx) => {
       await stageCheckpointTensors(tx, plan);
-      if (genText !== null) await tx.stage("generation_config.json", genText);
-      await tx.stage("config.json", configText);
+      await tx.stage(CONFIG_NAME, configText);
+      if (gen instanceof GenerationConfig) await tx.stage(GENERATION_CONFIG_NAME, gen.to_json_string(true));
     });
   }
 
@@ -270,7 +272,7 @@ export abstract class PreTrainedModel extends Module {
       if (t.dtype !== "float32" && t.dtype !== "float16" && t.dtype !== "bfloat16") {
         throw new CheckpointError(file, `tensor ${name} has dtype ${t.dtype}, expected a float dtype`);
       }
-      this.set_parameter(target, convertForLoad(t, torch_dtype));
+      this.set_parameter(target, toKernelMemory(convertForLoad(t, torch_dtype)));
       loaded.add(target);
     }
     this.missing_keys = params.map(([n]) => n).filter((n) => !loaded.has(n) && !tied.has(n));
@@ -333,14 +335,14 @@ export abstract class PreTrainedModel extends Module {
     Object.defineProperty(config, "_attn_implementation", { value: attn, enumerable: false, writable: true });
     if (compute_dtype !== undefined)
       Object.defineProperty(config, "_compute_dtype", { value: compute_dtype, enumerable: false, writable: true });
-    const { tensors, files } = await loadCheckpointTensors(dir);
+    const { tensors, files } = await loadCheckpointTensors(dir, { use_safetensors: opts.use_safetensors });
     // Sizes in config.json are untrusted: check them against tensors that exist before building anything.
     this._check_checkpoint(config, tensors, files.join(", "));
     const model = withMetaInit(() => new this(config, opts));
     model.load_state_dict(tensors, files.join(", "), torch_dtype);
     if (torch_dtype !== "auto") config.torch_dtype = torch_dtype;
     // HF: a model that can generate takes its defaults from generation_config.json when the folder has one
-    if ("generation_config" in model && existsSync(join(dir, "generation_config.json")))
+    if ("generation_config" in model && existsSync(join(dir, GENERATION_CONFIG_NAME)))
       (model as { generation_config?: GenerationConfig }).generation_config =
         await GenerationConfig.from_pretrained(dir);
     return model;

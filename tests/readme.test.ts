@@ -13,6 +13,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { main } from "../src/cli/main.ts";
 
 const ROOT = process.cwd();
 const REF = resolve(ROOT, "../shared/reference");
@@ -73,6 +74,26 @@ function toModule(code: string): string {
   );
 }
 
+/** `llama-ts ...args` through main(), with the README's environment, output captured. */
+async function runInProcess(args: string[]): Promise<{ status: number; stderr: string }> {
+  const saved = { ...process.env };
+  Object.assign(process.env, env());
+  delete process.env.HF_HUB_CACHE;
+  let stderr = "";
+  const out = process.stdout.write;
+  const err = process.stderr.write;
+  process.stdout.write = (() => true) as typeof out;
+  process.stderr.write = ((s: string) => ((stderr += s), true)) as typeof err;
+  try {
+    return { status: await main(args), stderr };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+}
+
 /** What the test does with each command line of the sh blocks that is not `npx llama-ts ...`. */
 const OTHER_COMMANDS: Record<string, string[] | string> = {
   // npm install needs the registry; the install is this checkout. npm start is `llama-ts start`.
@@ -103,7 +124,7 @@ describe.skipIf(!present)("README", () => {
   }
 
   for (const b of blocks.filter((x) => x.lang === "sh")) {
-    it(`sh block at README line ${b.line}: every command exits 0`, () => {
+    it(`sh block at README line ${b.line}: every command exits 0`, async () => {
       for (const raw of b.code.split("\n")) {
         const line = raw.replace(/\s+#.*$/, "").trim();
         if (line === "") continue;
@@ -123,12 +144,16 @@ describe.skipIf(!present)("README", () => {
           }
           args = other;
         }
-        const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "src", "cli", "main.ts"), ...args], {
-          encoding: "utf8",
-          env: env(),
-          input: "Hello\n/reset\nHi\n",
-          timeout: 300_000,
-        });
+        // chat reads the terminal: a process of its own with scripted input; the rest run in this process.
+        const r =
+          args[0] === "chat"
+            ? spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "src", "cli", "main.ts"), ...args], {
+                encoding: "utf8",
+                env: env(),
+                input: "Hello\n/reset\nHi\n",
+                timeout: 300_000,
+              })
+            : await runInProcess(args);
         expect(r.status, `${line}\n${r.stderr}`).toBe(0);
       }
     });

@@ -7,10 +7,10 @@
  * Each x[m, k] is loaded once for four rows of W (four independent float64 accumulators), which is the
  * inner-loop shape SIMD kernels use. Each dot product still sums in order of k and rounds once to float32, so
  * the result equals the reference's; the property tests only require agreement within float32 rounding, which
- * leaves room for kernels that sum in another order. Importing this module registers the backend (it does not
- * select it: call `setMatmulBackend(blockedBackend)` for that).
+ * leaves room for kernels that sum in another order. src/ops/matmul.ts registers the backend (it does not select
+ * it: call `setMatmulBackend(blockedBackend)` for that).
  */
-import { type MatmulBackend, registerMatmulBackend } from "../ops/matmul.ts";
+import type { MatmulBackend } from "./backend.ts";
 import { halfToFloat32 } from "../tensor/dtypes.ts";
 
 const BLOCK = 4;
@@ -59,5 +59,3 @@ export const blockedBackend: MatmulBackend = {
     }
   },
 };
-
-registerMatmulBackend(blockedBackend);

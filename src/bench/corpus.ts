@@ -171,3 +171,58 @@ export function benchCorpus(
   const hash = createHash("sha256").update(docs.join("\u0000")).digest("hex").slice(0, 12);
   return { docs, bytes, hash, sources };
 }
+
+/** The three corpora of the tokenizer bench: what tokenizers meet as dataset rows, as documents, and beyond ASCII. */
+export interface TokenizerCorpora {
+  /** Sentences and lines of about 20 UTF-8 bytes (English, code, CJK, mixed), each encoded on its own. */
+  short: string[];
+  /** Documents of about 3 KB (English, code, CJK/Korean/Japanese, emoji and accents). */
+  documents: string[];
+  /** Short strings of about 20 bytes, almost all outside ASCII (CJK, Korean, Japanese, accents, emoji). */
+  nonAscii: string[];
+}
+
+/**
+ * Tokenizer bench corpora of about `targetBytes` x (1.2, 1.0, 0.2) for short strings, documents and non-ASCII
+ * strings, seeded. No special-token text (e.g. "<s>"), so that sentencepiece, which reads such text as plain
+ * characters, and the HF tokenizers, which read it as the special token, produce the same ids.
+ */
+export function tokenizerCorpora(opts: { targetBytes?: number; seed?: number } = {}): TokenizerCorpora {
+  const target = opts.targetBytes ?? 1e6;
+  const rng = new Random(opts.seed ?? 0);
+  const plainMixed = (r: Random, chars: number) => mixedDoc(r, chars).replace(/<\/?s>/g, "");
+  const fill = (bytes: number, make: () => string): string[] => {
+    const out: string[] = [];
+    for (let n = 0; n < bytes;) {
+      const s = make();
+      if (s.length === 0) continue;
+      out.push(s);
+      n += utf8Length(s);
+    }
+    return out;
+  };
+  const words = (r: Random, n: number) => Array.from({ length: n }, () => pick(r, WORDS)).join(" ");
+  const shortKinds = [
+    (r: Random) => words(r, 1 + Math.floor(r.random() * 5)) + pick(r, ["", ".", "?", ",", "!"]),
+    (r: Random) => words(r, 2 + Math.floor(r.random() * 3)),
+    (r: Random) => `${pick(r, CODE_WORDS)}.${pick(r, CODE_WORDS)}(${Math.floor(r.random() * 100)})`,
+    (r: Random) => cjkDoc(r, 2 + Math.floor(r.random() * 6)),
+    (r: Random) => plainMixed(r, 4 + Math.floor(r.random() * 12)),
+  ];
+  const short = fill(target * 1.2, () => pick(rng, shortKinds)(rng).trim());
+  const docKinds = [englishDoc, englishDoc, codeDoc, (r: Random, c: number) => cjkDoc(r, c / 3), plainMixed];
+  const documents = fill(target, () => pick(rng, docKinds)(rng, 2500 + Math.floor(rng.random() * 1000)));
+  const nonAsciiParts = [
+    (r: Random) => Array.from({ length: 1 + Math.floor(r.random() * 4) }, () => pick(r, CJK)).join(""),
+    (r: Random) => pick(r, KOREAN),
+    (r: Random) => pick(r, JAPANESE),
+    (r: Random) => pick(r, ACCENTED),
+    (r: Random) => pick(r, EMOJI),
+  ];
+  const nonAscii = fill(target * 0.2, () =>
+    Array.from({ length: 2 + Math.floor(rng.random() * 3) }, () => pick(rng, nonAsciiParts)(rng)).join(
+      pick(rng, ["", " "]),
+    ),
+  );
+  return { short, documents, nonAscii };
+}

@@ -10,7 +10,7 @@ import type { LlamaForCausalLM } from "../models/llama/modeling_llama.ts";
 import type { TorchDType } from "../modeling_utils.ts";
 import type { ChatMessage } from "../tokenization_chat.ts";
 import { checkFolder, flagHelp, parseFlags, type FlagTable } from "./args.ts";
-import { GENERATION_FLAGS } from "./generate.ts";
+import { GENERATION_FLAGS, generationOptions } from "./generate.ts";
 import { applyRuntimeFlags, loadModelFor, log, noTokenizer, RUNTIME_FLAGS, tokenizerFor } from "./load.ts";
 
 const CHAT_FLAGS = {
@@ -43,10 +43,7 @@ export async function runChat(argv: string[]): Promise<void> {
   if (tokenizer === null) throw noTokenizer(flags.model!, "chat");
   log(`tokenizer: ${source}`);
 
-  const options: Record<string, unknown> = { max_new_tokens: 256 };
-  for (const name of Object.keys(GENERATION_FLAGS))
-    if ((flags as Record<string, unknown>)[name] !== undefined)
-      options[name] = (flags as Record<string, unknown>)[name];
+  const options = generationOptions(flags, { max_new_tokens: model.generation_config.max_new_tokens ?? 256 });
   const start: ChatMessage[] = flags.system !== undefined ? [{ role: "system", content: flags.system }] : [];
   let messages = [...start];
   const interactive = process.stdin.isTTY === true;

@@ -42,13 +42,13 @@ const TO_HF_FLAGS = {
   },
   instruct: {
     type: "boolean",
-    help: "Llama 3 instruct: eos [128001, 128008, 128009] and a sampling generation_config",
+    help: "Llama 3 instruct: eos [128001, 128008, 128009] and a sampling generation_config (also --instruct True)",
   },
   safe_serialization: {
     type: "choice",
     choices: ["true", "false"],
     arg: "B",
-    help: "true (default): model.safetensors; false: pytorch_model.bin",
+    help: "true (default): model.safetensors; false: pytorch_model.bin (True / False as HF accepted too)",
   },
   torch_dtype: {
     type: "choice",
@@ -112,8 +112,34 @@ function listWritten(dir: string): void {
   for (const f of readdirSync(dir).sort()) process.stdout.write(`${dir}/${f}\n`);
 }
 
+/**
+ * HF declares `--instruct` and `--safe_serialization` with argparse `type=bool`, so its users write
+ * `--instruct True` / `--safe_serialization False`; those spellings are rewritten to `--instruct=true` /
+ * `--safe_serialization=false` (a bare `--instruct` stays a switch). HF quirk not kept: `bool("False")` is True there.
+ */
+function normalizeBoolFlags(argv: string[], names: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (
+      names.includes(argv[i].slice(2)) &&
+      argv[i].startsWith("--") &&
+      next !== undefined &&
+      /^(true|false)$/i.test(next)
+    ) {
+      out.push(`${argv[i]}=${next.toLowerCase()}`);
+      i++;
+    } else out.push(argv[i]);
+  }
+  return out;
+}
+
 export async function runConvertToHf(argv: string[]): Promise<void> {
-  const flags = parseFlags("convert_llama_weights_to_hf", argv, TO_HF_FLAGS);
+  const flags = parseFlags(
+    "convert_llama_weights_to_hf",
+    normalizeBoolFlags(argv, ["instruct", "safe_serialization"]),
+    TO_HF_FLAGS,
+  );
   checkFolder("input_dir", flags.input_dir!);
   await convert_llama_weights_to_hf({
     input_dir: flags.input_dir!,

@@ -17,7 +17,7 @@ import { applyRuntimeFlags, loadModelFor, log, noTokenizer, RUNTIME_FLAGS, token
  * To support another option on the command line, add its row here.
  */
 export const GENERATION_FLAGS = {
-  max_new_tokens: { type: "int", min: 1, help: "tokens to generate (default 20)" },
+  max_new_tokens: { type: "int", min: 1, help: "tokens to generate (default: generation_config.json's, else 20)" },
   min_new_tokens: { type: "int", min: 0, help: "generate at least N tokens before eos may end (default 0)" },
   do_sample: { type: "boolean", help: "sample instead of greedy decoding" },
   temperature: { type: "float", above: 0, help: "sampling temperature (default 1.0)" },
@@ -30,7 +30,24 @@ export const GENERATION_FLAGS = {
   },
   min_p: { type: "float", min: 0, max: 1, help: "drop tokens below X times the top probability (default off)" },
   repetition_penalty: { type: "float", above: 0, help: "HF's repetition penalty (default 1.0 = off)" },
+  no_repeat_ngram_size: { type: "int", min: 0, help: "never repeat an n-gram of this size (default 0 = off)" },
+  typical_p: { type: "float", above: 0, max: 1, help: "locally typical sampling mass (default 1.0 = off)" },
+  epsilon_cutoff: { type: "float", min: 0, max: 1, help: "sampling: drop tokens below this probability" },
+  eta_cutoff: { type: "float", min: 0, max: 1, help: "eta sampling cutoff (default 0 = off)" },
   seed: { type: "int", help: "seed of the sampler's random draws (default 0)" },
+} satisfies FlagTable;
+
+/** Search flags of `generate` only (beams return several rows, which chat's streaming cannot show). */
+export const SEARCH_FLAGS = {
+  num_beams: { type: "int", min: 1, help: "beam search with N beams (default 1)" },
+  num_return_sequences: { type: "int", min: 1, help: "rows to return per prompt (beams or sampling)" },
+  num_beam_groups: { type: "int", min: 1, help: "diverse beam search: groups of beams (with --diversity_penalty)" },
+  diversity_penalty: { type: "float", min: 0, help: "diverse beam search penalty (default 0)" },
+  length_penalty: { type: "float", help: "beam score = sum of log-probs / length^X (default 1.0)" },
+  early_stopping: { type: "choice", choices: ["true", "false", "never"], help: "when beam search stops" },
+  penalty_alpha: { type: "float", min: 0, max: 1, help: "contrastive search (with --top_k > 1)" },
+  prompt_lookup_num_tokens: { type: "int", min: 1, help: "assisted decoding by prompt lookup: N candidates" },
+  stop_strings: { type: "strings", arg: "TEXT", help: "stop once the text ends with this (repeatable)" },
 } satisfies FlagTable;
 
 const GENERATE_FLAGS = {
@@ -41,6 +58,7 @@ const GENERATE_FLAGS = {
   chat: { type: "boolean", help: "wrap --prompt in the chat template (the tokenizer's, else Llama 2's)" },
   system: { type: "string", arg: "TEXT", help: "system message of --chat" },
   ...GENERATION_FLAGS,
+  ...SEARCH_FLAGS,
   ...RUNTIME_FLAGS,
 } satisfies FlagTable;
 
@@ -121,16 +139,43 @@ export async function runGenerate(argv: string[]): Promise<void> {
     ids = flags.chat ? chatIds(tokenizer, flags.prompt!, flags.system) : tokenizer.encode(flags.prompt!);
   }
 
-  const options: Record<string, unknown> = {};
-  for (const name of Object.keys(GENERATION_FLAGS))
+  // Defaults: the checkpoint's generation_config.json (HF), then 20 new tokens; search flags (beams, ...) on top.
+  const options = generationOptions(flags, { max_new_tokens: model.generation_config.max_new_tokens ?? 20 });
+  for (const name of Object.keys(SEARCH_FLAGS))
     if ((flags as Record<string, unknown>)[name] !== undefined)
       options[name] = (flags as Record<string, unknown>)[name];
-  options.max_new_tokens ??= 20;
+  if (options.early_stopping !== undefined)
+    options.early_stopping = options.early_stopping === "never" ? "never" : options.early_stopping === "true";
+  if (options.stop_strings !== undefined) {
+    if (tokenizer === null) throw noTokenizer(flags.model!, "--stop_strings");
+    options.tokenizer = tokenizer;
+  }
+  if ((flags.num_beams ?? 1) > 1 || (flags.num_return_sequences ?? 1) > 1) {
+    // several rows (and HF refuses a streamer with beams): print each row once done
+    const t0 = performance.now();
+    const rows = model.generate([ids], options).tolist() as number[][];
+    for (const row of rows)
+      process.stdout.write(
+        (tokenizer === null ? row.join(", ") : tokenizer.decode(row, { skip_special_tokens: true })) + "\n",
+      );
+    log(`${rows.length} sequences in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+    return;
+  }
   const printer: BaseStreamer =
     tokenizer === null ? new IdStreamer() : new TextStreamer(tokenizer, { skip_special_tokens: true });
   const timing = new TimingStreamer(printer);
   model.generate([ids], { ...options, streamer: timing });
   log(timing.report());
+}
+
+/** The generate options given on the command line (the GENERATION_FLAGS rows), over `defaults`. */
+export function generationOptions(flags: object, defaults: Record<string, unknown>): Record<string, unknown> {
+  const options = { ...defaults };
+  for (const name of Object.keys(GENERATION_FLAGS)) {
+    const v = (flags as Record<string, unknown>)[name];
+    if (v !== undefined) options[name] = v;
+  }
+  return options;
 }
 
 /** The prompt as a one-turn chat (an optional system message, then the user's): HF apply_chat_template. */

@@ -16,6 +16,7 @@ const INSPECT_FLAGS = {
 } satisfies FlagTable;
 
 export const INSPECT_HELP = `Print a checkpoint's config, its parameter counts per module and dtype, and the memory it needs.
+The weights are loaded as stored (torch_dtype "auto"), so this takes as much memory as the weight files.
 
 Usage: llama-ts inspect --model DIR|ID [--json]
 

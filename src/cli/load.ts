@@ -2,6 +2,7 @@
  * What the CLI commands share after their flags are checked: loading a checkpoint (folder or Hub id) with its
  * architecture checked against the command, the tokenizer to use, the matmul backend, and progress on stderr.
  */
+import { BACKEND_NAMES, type BackendName } from "../backends/select.ts";
 import { CheckpointError, TokenizerError } from "../errors.ts";
 import type { ProgressInfo } from "../hub/hub.ts";
 import { EntryNotFoundError, LocalEntryNotFoundError } from "../hub/errors.ts";
@@ -23,27 +24,30 @@ export const RUNTIME_FLAGS = {
     arg: "T",
     help: "weights in memory: auto (as stored, default) | float32 | float16 | bfloat16",
   },
-  backend: { type: "string", arg: "NAME", help: "matmul backend (see llama-ts env; default: the fastest available)" },
-  threads: { type: "int", min: 1, max: 256, help: "worker threads of the matmul backend (LLAMA_TS_THREADS)" },
+  backend: {
+    type: "choice",
+    choices: BACKEND_NAMES,
+    arg: "NAME",
+    help: `matmul backend: ${BACKEND_NAMES.join(" | ")} (default: LLAMA_TS_BACKEND, else auto = the fastest here)`,
+  },
+  threads: {
+    type: "int",
+    min: 1,
+    max: 256,
+    help: "threads of the wasm-simd backend (default: LLAMA_TS_THREADS, else every core)",
+  },
 } satisfies Record<string, Flag>;
 
 /**
- * Apply --backend / --threads before anything runs. The names are the registered backends'; threads go to the
- * environment variable the backends read (LLAMA_TS_THREADS), so a backend that starts workers later sees them.
+ * Apply --backend / --threads before any weight is read (src/ops/matmul.ts configureMatmul: unset ones fall back
+ * to LLAMA_TS_BACKEND / LLAMA_TS_THREADS) and say on stderr what runs and why a faster backend did not.
  */
 export async function applyRuntimeFlags(flags: { backend?: string; threads?: number }): Promise<void> {
-  if (flags.threads !== undefined) process.env.LLAMA_TS_THREADS = String(flags.threads);
-  if (flags.backend === undefined) return;
-  const { listMatmulBackends, setMatmulBackend } = await import("../ops/matmul.ts");
-  await import("../backends/blocked.ts"); // registers itself
-  const known = listMatmulBackends();
-  const chosen = known.find((b) => b.name === flags.backend);
-  if (!chosen)
-    throw new UsageError(
-      `--backend: expected one of ${known.map((b) => b.name).join(", ")}, got ${JSON.stringify(flags.backend)}`,
-    );
-  process.env.LLAMA_TS_BACKEND = chosen.name;
-  setMatmulBackend(chosen);
+  if (flags.backend === undefined && flags.threads === undefined) return;
+  const { configureMatmul } = await import("../ops/matmul.ts");
+  const choice = configureMatmul({ backend: flags.backend as BackendName | undefined, threads: flags.threads });
+  log(`matmul: ${choice.description}`);
+  for (const f of choice.fallbacks) log(`  ${f}`);
 }
 
 /** A progress line on stderr for downloads, at most once a second per file. */
@@ -60,7 +64,7 @@ export function progressPrinter(): (p: ProgressInfo) => void {
 }
 
 /** The architectures config.json declares (empty when it declares none). */
-export function architectures(config: LlamaConfig): string[] {
+function architectures(config: LlamaConfig): string[] {
   return config.architectures ?? [];
 }
 

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { LlamaError } from "../errors.ts";
 
 /** What a command module provides: its --help text and its body. */
-export interface Command {
+interface Command {
   help: string;
   run(argv: string[]): Promise<void>;
 }
@@ -80,6 +80,20 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
       return { help: m.VERIFY_HELP, run: m.runVerify };
     },
   },
+  env: {
+    summary: "Print the compute backend, worker threads and SIMD support this machine gets",
+    load: async () => {
+      const m = await import("./env.ts");
+      return { help: m.ENV_HELP, run: m.runEnv };
+    },
+  },
+  "export-gguf": {
+    summary: "Write a checkpoint as a GGUF v3 file llama.cpp loads",
+    load: async () => {
+      const m = await import("./export_gguf.ts");
+      return { help: m.EXPORT_GGUF_HELP, run: m.runExportGguf };
+    },
+  },
   convert_llama_weights_to_hf: {
     summary: "Convert Meta's original checkpoint (params.json, consolidated.*.pth) to an HF folder",
     load: async () => {
@@ -96,17 +110,18 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   },
 };
 
+const NAME_WIDTH = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
 const MAIN_HELP = `llama-ts: a TypeScript reference implementation of Hugging Face transformers' Llama
 
 Usage: llama-ts <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(Math.max(...Object.keys(COMMANDS).map((n) => n.length)))}  ${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(NAME_WIDTH)}  ${c.summary}`)
   .join("\n")}
 
-  --version  print the version
-  --help     this list; "llama-ts <command> --help" lists a command's options
+  ${"--version".padEnd(NAME_WIDTH)}  print the version
+  ${"--help".padEnd(NAME_WIDTH)}  this list; "llama-ts <command> --help" lists a command's options
 `;
 
 function version(): string {

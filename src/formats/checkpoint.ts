@@ -235,7 +235,13 @@ async function readIndex(indexPath: string): Promise<ShardIndex> {
  * Load every tensor of a checkpoint folder. `files` lists the safetensors files read (joined with `dir`).
  * Tensor order: per file in the order read, each file's tensors in data order.
  */
-export async function loadCheckpointTensors(dir: string): Promise<{ tensors: Map<string, Tensor>; files: string[] }> {
+export async function loadCheckpointTensors(
+  dir: string,
+  opts: { use_safetensors?: boolean | null } = {},
+): Promise<{ tensors: Map<string, Tensor>; files: string[] }> {
+  const use = opts.use_safetensors;
+  if (use !== undefined && use !== null && typeof use !== "boolean")
+    throw new ValueError(`use_safetensors: expected true, false or null, got ${JSON.stringify(use)}`);
   let info;
   try {
     info = await stat(dir);
@@ -248,15 +254,29 @@ export async function loadCheckpointTensors(dir: string): Promise<{ tensors: Map
       "not a folder (expected a checkpoint folder with model.safetensors or model.safetensors.index.json)",
     );
 
-  for (const format of [SAFETENSORS_FORMAT, PYTORCH_FORMAT]) {
+  // HF's `use_safetensors`: null/undefined = safetensors first, then PyTorch files; true = safetensors only;
+  // false = PyTorch files only.
+  const formats =
+    opts.use_safetensors === true
+      ? [SAFETENSORS_FORMAT]
+      : opts.use_safetensors === false
+        ? [PYTORCH_FORMAT]
+        : [SAFETENSORS_FORMAT, PYTORCH_FORMAT];
+  for (const format of formats) {
     const single = join(dir, format.single);
     if (await isFile(single)) return { tensors: await format.load(single), files: [single] };
     const indexPath = join(dir, format.index);
     if (await isFile(indexPath)) return loadShards(dir, format);
   }
+  const names = formats.flatMap((f) => [f.single, f.index]);
   throw new CheckpointError(
     dir,
-    `no ${SAFE_WEIGHTS_NAME}, ${SAFE_WEIGHTS_INDEX_NAME}, ${WEIGHTS_NAME} or ${WEIGHTS_INDEX_NAME} in the folder`,
+    `no ${names.slice(0, -1).join(", ")} or ${names[names.length - 1]} in the folder` +
+      (opts.use_safetensors === true
+        ? " (use_safetensors: true)"
+        : opts.use_safetensors === false
+          ? " (use_safetensors: false)"
+          : ""),
   );
 }
 

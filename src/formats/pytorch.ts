@@ -394,7 +394,14 @@ export async function saveTorchCheckpoint(path: string, tensors: Map<string, Ten
     await mkdir(dirname(path), { recursive: true });
     const fh = await open(path, "w");
     try {
-      for (const c of chunks) await fh.write(c);
+      let position = 0;
+      for (const c of chunks) {
+        for (let done = 0; done < c.length;) {
+          const { bytesWritten } = await fh.write(c, done, c.length - done, position);
+          done += bytesWritten;
+          position += bytesWritten;
+        }
+      }
     } finally {
       await fh.close();
     }

@@ -25,6 +25,7 @@
  */
 import { basename, dirname } from "node:path";
 import { endianness } from "node:os";
+import { allocBytes, shareLifetime } from "../backends/kernel_memory.ts";
 import { CheckpointError, ValueError } from "../errors.ts";
 import { type DType, type TypedArray, dtypeSize } from "../tensor/dtypes.ts";
 import { Tensor, shapeSize } from "../tensor/tensor.ts";
@@ -365,9 +366,12 @@ export async function loadSafetensors(
   const { handle, size: fileLen } = await openFileChecked(path, kind);
   try {
     if (fileLen <= (opts.single_read_limit ?? SINGLE_READ_LIMIT)) {
-      const bytes = new Uint8Array(fileLen);
+      // read into kernel memory, where the matmul kernels and workers use the weights in place
+      const bytes = allocBytes(fileLen);
       await readExactly(handle, bytes, 0, path, kind);
-      return parseSafetensors(bytes, path);
+      const parsed = parseSafetensors(bytes, path);
+      for (const t of parsed.tensors.values()) shareLifetime(bytes, t.data);
+      return parsed;
     }
     const lenBytes = new Uint8Array(8);
     await readExactly(handle, lenBytes, 0, path, kind);
@@ -380,9 +384,11 @@ export async function loadSafetensors(
     const tensors = new Map<string, Tensor>();
     for (const e of entries) {
       const len = e.end - e.begin;
-      const buf = new Uint8Array(len);
+      const buf = allocBytes(len);
       await readExactly(handle, buf, dataStart + e.begin, path, kind);
-      tensors.set(e.name, new Tensor(e.dtype, makeView(e.dtype, buf.buffer, 0, len / dtypeSize(e.dtype)), e.shape));
+      const data = makeView(e.dtype, buf.buffer, buf.byteOffset, len / dtypeSize(e.dtype));
+      shareLifetime(buf, data);
+      tensors.set(e.name, new Tensor(e.dtype, data, e.shape));
     }
     return { tensors, metadata };
   } finally {

@@ -7,12 +7,14 @@
  * PyTorch moved to `torch.load(weights_only=True)`: its `_weights_only_unpickler` accepts a fixed allowlist of
  * globals. This interpreter does the same, and goes further: it executes nothing at all. Every allowlisted
  * global maps to a pure data builder written here (`_rebuild_tensor_v2` builds a {@link TensorRef} descriptor,
- * `OrderedDict()` an ordered Map); any other global is refused with a CheckpointError naming it as soon as its
- * `GLOBAL` opcode is read, before the opcodes after it are looked at. Tensor bytes are never read here: the
- * caller resolves the descriptors once the pickle has completed.
+ * `OrderedDict()` an ordered Map); any other global is refused with an UnsafePickleError (a CheckpointError)
+ * naming it. A first pass ({@link scanGlobals}) walks the opcodes without interpreting any and refuses the first
+ * GLOBAL outside the allowlist, so a payload placed after a thousand valid tensors is refused before the first
+ * of them is built. Tensor bytes are never read here: the caller resolves the descriptors once the pickle has
+ * completed. (HF 4.44 loads .bin files with `weights_only=True` too, so what is refused here HF refuses.)
  *
  * Accepted globals (as `torch.load(weights_only=True)` for state dicts):
- *   torch._utils._rebuild_tensor_v2, torch._utils._rebuild_tensor (torch < 1.? files), torch._utils._rebuild_parameter,
+ *   torch._utils._rebuild_tensor_v2, torch._utils._rebuild_tensor (its older form), torch._utils._rebuild_parameter,
  *   torch._utils._rebuild_parameter_with_state, collections.OrderedDict, torch.Size, and the storage types
  *   torch.{Float,Half,BFloat16,Long,Int,Bool}Storage (plus Double/Byte/Char/Short storages, recognised so that
  *   the error can say the dtype is not held by llama-ts rather than calling them unknown globals).

@@ -14,6 +14,7 @@
  * 64 bytes by padding the local header's extra field (torch uses the extra-field id "FB" for this padding), and
  * Zip64 records only where a size or offset does not fit 32 bits.
  */
+import * as zlib from "node:zlib";
 import { CheckpointError } from "../errors.ts";
 
 /** Random access to a file's bytes: a file handle on disk, or bytes in memory (tests, fuzzing). */
@@ -174,7 +175,11 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
+
+/** CRC-32 of `data` (zlib's, Node >= 20.15, when available: about 10x faster than the table loop). */
 export function crc32(data: Uint8Array, crc = 0): number {
+  if (nativeCrc32) return nativeCrc32(data, crc) >>> 0;
   let c = ~crc >>> 0;
   for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;

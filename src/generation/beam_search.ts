@@ -112,8 +112,23 @@ export interface BeamSearchOutput {
   beam_indices: number[][] | null;
 }
 
-/** HF `BeamSearchScorer` (also the scorer of group beam search: one BeamHypotheses per batch row and group). */
-export class BeamSearchScorer {
+/** The options of a beam scorer (HF's constructor arguments). */
+export interface BeamScorerOptions {
+  batch_size: number;
+  num_beams: number;
+  length_penalty?: number;
+  do_early_stopping?: boolean | "never";
+  num_beam_hyps_to_keep?: number;
+  num_beam_groups?: number;
+  max_length?: number | null;
+}
+
+/**
+ * HF `BeamScorer` (abstract): the state both scorers share, one BeamHypotheses per batch row and group, and the
+ * candidate walk of `process`: eos candidates ranked below group_size are stored through `onEos`, the first
+ * group_size other candidates become the next beams.
+ */
+export abstract class BeamScorer {
   readonly num_beams: number;
   readonly length_penalty: number;
   readonly do_early_stopping: boolean | "never";
@@ -123,25 +138,19 @@ export class BeamSearchScorer {
   readonly _beam_hyps: BeamHypotheses[];
   readonly _done: boolean[];
 
-  constructor(opts: {
-    batch_size: number;
-    num_beams: number;
-    length_penalty?: number;
-    do_early_stopping?: boolean | "never";
-    num_beam_hyps_to_keep?: number;
-    num_beam_groups?: number;
-    max_length?: number | null;
-  }) {
+  constructor(opts: BeamScorerOptions, hyps_per_row_num_beams: "group" | "all") {
     this.num_beams = opts.num_beams;
     this.length_penalty = opts.length_penalty ?? 1.0;
     this.do_early_stopping = opts.do_early_stopping ?? false;
     this.num_beam_hyps_to_keep = opts.num_beam_hyps_to_keep ?? 1;
     this.num_beam_groups = opts.num_beam_groups ?? 1;
     this.group_size = Math.floor(this.num_beams / this.num_beam_groups);
-    const n = opts.batch_size * this.num_beam_groups;
+    // BeamSearchScorer keeps one BeamHypotheses per row and group (of group_size); the constrained one per row
+    const n = hyps_per_row_num_beams === "group" ? opts.batch_size * this.num_beam_groups : opts.batch_size;
+    const size = hyps_per_row_num_beams === "group" ? this.group_size : this.num_beams;
     this._beam_hyps = Array.from(
       { length: n },
-      () => new BeamHypotheses(this.group_size, this.length_penalty, this.do_early_stopping, opts.max_length ?? null),
+      () => new BeamHypotheses(size, this.length_penalty, this.do_early_stopping, opts.max_length ?? null),
     );
     this._done = new Array<boolean>(n).fill(false);
     if (!Number.isInteger(this.num_beams) || this.num_beams <= 1)
@@ -162,6 +171,85 @@ export class BeamSearchScorer {
     return this._done.every(Boolean);
   }
 
+  protected checkInputRows(input_ids: number[][], batch_size: number): void {
+    if (batch_size !== Math.floor(input_ids.length / this.group_size))
+      throw new ValueError(
+        this.num_beam_groups > 1
+          ? `A group beam size of ${input_ids.length} is used as the input, but a group beam size of ${this.group_size} is expected by the beam scorer.`
+          : `A beam size of ${input_ids.length} is used as the input, but a beam size of ${this.group_size} is expected by the beam scorer.`,
+      );
+  }
+
+  protected emptyOutputs(batch_size: number): BeamOutputs {
+    const n = batch_size * this.group_size;
+    return {
+      next_beam_scores: new Array(n).fill(0),
+      next_beam_tokens: new Array(n).fill(0),
+      next_beam_indices: new Array(n).fill(0),
+    };
+  }
+
+  /** A row already done keeps running on pad tokens with score 0 (HF "pad the batch"). Returns whether it was. */
+  protected padIfDone(
+    out: BeamOutputs,
+    batch_idx: number,
+    hyps_idx: number,
+    pad_token_id: number | null,
+    eos_token_id: number[] | null,
+  ): boolean {
+    if (!this._done[hyps_idx]) return false;
+    if (this.num_beams < this._beam_hyps[hyps_idx].length)
+      throw new ValueError(`Batch can only be done if at least ${this.num_beams} beams have been generated`);
+    if (eos_token_id === null || pad_token_id === null)
+      throw new ValueError("Generated beams >= num_beams -> eos_token_id and pad_token have to be defined");
+    const G = this.group_size;
+    for (let j = 0; j < G; j++) {
+      out.next_beam_scores[batch_idx * G + j] = 0;
+      out.next_beam_tokens[batch_idx * G + j] = pad_token_id;
+      out.next_beam_indices[batch_idx * G + j] = 0;
+    }
+    return true;
+  }
+
+  /** The candidate walk of one row (candidates sorted best first); throws when eos ids leave too few beams. */
+  protected selectRow(
+    out: BeamOutputs,
+    batch_idx: number,
+    next_scores: number[],
+    next_tokens: number[],
+    next_indices: number[],
+    eos_token_id: number[] | null,
+    onEos: (batch_beam_idx: number, score: number) => void,
+  ): void {
+    const G = this.group_size;
+    let beam_idx = 0;
+    for (let rank = 0; rank < next_tokens.length; rank++) {
+      const batch_beam_idx = batch_idx * G + next_indices[rank];
+      if (eos_token_id !== null && eos_token_id.includes(next_tokens[rank])) {
+        // an eos outside the top group_size candidates is not stored
+        if (rank >= G) continue;
+        onEos(batch_beam_idx, next_scores[rank]);
+      } else {
+        out.next_beam_scores[batch_idx * G + beam_idx] = next_scores[rank];
+        out.next_beam_tokens[batch_idx * G + beam_idx] = next_tokens[rank];
+        out.next_beam_indices[batch_idx * G + beam_idx] = batch_beam_idx;
+        beam_idx += 1;
+      }
+      if (beam_idx === G) break;
+    }
+    if (beam_idx < G)
+      throw new ValueError(
+        `At most ${G} tokens in [${next_tokens}] can be equal to \`eos_token_id: [${eos_token_id}]\`. Make sure [${next_tokens}] are corrected.`,
+      );
+  }
+}
+
+/** HF `BeamSearchScorer` (also the scorer of group beam search: one BeamHypotheses per batch row and group). */
+export class BeamSearchScorer extends BeamScorer {
+  constructor(opts: BeamScorerOptions) {
+    super(opts, "group");
+  }
+
   /**
    * One step. `next_scores/next_tokens/next_indices` are [batch][2 * group_size] candidates sorted best first
    * (running sums, token ids, beam index within the row's group). Eos candidates ranked < group_size become
@@ -180,58 +268,24 @@ export class BeamSearchScorer {
   ): BeamOutputs {
     const cur_len = input_ids[0].length + 1; // the length next_scores were computed for
     const batch_size = Math.floor(this._beam_hyps.length / this.num_beam_groups);
-    if (batch_size !== Math.floor(input_ids.length / this.group_size)) {
-      throw new ValueError(
-        this.num_beam_groups > 1
-          ? `A group beam size of ${input_ids.length} is used as the input, but a group beam size of ${this.group_size} is expected by the beam scorer.`
-          : `A beam size of ${input_ids.length} is used as the input, but a beam size of ${this.group_size} is expected by the beam scorer.`,
-      );
-    }
-    const G = this.group_size;
-    const out: BeamOutputs = {
-      next_beam_scores: new Array(batch_size * G).fill(0),
-      next_beam_tokens: new Array(batch_size * G).fill(0),
-      next_beam_indices: new Array(batch_size * G).fill(0),
-    };
+    this.checkInputRows(input_ids, batch_size);
+    const out = this.emptyOutputs(batch_size);
     for (let batch_idx = 0; batch_idx < batch_size; batch_idx++) {
       const batch_group_idx = batch_idx * this.num_beam_groups + group_index;
+      if (this.padIfDone(out, batch_idx, batch_group_idx, pad_token_id, eos_token_id)) continue;
       const hyps = this._beam_hyps[batch_group_idx];
-      if (this._done[batch_group_idx]) {
-        if (this.num_beams < hyps.length)
-          throw new ValueError(`Batch can only be done if at least ${this.num_beams} beams have been generated`);
-        if (eos_token_id === null || pad_token_id === null)
-          throw new ValueError("Generated beams >= num_beams -> eos_token_id and pad_token have to be defined");
-        // pad the batch
-        for (let j = 0; j < G; j++) {
-          out.next_beam_scores[batch_idx * G + j] = 0;
-          out.next_beam_tokens[batch_idx * G + j] = pad_token_id;
-          out.next_beam_indices[batch_idx * G + j] = 0;
-        }
-        continue;
-      }
-      let beam_idx = 0;
-      const cands = next_tokens[batch_idx];
-      for (let rank = 0; rank < cands.length; rank++) {
-        const next_token = cands[rank];
-        const next_score = next_scores[batch_idx][rank];
-        const batch_beam_idx = batch_idx * G + next_indices[batch_idx][rank];
-        if (eos_token_id !== null && eos_token_id.includes(next_token)) {
-          // an eos outside the top group_size candidates is not stored
-          if (rank >= G) continue;
-          const beam_index = beam_indices !== null ? [...beam_indices[batch_beam_idx], batch_beam_idx] : null;
-          hyps.add([...input_ids[batch_beam_idx]], next_score, beam_index, cur_len - decoder_prompt_len);
-        } else {
-          out.next_beam_scores[batch_idx * G + beam_idx] = next_score;
-          out.next_beam_tokens[batch_idx * G + beam_idx] = next_token;
-          out.next_beam_indices[batch_idx * G + beam_idx] = batch_beam_idx;
-          beam_idx += 1;
-        }
-        if (beam_idx === G) break;
-      }
-      if (beam_idx < G)
-        throw new ValueError(
-          `At most ${G} tokens in [${cands}] can be equal to \`eos_token_id: [${eos_token_id}]\`. Make sure [${cands}] are corrected.`,
-        );
+      this.selectRow(
+        out,
+        batch_idx,
+        next_scores[batch_idx],
+        next_tokens[batch_idx],
+        next_indices[batch_idx],
+        eos_token_id,
+        (bbi, score) => {
+          const beam_index = beam_indices !== null ? [...beam_indices[bbi], bbi] : null;
+          hyps.add([...input_ids[bbi]], score, beam_index, cur_len - decoder_prompt_len);
+        },
+      );
       this._done[batch_group_idx] =
         this._done[batch_group_idx] || hyps.is_done(Math.max(...next_scores[batch_idx]), cur_len, decoder_prompt_len);
     }
@@ -334,55 +388,12 @@ function decodeHypotheses(
  * best of each bank in turn. Only hypotheses that complete every constraint are stored (at finalize, if fewer
  * than num_return_sequences did, the running beams are added anyway).
  */
-export class ConstrainedBeamSearchScorer {
-  readonly num_beams: number;
-  readonly length_penalty: number;
-  readonly do_early_stopping: boolean | "never";
-  readonly num_beam_hyps_to_keep: number;
-  readonly num_beam_groups: number;
-  readonly group_size: number;
+export class ConstrainedBeamSearchScorer extends BeamScorer {
   readonly constraints: Constraint[];
-  readonly _beam_hyps: BeamHypotheses[];
-  readonly _done: boolean[];
 
-  constructor(opts: {
-    batch_size: number;
-    num_beams: number;
-    constraints: Constraint[];
-    length_penalty?: number;
-    do_early_stopping?: boolean | "never";
-    num_beam_hyps_to_keep?: number;
-    num_beam_groups?: number;
-    max_length?: number | null;
-  }) {
-    this.num_beams = opts.num_beams;
-    this.length_penalty = opts.length_penalty ?? 1.0;
-    this.do_early_stopping = opts.do_early_stopping ?? false;
-    this.num_beam_hyps_to_keep = opts.num_beam_hyps_to_keep ?? 1;
-    this.num_beam_groups = opts.num_beam_groups ?? 1;
-    this.group_size = Math.floor(this.num_beams / this.num_beam_groups);
+  constructor(opts: BeamScorerOptions & { constraints: Constraint[] }) {
+    super(opts, "all");
     this.constraints = opts.constraints;
-    this._beam_hyps = Array.from(
-      { length: opts.batch_size },
-      () => new BeamHypotheses(this.num_beams, this.length_penalty, this.do_early_stopping, opts.max_length ?? null),
-    );
-    this._done = new Array<boolean>(opts.batch_size).fill(false);
-    if (!Number.isInteger(this.num_beams) || this.num_beams <= 1)
-      throw new ValueError(
-        `\`num_beams\` has to be an integer strictly greater than 1, but is ${this.num_beams}. For \`num_beams\` == 1, one should make use of \`greedy_search\` instead.`,
-      );
-    if (
-      !Number.isInteger(this.num_beam_groups) ||
-      this.num_beam_groups > this.num_beams ||
-      this.num_beams % this.num_beam_groups !== 0
-    )
-      throw new ValueError(
-        `\`num_beam_groups\` has to be an integer smaller or equal than \`num_beams\` and \`num_beams\` has to be divisible by \`num_beam_groups\`, but is ${this.num_beam_groups} with \`num_beams\` being ${this.num_beams}.`,
-      );
-  }
-
-  get is_done(): boolean {
-    return this._done.every(Boolean);
   }
 
   make_constraint_states(n: number): ConstraintListState[] {
@@ -411,49 +422,25 @@ export class ConstrainedBeamSearchScorer {
     const cur_len = input_ids[0].length + 1;
     const batch_size = this._beam_hyps.length;
     const G = this.group_size;
-    if (batch_size !== Math.floor(input_ids.length / G))
-      throw new ValueError(
-        `A beam size of ${input_ids.length} is used as the input, but a beam size of ${G} is expected by the beam scorer.`,
-      );
-    const out: BeamOutputs = {
-      next_beam_scores: new Array(batch_size * G).fill(0),
-      next_beam_tokens: new Array(batch_size * G).fill(0),
-      next_beam_indices: new Array(batch_size * G).fill(0),
-    };
+    this.checkInputRows(input_ids, batch_size);
+    const out = this.emptyOutputs(batch_size);
     for (let batch_idx = 0; batch_idx < batch_size; batch_idx++) {
+      if (this.padIfDone(out, batch_idx, batch_idx, pad_token_id, eos_token_id)) continue;
       const hyps = this._beam_hyps[batch_idx];
-      if (this._done[batch_idx]) {
-        if (this.num_beams < hyps.length)
-          throw new ValueError(`Batch can only be done if at least ${this.num_beams} beams have been generated`);
-        if (eos_token_id === null || pad_token_id === null)
-          throw new ValueError("Generated beams >= num_beams -> eos_token_id and pad_token have to be defined");
-        for (let j = 0; j < G; j++) {
-          out.next_beam_scores[batch_idx * G + j] = 0;
-          out.next_beam_tokens[batch_idx * G + j] = pad_token_id;
-          out.next_beam_indices[batch_idx * G + j] = 0;
-        }
-        continue;
-      }
-      let beam_idx = 0;
-      const cands = next_tokens[batch_idx];
-      for (let rank = 0; rank < cands.length; rank++) {
-        const next_token = cands[rank];
-        const next_score = next_scores[batch_idx][rank];
-        const batch_beam_idx = batch_idx * G + next_indices[batch_idx][rank];
-        if (eos_token_id !== null && eos_token_id.includes(next_token)) {
-          if (rank >= G) continue;
-          if (this.check_completes_constraints(input_ids[batch_beam_idx])) {
-            const beam_index = beam_indices !== null ? [...beam_indices[batch_beam_idx], batch_beam_idx] : null;
-            hyps.add([...input_ids[batch_beam_idx]], next_score, beam_index, cur_len - decoder_prompt_len);
-          }
-        } else {
-          out.next_beam_scores[batch_idx * G + beam_idx] = next_score;
-          out.next_beam_tokens[batch_idx * G + beam_idx] = next_token;
-          out.next_beam_indices[batch_idx * G + beam_idx] = batch_beam_idx;
-          beam_idx += 1;
-        }
-        if (beam_idx === G) break;
-      }
+      this.selectRow(
+        out,
+        batch_idx,
+        next_scores[batch_idx],
+        next_tokens[batch_idx],
+        next_indices[batch_idx],
+        eos_token_id,
+        (bbi, score) => {
+          // only hypotheses that fulfil every constraint are stored
+          if (!this.check_completes_constraints(input_ids[bbi])) return;
+          const beam_index = beam_indices !== null ? [...beam_indices[bbi], bbi] : null;
+          hyps.add([...input_ids[bbi]], score, beam_index, cur_len - decoder_prompt_len);
+        },
+      );
       const [s, t, i] = this.step_sentence_constraint(
         batch_idx,
         input_ids,
@@ -468,10 +455,6 @@ export class ConstrainedBeamSearchScorer {
         out.next_beam_tokens[batch_idx * G + j] = t[j];
         out.next_beam_indices[batch_idx * G + j] = i[j];
       }
-      if (beam_idx < G)
-        throw new ValueError(
-          `At most ${G} tokens in [${cands}] can be equal to \`eos_token_id: [${eos_token_id}]\`. Make sure [${cands}] are corrected.`,
-        );
       this._done[batch_idx] =
         this._done[batch_idx] || hyps.is_done(Math.max(...next_scores[batch_idx]), cur_len, decoder_prompt_len);
     }

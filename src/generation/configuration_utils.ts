@@ -29,8 +29,11 @@
  */
 import { join } from "node:path";
 import { ValueError } from "../errors.ts";
-import { writeFileAtomicSync } from "../utils/atomic_save.ts";
+import { writeFileAtomic } from "../utils/atomic_save.ts";
 import { FILE_LIMITS, readTextFileCheckedAsync } from "../utils/safe_fs.ts";
+
+/** HF `GENERATION_CONFIG_NAME`. */
+export const GENERATION_CONFIG_NAME = "generation_config.json";
 
 /** HF `GenerationMode` (the value of each member is HF's string). */
 export const GenerationMode = {
@@ -182,14 +185,31 @@ function deepCopy<T>(v: T): T {
 }
 
 /** HF's `sequence_bias` arrives as a dict in Python; accept a Map keyed by id arrays too and store pairs. */
+/**
+ * HF's `sequence_bias` is a dict `{tuple(ids): bias}`. Accepted here as `[[ids], bias]` pairs (the JSON
+ * spelling), a Map keyed by id arrays, or a plain object keyed by "id" / "id,id" / "[id, id]" strings.
+ */
 function normalizeSequenceBias(v: unknown): unknown {
-  if (v instanceof Map) return [...v.entries()].map(([ids, bias]) => [[...(ids as number[])], bias]);
+  if (v instanceof Map) return [...v.entries()].map(([ids, bias]) => [Array.isArray(ids) ? [...ids] : [ids], bias]);
+  if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+    return Object.entries(v as Record<string, unknown>).map(([key, bias]) => {
+      const ids = key
+        .replace(/[[\]()\s]/g, "")
+        .split(",")
+        .filter((x) => x.length > 0)
+        .map(Number);
+      return [ids, bias];
+    });
+  }
   return v;
 }
 
 export interface GenerationConfig extends GenerationConfigFields {}
 
 export class GenerationConfig {
+  /** HF metadata: this config was derived from the model's config.json (`from_model_config`). */
+  _from_model_config = false;
+
   /**
    * Every field takes HF's default unless given. Unlike HF (which stores any extra attribute), a key that is not
    * a generation field raises, naming it; `transformers_version` and `_`-prefixed metadata are ignored.
@@ -197,6 +217,7 @@ export class GenerationConfig {
   constructor(kwargs: Partial<GenerationConfigFields> & Record<string, unknown> = {}) {
     for (const k of FIELDS) (this as Record<string, unknown>)[k] = deepCopy(DEFAULTS[k]);
     for (const [key, value] of Object.entries(kwargs)) {
+      if (key === "_from_model_config") this._from_model_config = value === true;
       if (value === undefined || METADATA_KEYS.has(key) || key.startsWith("_")) continue;
       if (!isField(key)) throw new ValueError(`GenerationConfig: \`${key}\` is not a generation option`);
       (this as Record<string, unknown>)[key] = key === "sequence_bias" ? normalizeSequenceBias(value) : value;
@@ -205,26 +226,30 @@ export class GenerationConfig {
   }
 
   /**
-   * HF `GenerationConfig.from_model_config`: the generation defaults of a model, i.e. the defaults above with
-   * bos/eos/pad (and `use_cache`) taken from the model config.
+   * HF `GenerationConfig.from_model_config`: the generation defaults of a model, i.e. every generation field the
+   * model config holds (bos/eos/pad, use_cache, and the legacy generation attributes PretrainedConfig keeps:
+   * max_length, do_sample, top_k, ...), HF's defaults for the rest.
    */
-  static from_model_config(config: {
-    bos_token_id?: number | null;
-    eos_token_id?: number | number[] | null;
-    pad_token_id?: number | null;
-    use_cache?: boolean;
-  }): GenerationConfig {
-    return new GenerationConfig({
-      bos_token_id: config.bos_token_id ?? null,
-      eos_token_id: config.eos_token_id ?? null,
-      pad_token_id: config.pad_token_id ?? null,
-      ...(typeof config.use_cache === "boolean" ? { use_cache: config.use_cache } : {}),
-    });
+  static from_model_config(config: object): GenerationConfig {
+    const kwargs: Record<string, unknown> = {};
+    for (const k of FIELDS) {
+      const v = (config as Record<string, unknown>)[k];
+      if (v !== undefined) kwargs[k] = v;
+    }
+    let c: GenerationConfig;
+    try {
+      c = new GenerationConfig(kwargs);
+    } catch (e) {
+      throw new ValueError(`the model config's generation parameters: ${(e as Error).message}`);
+    }
+    c._from_model_config = true;
+    return c;
   }
 
   /** HF `GenerationConfig.from_pretrained(dir)`: reads `dir/generation_config.json` (or the file given). */
-  static async from_pretrained(dir: string, config_file_name = "generation_config.json"): Promise<GenerationConfig> {
+  static async from_pretrained(dir: string, config_file_name = GENERATION_CONFIG_NAME): Promise<GenerationConfig> {
     const file = join(dir, config_file_name);
+    // bounded, regular-file-only read (a CheckpointError names the file otherwise)
     const text = await readTextFileCheckedAsync(file, FILE_LIMITS.generation_config);
     let json: unknown;
     try {
@@ -237,7 +262,7 @@ export class GenerationConfig {
     const known: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(json as Record<string, unknown>)) {
       // HF stores unknown keys as attributes and ignores them in generate; keep to the known ones.
-      if (isField(k)) known[k] = v;
+      if (isField(k) || k === "_from_model_config") known[k] = v;
     }
     try {
       return new GenerationConfig(known);
@@ -247,11 +272,11 @@ export class GenerationConfig {
   }
 
   /** HF `save_pretrained(dir)`: writes `generation_config.json` with the non-default fields (HF's diff form). */
-  save_pretrained(dir: string, config_file_name = "generation_config.json"): void {
-    writeFileAtomicSync(join(dir, config_file_name), this.to_json_string(true));
+  async save_pretrained(dir: string, config_file_name = GENERATION_CONFIG_NAME): Promise<void> {
+    await writeFileAtomic(join(dir, config_file_name), this.to_json_string(true));
   }
 
-  /** HF `to_json_string(use_diff)`: only the fields that differ from the defaults when `use_diff`. */
+  /** HF `to_json_string(use_diff)`: only the fields that differ from the defaults when `use_diff`, keys sorted. */
   to_json_string(use_diff = true): string {
     const all = this.to_dict();
     const out: Record<string, unknown> = {};
@@ -259,8 +284,12 @@ export class GenerationConfig {
       if (use_diff && JSON.stringify(all[k]) === JSON.stringify(DEFAULTS[k])) continue;
       out[k] = all[k];
     }
+    // HF writes `_from_model_config: true` for a config derived from config.json (and keeps it on reload)
+    if (this._from_model_config) out._from_model_config = true;
     out.transformers_version = "4.44.2";
-    return JSON.stringify(out, null, 2) + "\n";
+    // HF: json.dumps(..., indent=2, sort_keys=True)
+    const sorted = Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return JSON.stringify(sorted, null, 2) + "\n";
   }
 
   /**
@@ -281,7 +310,7 @@ export class GenerationConfig {
 
   /** A deep copy (HF deep-copies the config at the start of `generate`, so the caller's object never changes). */
   clone(): GenerationConfig {
-    return new GenerationConfig(this.to_dict() as Partial<GenerationConfigFields>);
+    return new GenerationConfig({ ...this.to_dict(), _from_model_config: this._from_model_config });
   }
 
   to_dict(): Record<string, unknown> {

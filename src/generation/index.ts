@@ -22,6 +22,7 @@ export {
   HammingDiversityLogitsProcessor,
   EncoderRepetitionPenaltyLogitsProcessor,
   NoRepeatNGramLogitsProcessor,
+  PrefixConstrainedLogitsProcessor,
   EncoderNoRepeatNGramLogitsProcessor,
   ForcedBOSTokenLogitsProcessor,
   ForcedEOSTokenLogitsProcessor,

@@ -382,10 +382,10 @@ function checkIdsInVocab(who: string, ids: number[], vocab: number): void {
 export class SequenceBiasLogitsProcessor implements LogitsProcessor {
   readonly sequence_bias: SequenceBiasPairs;
 
-  constructor(sequence_bias: SequenceBiasPairs) {
+  constructor(sequence_bias: SequenceBiasPairs, allow_empty = false) {
     if (
       !Array.isArray(sequence_bias) ||
-      sequence_bias.length === 0 ||
+      (sequence_bias.length === 0 && !allow_empty) ||
       !sequence_bias.every(
         (p) =>
           Array.isArray(p) &&
@@ -451,8 +451,10 @@ export class NoBadWordsLogitsProcessor extends SequenceBiasLogitsProcessor {
     const eos = eos_token_id === null ? [] : eosList(eos_token_id);
     const kept = bad_words_ids.filter((seq) => !eos.some((e) => seq.length === 1 && seq[0] === e));
     // every entry may have been an eos id: an empty bias list then bans nothing
-    super(kept.length > 0 ? kept.map((seq) => [seq, -Infinity] as [number[], number]) : [[[0], 0]]);
-    if (kept.length === 0) (this as { sequence_bias: SequenceBiasPairs }).sequence_bias = [];
+    super(
+      kept.map((seq) => [seq, -Infinity] as [number[], number]),
+      true,
+    );
     this.bad_word_ids = bad_words_ids.map((w) => [...w]);
   }
 }
@@ -521,14 +523,16 @@ export class EncoderRepetitionPenaltyLogitsProcessor implements LogitsProcessor 
 
   call(input_ids: number[][], scores: Tensor): Tensor {
     const { out, batch, vocab } = prepare(input_ids, scores, "EncoderRepetitionPenaltyLogitsProcessor");
-    if (this.encoder_input_ids.length !== batch)
+    if (this.encoder_input_ids.length > batch)
       throw new ShapeError(
         "encoder_input_ids",
         `EncoderRepetitionPenaltyLogitsProcessor: ${this.encoder_input_ids.length} prompt rows for ${batch} rows of scores`,
       );
     const src = scores.data as Float32Array;
     const p = f32(this.penalty);
-    for (let b = 0; b < batch; b++) {
+    // HF quirk kept: torch.gather/scatter with fewer index rows than scores rows touch only the first rows, so
+    // with beams or num_return_sequences > 1 (rows = batch * n) only rows 0..batch-1 are penalised.
+    for (let b = 0; b < this.encoder_input_ids.length; b++) {
       checkIdsInVocab("EncoderRepetitionPenaltyLogitsProcessor", this.encoder_input_ids[b], vocab);
       for (const id of this.encoder_input_ids[b]) {
         const s = src[b * vocab + id];
@@ -623,6 +627,38 @@ export class EncoderNoRepeatNGramLogitsProcessor implements LogitsProcessor {
       banAll(out, h, vocab, banned);
     }
     return new Tensor("float32", out, [num_hypos, vocab]);
+  }
+}
+
+/**
+ * HF `PrefixConstrainedLogitsProcessor`: only the ids `prefix_allowed_tokens_fn(batch_id, sent)` returns keep
+ * their score (the others get -inf), per row; rows are grouped `num_beams` to a batch id.
+ */
+export class PrefixConstrainedLogitsProcessor implements LogitsProcessor {
+  readonly _prefix_allowed_tokens_fn: (batch_id: number, input_ids: number[]) => number[];
+  readonly _num_beams: number;
+
+  constructor(prefix_allowed_tokens_fn: (batch_id: number, input_ids: number[]) => number[], num_beams: number) {
+    if (typeof prefix_allowed_tokens_fn !== "function")
+      throw new ValueError("`prefix_allowed_tokens_fn` has to be a function (batch_id, input_ids) => allowed ids");
+    this._prefix_allowed_tokens_fn = prefix_allowed_tokens_fn;
+    this._num_beams = num_beams;
+  }
+
+  call(input_ids: number[][], scores: Tensor): Tensor {
+    const { out, batch, vocab } = prepare(input_ids, scores, "PrefixConstrainedLogitsProcessor");
+    for (let r = 0; r < batch; r++) {
+      const batch_id = Math.floor(r / this._num_beams);
+      const allowed = this._prefix_allowed_tokens_fn(batch_id, [...input_ids[r]]);
+      if (!Array.isArray(allowed) || allowed.length === 0)
+        throw new ValueError(
+          `\`prefix_allowed_tokens_fn\` returned an empty list for batch ID ${batch_id}.This means that the constraint is unsatisfiable. Please check your implementationof \`prefix_allowed_tokens_fn\` `,
+        );
+      checkIdsInVocab("PrefixConstrainedLogitsProcessor", allowed, vocab);
+      const keep = new Set(allowed);
+      for (let v = 0; v < vocab; v++) if (!keep.has(v)) out[r * vocab + v] = -Infinity;
+    }
+    return new Tensor("float32", out, [batch, vocab]);
   }
 }
 
@@ -838,44 +874,67 @@ function kthLargest(row: Float32Array, k: number): number {
   return Float32Array.from(row).sort()[row.length - k];
 }
 
+/** The checks HF's epsilon and eta warpers make on their arguments. */
+function checkCutoff(name: string, epsilon: number, min_tokens_to_keep: number): void {
+  if (typeof epsilon !== "number" || !(epsilon > 0 && epsilon < 1))
+    throw new ValueError(`\`${name}\` has to be a float > 0 and < 1, but is ${epsilon}`);
+  if (!Number.isInteger(min_tokens_to_keep) || min_tokens_to_keep < 1)
+    throw new ValueError(`\`min_tokens_to_keep\` has to be a strictly positive integer, but is ${min_tokens_to_keep}`);
+}
+
 /**
- * HF `EpsilonLogitsWarper` (truncation sampling, Hewitt et al. 2022): drop tokens with p < epsilon, always
- * keeping the `min_tokens_to_keep` highest scores.
+ * Truncation sampling (Hewitt et al. 2022), shared by epsilon and eta: in each row drop tokens with
+ * p < cutoff(row), except those scoring at least the `min_tokens_to_keep`-th best score.
  */
+function truncateBelow(
+  input_ids: number[][],
+  scores: Tensor,
+  who: string,
+  min_tokens_to_keep: number,
+  filter_value: number,
+  cutoff: (row: Float32Array, probs: Float32Array) => number,
+): Tensor {
+  const { out, batch, vocab } = prepare(input_ids, scores, who);
+  const top_k = Math.min(min_tokens_to_keep, vocab);
+  for (let b = 0; b < batch; b++) {
+    const row = out.subarray(b * vocab, (b + 1) * vocab);
+    const probs = softmax(row);
+    const cut = cutoff(row, probs);
+    const kth = kthLargest(row, top_k);
+    for (let i = 0; i < vocab; i++) if (probs[i] < cut && row[i] < kth) row[i] = filter_value;
+  }
+  return new Tensor("float32", out, [batch, vocab]);
+}
+
+/** HF `EpsilonLogitsWarper`: drop tokens with p < epsilon (float32), keeping the `min_tokens_to_keep` best. */
 export class EpsilonLogitsWarper implements LogitsProcessor {
   readonly epsilon: number;
   readonly filter_value: number;
   readonly min_tokens_to_keep: number;
 
   constructor(epsilon: number, filter_value = -Infinity, min_tokens_to_keep = 1) {
-    if (typeof epsilon !== "number" || !(epsilon > 0 && epsilon < 1))
-      throw new ValueError(`\`epsilon_cutoff\` has to be a float > 0 and < 1, but is ${epsilon}`);
-    if (!Number.isInteger(min_tokens_to_keep) || min_tokens_to_keep < 1)
-      throw new ValueError(
-        `\`min_tokens_to_keep\` has to be a strictly positive integer, but is ${min_tokens_to_keep}`,
-      );
+    checkCutoff("epsilon_cutoff", epsilon, min_tokens_to_keep);
     this.epsilon = epsilon;
     this.filter_value = filter_value;
     this.min_tokens_to_keep = min_tokens_to_keep;
   }
 
   call(input_ids: number[][], scores: Tensor): Tensor {
-    const { out, batch, vocab } = prepare(input_ids, scores, "EpsilonLogitsWarper");
     const eps = f32(this.epsilon);
-    const top_k = Math.min(this.min_tokens_to_keep, vocab);
-    for (let b = 0; b < batch; b++) {
-      const row = out.subarray(b * vocab, (b + 1) * vocab);
-      const probs = softmax(row);
-      const kth = kthLargest(row, top_k);
-      for (let i = 0; i < vocab; i++) if (probs[i] < eps && row[i] < kth) row[i] = this.filter_value;
-    }
-    return new Tensor("float32", out, [batch, vocab]);
+    return truncateBelow(
+      input_ids,
+      scores,
+      "EpsilonLogitsWarper",
+      this.min_tokens_to_keep,
+      this.filter_value,
+      () => eps,
+    );
   }
 }
 
 /**
- * HF `EtaLogitsWarper` (eta sampling, Hewitt et al. 2022): drop tokens with p < eta = min(epsilon,
- * sqrt(epsilon) * exp(-H)), H the entropy of softmax(scores); the `min_tokens_to_keep` highest always stay.
+ * HF `EtaLogitsWarper`: drop tokens with p < eta = min(epsilon, sqrt(epsilon) * exp(-H)), H the entropy of
+ * softmax(scores) (torch's Categorical entropy, log p clamped to finfo.min), keeping the `min_tokens_to_keep` best.
  */
 export class EtaLogitsWarper implements LogitsProcessor {
   readonly epsilon: number;
@@ -883,33 +942,27 @@ export class EtaLogitsWarper implements LogitsProcessor {
   readonly min_tokens_to_keep: number;
 
   constructor(epsilon: number, filter_value = -Infinity, min_tokens_to_keep = 1) {
-    if (typeof epsilon !== "number" || !(epsilon > 0 && epsilon < 1))
-      throw new ValueError(`\`eta_cutoff\` has to be a float > 0 and < 1, but is ${epsilon}`);
-    if (!Number.isInteger(min_tokens_to_keep) || min_tokens_to_keep < 1)
-      throw new ValueError(
-        `\`min_tokens_to_keep\` has to be a strictly positive integer, but is ${min_tokens_to_keep}`,
-      );
+    checkCutoff("eta_cutoff", epsilon, min_tokens_to_keep);
     this.epsilon = epsilon;
     this.filter_value = filter_value;
     this.min_tokens_to_keep = min_tokens_to_keep;
   }
 
   call(input_ids: number[][], scores: Tensor): Tensor {
-    const { out, batch, vocab } = prepare(input_ids, scores, "EtaLogitsWarper");
     const eps = f32(this.epsilon);
-    const top_k = Math.min(this.min_tokens_to_keep, vocab);
-    for (let b = 0; b < batch; b++) {
-      const row = out.subarray(b * vocab, (b + 1) * vocab);
-      const probs = softmax(row);
-      const logp = logSoftmax(row);
-      // torch.distributions.Categorical(logits).entropy(): -sum p * log p, log p clamped to finfo.min
-      let h = 0;
-      for (let i = 0; i < vocab; i++) h -= probs[i] * Math.max(logp[i], -3.4028234663852886e38);
-      const eta = Math.min(eps, f32(f32(Math.sqrt(eps)) * f32(Math.exp(-f32(h)))));
-      const kth = kthLargest(row, top_k);
-      for (let i = 0; i < vocab; i++) if (probs[i] < eta && row[i] < kth) row[i] = this.filter_value;
-    }
-    return new Tensor("float32", out, [batch, vocab]);
+    return truncateBelow(
+      input_ids,
+      scores,
+      "EtaLogitsWarper",
+      this.min_tokens_to_keep,
+      this.filter_value,
+      (row, probs) => {
+        const logp = logSoftmax(row);
+        let h = 0;
+        for (let i = 0; i < row.length; i++) h -= probs[i] * Math.max(logp[i], -3.4028234663852886e38);
+        return Math.min(eps, f32(f32(Math.sqrt(eps)) * f32(Math.exp(-f32(h)))));
+      },
+    );
   }
 }
 
@@ -1003,11 +1056,18 @@ export class UnbatchedClassifierFreeGuidanceLogitsProcessor implements LogitsPro
     for (let b = 0; b < batch; b++) out.set(logSoftmax(out.subarray(b * vocab, (b + 1) * vocab)), b * vocab);
     if (this.guidance_scale === 1) return new Tensor("float32", out, [batch, vocab]);
     const logits = this.get_unconditional_logits(input_ids);
-    const [, q, V] = logits.shape;
+    const [ub, q, V] = logits.shape;
+    // torch broadcasting: one unconditional row serves every row; otherwise the rows must match
+    if ((ub !== 1 && ub !== batch) || V !== vocab)
+      throw new ShapeError(
+        "negative_prompt_ids",
+        `classifier-free guidance: unconditional logits [${ub}, ${V}] do not match scores [${batch}, ${vocab}]`,
+      );
     const data = logits.toFloat32();
     const g = f32(this.guidance_scale);
     for (let b = 0; b < batch; b++) {
-      const uncond = logSoftmax(data.subarray((b * q + q - 1) * V, (b * q + q) * V));
+      const u = ub === 1 ? 0 : b;
+      const uncond = logSoftmax(data.subarray((u * q + q - 1) * V, (u * q + q) * V));
       for (let i = 0; i < vocab; i++) {
         const s = out[b * vocab + i];
         out[b * vocab + i] = f32(f32(g * f32(s - uncond[i])) + uncond[i]);

@@ -102,6 +102,10 @@ export class StopStringCriteria implements StoppingCriteria {
         `\`stop_strings\` must be a non-empty string or list of non-empty strings, got ${JSON.stringify(stop_strings)}`,
       );
     this.stop_strings = [...list];
+    for (const m of ["get_vocab", "convert_tokens_to_string", "convert_ids_to_tokens", "encode"] as const) {
+      if (typeof (tokenizer as unknown as Record<string, unknown> | null)?.[m] !== "function")
+        throw new ValueError(`\`tokenizer\` (needed by stop_strings) must be a tokenizer with \`${m}\``);
+    }
     const [token_list, token_indices] = StopStringCriteria.clean_tokenizer_vocab(tokenizer);
     this.token_lengths = new Map(token_indices.map((id, i) => [id, token_list[i].length]));
     this.valid_positions = [];

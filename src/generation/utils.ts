@@ -23,18 +23,26 @@
  * torch's own generator cannot be reproduced, so HF's sampled ids are reproduced only in distribution; the
  * processors and warpers themselves are checked against HF's per-step scores.
  *
- * HF's warnings (right padding, ignored flags, max_length defaults) are not printed. Left out: beam sampling
- * (its ids depend on torch's multinomial without replacement), prefix_allowed_tokens_fn, watermarking, static and
- * quantized caches, token healing, inputs_embeds, synced_gpus.
+ * Beam sampling (num_beams > 1 with do_sample) draws its 2 * num_beams candidates without replacement as torch
+ * does (exponential race: keys p_i / E_i, E_i = -log(1 - u_i), one draw per row and id).
+ *
+ * HF's warnings (right padding, ignored flags, max_length defaults) are not printed. Left out: watermarking,
+ * static and quantized caches, token healing, inputs_embeds, synced_gpus.
  */
 import { DynamicCache } from "../cache_utils.ts";
+import { cat, narrow } from "../nn/functional.ts";
 import { ShapeError, ValueError } from "../errors.ts";
 import { Tensor, toIntRows, type IntInput } from "../tensor/tensor.ts";
 import { warning_once } from "../utils/logging.ts";
 import { Random } from "../utils/random.ts";
 import { checkOptions, describeValue, hardPositionLimit } from "../utils/validate.ts";
 import { DisjunctiveConstraint, PhrasalConstraint, type Constraint } from "./beam_constraints.ts";
-import { BeamSearchScorer, ConstrainedBeamSearchScorer, type BeamSearchOutput } from "./beam_search.ts";
+import {
+  BeamSearchScorer,
+  ConstrainedBeamSearchScorer,
+  type BeamOutputs,
+  type BeamSearchOutput,
+} from "./beam_search.ts";
 import {
   AssistedCandidateGenerator,
   PromptLookupCandidateGenerator,
@@ -59,6 +67,7 @@ import {
   MinPLogitsWarper,
   NoBadWordsLogitsProcessor,
   NoRepeatNGramLogitsProcessor,
+  PrefixConstrainedLogitsProcessor,
   RepetitionPenaltyLogitsProcessor,
   SequenceBiasLogitsProcessor,
   SuppressTokensAtBeginLogitsProcessor,
@@ -176,6 +185,8 @@ export interface GenerateOptions extends Partial<GenerationConfigFields> {
   tokenizer?: StopStringTokenizer | null;
   /** A smaller model proposing tokens for assisted decoding (same vocabulary). */
   assistant_model?: GenerationModel | null;
+  /** HF `prefix_allowed_tokens_fn(batch_id, ids)`: the ids allowed next for a row (PrefixConstrainedLogitsProcessor). */
+  prefix_allowed_tokens_fn?: ((batch_id: number, input_ids: number[]) => number[]) | null;
   /** Classifier-free guidance: the unconditional prompt (default: the last prompt id). */
   negative_prompt_ids?: IntInput | null;
   negative_prompt_attention_mask?: IntInput | null;
@@ -194,6 +205,7 @@ const NON_CONFIG_OPTIONS = new Set([
   "assistant_model",
   "negative_prompt_ids",
   "negative_prompt_attention_mask",
+  "prefix_allowed_tokens_fn",
 ]);
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -201,34 +213,15 @@ const NON_CONFIG_OPTIONS = new Set([
 
 /** Rows `index[i]` of every cached key/value tensor [B, H, S, D], in that order (torch `index_select(0, ...)`). */
 export function reorderCache(cache: DynamicCache, beam_idx: number[]): void {
-  const pick = (t: Tensor): Tensor => {
-    const [B, H, S, D] = t.shape;
-    const per = H * S * D;
-    const src = t.data as Float32Array;
-    const out = new Float32Array(beam_idx.length * per);
-    beam_idx.forEach((b, i) => {
-      if (!(b >= 0 && b < B)) throw new ShapeError("beam_idx", `row ${b} outside the cached batch of ${B}`);
-      out.set(src.subarray(b * per, (b + 1) * per), i * per);
-    });
-    return new Tensor("float32", out, [beam_idx.length, H, S, D]);
-  };
-  cache.key_cache = cache.key_cache.map(pick);
-  cache.value_cache = cache.value_cache.map(pick);
+  const B = cache.key_cache[0]?.shape[0] ?? 0;
+  for (const b of beam_idx)
+    if (!(b >= 0 && b < B)) throw new ShapeError("beam_idx", `row ${b} outside the cached batch of ${B}`);
+  cache.reorder_cache(beam_idx);
 }
 
 /** HF `DynamicCache.crop(max_length)`: keep the first `max_length` cached positions of every layer. */
 export function cropCache(cache: DynamicCache, max_length: number): void {
-  const crop = (t: Tensor): Tensor => {
-    const [B, H, S, D] = t.shape;
-    if (S <= max_length) return t;
-    const src = t.data as Float32Array;
-    const out = new Float32Array(B * H * max_length * D);
-    for (let bh = 0; bh < B * H; bh++)
-      out.set(src.subarray(bh * S * D, bh * S * D + max_length * D), bh * max_length * D);
-    return new Tensor("float32", out, [B, H, max_length, D]);
-  };
-  cache.key_cache = cache.key_cache.map(crop);
-  cache.value_cache = cache.value_cache.map(crop);
+  cache.crop(max_length);
 }
 
 function cloneCache(cache: DynamicCache): DynamicCache {
@@ -330,12 +323,13 @@ export interface LogitsProcessorContext {
   negative_prompt_ids?: number[][] | null;
   negative_prompt_attention_mask?: number[][] | null;
   use_cache?: boolean;
+  prefix_allowed_tokens_fn?: ((batch_id: number, input_ids: number[]) => number[]) | null;
 }
 
 /**
  * HF `_get_logits_processor`, in HF's order: guidance_scale, sequence_bias, diversity_penalty,
  * encoder_repetition_penalty, repetition_penalty, no_repeat_ngram_size, encoder_no_repeat_ngram_size,
- * bad_words_ids, min_length, min_new_tokens, forced_bos, forced_eos, remove_invalid_values,
+ * bad_words_ids, min_length, min_new_tokens, prefix_allowed_tokens_fn, forced_bos, forced_eos, remove_invalid_values,
  * exponential_decay_length_penalty, suppress_tokens, begin_suppress_tokens, then the caller's processors, then
  * renormalize_logits (always last).
  */
@@ -374,6 +368,13 @@ export function getLogitsProcessor(
   if (eos !== null && config.min_length > 0) p.append(new MinLengthLogitsProcessor(config.min_length, eos));
   if (config.min_new_tokens !== null && eos !== null && config.min_new_tokens > 0)
     p.append(new MinNewTokensLengthLogitsProcessor(ctx.input_ids_seq_length, config.min_new_tokens, eos));
+  if (ctx.prefix_allowed_tokens_fn != null)
+    p.append(
+      new PrefixConstrainedLogitsProcessor(
+        ctx.prefix_allowed_tokens_fn,
+        Math.floor(config.num_beams / config.num_beam_groups),
+      ),
+    );
   if (config.forced_bos_token_id !== null) p.append(new ForcedBOSTokenLogitsProcessor(config.forced_bos_token_id));
   if (config.forced_eos_token_id !== null)
     p.append(new ForcedEOSTokenLogitsProcessor(config.max_length, config.forced_eos_token_id));
@@ -575,6 +576,22 @@ export function generate(
   // 5. The decoding method (HF `get_generation_mode`, which also refuses assistants with beams).
   const assistant_model = opts.assistant_model ?? null;
   const mode = config.get_generation_mode(assistant_model);
+  // Sizes that allocate per row: refuse values no vocabulary can use (llama-ts check; HF would try and run out
+  // of memory).
+  for (const [k, v] of [
+    ["num_beams", config.num_beams],
+    ["num_return_sequences", config.num_return_sequences],
+  ] as const) {
+    if (v > vocab_size) throw new ValueError(`\`${k}\` (${v}) must not exceed the vocabulary size (${vocab_size})`);
+  }
+  if (mode === GenerationMode.CONTRASTIVE_SEARCH && (config.top_k as number) > vocab_size)
+    throw new ValueError(
+      `contrastive search: \`top_k\` (${config.top_k}) must not exceed the vocabulary size (${vocab_size})`,
+    );
+  if (assistant_model !== null && assistant_model?.config?.vocab_size !== vocab_size)
+    throw new ValueError(
+      `\`assistant_model\` must share the model's vocabulary: vocab_size ${assistant_model?.config?.vocab_size} != ${vocab_size}`,
+    );
 
   // 6. Processors, warpers and stopping criteria.
   const negative_prompt_ids =
@@ -598,6 +615,7 @@ export function generate(
       negative_prompt_ids,
       negative_prompt_attention_mask,
       use_cache: config.use_cache,
+      prefix_allowed_tokens_fn: opts.prefix_allowed_tokens_fn ?? null,
     },
     opts.logits_processor ?? [],
   );
@@ -667,6 +685,7 @@ export function generate(
       result = _sample(ctx, ids, attention_mask);
       break;
     case GenerationMode.BEAM_SEARCH:
+    case GenerationMode.BEAM_SAMPLE:
     case GenerationMode.GROUP_BEAM_SEARCH:
     case GenerationMode.CONSTRAINED_BEAM_SEARCH: {
       const num_beams = config.num_beams;
@@ -694,16 +713,12 @@ export function generate(
           max_length: config.max_length,
         });
         result =
-          mode === GenerationMode.BEAM_SEARCH
-            ? _beam_search(ctx, ids, attention_mask, scorer)
-            : _group_beam_search(ctx, ids, attention_mask, scorer);
+          mode === GenerationMode.GROUP_BEAM_SEARCH
+            ? _group_beam_search(ctx, ids, attention_mask, scorer)
+            : _beam_search(ctx, ids, attention_mask, scorer);
       }
       break;
     }
-    default:
-      throw new ValueError(
-        `generation mode "${mode}" (beam sampling: num_beams > 1 with do_sample) is not supported: its ids depend on torch's sampling without replacement`,
-      );
   }
   if (streamer !== null) streamer.end();
   return config.return_dict_in_generate ? result : result.sequences;
@@ -825,6 +840,29 @@ function chooseTokens(ctx: DecodingContext, scores: Tensor, rows: number): numbe
   return next;
 }
 
+/**
+ * The end of a `_sample`-style step: finished rows get the pad id instead of their choice (only when an eos
+ * criterion exists, HF's `has_eos_stopping_criteria`), the ids grow by one column, the streamer gets them, and
+ * the stopping criteria update `unfinished`. Returns whether any row is still running.
+ */
+function appendAndCheck(
+  ctx: DecodingContext,
+  input_ids: number[][],
+  next: number[],
+  unfinished: boolean[],
+  has_eos: boolean,
+  scores: Tensor[] | null,
+): boolean {
+  for (let b = 0; b < input_ids.length; b++) {
+    if (has_eos && !unfinished[b]) next[b] = ctx.pad_token_id as number;
+    input_ids[b].push(next[b]);
+  }
+  ctx.streamer?.put(new Tensor("int64", next, [next.length]));
+  const done = ctx.stopping_criteria.call(input_ids, scores);
+  for (let b = 0; b < input_ids.length; b++) unfinished[b] = unfinished[b] && !done[b];
+  return unfinished.some(Boolean);
+}
+
 function hasEosCriteria(c: StoppingCriteriaList): boolean {
   return c.some((x) => x instanceof EosTokenCriteria);
 }
@@ -876,17 +914,9 @@ function _sample(ctx: DecodingContext, input_ids: number[][], attention_mask: nu
     if (ctx.logits_warper !== null) next_token_scores = ctx.logits_warper.call(input_ids, next_token_scores);
     scores?.push(next_token_scores);
     raw_logits?.push(next_token_logits);
-    const next = chooseTokens(ctx, next_token_scores, batch);
-    for (let b = 0; b < batch; b++) {
-      // finished rows get the pad id (only when an eos criterion exists, as HF's has_eos_stopping_criteria)
-      if (has_eos && !unfinished[b]) next[b] = ctx.pad_token_id as number;
-      input_ids[b].push(next[b]);
-    }
-    ctx.streamer?.put(new Tensor("int64", next, [batch]));
     mk = updateModelKwargs(outputs, mk);
-    const done = ctx.stopping_criteria.call(input_ids, scores);
-    for (let b = 0; b < batch; b++) unfinished[b] = unfinished[b] && !done[b];
-    if (!unfinished.some(Boolean)) break;
+    if (!appendAndCheck(ctx, input_ids, chooseTokens(ctx, next_token_scores, batch), unfinished, has_eos, scores))
+      break;
   }
   return decoderOnlyOutput(input_ids, scores, raw_logits, mk);
 }
@@ -901,8 +931,50 @@ function beamStepScores(
   const next_token_logits = lastLogits(outputs, rows, ctx.vocab);
   const logp = new Float32Array(rows * ctx.vocab);
   for (let r = 0; r < rows; r++) logp.set(logSoftmax(rowOf(next_token_logits, r, ctx.vocab)), r * ctx.vocab);
-  const processed = ctx.logits_processor.call(input_ids, new Tensor("float32", logp, [rows, ctx.vocab]));
+  let processed = ctx.logits_processor.call(input_ids, new Tensor("float32", logp, [rows, ctx.vocab]));
+  // beam sampling: the warpers too (HF `_beam_search` with do_sample)
+  if (ctx.logits_warper !== null) processed = ctx.logits_warper.call(input_ids, processed);
   return { next_token_logits, processed };
+}
+
+/**
+ * Beam sampling's candidate draw (HF: probs = softmax over each row's num_beams * V running sums,
+ * torch.multinomial(probs, k) without replacement, then sorted by score). torch draws without replacement by an
+ * exponential race: the k largest p_i / E_i with E_i ~ Exp(1); here E_i = -log(1 - u_i) from the injected draws.
+ */
+function sampleCandidates(
+  sums: Float32Array,
+  batch: number,
+  width: number,
+  vocab: number,
+  k: number,
+  rng: UniformSource,
+): { scores: number[][]; tokens: number[][]; indices: number[][] } {
+  const scores: number[][] = [];
+  const tokens: number[][] = [];
+  const indices: number[][] = [];
+  for (let b = 0; b < batch; b++) {
+    const row = sums.subarray(b * width * vocab, (b + 1) * width * vocab);
+    const probs = softmax(row);
+    const keys = new Float32Array(row.length);
+    if (probs.filter((q) => q > 0).length < k)
+      throw new ValueError(
+        `beam sampling: fewer than ${k} ids have a non-zero probability (torch: invalid multinomial distribution, not enough non-negative category to sample)`,
+      );
+    for (let i = 0; i < row.length; i++) {
+      const u = rng.random();
+      if (!(u >= 0 && u < 1)) throw new ValueError(`beam sampling: the uniform draw must lie in [0, 1), got ${u}`);
+      keys[i] = probs[i] > 0 ? probs[i] / -Math.log(1 - u) : -1;
+    }
+    const top = topkCandidates(keys, 1, width, vocab, k);
+    const picked = top.indices[0]
+      .map((beam, j) => beam * vocab + top.tokens[0][j])
+      .sort((x, y) => row[y] - row[x] || x - y);
+    scores.push(picked.map((i) => row[i]));
+    tokens.push(picked.map((i) => i % vocab));
+    indices.push(picked.map((i) => Math.floor(i / vocab)));
+  }
+  return { scores, tokens, indices };
 }
 
 /**
@@ -968,9 +1040,58 @@ function _beam_search(
   attention_mask: number[][],
   beam_scorer: BeamSearchScorer,
 ): GenerateBeamDecoderOnlyOutput {
+  return beamSearchLoop(ctx, input_ids, attention_mask, beam_scorer, (ids, cand, _sums, beam_indices, prompt_len) =>
+    beam_scorer.process(
+      ids,
+      cand.scores,
+      cand.tokens,
+      cand.indices,
+      ctx.pad_token_id,
+      ctx.eos_token_id,
+      beam_indices,
+      0,
+      prompt_len,
+    ),
+  );
+}
+
+/** What the beam loop needs from a scorer besides its `process` step. */
+interface BeamLoopScorer {
+  readonly num_beams: number;
+  readonly _beam_hyps: unknown[];
+  readonly is_done: boolean;
+  finalize(
+    input_ids: number[][],
+    final_beam_scores: number[],
+    max_length: number | null,
+    pad_token_id: number | null,
+    eos_token_id: number[] | null,
+    beam_indices: number[][] | null,
+    decoder_prompt_len: number,
+  ): BeamSearchOutput;
+}
+
+/**
+ * The loop `_beam_search` and `_constrained_beam_search` share in HF (they differ only in the scorer's
+ * `process`): forward, log_softmax + processors, running sums, top 2 * num_beams candidates per row, process,
+ * reorder ids and cache, stop when the scorer or every stopping criterion says so, finalize.
+ */
+function beamSearchLoop(
+  ctx: DecodingContext,
+  input_ids: number[][],
+  attention_mask: number[][],
+  scorer: BeamLoopScorer,
+  process: (
+    input_ids: number[][],
+    cand: { scores: number[][]; tokens: number[][]; indices: number[][] },
+    sums: Float32Array,
+    beam_indices: number[][] | null,
+    decoder_prompt_len: number,
+  ) => BeamOutputs,
+): GenerateBeamDecoderOnlyOutput {
   const { model, config, vocab } = ctx;
-  const batch_size = beam_scorer._beam_hyps.length;
-  const num_beams = beam_scorer.num_beams;
+  const batch_size = scorer._beam_hyps.length;
+  const num_beams = scorer.num_beams;
   const rows = input_ids.length;
   if (num_beams * batch_size !== rows)
     throw new ValueError(`Batch dimension of \`input_ids\` should be ${num_beams * batch_size}, but is ${rows}.`);
@@ -988,24 +1109,17 @@ function _beam_search(
     const inputs = prepare(model, input_ids, mk);
     const outputs = runModel(model, { ...inputs, num_logits_to_keep: 1 }, rows, vocab);
     const { next_token_logits, processed } = beamStepScores(ctx, input_ids, outputs, rows);
-    const sums = new Float32Array(rows * vocab);
     const pd = processed.data as Float32Array;
+    const sums = new Float32Array(rows * vocab);
     for (let r = 0; r < rows; r++)
       for (let v = 0; v < vocab; v++) sums[r * vocab + v] = f32(pd[r * vocab + v] + beam_scores[r]);
     scores?.push(processed);
     raw_logits?.push(next_token_logits);
-    const cand = topkCandidates(sums, batch_size, num_beams, vocab, k);
-    const beam_outputs = beam_scorer.process(
-      input_ids,
-      cand.scores,
-      cand.tokens,
-      cand.indices,
-      ctx.pad_token_id,
-      ctx.eos_token_id,
-      beam_indices,
-      0,
-      decoder_prompt_len,
-    );
+    const cand =
+      ctx.rng !== null
+        ? sampleCandidates(sums, batch_size, num_beams, vocab, k, ctx.rng)
+        : topkCandidates(sums, batch_size, num_beams, vocab, k);
+    const beam_outputs = process(input_ids, cand, sums, beam_indices, decoder_prompt_len);
     beam_scores = Float32Array.from(beam_outputs.next_beam_scores);
     const beam_idx = beam_outputs.next_beam_indices;
     input_ids = beam_idx.map((i, r) => [...input_ids[i], beam_outputs.next_beam_tokens[r]]);
@@ -1015,9 +1129,9 @@ function _beam_search(
       const prev = beam_indices;
       beam_indices = beam_idx.map((i) => [...prev[i], i]);
     }
-    if (beam_scorer.is_done || ctx.stopping_criteria.call(input_ids, scores).every(Boolean)) break;
+    if (scorer.is_done || ctx.stopping_criteria.call(input_ids, scores).every(Boolean)) break;
   }
-  const seq = beam_scorer.finalize(
+  const seq = scorer.finalize(
     input_ids,
     Array.from(beam_scores),
     ctx.stopping_criteria.max_length,
@@ -1145,66 +1259,20 @@ function _constrained_beam_search(
   attention_mask: number[][],
   scorer: ConstrainedBeamSearchScorer,
 ): GenerateBeamDecoderOnlyOutput {
-  const { model, config, vocab } = ctx;
-  const batch_size = scorer._beam_hyps.length;
-  const num_beams = scorer.num_beams;
-  const rows = input_ids.length;
-  if (num_beams * batch_size !== rows)
-    throw new ValueError(`Batch dimension of \`input_ids\` should be ${num_beams * batch_size}, but is ${rows}.`);
-  const want_scores = config.return_dict_in_generate && config.output_scores;
-  const scores: Tensor[] | null = want_scores ? [] : null;
-  const raw_logits: Tensor[] | null = config.return_dict_in_generate && config.output_logits === true ? [] : null;
-  let beam_indices: number[][] | null = want_scores ? Array.from({ length: rows }, () => []) : null;
-  let beam_scores = new Float32Array(rows);
-  for (let b = 0; b < batch_size; b++) for (let j = 1; j < num_beams; j++) beam_scores[b * num_beams + j] = -1e9;
-  const decoder_prompt_len = input_ids[0].length;
-  let mk = initialModelKwargs(attention_mask, decoder_prompt_len, config.use_cache);
-  const n_eos = ctx.eos_token_id?.length ?? 0;
-  const k = Math.max(2, 1 + n_eos) * num_beams;
-  for (;;) {
-    const inputs = prepare(model, input_ids, mk);
-    const outputs = runModel(model, { ...inputs, num_logits_to_keep: 1 }, rows, vocab);
-    const { next_token_logits, processed } = beamStepScores(ctx, input_ids, outputs, rows);
-    const pd = processed.data as Float32Array;
-    const sums = new Float32Array(rows * vocab);
-    for (let r = 0; r < rows; r++)
-      for (let v = 0; v < vocab; v++) sums[r * vocab + v] = f32(pd[r * vocab + v] + beam_scores[r]);
-    scores?.push(processed);
-    raw_logits?.push(next_token_logits);
-    const cand = topkCandidates(sums, batch_size, num_beams, vocab, k);
-    const beam_outputs = scorer.process(
-      input_ids,
+  return beamSearchLoop(ctx, input_ids, attention_mask, scorer, (ids, cand, sums, beam_indices, prompt_len) =>
+    scorer.process(
+      ids,
       cand.scores,
       cand.tokens,
       cand.indices,
       sums,
-      vocab,
+      ctx.vocab,
       ctx.pad_token_id,
       ctx.eos_token_id,
       beam_indices,
-      decoder_prompt_len,
-    );
-    beam_scores = Float32Array.from(beam_outputs.next_beam_scores);
-    const beam_idx = beam_outputs.next_beam_indices;
-    input_ids = beam_idx.map((i, r) => [...input_ids[i], beam_outputs.next_beam_tokens[r]]);
-    mk = updateModelKwargs(outputs, mk);
-    if (mk.past_key_values !== undefined) reorderCache(mk.past_key_values, beam_idx);
-    if (beam_indices !== null) {
-      const prev = beam_indices;
-      beam_indices = beam_idx.map((i) => [...prev[i], i]);
-    }
-    if (scorer.is_done || ctx.stopping_criteria.call(input_ids, scores).every(Boolean)) break;
-  }
-  const seq = scorer.finalize(
-    input_ids,
-    Array.from(beam_scores),
-    ctx.stopping_criteria.max_length,
-    ctx.pad_token_id,
-    ctx.eos_token_id,
-    beam_indices,
-    decoder_prompt_len,
+      prompt_len,
+    ),
   );
-  return beamOutput(seq, config, scores, raw_logits, mk);
 }
 
 /**
@@ -1245,7 +1313,7 @@ function rankingFast(
 /** Row `t` of a hidden-state tensor [B, T, H] at position `pos`. */
 function hiddenAt(h: Tensor, b: number, pos: number): Float32Array {
   const [, T, H] = h.shape;
-  return (h.toFloat32() as Float32Array).slice((b * T + pos) * H, (b * T + pos + 1) * H);
+  return h.toFloat32().slice((b * T + pos) * H, (b * T + pos + 1) * H);
 }
 
 /**
@@ -1356,16 +1424,12 @@ function _contrastive_search(
     const new_cache = new DynamicCache();
     const parts = chosen.map((r) => cand_caches[r]);
     for (let layer = 0; layer < parts[0].cache.key_cache.length; layer++) {
-      const gather = (which: "key_cache" | "value_cache") => {
-        const t0 = parts[0].cache[which][layer];
-        const [, H, S, D] = t0.shape;
-        const per = H * S * D;
-        const out = new Float32Array(batch * per);
-        parts.forEach((p, b) =>
-          out.set((p.cache[which][layer].data as Float32Array).subarray(p.row * per, (p.row + 1) * per), b * per),
+      // row p.row of each chosen candidate's cache, stacked along the batch (any activation dtype)
+      const gather = (which: "key_cache" | "value_cache") =>
+        cat(
+          parts.map((p) => narrow(p.cache[which][layer], 0, p.row, 1)),
+          0,
         );
-        return new Tensor("float32", out, [batch, H, S, D]);
-      };
       new_cache.key_cache.push(gather("key_cache"));
       new_cache.value_cache.push(gather("value_cache"));
     }
@@ -1373,15 +1437,8 @@ function _contrastive_search(
     const nl = new Float32Array(batch * vocab);
     chosen.forEach((r, b) => nl.set(cand_logits[r], b * vocab));
     logit_for_next_step = new Tensor("float32", nl, [batch, vocab]);
-    for (let b = 0; b < batch; b++) {
-      if (has_eos && !unfinished[b]) next[b] = ctx.pad_token_id as number;
-      input_ids[b].push(next[b]);
-    }
-    ctx.streamer?.put(new Tensor("int64", next, [batch]));
     mk = updateModelKwargs({ past_key_values: new_cache }, mk);
-    const done = ctx.stopping_criteria.call(input_ids, scores);
-    for (let b = 0; b < batch; b++) unfinished[b] = unfinished[b] && !done[b];
-    if (!unfinished.some(Boolean)) break;
+    if (!appendAndCheck(ctx, input_ids, next, unfinished, has_eos, scores)) break;
   }
   return decoderOnlyOutput(input_ids, scores, raw_logits, mk);
 }
@@ -1486,8 +1543,12 @@ function _dola_decoding(
           : range(start_layer, 20, 2);
   else if (dola_layers === "high")
     candidate_premature_layers = L <= 40 ? range(Math.floor(L / 2), L, 2) : range(L - 20, L, 2);
-  else if (Array.isArray(dola_layers)) candidate_premature_layers = dola_layers.filter((i) => i < L);
-  else throw new ValueError("dola_layers must be either 'low', 'high' or a list of integers.");
+  else if (Array.isArray(dola_layers)) {
+    // HF indexes a Python tuple, where -1 would mean the last layer; refuse negative indices instead
+    if (dola_layers.some((i) => i < 0))
+      throw new ValueError(`dola_layers: layer indices must be >= 0, got ${JSON.stringify(dola_layers)}`);
+    candidate_premature_layers = dola_layers.filter((i) => i < L);
+  } else throw new ValueError("dola_layers must be either 'low', 'high' or a list of integers.");
   const lm_head = model.get_output_embeddings?.() ?? null;
   if (lm_head === null) throw new ValueError("DoLa is not supported for models that don't have output embeddings.");
 
@@ -1518,16 +1579,9 @@ function _dola_decoding(
     if (ctx.logits_warper !== null) next_token_scores = ctx.logits_warper.call(input_ids, next_token_scores);
     scores?.push(next_token_scores);
     raw_logits?.push(final_logits);
-    const next = chooseTokens(ctx, next_token_scores, batch);
-    for (let b = 0; b < batch; b++) {
-      if (has_eos && !unfinished[b]) next[b] = ctx.pad_token_id as number;
-      input_ids[b].push(next[b]);
-    }
-    ctx.streamer?.put(new Tensor("int64", next, [batch]));
     mk = updateModelKwargs(outputs, mk);
-    const done = ctx.stopping_criteria.call(input_ids, scores);
-    for (let b = 0; b < batch; b++) unfinished[b] = unfinished[b] && !done[b];
-    if (!unfinished.some(Boolean)) break;
+    if (!appendAndCheck(ctx, input_ids, chooseTokens(ctx, next_token_scores, batch), unfinished, has_eos, scores))
+      break;
   }
   return decoderOnlyOutput(input_ids, scores, raw_logits, mk);
 }

@@ -111,7 +111,7 @@ export function is_hub_id(s: string): boolean {
 }
 
 /** `models--org--name`, the repo's folder in the cache. */
-export function repo_folder_name(repo_id: string): string {
+function repo_folder_name(repo_id: string): string {
   return ["models", ...repo_id.split("/")].join("--");
 }
 
@@ -398,6 +398,15 @@ export async function hf_hub_download(
 
   const commit = meta.commit ?? (COMMIT_HASH.test(revision) ? revision : null);
   if (commit === null) throw new HubDownloadError(repo_id, filename, "the server sent no X-Repo-Commit header");
+  // Both name folders and files in the cache: a server must not be able to point them elsewhere.
+  if (!COMMIT_HASH.test(commit))
+    throw new HubDownloadError(repo_id, filename, `X-Repo-Commit ${JSON.stringify(commit)} is not a commit hash`);
+  if (!/^[\w-]{1,128}$/.test(meta.etag))
+    throw new HubDownloadError(
+      repo_id,
+      filename,
+      `ETag ${JSON.stringify(meta.etag)} is not a checksum or an opaque id`,
+    );
   if (revision !== commit) {
     await mkdir(join(repoDir, "refs", dirname(revision)), { recursive: true });
     await writeFile(join(repoDir, "refs", revision), commit);
@@ -438,7 +447,7 @@ function checkHubArgs(repo_id: string, opts: HubOptions): void {
 }
 
 /** The Hub options of any from_pretrained, checked even when a local folder makes them unused. */
-export function checkHubOptions(opts: HubOptions): void {
+function checkHubOptions(opts: HubOptions): void {
   if (opts === null || typeof opts !== "object") throw new ValueError("options: expected an object");
   for (const k of ["revision", "cache_dir", "token"] as const)
     if (opts[k] !== undefined && (typeof opts[k] !== "string" || opts[k] === ""))
@@ -457,6 +466,9 @@ export type FilePlan = (
   repo_id: string,
 ) => Promise<void>;
 
+/** A shard index lists one line per tensor (a few hundred KB for the largest Llama); past this it is not one. */
+const MAX_INDEX_BYTES = 50_000_000;
+
 /** Files of a model: config, generation config, then the first weights layout the repository has. */
 export const MODEL_FILES: FilePlan = async (get, repo_id) => {
   await get("config.json");
@@ -466,6 +478,8 @@ export const MODEL_FILES: FilePlan = async (get, repo_id) => {
     const path = await get(index, true);
     if (path === null) continue;
     let shards: string[];
+    if (statSync(path).size > MAX_INDEX_BYTES)
+      throw new CheckpointError(path, `larger than ${MAX_INDEX_BYTES} bytes: not a shard index`);
     try {
       const map = JSON.parse(readTextFileChecked(path, FILE_LIMITS.safetensors_index)).weight_map;
       shards = [...new Set(Object.values(map as Record<string, string>))];

@@ -4,7 +4,9 @@
  *
  *   s[i, j] = (q_i . k_j) / sqrt(D) + mask[i, j]        (the product through the matmul seam, float32 ops)
  *
- * so that in float32 the three implementations differ only in how the softmax is summed. Grouped-query
+ * so that in float32 the three implementations differ only in how the softmax is summed. Without a mask and
+ * with more than one query the attention is causal (torch's `is_causal`, which HF's sdpa path uses when nothing
+ * is padded; masked keys get -inf, i.e. weight exactly 0, as the finite minimum gives them). Grouped-query
  * attention reads key/value head floor(h / n_rep) directly: no repeat_kv copy.
  */
 import { ShapeError } from "../errors.ts";
@@ -35,6 +37,8 @@ export interface FusedInputs {
   k: Float32Array; // [B, nKV, S, D]
   v: Float32Array; // [B, nKV, S, D]
   mask: Float32Array | null; // [maskB, 1, T, maskL]
+  /** No mask given and more than one query: causal, aligned bottom-right (query i sees keys j <= S - T + i). */
+  is_causal: boolean;
   maskB: number;
   maskL: number;
   /** 1/scaling as a float32 (= sqrt(D)): eager divides by it, as HF 4.44. */
@@ -60,6 +64,7 @@ export function fusedInputs(
     k: key.toFloat32(),
     v: value.toFloat32(),
     mask: attention_mask ? attention_mask.toFloat32() : null,
+    is_causal: attention_mask === null && T > 1,
     maskB: attention_mask ? attention_mask.shape[0] : 0,
     maskL: attention_mask ? attention_mask.shape[3] : 0,
     divisor: f(1 / scaling),
@@ -85,9 +90,11 @@ export function scoreBlock(
   const mb = x.maskB === 1 ? 0 : b;
   for (let i = 0; i < n; i++) {
     const mo = (mb * T + t0 + i) * x.maskL + s0;
+    const lastVisible = S - T + t0 + i; // is_causal: keys after this one are masked
     for (let j = 0; j < c; j++) {
       let s = f(out[i * c + j] / x.divisor);
       if (x.mask !== null) s = f(s + x.mask[mo + j]);
+      else if (x.is_causal && s0 + j > lastVisible) s = -Infinity;
       out[i * c + j] = s;
     }
   }

@@ -18,7 +18,7 @@
  * Shapes are row-major and contiguous; a "view" (reshape, unsqueeze, narrow/split on dim 0) shares storage and
  * no op ever writes into its inputs, so sharing is safe.
  */
-import { ShapeError } from "../errors.ts";
+import { ShapeError, ValueError } from "../errors.ts";
 import { linear as matmulSeam, type WeightView } from "../ops/matmul.ts";
 import { ACT2FN } from "../ops/activations.ts";
 import { softmaxRows } from "../ops/softmax.ts";
@@ -115,6 +115,19 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   for (let o = 0; o < outer; o++)
     dst.set(src.subarray((o * n + start) * inner, (o * n + start + length) * inner), o * length * inner);
   return out;
+}
+
+/** `x.index_select(dim, index)`: the slices `index[i]` along dim, in that order (dim 0: rows of the batch). */
+export function index_select(x: Tensor, dim: number, index: number[]): Tensor {
+  const d = dimIndex(x, dim, "index_select");
+  for (const i of index)
+    if (!Number.isInteger(i) || i < 0 || i >= x.shape[d])
+      throw new ShapeError("index", `${i} is outside dim ${d} of [${x.shape}]`);
+  if (index.length === 0) throw new ShapeError("index", "expected at least one index");
+  return cat(
+    index.map((i) => narrow(x, d, i, 1)),
+    d,
+  );
 }
 
 /** `x.split(split_size, dim)`: consecutive pieces of `split_size` along dim (the last one may be shorter). */
@@ -341,7 +354,7 @@ export function mean(x: Tensor, dim: number, keepdim = false): Tensor {
  */
 export function get_activation(name: string): (x: Tensor) => Tensor {
   const fn = ACT2FN[name];
-  if (fn === undefined) throw new ShapeError("hidden_act", `unknown activation ${JSON.stringify(name)}`);
+  if (fn === undefined) throw new ValueError(`hidden_act: unknown activation ${JSON.stringify(name)}`);
   return (x) => unary(x, fn, name);
 }
 

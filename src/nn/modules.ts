@@ -5,9 +5,10 @@
  * Parameters are Tensors of dtype float32, float16 or bfloat16. 2-byte weights stay 2 bytes in memory and are
  * widened inside the kernels. Activations have the dtype torch would give them (src/nn/functional.ts).
  */
+import { allocFloat32 } from "../backends/kernel_memory.ts";
 import { ShapeError, ValueError } from "../errors.ts";
 import { bfloat16BitsToFloat32, float16BitsToFloat32 } from "../tensor/dtypes.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { Tensor, shapeSize } from "../tensor/tensor.ts";
 import * as F from "./functional.ts";
 
 export { weightView } from "./functional.ts";
@@ -39,7 +40,14 @@ export function newParameter(shape: number[], fill = 0): Tensor {
     (t as any).is_meta = true;
     return t;
   }
-  const t = Tensor.zeros("float32", shape);
+  // in kernel memory (src/backends/kernel_memory.ts): the matmul kernels and workers read it in place
+  let data: Float32Array;
+  try {
+    data = allocFloat32(shapeSize(shape));
+  } catch {
+    return Tensor.zeros("float32", shape); // the engine refused: Tensor.zeros throws the ShapeError naming the shape
+  }
+  const t = new Tensor("float32", data, shape);
   if (fill !== 0) (t.data as Float32Array).fill(fill);
   return t;
 }

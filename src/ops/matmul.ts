@@ -8,32 +8,19 @@
  * dot product in a JS number (float64) in order of k and rounds once to float32, so it is at least as accurate
  * as torch's float32 GEMM; the difference is float32 rounding (~1e-6 relative), inside the parity tolerances.
  *
- * The plain loop below is the readable reference. Faster backends (blocked JS, WASM SIMD, a worker pool over
- * SharedArrayBuffer) register with `setMatmulBackend` and must agree with it within float32 rounding;
- * modules never know which one runs.
+ * The plain loop below is the readable reference. Faster backends (src/backends: blocked JS, WASM SIMD with a
+ * worker pool over SharedArrayBuffer) must agree with it within float32 rounding; modules never know which one
+ * runs. By default the fastest available backend is chosen on the first call (src/backends/select.ts: option
+ * `configureMatmul`, env LLAMA_TS_BACKEND / LLAMA_TS_THREADS); `setMatmulBackend` picks one explicitly.
  */
 import { ValueError } from "../errors.ts";
+import type { MatmulBackend, WeightView } from "../backends/backend.ts";
+import { blockedBackend } from "../backends/blocked.ts";
+import { type BackendChoice, type MatmulOptions, chooseBackend } from "../backends/select.ts";
+import { WasmSimdBackend } from "../backends/wasm_simd.ts";
 import { halfToFloat32 } from "../tensor/dtypes.ts";
 
-/** A weight matrix as a kernel sees it: raw storage plus how to read it. */
-export interface WeightView {
-  dtype: "float32" | "float16" | "bfloat16";
-  data: Float32Array | Uint16Array;
-}
-
-export interface MatmulBackend {
-  readonly name: string;
-  /** out[M, N] = x[M, K] @ W[N, K]^T (+ bias[N]). */
-  linear(
-    out: Float32Array,
-    x: Float32Array,
-    w: WeightView,
-    bias: Float32Array | null,
-    M: number,
-    K: number,
-    N: number,
-  ): void;
-}
+export type { MatmulBackend, WeightView } from "../backends/backend.ts";
 
 /** The reference: three loops, a row of W decoded to float32 at a time when it is stored in 2 bytes. */
 export const referenceBackend: MatmulBackend = {
@@ -56,10 +43,52 @@ export const referenceBackend: MatmulBackend = {
   },
 };
 
-let current: MatmulBackend = referenceBackend;
-
 /** Every backend known by name (the reference first): the agreement tests run over all of them. */
-const registered = new Map<string, MatmulBackend>([[referenceBackend.name, referenceBackend]]);
+const registered = new Map<string, MatmulBackend>([
+  [referenceBackend.name, referenceBackend],
+  [blockedBackend.name, blockedBackend],
+  ["wasm-simd", new WasmSimdBackend({ threads: 1 })],
+]);
+
+let chosen: BackendChoice | null = null;
+
+/**
+ * The default: resolves on its first call (reading the options or environment, compiling the kernel module),
+ * so importing llama-ts does no I/O and starts no worker.
+ */
+const autoBackend: MatmulBackend = {
+  name: "auto",
+  linear(out, x, w, bias, M, K, N) {
+    resolveDefault().backend.linear(out, x, w, bias, M, K, N);
+  },
+};
+
+let current: MatmulBackend = autoBackend;
+
+function resolveDefault(): BackendChoice {
+  if (chosen === null) {
+    chosen = chooseBackend(referenceBackend);
+    registerMatmulBackend(chosen.backend);
+  }
+  return chosen;
+}
+
+/**
+ * Choose the backend from options (unset fields fall back to LLAMA_TS_BACKEND / LLAMA_TS_THREADS, then to the
+ * fastest available with every core) and select it. Returns what runs and why faster backends were not used.
+ */
+export function configureMatmul(opts: MatmulOptions = {}): BackendChoice {
+  chosen = chooseBackend(referenceBackend, opts);
+  setMatmulBackend(chosen.backend);
+  return chosen;
+}
+
+/** What the default (or configured) choice is, resolving it if no call has yet. */
+export function describeMatmulBackend(): BackendChoice {
+  if (current !== autoBackend && (chosen === null || chosen.backend !== current))
+    return { backend: current, description: `${current.name} (set with setMatmulBackend)`, fallbacks: [] };
+  return resolveDefault();
+}
 
 /** A MatmulBackend-shaped object, or a ValueError naming what is wrong (a string, a missing linear, ...). */
 function checkBackend(backend: unknown, where: string): asserts backend is MatmulBackend {
@@ -103,8 +132,9 @@ export function setMatmulBackend(backend: MatmulBackend | string): void {
   current = backend;
 }
 
+/** The backend `linear` uses (the default resolved to the concrete backend it chose). */
 export function getMatmulBackend(): MatmulBackend {
-  return current;
+  return current === autoBackend ? resolveDefault().backend : current;
 }
 
 /** out = x @ W^T (+ bias): see the module header. `out` defaults to a fresh [M, N] buffer. */

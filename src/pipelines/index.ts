@@ -19,6 +19,7 @@ import { ValueError } from "../errors.ts";
 import type { GenerateOptions } from "../generation/utils.ts";
 import { AutoModelForCausalLM, AutoModelForSequenceClassification } from "../models/auto/modeling_auto.ts";
 import { AutoTokenizer } from "../models/auto/tokenization_auto.ts";
+import { softmaxRows } from "../ops/softmax.ts";
 import type { LlamaForCausalLM, LlamaForSequenceClassification } from "../models/llama/modeling_llama.ts";
 import type { FromPretrainedOptions } from "../modeling_utils.ts";
 import type { ChatMessage } from "../tokenization_chat.ts";
@@ -154,7 +155,12 @@ function textGeneration(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerB
       throw new ValueError(
         `text-generation: expected a string or a chat (list of {role, content}), got ${JSON.stringify(prompt)}`,
       );
-    const out = model.generate([ids], { ...generateOpts, attention_mask: [ids.map(() => 1)] });
+    // HF's pipeline hands its tokenizer to generate, which needs one for `stop_strings`.
+    const out = model.generate([ids], {
+      tokenizer: tokenizer as unknown as GenerateOptions["tokenizer"],
+      ...generateOpts,
+      attention_mask: [ids.map(() => 1)],
+    });
     const rows: number[][] = out.tolist();
     return rows.map((seq) => {
       if (return_tensors) return { generated_token_ids: seq };
@@ -197,12 +203,9 @@ function textClassification(
           : "softmax");
     let scores: number[];
     if (fn === "sigmoid") scores = logits.map((x) => 1 / (1 + Math.exp(-x)));
-    else if (fn === "softmax") {
-      const m = Math.max(...logits);
-      const e = logits.map((x) => Math.exp(x - m));
-      const s = e.reduce((a, b) => a + b, 0);
-      scores = e.map((x) => x / s);
-    } else if (fn === "none") scores = logits;
+    else if (fn === "softmax")
+      scores = Array.from(softmaxRows(new Float32Array(logits.length), Float32Array.from(logits), 1, logits.length));
+    else if (fn === "none") scores = logits;
     else throw new ValueError(`function_to_apply: expected "softmax", "sigmoid" or "none", got ${JSON.stringify(fn)}`);
     const results = scores
       .map((score, i) => ({ label: config.id2label[i] ?? `LABEL_${i}`, score }))

@@ -11,20 +11,32 @@
  *      its position no longer maps to the same merged token.
  * Shapes: a string in, `[id, token][]` out.
  *
- * Left out: BPE-dropout (random; rejected when the file sets it) and the per-word cache (a speed-up only).
+ * Data structures, chosen for speed without changing the algorithm:
+ * - merge ranks in a `PairTable` keyed by the two ids (flat arrays, no collisions, no boxing);
+ * - the symbol list in typed arrays reused from call to call (no allocation per word once they have grown);
+ * - single characters of the Basic Multilingual Plane resolved through a 64 Ki-entry id table filled on first
+ *   sight, and byte fallback computed from the code point (no `TextEncoder` call per character);
+ * - tokenizers' word cache: up to `cache_capacity` words shorter than 256 UTF-8 bytes keep their final ids;
+ *   once full, new words are not added (`Cache::set` in tokenizers does the same), so its memory is bounded.
+ *
+ * Left out: BPE-dropout (random; rejected when the file sets it).
  */
 import { TokenizerError } from "../errors.ts";
 import type { BPEConfig } from "../formats/tokenizer_json.ts";
 import { MergeHeap } from "./heap.ts";
-import { utf8Encode } from "./utf8.ts";
-
-/** floor(sqrt(2^53)): the largest id bound for which left * bound + right never collides. */
-export const MAX_MERGE_ID_BOUND = 94_906_265;
+import { PairTable } from "./pair_table.ts";
 
 export interface ModelToken {
   id: number;
   value: string;
 }
+
+/** tokenizers' `DEFAULT_CACHE_CAPACITY`. */
+export const DEFAULT_CACHE_CAPACITY = 10_000;
+/** tokenizers caches only words shorter than this many UTF-8 bytes (`MAX_LENGTH` in models/bpe/model.rs). */
+const CACHE_MAX_WORD_BYTES = 256;
+/** `charIds` entry for a character not looked up yet (-1 means "not in the vocabulary"). */
+const UNSEEN = -2;
 
 export class BPE {
   readonly vocab: Map<string, number>;
@@ -37,11 +49,20 @@ export class BPE {
   readonly ignore_merges: boolean;
   /** merges in rank order, as given */
   readonly merges: Array<[string, string]>;
-  /** (left id * idBound + right id) -> index into mergeRank/mergeNewId */
-  private readonly mergeMap = new Map<number, number>();
+  /** (left id, right id) -> rank; the merged token's id is `mergeNewId[rank]`. */
+  private readonly mergeRanks: PairTable;
   private readonly mergeNewId: Int32Array;
-  private readonly idBound: number;
   private readonly byteIds: Int32Array | null;
+  private readonly unkId: number | null;
+  /** Id of each BMP character as a one-character token, filled lazily; null when a prefix/suffix applies. */
+  private readonly charIds: Int32Array | null;
+  /** Symbols of the word being merged (see `mergeAll`), grown on demand and reused. */
+  private symIds = new Int32Array(256);
+  private symPrev = new Int32Array(256);
+  private symNext = new Int32Array(256);
+  private readonly queue = new MergeHeap();
+  private cache = new Map<string, Int32Array>();
+  private cacheCapacity = DEFAULT_CACHE_CAPACITY;
 
   constructor(cfg: BPEConfig) {
     this.vocab = cfg.vocab;
@@ -53,22 +74,13 @@ export class BPE {
     this.end_of_word_suffix = cfg.end_of_word_suffix;
     this.ignore_merges = cfg.ignore_merges;
     this.merges = cfg.merges;
-    let maxId = 0;
-    for (const id of cfg.vocab.values()) maxId = Math.max(maxId, id);
-    this.idBound = maxId + 1;
-    // A merge key is left * idBound + right, exact while idBound^2 <= 2^53; past that, two pairs could share a
-    // key (encode("xz") giving "xy"). tokenizers hashes the pair itself; refusing is the collision-free choice.
-    if (cfg.merges.length > 0 && this.idBound > MAX_MERGE_ID_BOUND)
-      throw new TokenizerError(
-        "tokenizer.json",
-        `model.vocab: ids up to ${maxId} are not supported with merges (merge keys need ids below ${MAX_MERGE_ID_BOUND}; renumber the vocabulary)`,
-      );
+    this.mergeRanks = new PairTable(cfg.merges.length);
     this.mergeNewId = new Int32Array(cfg.merges.length);
     const prefixLen = cfg.continuing_subword_prefix?.length ?? 0;
     for (let rank = 0; rank < cfg.merges.length; rank++) {
       const [a, b] = cfg.merges[rank];
       // tokenizers collects (pair -> (rank, new_id)) into a HashMap: a repeated pair keeps its last rank.
-      this.mergeMap.set(this.vocab.get(a)! * this.idBound + this.vocab.get(b)!, rank);
+      this.mergeRanks.set(this.vocab.get(a)!, this.vocab.get(b)!, rank);
       this.mergeNewId[rank] = this.vocab.get(a + b.slice(prefixLen))!;
     }
     if (this.byte_fallback) {
@@ -78,6 +90,9 @@ export class BPE {
     } else {
       this.byteIds = null;
     }
+    this.unkId = this.unk_token === null ? null : this.vocab.get(this.unk_token)!;
+    const plain = !this.continuing_subword_prefix && !this.end_of_word_suffix;
+    this.charIds = plain ? new Int32Array(0x10000).fill(UNSEEN) : null;
   }
 
   get_vocab_size(): number {
@@ -92,104 +107,199 @@ export class BPE {
     return this.vocab_r.get(id) ?? null;
   }
 
-  /** `Model::tokenize` for one pre-token. */
-  tokenize(sequence: string): ModelToken[] {
-    if (sequence.length === 0) return [];
-    if (this.ignore_merges) {
-      const id = this.vocab.get(sequence);
-      if (id !== undefined) return [{ id, value: sequence }];
-    }
-    const ids = this.mergeWord(sequence);
-    return ids.map((id) => ({ id, value: this.vocab_r.get(id)! }));
+  /** tokenizers' `BPE::clear_cache`. */
+  clear_cache(): void {
+    this.cache.clear();
   }
 
-  /** `merge_word` + `merge_all`: the ids of the word's final symbols. */
-  private mergeWord(w: string): number[] {
-    const chars = Array.from(w);
-    const symbols: number[] = [];
-    let unk: number | null = null; // pending unknown (fused) symbol
-    const unkId = this.unk_token === null ? null : this.vocab.get(this.unk_token)!;
-    for (let i = 0; i < chars.length; i++) {
-      let s = chars[i];
-      if (i > 0 && this.continuing_subword_prefix) s = this.continuing_subword_prefix + s;
-      if (i === chars.length - 1 && this.end_of_word_suffix) s = s + this.end_of_word_suffix;
-      const id = this.vocab.get(s);
+  /** tokenizers' `BPE::resize_cache`: at most `capacity` words are kept (0 turns the cache off). */
+  resize_cache(capacity: number): void {
+    this.cacheCapacity = capacity;
+    this.cache.clear();
+  }
+
+  /** Words in the cache now (at most the capacity). */
+  get cache_size(): number {
+    return this.cache.size;
+  }
+
+  /** `Model::tokenize` for one pre-token. */
+  tokenize(sequence: string): ModelToken[] {
+    const ids: number[] = [];
+    const tokens: string[] = [];
+    this.tokenizeInto(sequence, ids, tokens);
+    return ids.map((id, i) => ({ id, value: tokens[i] }));
+  }
+
+  /** `tokenize`, appending ids and token strings to the caller's arrays (no object per token). */
+  tokenizeInto(sequence: string, ids: number[], tokens: string[]): void {
+    if (sequence.length === 0) return;
+    if (this.ignore_merges) {
+      const id = this.vocab.get(sequence);
       if (id !== undefined) {
-        if (unk !== null) {
-          symbols.push(unk);
-          unk = null;
+        ids.push(id);
+        tokens.push(sequence);
+        return;
+      }
+    }
+    let word = this.cache.get(sequence);
+    if (word === undefined) {
+      word = this.mergeAll(this.mergeWord(sequence));
+      // sequence.length counts UTF-16 units, at most the UTF-8 length: check the cheap bound first.
+      if (
+        this.cache.size < this.cacheCapacity &&
+        sequence.length < CACHE_MAX_WORD_BYTES &&
+        Buffer.byteLength(sequence, "utf8") < CACHE_MAX_WORD_BYTES
+      )
+        this.cache.set(sequence, word);
+    }
+    for (let i = 0; i < word.length; i++) {
+      ids.push(word[i]);
+      tokens.push(this.vocab_r.get(word[i])!);
+    }
+  }
+
+  /** Id of the one-character token `ch` (code point `cp`), or -1. */
+  private charId(ch: string, cp: number, first: boolean, last: boolean): number {
+    if (this.charIds !== null && cp < 0x10000) {
+      let id = this.charIds[cp];
+      if (id === UNSEEN) id = this.charIds[cp] = this.vocab.get(ch) ?? -1;
+      return id;
+    }
+    let s = ch;
+    if (!first && this.continuing_subword_prefix) s = this.continuing_subword_prefix + s;
+    if (last && this.end_of_word_suffix) s = s + this.end_of_word_suffix;
+    return this.vocab.get(s) ?? -1;
+  }
+
+  /**
+   * `merge_word`, step 1: the word's initial symbols in `symIds`, returning their count. A character missing
+   * from the vocabulary becomes its UTF-8 bytes' `<0xNN>` tokens (byte_fallback, when all of them exist), else
+   * `unk_token`, else it is dropped, as tokenizers does.
+   */
+  private mergeWord(w: string): number {
+    let count = 0;
+    let unk = -1; // pending unknown (fused) symbol
+    const bytes = [0, 0, 0, 0];
+    for (let i = 0; i < w.length;) {
+      const cp = w.codePointAt(i)!;
+      const width = cp > 0xffff ? 2 : 1;
+      const id = this.charId(width === 1 ? w[i] : w.slice(i, i + 2), cp, i === 0, i + width === w.length);
+      i += width;
+      if (count + 5 > this.symIds.length) this.growSymbols(count + 5);
+      if (id >= 0) {
+        if (unk >= 0) {
+          this.symIds[count++] = unk;
+          unk = -1;
         }
-        symbols.push(id);
+        this.symIds[count++] = id;
         continue;
       }
-      if (this.byteIds) {
-        const bytes = utf8Encode(s);
-        const byteTokens: number[] = [];
-        for (const b of bytes) {
-          if (this.byteIds[b] < 0) break;
-          byteTokens.push(this.byteIds[b]);
-        }
-        if (byteTokens.length === bytes.length) {
+      if (this.byteIds !== null) {
+        // A lone surrogate has no UTF-8 form; the native library receives U+FFFD for it.
+        const n = utf8Bytes(cp >= 0xd800 && cp <= 0xdfff ? 0xfffd : cp, bytes);
+        let ok = true;
+        for (let k = 0; k < n; k++) if (this.byteIds[bytes[k]] < 0) ok = false;
+        if (ok) {
           // tokenizers does not flush a pending unk here: it stays pending until the next known character.
-          symbols.push(...byteTokens);
+          for (let k = 0; k < n; k++) this.symIds[count++] = this.byteIds[bytes[k]];
           continue;
         }
       }
-      if (unkId !== null) {
-        if (unk !== null && !this.fuse_unk) symbols.push(unk);
-        unk = unkId;
+      if (this.unkId !== null) {
+        if (unk >= 0 && !this.fuse_unk) this.symIds[count++] = unk;
+        unk = this.unkId;
       }
-      // Without unk_token the character is dropped, as tokenizers does.
     }
-    if (unk !== null) symbols.push(unk);
-    return this.mergeAll(symbols);
+    if (unk >= 0) {
+      if (count + 1 > this.symIds.length) this.growSymbols(count + 1);
+      this.symIds[count++] = unk;
+    }
+    return count;
   }
 
-  private mergeAll(c: number[]): number[] {
-    const n = c.length;
-    if (n < 2) return c;
-    const ids = Int32Array.from(c);
-    const prev = new Int32Array(n);
-    const next = new Int32Array(n);
-    const alive = new Uint8Array(n).fill(1);
+  private growSymbols(min: number): void {
+    let n = this.symIds.length;
+    while (n < min) n *= 2;
+    const ids = new Int32Array(n);
+    ids.set(this.symIds);
+    this.symIds = ids;
+    this.symPrev = new Int32Array(n);
+    this.symNext = new Int32Array(n);
+  }
+
+  /** `merge_all` over the first `n` symbols of `symIds`: the ids of the final symbols, in order. */
+  private mergeAll(n: number): Int32Array {
+    const ids = this.symIds;
+    if (n < 2) return ids.slice(0, n);
+    const prev = this.symPrev;
+    const next = this.symNext;
     for (let k = 0; k < n; k++) {
       prev[k] = k - 1;
       next[k] = k + 1 < n ? k + 1 : -1;
     }
-    const bound = this.idBound;
+    const ranks = this.mergeRanks;
     // Entries: key (rank, pos) so the lowest rank pops first and ties go to the leftmost; payload new_id.
-    const queue = new MergeHeap();
+    const queue = this.queue;
+    queue.size = 0;
     for (let k = 0; k + 1 < n; k++) {
-      const r = this.mergeMap.get(ids[k] * bound + ids[k + 1]);
-      if (r !== undefined) queue.push(r, k, this.mergeNewId[r], 0);
+      const r = ranks.get(ids[k], ids[k + 1]);
+      if (r >= 0) queue.push(r, k, this.mergeNewId[r], 0);
     }
+    let remaining = n;
     while (queue.pop()) {
       const pos = queue.topKey2;
       const newId = queue.topPay1;
-      if (!alive[pos]) continue;
+      if (ids[pos] === -1) continue; // merged into its left neighbour since
       const right = next[pos];
       if (right === -1) continue;
-      const r = this.mergeMap.get(ids[pos] * bound + ids[right]);
-      if (r === undefined || this.mergeNewId[r] !== newId) continue;
+      const r = ranks.get(ids[pos], ids[right]);
+      if (r < 0 || this.mergeNewId[r] !== newId) continue;
       ids[pos] = newId;
       next[pos] = next[right];
-      alive[right] = 0;
+      ids[right] = -1;
+      remaining--;
       if (next[right] !== -1) prev[next[right]] = pos;
       const p = prev[pos];
       if (p >= 0) {
-        const rp = this.mergeMap.get(ids[p] * bound + ids[pos]);
-        if (rp !== undefined) queue.push(rp, p, this.mergeNewId[rp], 0);
+        const rp = ranks.get(ids[p], ids[pos]);
+        if (rp >= 0) queue.push(rp, p, this.mergeNewId[rp], 0);
       }
       const nx = next[pos];
       if (nx !== -1) {
-        const rn = this.mergeMap.get(ids[pos] * bound + ids[nx]);
-        if (rn !== undefined) queue.push(rn, pos, this.mergeNewId[rn], 0);
+        const rn = ranks.get(ids[pos], ids[nx]);
+        if (rn >= 0) queue.push(rn, pos, this.mergeNewId[rn], 0);
       }
     }
-    const out: number[] = [];
-    for (let k = 0; k !== -1; k = next[k]) out.push(ids[k]);
+    const out = new Int32Array(remaining);
+    let j = 0;
+    for (let k = 0; k !== -1; k = next[k]) out[j++] = ids[k];
     return out;
   }
+}
+
+/** The UTF-8 bytes of code point `cp` into `out`; returns their count. */
+function utf8Bytes(cp: number, out: number[]): number {
+  if (cp < 0x80) {
+    out[0] = cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    out[0] = 0xc0 | (cp >> 6);
+    out[1] = 0x80 | (cp & 0x3f);
+    return 2;
+  }
+  if (cp < 0x10000) {
+    out[0] = 0xe0 | (cp >> 12);
+    out[1] = 0x80 | ((cp >> 6) & 0x3f);
+    out[2] = 0x80 | (cp & 0x3f);
+    return 3;
+  }
+  out[0] = 0xf0 | (cp >> 18);
+  out[1] = 0x80 | ((cp >> 12) & 0x3f);
+  out[2] = 0x80 | ((cp >> 6) & 0x3f);
+  out[3] = 0x80 | (cp & 0x3f);
+  return 4;
 }
 
 /** `<0xNN>` with upper-case hex, the byte-fallback token name (`format!("<{:#04X}>", b)`). */

@@ -31,13 +31,15 @@ export function isRustWhitespace(ch: string): boolean {
 }
 
 /**
- * tokenizers' Replace: every match of `pattern` becomes `content` (literally). Regex patterns are Oniguruma in
- * tokenizers; they are compiled once here by safe_regex.ts (linear-time RE2 where the pattern allows it).
+ * tokenizers' Replace: every match of `pattern` becomes `content` (literally), built once per config. A literal
+ * pattern skips strings that do not contain it; regex patterns are Oniguruma in tokenizers and are compiled once
+ * here by safe_regex.ts (linear-time RE2 where the pattern allows it).
  */
 function replacer(pattern: Pattern, content: string): (s: string) => string {
   if ("String" in pattern) {
-    const needle = pattern.String;
-    return (s) => (needle === "" ? s : s.replaceAll(needle, content));
+    const literal = pattern.String;
+    if (literal === "") return (s) => s;
+    return (s) => (s.includes(literal) ? s.replaceAll(literal, content) : s);
   }
   const re = compileSafeRegex(pattern.Regex, (message) => {
     throw new TokenizerError("tokenizer.json", `Regex ${JSON.stringify(pattern.Regex)}: ${message}`);
@@ -155,23 +157,7 @@ export function buildDecoder(cfg: DecoderConfig): Decoder {
     case "Fuse":
       return (tokens) => [tokens.join("")];
     case "Strip":
-      return (tokens) =>
-        tokens.map((t) => {
-          const chars = Array.from(t);
-          let startCut = 0;
-          for (let i = 0; i < Math.min(cfg.start, chars.length); i++) {
-            if (chars[i] === cfg.content) startCut = i + 1;
-            else break;
-          }
-          let stopCut = chars.length;
-          for (let i = 0; i < cfg.stop; i++) {
-            const index = chars.length - i - 1;
-            if (index < 0) break;
-            if (chars[index] === cfg.content) stopCut = index;
-            else break;
-          }
-          return stopCut > startCut ? chars.slice(startCut, stopCut).join("") : "";
-        });
+      return (tokens) => tokens.map((t) => stripToken(t, cfg.content, cfg.start, cfg.stop));
     case "Metaspace":
       // Every replacement char becomes ' ', except in the first token, where tokenizers drops them all.
       return (tokens) =>
@@ -186,7 +172,34 @@ export function buildDecoder(cfg: DecoderConfig): Decoder {
   }
 }
 
-const BYTE_TOKEN = /^<0x([0-9A-Fa-f]{2})>$/;
+/**
+ * `Strip` decoder on one token: drop up to `start` leading and `stop` trailing characters equal to `content`
+ * (characters are code points; `content` is one character). Only the ends are looked at, so stripping the one
+ * fused token of a long text costs O(start + stop), not a split of the whole text into characters.
+ */
+function stripToken(t: string, content: string, start: number, stop: number): string {
+  let from = 0;
+  for (let i = 0; i < start && t.startsWith(content, from); i++) from += content.length;
+  let to = t.length;
+  for (let i = 0; i < stop && to - content.length >= from && t.endsWith(content, to); i++) to -= content.length;
+  return from === 0 && to === t.length ? t : t.slice(from, to);
+}
+
+/** The byte a `<0xNN>` token spells (hex digits in either case), or -1 for any other token. */
+function byteTokenValue(t: string): number {
+  if (t.length !== 6 || t.charCodeAt(0) !== 0x3c || t.charCodeAt(1) !== 0x30 || t.charCodeAt(2) !== 0x78) return -1;
+  if (t.charCodeAt(5) !== 0x3e) return -1;
+  const hi = hexDigit(t.charCodeAt(3));
+  const lo = hexDigit(t.charCodeAt(4));
+  return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
 
 /**
  * `ByteFallback`: runs of `<0xNN>` tokens become the UTF-8 text they spell; a run that is not valid UTF-8
@@ -201,8 +214,8 @@ function byteFallbackDecoder(tokens: string[]): string[] {
     run = [];
   };
   for (const t of tokens) {
-    const m = t.length === 6 ? BYTE_TOKEN.exec(t) : null;
-    if (m) run.push(parseInt(m[1], 16));
+    const b = byteTokenValue(t);
+    if (b >= 0) run.push(b);
     else {
       flush();
       out.push(t);
@@ -210,6 +223,58 @@ function byteFallbackDecoder(tokens: string[]): string[] {
   }
   flush();
   return out;
+}
+
+/**
+ * The decoder chain Llama's tokenizer.json files use (legacy and not): literal `Replace`s, optionally
+ * `ByteFallback`, `Fuse`, then `Strip`s, run in one pass over the ids. Each token contributes either its
+ * replaced text or, when `ByteFallback` reads it as `<0xNN>`, one byte; both are prepared once per id and
+ * cached by the caller. The caller appends texts, gathers each run of bytes and decodes it as `ByteFallback`
+ * does (a run that is not valid UTF-8 becomes one U+FFFD per byte), then applies `finish` (the `Strip`s on the
+ * fused text). Equal to running the stages one after the other, without a list of strings per stage.
+ */
+export class FusedDecoder {
+  private constructor(
+    private readonly replaces: Array<(s: string) => string>,
+    private readonly byteFallback: boolean,
+    private readonly strips: Array<{ content: string; start: number; stop: number }>,
+  ) {}
+
+  /** The fused form of `cfg`, or null when the chain has another shape (the stage-by-stage path is used). */
+  static compile(cfg: DecoderConfig | null): FusedDecoder | null {
+    if (cfg === null) return null;
+    const steps = cfg.type === "Sequence" ? cfg.decoders : [cfg];
+    let i = 0;
+    const replaces: Array<(s: string) => string> = [];
+    for (; i < steps.length; i++) {
+      const step = steps[i];
+      if (step.type !== "Replace" || !("String" in step.pattern)) break;
+      replaces.push(replacer(step.pattern, step.content));
+    }
+    const byteFallback = steps[i]?.type === "ByteFallback";
+    if (byteFallback) i++;
+    if (steps[i]?.type !== "Fuse") return null;
+    const strips: Array<{ content: string; start: number; stop: number }> = [];
+    for (i++; i < steps.length; i++) {
+      const step = steps[i];
+      if (step.type !== "Strip") return null;
+      strips.push({ content: step.content, start: step.start, stop: step.stop });
+    }
+    return new FusedDecoder(replaces, byteFallback, strips);
+  }
+
+  /** What token `t` contributes: its byte when ByteFallback reads it as `<0xNN>`, else its replaced text. */
+  prepare(t: string): number | string {
+    for (const replace of this.replaces) t = replace(t);
+    const b = this.byteFallback ? byteTokenValue(t) : -1;
+    return b >= 0 ? b : t;
+  }
+
+  /** The `Strip`s, on the fused text. */
+  finish(text: string): string {
+    for (const { content, start, stop } of this.strips) text = stripToken(text, content, start, stop);
+    return text;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -43,12 +43,15 @@ import {
   validateModelProto,
 } from "../formats/sentencepiece_model.ts";
 import { MergeHeap } from "./heap.ts";
+import { PairTable } from "./pair_table.ts";
 import { PrefixTree } from "./trie.ts";
-import { decodeBytesSentencePiece, decodeUtf8Char, utf8DecodeLossy, utf8Encode } from "./utf8.ts";
+import { decodeBytesSentencePiece, decodeUtf8Char, toWellFormed, utf8DecodeLossy, utf8Encode } from "./utf8.ts";
 
 /** U+2581 LOWER ONE EIGHTH BLOCK, sentencepiece's visible space (`kSpaceSymbol`). */
 export const SPACE_SYMBOL = "\u2581";
 const SPACE_SYMBOL_UTF8 = [0xe2, 0x96, 0x81];
+/** `charIds` entry for a character not looked up yet. */
+const UNSEEN = -2;
 
 // ---------------------------------------------------------------------------------------------------------
 // Prefix matching: user-defined symbols (a PrefixTree, trie.ts) and the precompiled charsmap (a Darts double array)
@@ -184,6 +187,7 @@ export class SentencePieceNormalizer {
 
   /** The normalized text. */
   normalize(text: string): string {
+    if (this.trie === null && this.userDefined === null) return this.normalizeWithoutRules(text);
     const input = utf8Encode(text);
     if (input.length === 0) return "";
     const spec = this.spec;
@@ -232,6 +236,29 @@ export class SentencePieceNormalizer {
     if (this.treatWhitespaceAsSuffix && spec.add_dummy_prefix) addWs();
     return utf8DecodeLossy(out.view());
   }
+
+  /**
+   * `normalize` for a spec with no rules and no user-defined symbols (Llama's "identity" normalizer): the same
+   * steps done on the JS string, without the round trip through UTF-8. Lone surrogates become U+FFFD, as
+   * UTF-8 encoding makes them. As in the byte loop above, only U+0020 counts as a space when folding, and the
+   * trailing strip removes escaped spaces whatever their origin (a literal "▁" at the end goes too).
+   */
+  private normalizeWithoutRules(text: string): string {
+    const spec = this.spec;
+    let s = toWellFormed(text);
+    if (spec.remove_extra_whitespaces) s = s.replace(/^ +/, "").replace(/ {2,}/g, " ");
+    if (s.length === 0) return "";
+    const ws = spec.escape_whitespaces ? SPACE_SYMBOL : " ";
+    if (spec.escape_whitespaces) s = s.replaceAll(" ", SPACE_SYMBOL);
+    if (spec.add_dummy_prefix && !this.treatWhitespaceAsSuffix) s = ws + s;
+    if (spec.remove_extra_whitespaces) {
+      let end = s.length;
+      while (end > 0 && s[end - 1] === ws) end--;
+      s = s.slice(0, end);
+    }
+    if (spec.add_dummy_prefix && this.treatWhitespaceAsSuffix) s += ws;
+    return s;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -259,6 +286,10 @@ export class SentencePieceProcessor {
   private readonly userDefined: PrefixTree<number> | null;
   private readonly unkId: number;
   private readonly bytePieceIds = new Int32Array(256).fill(-1);
+  /** Piece id of each BMP character, filled on first sight (-1: not a piece). */
+  private readonly charIds = new Int32Array(0x10000).fill(UNSEEN);
+  private pairTable: PairTable | null = null;
+  private readonly agenda = new MergeHeap();
 
   /** Loads a parsed proto; validates it as sentencepiece does (`file` names the source in errors). */
   constructor(proto: ModelProto, file = "tokenizer.model") {
@@ -376,52 +407,109 @@ export class SentencePieceProcessor {
 
   /** `sp.encode(text, out_type=str)`. */
   encode_as_pieces(text: string): string[] {
-    return this.encodeToPieces(text).map(([p]) => p);
+    const pieces: string[] = [];
+    this.encodeInto(text, [], pieces);
+    return pieces;
   }
 
   /** `sp.encode(text)`: ids, no BOS/EOS. */
   encode(text: string): number[] {
-    return this.encodeToPieces(text).map(([, id]) => id);
+    const ids: number[] = [];
+    this.encodeInto(text, ids, null);
+    return ids;
   }
 
   /** Pieces with ids, after unknown handling (`PopulateSentencePieceText`). */
   encodeToPieces(text: string): Array<[string, number]> {
-    const normalized = this.normalizer.normalize(text);
-    const result = this.bpeEncode(normalized);
-    const out: Array<[string, number]> = [];
-    let prevUnk = false;
-    for (const [w, id] of result) {
-      const isUnk = this.is_unknown(id);
-      if (this.is_control(id)) {
-        out.push([w, id]);
-      } else if (isUnk && this.trainer.byte_fallback) {
-        for (const b of utf8Encode(w)) out.push([byteToPiece(b), this.bytePieceIds[b]]);
-      } else if (prevUnk && isUnk) {
-        const last = out[out.length - 1];
-        last[0] += w;
-      } else {
-        out.push([w, id]);
-      }
-      prevUnk = isUnk;
-    }
-    return out;
+    const ids: number[] = [];
+    const pieces: string[] = [];
+    this.encodeInto(text, ids, pieces);
+    return ids.map((id, i) => [pieces[i], id]);
   }
 
-  /** `bpe::Model::SampleEncode(normalized, alpha=0)`: [piece, id] pairs before unknown handling. */
-  private bpeEncode(normalized: string): Array<[string, number]> {
+  /**
+   * `PopulateSentencePieceText` over the BPE result: appends ids (and, when `pieces` is given, the piece
+   * strings). An unknown piece becomes its UTF-8 bytes' byte pieces with byte_fallback; otherwise consecutive
+   * unknown pieces fuse into one (one id, the surfaces joined).
+   */
+  private encodeInto(text: string, ids: number[], pieces: string[] | null): void {
+    const normalized = this.normalizer.normalize(text);
+    let prevUnk = false;
+    this.bpeEncode(normalized, (id, start, len) => {
+      const isUnk = this.is_unknown(id);
+      if (isUnk && this.trainer.byte_fallback) {
+        for (const b of utf8Encode(normalized.substr(start, len))) {
+          ids.push(this.bytePieceIds[b]);
+          pieces?.push(byteToPiece(b));
+        }
+      } else if (prevUnk && isUnk) {
+        if (pieces !== null) pieces[pieces.length - 1] += normalized.substr(start, len);
+      } else {
+        ids.push(id);
+        pieces?.push(normalized.substr(start, len));
+      }
+      prevUnk = isUnk;
+    });
+  }
+
+  /** Id of the symbol `normalized[i..i+width)` as a piece BPE may form, or -1 (BMP characters cached). */
+  private symbolId(normalized: string, i: number, width: number): number {
+    if (width === 1) {
+      const c = normalized.charCodeAt(i);
+      let id = this.charIds[c];
+      if (id === UNSEEN) id = this.charIds[c] = this.pieces.get(normalized[i]) ?? -1;
+      return id;
+    }
+    return this.pieces.get(normalized.substr(i, width)) ?? -1;
+  }
+
+  /**
+   * (left piece id, right piece id) -> id of the piece spelled by their concatenation, for every piece that
+   * splits into two pieces: "is left + right a piece?" answered without building the string. Built on the
+   * first encode (about 150,000 pairs for Llama's 32,000 pieces).
+   */
+  private pairs(): PairTable {
+    if (this.pairTable !== null) return this.pairTable;
+    const table = new PairTable(this.pieces.size * 4);
+    for (const [piece, id] of this.pieces) {
+      for (let k = 1; k < piece.length; k++) {
+        const c = piece.charCodeAt(k);
+        if (c >= 0xdc00 && c <= 0xdfff) continue; // never split a surrogate pair
+        const left = this.pieces.get(piece.slice(0, k));
+        if (left === undefined) continue;
+        const right = this.pieces.get(piece.slice(k));
+        if (right !== undefined) table.set(left, right, id);
+      }
+    }
+    this.pairTable = table;
+    return table;
+  }
+
+  /**
+   * `bpe::Model::SampleEncode(normalized, alpha=0)`: calls `emit(id, start, length)` for each final piece, a
+   * span of `normalized` in code units, before unknown handling (an unknown character's id is unk's).
+   *
+   * Symbols are spans in a doubly linked list (typed arrays), each with its piece id (-1 for a character that is
+   * no piece). A candidate pair is found in `pairs()` when both sides are pieces, else by looking up the
+   * concatenated string (only characters outside the vocabulary take that path).
+   */
+  private bpeEncode(normalized: string, emit: (id: number, start: number, len: number) => void): void {
     const n = normalized.length;
-    if (n === 0) return [];
-    // Symbols: a doubly linked list over [start, start + len) spans of `normalized` (code units).
+    if (n === 0) return;
     const start = new Int32Array(n);
     const len = new Int32Array(n);
+    const ids = new Int32Array(n);
     const freeze = new Uint8Array(n);
     let count = 0;
     for (let i = 0; i < n; count++) {
       let l = this.userDefined ? this.userDefined.longestPrefix((k) => normalized.charCodeAt(k), i, n) : 0;
-      if (l > 0) freeze[count] = 1;
-      else {
+      if (l > 0) {
+        freeze[count] = 1;
+        ids[count] = this.pieces.get(normalized.substr(i, l)) ?? -1;
+      } else {
         const c = normalized.charCodeAt(i);
         l = c >= 0xd800 && c <= 0xdbff && i + 1 < n ? 2 : 1;
+        ids[count] = this.symbolId(normalized, i, l);
       }
       start[count] = i;
       len[count] = l;
@@ -433,20 +521,29 @@ export class SentencePieceProcessor {
       prev[k] = k - 1;
       next[k] = k + 1 < count ? k + 1 : -1;
     }
+    const pairs = this.pairs();
+    const pairId = (left: number, right: number): number => {
+      const a = ids[left];
+      const b = ids[right];
+      if (a >= 0 && b >= 0) return pairs.get(a, b);
+      return this.pieces.get(normalized.substr(start[left], len[left] + len[right])) ?? -1;
+    };
 
     // Agenda entries: key (-score, left) so the best score pops first and ties go to the leftmost pair;
     // payload (right, size) to recognise stale entries.
-    const agenda = new MergeHeap();
+    const agenda = this.agenda;
+    agenda.size = 0;
     const revMerge = new Map<string, [string, string]>();
     const maybeAddPair = (left: number, right: number) => {
       if (left === -1 || right === -1 || freeze[left] === 1 || freeze[right] === 1) return;
-      const size = len[left] + len[right];
-      const piece = normalized.substr(start[left], size);
-      const id = this.pieces.get(piece);
-      if (id === undefined) return;
-      agenda.push(-this.scores[id], left, right, size);
+      const id = pairId(left, right);
+      if (id < 0) return;
+      agenda.push(-this.scores[id], left, right, len[left] + len[right]);
       if (this.types[id] === PieceType.UNUSED) {
-        revMerge.set(piece, [normalized.substr(start[left], len[left]), normalized.substr(start[right], len[right])]);
+        revMerge.set(this.pieceList[id], [
+          normalized.substr(start[left], len[left]),
+          normalized.substr(start[right], len[right]),
+        ]);
       }
     };
     for (let k = 1; k < count; k++) maybeAddPair(k - 1, k);
@@ -456,6 +553,7 @@ export class SentencePieceProcessor {
       const right = agenda.topPay1;
       // Stale entry: one side was merged away or grew since the pair was queued.
       if (len[left] === 0 || len[right] === 0 || len[left] + len[right] !== agenda.topPay2) continue;
+      ids[left] = pairId(left, right);
       len[left] += len[right];
       next[left] = next[right];
       if (next[right] >= 0) prev[next[right]] = left;
@@ -464,23 +562,22 @@ export class SentencePieceProcessor {
       maybeAddPair(left, next[left]);
     }
 
-    const out: Array<[string, number]> = [];
-    const resegment = (w: string) => {
+    // An UNUSED piece may be formed but not emitted: it is split back into the two symbols it was made of.
+    const resegment = (w: string, at: number) => {
       const id = this.piece_to_id(w);
-      if (!this.is_unused(id)) {
-        out.push([w, id]);
+      const p = this.is_unused(id) ? revMerge.get(w) : undefined;
+      if (p === undefined) {
+        emit(id, at, w.length);
         return;
       }
-      const p = revMerge.get(w);
-      if (!p) {
-        out.push([w, id]);
-        return;
-      }
-      resegment(p[0]);
-      resegment(p[1]);
+      resegment(p[0], at);
+      resegment(p[1], at + p[0].length);
     };
-    for (let k = 0; k !== -1; k = next[k]) resegment(normalized.substr(start[k], len[k]));
-    return out;
+    for (let k = 0; k !== -1; k = next[k]) {
+      const id = ids[k];
+      if (id >= 0 && !this.is_unused(id)) emit(id, start[k], len[k]);
+      else resegment(normalized.substr(start[k], len[k]), start[k]);
+    }
   }
 
   /** `sp.decode(ids)`: ids must be in range (sentencepiece returns "Invalid id" otherwise). */

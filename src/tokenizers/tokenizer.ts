@@ -25,10 +25,11 @@ import {
 } from "../formats/tokenizer_json.ts";
 import { AddedToken, AddedVocabulary } from "./added_vocabulary.ts";
 import { BPE } from "./bpe.ts";
-import { toWellFormed } from "./utf8.ts";
+import { decodeByteRunStrict, toWellFormed } from "./utf8.ts";
 import {
   type Decoder,
   type Encoding,
+  FusedDecoder,
   type Normalizer,
   type PostProcessor,
   type PreTokenizer,
@@ -48,6 +49,12 @@ export class Tokenizer {
   private normalizerFn: Normalizer | null;
   private preTokenizerFn: PreTokenizer | null;
   private decoderFn: Decoder | null;
+  /** The decoder chain run in one pass, when it has the shape `FusedDecoder` handles. */
+  private fusedDecoder: FusedDecoder | null;
+  /** What each id contributes to a fused decode (see `FusedDecoder.prepare`), filled on first use. */
+  private fusedPieces = new Map<number, number | string>();
+  /** The current run of byte tokens' bytes during a fused decode, reused. */
+  private byteRun = new Uint8Array(64);
   private postProcessor: PostProcessor | null;
   /** The configs, kept to serialize the tokenizer back to JSON. */
   private config: TokenizerConfigJSON;
@@ -58,6 +65,7 @@ export class Tokenizer {
     this.normalizerFn = config.normalizer ? buildNormalizer(config.normalizer) : null;
     this.preTokenizerFn = config.pre_tokenizer ? buildPreTokenizer(config.pre_tokenizer) : null;
     this.decoderFn = config.decoder ? buildDecoder(config.decoder) : null;
+    this.fusedDecoder = FusedDecoder.compile(config.decoder);
     this.postProcessor = config.post_processor ? buildPostProcessor(config.post_processor) : null;
     // tokenizers adds the file's added tokens in order (special ones registered as special); ids follow the
     // vocabulary, or come next after it.
@@ -102,6 +110,8 @@ export class Tokenizer {
   set decoder(cfg: DecoderConfig | null) {
     this.config = { ...this.config, decoder: cfg };
     this.decoderFn = cfg ? buildDecoder(cfg) : null;
+    this.fusedDecoder = FusedDecoder.compile(cfg);
+    this.fusedPieces.clear();
   }
   get post_processor(): PostProcessorConfig | null {
     return this.config.post_processor;
@@ -143,10 +153,12 @@ export class Tokenizer {
   }
 
   add_tokens(tokens: AddedToken[]): number {
+    this.fusedPieces.clear();
     return this.added_vocabulary.add_tokens(tokens, this.model, this.normalizerFn);
   }
 
   add_special_tokens(tokens: AddedToken[]): number {
+    this.fusedPieces.clear();
     return this.added_vocabulary.add_special_tokens(tokens, this.model, this.normalizerFn);
   }
 
@@ -164,12 +176,7 @@ export class Tokenizer {
         continue;
       }
       const pieces = this.preTokenizerFn ? this.preTokenizerFn(split.text, split.isFirst) : [split.text];
-      for (const piece of pieces) {
-        for (const t of this.model.tokenize(piece)) {
-          enc.ids.push(t.id);
-          enc.tokens.push(t.value);
-        }
-      }
+      for (const piece of pieces) this.model.tokenizeInto(piece, enc.ids, enc.tokens);
     }
     for (let i = 0; i < enc.ids.length; i++) {
       enc.type_ids.push(type_id);
@@ -196,14 +203,51 @@ export class Tokenizer {
    * bad input should not vanish.
    */
   decode(ids: readonly number[], skip_special_tokens = false): string {
+    if (this.fusedDecoder !== null) return this.decodeFused(this.fusedDecoder, ids, skip_special_tokens);
     const tokens: string[] = [];
     for (const id of ids) {
-      const t = this.id_to_token(id);
-      if (t === null) throw new TokenizerError("token_ids", `id ${id} is not in the vocabulary`);
-      if (skip_special_tokens && this.added_vocabulary.is_special_token(t)) continue;
-      tokens.push(t);
+      const t = this.tokenForDecode(id, skip_special_tokens);
+      if (t !== null) tokens.push(t);
     }
     return this.decoderFn ? this.decoderFn(tokens).join("") : tokens.join(" ");
+  }
+
+  /** The token string of `id`, or null when it is a special token being skipped. */
+  private tokenForDecode(id: number, skip_special_tokens: boolean): string | null {
+    const t = this.id_to_token(id);
+    if (t === null) throw new TokenizerError("token_ids", `id ${id} is not in the vocabulary`);
+    return skip_special_tokens && this.added_vocabulary.is_special_token(t) ? null : t;
+  }
+
+  /** `decode` through a `FusedDecoder`: one pass, texts appended, each run of byte tokens decoded on its own. */
+  private decodeFused(fused: FusedDecoder, ids: readonly number[], skip_special_tokens: boolean): string {
+    let text = "";
+    let run = this.byteRun;
+    let runLength = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      let piece = this.fusedPieces.get(id);
+      if (piece === undefined) {
+        piece = fused.prepare(this.tokenForDecode(id, false)!);
+        this.fusedPieces.set(id, piece);
+      }
+      if (skip_special_tokens && this.added_vocabulary.is_special_token(this.id_to_token(id)!)) continue;
+      if (typeof piece === "number") {
+        if (runLength === run.length) {
+          const grown = new Uint8Array(run.length * 2);
+          grown.set(run);
+          run = this.byteRun = grown;
+        }
+        run[runLength++] = piece;
+        continue;
+      }
+      // ByteFallback decodes each run of byte tokens on its own: an invalid run is one U+FFFD per byte.
+      if (runLength > 0) text += decodeByteRunStrict(run.subarray(0, runLength));
+      runLength = 0;
+      text += piece;
+    }
+    if (runLength > 0) text += decodeByteRunStrict(run.subarray(0, runLength));
+    return fused.finish(text);
   }
 
   /** The tokenizer.json object (vocab in id order). */

@@ -74,11 +74,11 @@ describe("llama-ts", () => {
     expect(v.stdout.trim()).toBe(`llama-ts ${JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version}`);
   });
 
-  it("--help loads no devDependency; bench (which has a peer in devDependencies) does, so the check can fail", async () => {
+  it("--help and generate load no devDependency; bench (which has a peer in devDependencies) does, so the check can fail", async () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
     const dev = Object.keys(pkg.devDependencies ?? {});
     const loaded = (args: string[]) => {
-      const log = join(tmp, `imports-${args.join("_")}.log`);
+      const log = join(tmp, `imports-${args[0]}-${args.length}.log`);
       writeFileSync(log, "");
       const r = spawnSync(process.execPath, [BIN, ...args], {
         encoding: "utf8",
@@ -95,6 +95,10 @@ describe("llama-ts", () => {
     };
     expect(loaded(["--help"])).toEqual([]);
     expect(loaded(["generate", "--help"])).toEqual([]);
+    if (present)
+      expect(
+        loaded(["generate", "--model", join(MODELS, "llama-mha"), "--input_ids", "1,2", "--max_new_tokens", "2"]),
+      ).toEqual([]);
     expect(loaded(["bench", "--help"])).toContain("@huggingface/tokenizers");
   });
 
@@ -121,7 +125,10 @@ describe("llama-ts", () => {
         /--torch_dtype: expected one of auto/,
       ],
       [["generate", "--model", GARBAGE], /give either --prompt TEXT or --input_ids/],
-      [["generate", "--model", GARBAGE, "--prompt", "x", "--backend", "nope"], /--backend: expected one of reference/],
+      [
+        ["generate", "--model", GARBAGE, "--prompt", "x", "--backend", "nope"],
+        /--backend: expected one of auto, wasm-simd, blocked-js, reference, got "nope"/,
+      ],
       [["generate", "--model", GARBAGE, "--prompt", "x", "--threads", "0"], /--threads: expected an integer >= 1/],
       [["generate", "--model", GARBAGE, "--prompt", "x", "--frobnicate"], /--frobnicate: unknown option/],
       [["generate", "--model", GARBAGE, "--prompt"], /--prompt: expected a value/],
@@ -208,19 +215,53 @@ describe("llama-ts", () => {
     },
   );
 
-  it.skipIf(!present)("generate streams the text to stdout as tokens come", async () => {
+  it.skipIf(!present)(
+    "generate --num_beams / --num_return_sequences / --no_repeat_ngram_size give HF's generate() ids",
+    async () => {
+      const dir = join(MODELS, "llama-gqa");
+      const cases = JSON.parse(readFileSync(join(dir, "generate_cases.json"), "utf8")).cases;
+      const beam = cases.find((x: { name: string }) => x.name === "beam4_return4_scores");
+      const r = await run([
+        "generate",
+        "--model",
+        dir,
+        "--input_ids",
+        beam.inputs.input_ids[0].join(","),
+        "--max_new_tokens",
+        "8",
+        "--num_beams",
+        "4",
+        "--num_return_sequences",
+        "4",
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim().split("\n")).toEqual(beam.expected.sequences.map((row: number[]) => row.join(", ")));
+      const ngram = cases.find((x: { name: string }) => x.name === "no_repeat_ngram_2");
+      const g = await run([
+        "generate",
+        "--model",
+        dir,
+        "--input_ids",
+        ngram.inputs.input_ids[0].join(","),
+        "--max_new_tokens",
+        "16",
+        "--no_repeat_ngram_size",
+        "2",
+      ]);
+      expect(g.code, g.stderr).toBe(0);
+      // streamed: the prompt's ids, then the new ones
+      expect(g.stdout.trim()).toBe(ngram.expected.sequences[0].join(", "));
+    },
+  );
+
+  it.skipIf(!present)("generate streams the text to stdout as tokens come: HF generate()'s ids, decoded", async () => {
     const dir = join(MODELS, "llama-vocab32000");
+    const hf = JSON.parse(readFileSync(join(dir, "generate_cases.json"), "utf8")).cases.find(
+      (c: { name: string }) => c.name === "greedy_text",
+    );
     const args = [
-      "--import",
-      "tsx",
-      MAIN,
-      "generate",
-      "--model",
-      dir,
-      "--prompt",
-      "Hello this is a test",
-      "--max_new_tokens",
-      "24",
+      ...["--import", "tsx", MAIN, "generate", "--model", dir],
+      ...["--prompt", "The quick brown fox", "--max_new_tokens", String(hf.kwargs.max_new_tokens)],
     ];
     const child = spawn(process.execPath, args);
     const chunks: string[] = [];
@@ -235,12 +276,10 @@ describe("llama-ts", () => {
     expect(code, stderr).toBe(0);
     // Written piece by piece while generating (not once at the end): several chunks before the final report.
     expect(chunksBeforeReport).toBeGreaterThan(3);
-    // The text is the prompt and the greedy continuation, decoded as HF's batch_decode (computed here in-process).
-    const model = await LlamaForCausalLM.from_pretrained(dir);
+    // The text is HF 4.44.2's greedy sequence for this prompt (reference file), decoded as HF's batch_decode.
     const tok = loadDefaultTokenizer();
-    const ids = tok.encode("Hello this is a test");
-    const out: number[] = model.generate([ids], { max_new_tokens: 24 }).tolist()[0];
-    expect(chunks.join("")).toBe(tok.decode(out, { skip_special_tokens: true }) + "\n");
+    expect(tok.encode("The quick brown fox")).toEqual(hf.inputs.input_ids[0]);
+    expect(chunks.join("")).toBe(tok.decode(hf.expected.sequences[0], { skip_special_tokens: true }) + "\n");
   });
 
   it.skipIf(!present)("generate --chat applies Llama 2's chat format with --system", async () => {

@@ -163,6 +163,54 @@ describe.skipIf(!haveMeta)("llama-ts convert_llama_weights_to_hf on ../shared/re
     });
   }
 
+  it("HF's flag spellings: --instruct True (Llama 3 eos list, sampling generation_config), --safe_serialization False", async () => {
+    const dir = path.join(META, "llama-eps-theta-mp2-llama3");
+    const [a, b] = [tmp(), tmp()];
+    const [ra, rb] = await Promise.all([
+      run(
+        "convert_llama_weights_to_hf",
+        "--input_dir",
+        dir,
+        "--output_dir",
+        a,
+        "--llama_version",
+        "3.1",
+        "--instruct",
+        "True",
+      ),
+      run(
+        "convert_llama_weights_to_hf",
+        "--input_dir",
+        dir,
+        "--output_dir",
+        b,
+        "--llama_version",
+        "3",
+        "--safe_serialization",
+        "False",
+      ),
+    ]);
+    expect(ra.code, ra.stderr).toBe(0);
+    expect(rb.code, rb.stderr).toBe(0);
+    const config = JSON.parse(readFileSync(path.join(a, "config.json"), "utf8"));
+    expect(config.eos_token_id).toEqual([128001, 128008, 128009]);
+    expect(config.max_position_embeddings).toBe(131072);
+    expect(JSON.parse(readFileSync(path.join(a, "generation_config.json"), "utf8"))).toEqual({
+      bos_token_id: 128000,
+      do_sample: true,
+      eos_token_id: [128001, 128008, 128009],
+      temperature: 0.6,
+      top_p: 0.9,
+      transformers_version: "4.44.2",
+    });
+    expect(readdirSync(b)).toContain("pytorch_model.bin");
+    expect(readdirSync(b)).not.toContain("model.safetensors");
+    const expected = expectedOf("llama-eps-theta-mp2-llama3");
+    const { tensors } = await loadCheckpointTensors(b);
+    for (const [name, e] of Object.entries(expected.tensors as Record<string, any>))
+      expect(sha256(tensors.get(name)!), name).toBe(e.sha256_bfloat16_le);
+  });
+
   it("--model_size 13B names the shard count; a size that disagrees with the files is refused", async () => {
     const dir = path.join(META, "llama-gqa-mp2");
     const [ok, bad, ...usage] = await Promise.all([
@@ -239,6 +287,25 @@ describe.skipIf(!haveMeta)("llama-ts convert_hf_to_llama_weights (the reverse)",
       }
     });
   }
+
+  it("bfloat16 Meta files (as Meta's Llama 2 releases) convert to the same bfloat16 HF tensors", async () => {
+    const expected = expectedOf("llama-gqa-mp2");
+    const { convert_hf_to_llama_weights } = await import("../../src/models/llama/convert_hf_to_llama_weights.ts");
+    const metaOut = tmp();
+    await convert_hf_to_llama_weights({
+      input_dir: path.resolve(META, "llama-gqa-mp2", expected.source_hf_checkpoint),
+      output_dir: metaOut,
+      num_shards: 2,
+      torch_dtype: "bfloat16",
+    });
+    const shard = loadTorchCheckpoint(path.join(metaOut, "consolidated.01.pth")).tensors;
+    expect([...shard.values()].every((t) => t.dtype === "bfloat16")).toBe(true);
+    const hfOut = tmp();
+    await convert_llama_weights_to_hf({ input_dir: metaOut, output_dir: hfOut, llama_version: "2" });
+    const { tensors } = await loadCheckpointTensors(hfOut);
+    for (const [name, e] of Object.entries(expected.tensors as Record<string, any>))
+      expect(sha256(tensors.get(name)!), name).toBe(e.sha256_bfloat16_le);
+  });
 
   const V32K = path.join(REF, "models/llama-vocab32000");
   it.skipIf(!existsSync(V32K) || !existsSync(path.join(REF, "tokenizer.model")))(

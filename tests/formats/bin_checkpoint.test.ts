@@ -11,6 +11,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, write
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { ValueError } from "../../src/errors.ts";
 import { loadSafetensors } from "../../src/formats/safetensors.ts";
 import { saveTorchCheckpoint } from "../../src/formats/pytorch.ts";
 import { LlamaForCausalLM } from "../../src/models/llama/modeling_llama.ts";
@@ -61,6 +62,20 @@ describe.skipIf(!have)("from_pretrained on PyTorch-format folders", () => {
     const zeros = new Map([...(await sourceTensors())].map(([k, t]) => [k, Tensor.zeros(t.dtype, t.shape)]));
     await saveTorchCheckpoint(path.join(dir, "pytorch_model.bin"), zeros);
     expectStateDict(await LlamaForCausalLM.from_pretrained(dir), await sourceTensors());
+    // HF's use_safetensors: false reads only the PyTorch file, true only the safetensors one.
+    expectStateDict(await LlamaForCausalLM.from_pretrained(dir, { use_safetensors: false }), zeros);
+    expectStateDict(await LlamaForCausalLM.from_pretrained(dir, { use_safetensors: true }), await sourceTensors());
+    await expect(
+      LlamaForCausalLM.from_pretrained(path.join(REF, "pth/zip"), { use_safetensors: true }),
+    ).rejects.toThrow(
+      /no model\.safetensors or model\.safetensors\.index\.json in the folder \(use_safetensors: true\)/,
+    );
+    await expect(LlamaForCausalLM.from_pretrained(GQA, { use_safetensors: false })).rejects.toThrow(
+      /no pytorch_model\.bin or pytorch_model\.bin\.index\.json/,
+    );
+    await expect(LlamaForCausalLM.from_pretrained(GQA, { use_safetensors: "yes" as never })).rejects.toThrow(
+      ValueError,
+    );
   });
 
   it("save_pretrained({ safe_serialization: false }) writes pytorch_model.bin, single and sharded, and reloads", async () => {
@@ -68,7 +83,7 @@ describe.skipIf(!have)("from_pretrained on PyTorch-format folders", () => {
     const want = await sourceTensors();
     const single = tmp();
     await model.save_pretrained(single, { safe_serialization: false });
-    // HF writes generation_config.json too for a model that can generate (`if self.can_generate()`).
+    // a causal LM also writes generation_config.json, as HF's save_pretrained does for models that can generate
     expect(readdirSync(single).sort()).toEqual(["config.json", "generation_config.json", "pytorch_model.bin"]);
     expectStateDict(await LlamaForCausalLM.from_pretrained(single), want);
 

@@ -19,7 +19,7 @@ import {
 } from "../../src/formats/pytorch.ts";
 import { loadSafetensors } from "../../src/formats/safetensors.ts";
 import { ALLOWED_GLOBALS } from "../../src/formats/torch_pickle.ts";
-import type { ByteSource } from "../../src/formats/zip.ts";
+import { type ByteSource, crc32 } from "../../src/formats/zip.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { PickleBytes, type TestTensor, f32bytes, legacyFile, stateDictPickle, storedZip } from "./torch_bytes.ts";
 
@@ -303,6 +303,11 @@ describe("hand-built torch.save files", () => {
 });
 
 describe("torch.save writer", () => {
+  it("crc32 gives the standard check value (CRC-32 of the ASCII digits 1-9 is 0xCBF43926)", () => {
+    expect(crc32(new TextEncoder().encode("123456789"))).toBe(0xcbf43926);
+    expect(crc32(new Uint8Array(0))).toBe(0);
+  });
+
   const tensors = new Map<string, Tensor>([
     ["w", new Tensor("float32", [1.5, -2, 3e-8, 4, 5, 6], [3, 2])],
     ["h", new Tensor("float32", [1, -0.5], [2]).to("float16")],

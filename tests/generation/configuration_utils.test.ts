@@ -134,7 +134,7 @@ describe("GenerationConfig", () => {
   it("generation_config.json: save_pretrained writes the non-default fields, from_pretrained reads them", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "gencfg-"));
     const c = new GenerationConfig({ bos_token_id: 1, eos_token_id: [2, 3], num_beams: 3, no_repeat_ngram_size: 2 });
-    c.save_pretrained(dir);
+    await c.save_pretrained(dir);
     const json = JSON.parse(readFileSync(path.join(dir, "generation_config.json"), "utf8"));
     expect(json).toEqual({
       num_beams: 3,

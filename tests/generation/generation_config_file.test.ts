@@ -41,8 +41,14 @@ describe.skipIf(!existsSync(SRC))("generation_config.json", () => {
     expect(again.generation_config.to_dict()).toEqual(model.generation_config.to_dict());
   });
 
-  it("without the file, the defaults come from config.json's special tokens", async () => {
+  it("without the file, the defaults come from config.json's special tokens; saved as HF writes it", async () => {
     const model = await LlamaForCausalLM.from_pretrained(SRC);
+    const out = mkdtempSync(path.join(tmpdir(), "gencfg-default-"));
+    await model.save_pretrained(out);
+    // what HF 4.44 writes for this config.json (GenerationConfig.from_model_config, use_diff, sort_keys)
+    expect(readFileSync(path.join(out, "generation_config.json"), "utf8")).toBe(
+      '{\n  "_from_model_config": true,\n  "bos_token_id": 1,\n  "eos_token_id": 2,\n  "pad_token_id": 0,\n  "transformers_version": "4.44.2"\n}\n',
+    );
     expect(model.generation_config.to_dict()).toMatchObject({
       bos_token_id: 1,
       eos_token_id: 2,

@@ -23,6 +23,7 @@ import {
   MinPLogitsWarper,
   NoBadWordsLogitsProcessor,
   NoRepeatNGramLogitsProcessor,
+  PrefixConstrainedLogitsProcessor,
   RepetitionPenaltyLogitsProcessor,
   SequenceBiasLogitsProcessor,
   SuppressTokensAtBeginLogitsProcessor,
@@ -31,7 +32,9 @@ import {
   TopKLogitsWarper,
   TopPLogitsWarper,
   TypicalLogitsWarper,
+  UnbatchedClassifierFreeGuidanceLogitsProcessor,
 } from "../../src/generation/logits_process.ts";
+import { BeamHypotheses } from "../../src/generation/beam_search.ts";
 import {
   EosTokenCriteria,
   MaxLengthCriteria,
@@ -207,6 +210,20 @@ describe("logits processors: defining invariants", () => {
     );
   });
 
+  it("PrefixConstrained: exactly the allowed ids keep their score", () => {
+    fc.assert(
+      fc.property(idsArb(2, 1), rowArb, (ids, row) => {
+        ids = sameLength(ids);
+        const allowed = (b: number, sent: number[]) => [b, sent[sent.length - 1], 9];
+        const out = rowsOf(new PrefixConstrainedLogitsProcessor(allowed, 1).call(ids, scores(ids.map(() => row))));
+        out.forEach((r, b) =>
+          r.forEach((s, v) => expect(s).toBe(allowed(b, ids[b]).includes(v) ? Math.fround(row[v]) : -Infinity)),
+        );
+      }),
+      RUNS,
+    );
+  });
+
   it("SuppressTokens always, SuppressTokensAtBegin only at begin_index", () => {
     fc.assert(
       fc.property(idsArb(1, 1), rowArb, (ids, row) => {
@@ -275,6 +292,56 @@ describe("logits processors: defining invariants", () => {
           expect(g1[v]).toBeCloseTo(Math.fround(row[v]) - 0.5 * count, 4);
         }
       }),
+      RUNS,
+    );
+  });
+});
+
+describe("classifier-free guidance and beam hypotheses", () => {
+  it("UnbatchedCFG: out = g * (log_softmax(s) - u) + u, u = log_softmax of the unconditional logits", () => {
+    fc.assert(
+      fc.property(rowArb, rowArb, fc.float({ min: Math.fround(0.5), max: 3, noNaN: true }), (row, un, g) => {
+        const model = {
+          forward: () => ({ logits: new Tensor("float32", Float32Array.from(un), [1, 1, V]) }),
+        };
+        const lsm = (r: number[]) => {
+          const f = r.map(Math.fround);
+          const m = Math.max(...f);
+          const l = Math.log(f.reduce((a, x) => a + Math.exp(x - m), 0));
+          return f.map((x) => x - m - l);
+        };
+        const out = rowsOf(
+          new UnbatchedClassifierFreeGuidanceLogitsProcessor(g, model).call([[1, 2]], scores([row])),
+        )[0];
+        const s = lsm(row);
+        const u = lsm(un);
+        out.forEach((x, v) => expect(x).toBeCloseTo(Math.fround(g) * (s[v] - u[v]) + u[v], 3));
+        const one = rowsOf(new UnbatchedClassifierFreeGuidanceLogitsProcessor(1, model).call([[1]], scores([row])))[0];
+        one.forEach((x, v) => expect(x).toBeCloseTo(s[v], 4));
+      }),
+      RUNS,
+    );
+  });
+
+  it("BeamHypotheses keeps the n best of everything added (score = sum / len^lp) and knows the worst", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.float({ min: -30, max: 0, noNaN: true }), fc.integer({ min: 1, max: 9 })), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.constantFrom(0, 0.5, 1, 2),
+        (adds, n, lp) => {
+          const h = new BeamHypotheses(n, lp, false);
+          const all = adds.map(([sum, len]) => sum / len ** lp);
+          adds.forEach(([sum, len], i) => h.add([i], sum, null, len));
+          const kept = h.beams.map((b) => b[0]).sort((a, b) => b - a);
+          const best = [...all].sort((a, b) => b - a).slice(0, n);
+          expect(kept).toEqual(best);
+          if (h.length === n) expect(h.worst_score).toBe(Math.min(...kept));
+        },
+      ),
       RUNS,
     );
   });
@@ -526,12 +593,45 @@ describe("generate: defining invariants of the decoding methods", () => {
     );
   });
 
-  it("bad_words_ids never appear among the new ids; min_new_tokens holds eos back", () => {
+  it("beam sampling: replayable from its seed; returned rows ordered by sequences_scores", () => {
+    fc.assert(
+      fc.property(fc.integer(), promptArb, fc.integer(), (seed, p, draw) => {
+        const m = randomLM(seed, 3);
+        const run = () =>
+          generate(m, [p], {
+            max_new_tokens: 5,
+            num_beams: 3,
+            num_return_sequences: 3,
+            do_sample: true,
+            top_k: 0,
+            temperature: 0.7,
+            seed: draw,
+            return_dict_in_generate: true,
+            output_scores: true,
+          }) as GenerateBeamDecoderOnlyOutput;
+        const a = run();
+        expect(a.sequences.tolist()).toEqual(run().sequences.tolist());
+        const sc = Array.from(a.sequences_scores!.toFloat32());
+        for (let i = 1; i < sc.length; i++) expect(sc[i]).toBeLessThanOrEqual(sc[i - 1]);
+        expect((a.sequences.tolist() as number[][]).flat().every((id) => id >= 0 && id < V)).toBe(true);
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it("bad_words_ids never appear; prefix_allowed_tokens_fn is obeyed; min_new_tokens holds eos back", () => {
     fc.assert(
       fc.property(fc.integer(), promptArb, fc.integer({ min: 0, max: V - 1 }), (seed, p, bad) => {
         const m = randomLM(seed, 3);
         const out = (generate(m, [p], { max_new_tokens: 8, bad_words_ids: [[bad]] }).tolist() as number[][])[0];
         if (bad !== 3) expect(out.slice(p.length)).not.toContain(bad);
+        const pf = (
+          generate(m, [p], {
+            max_new_tokens: 6,
+            prefix_allowed_tokens_fn: (_b, ids) => [ids.length % V, 3],
+          }).tolist() as number[][]
+        )[0];
+        pf.slice(p.length).forEach((id, t) => expect([(p.length + t) % V, 3]).toContain(id));
         const mn = (generate(m, [p], { max_new_tokens: 8, min_new_tokens: 5 }).tolist() as number[][])[0];
         expect(mn.slice(p.length, p.length + 5)).not.toContain(3);
       }),

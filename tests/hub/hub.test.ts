@@ -81,6 +81,7 @@ describe.skipIf(!present)("Hub resolver", () => {
     hub.log = [];
     hub.dropNext = 0;
     hub.corrupt = false;
+    hub.etagOverride = null;
   });
   afterEach(() => {
     for (const k of ENV)
@@ -188,6 +189,15 @@ describe.skipIf(!present)("Hub resolver", () => {
     await LlamaForCausalLM.from_pretrained("org/gqa");
     expect(hub.log.filter((r) => r.server === "cdn")[0].range).toBe(`bytes=${have}-`);
     expect(sha256(readFileSync(join(cache, "models--org--gqa", "blobs", sha256(st))))).toBe(sha256(st));
+  });
+
+  it("a server cannot name cache files outside the cache through its ETag", async () => {
+    hub.etagOverride = "../../../escaped";
+    const e = await LlamaConfig.from_pretrained("org/gqa").catch((x) => x);
+    expect(e).toBeInstanceOf(HubDownloadError);
+    expect(e.message).toMatch(/ETag "\.\.\/\.\.\/\.\.\/escaped" is not a checksum/);
+    expect(existsSync(join(cache, "escaped"))).toBe(false);
+    expect(existsSync(join(root, "escaped"))).toBe(false);
   });
 
   it("bytes that do not match the ETag's sha256 are refused and not kept", async () => {

@@ -38,6 +38,8 @@ export class FakeHub {
   dropNext = 0;
   /** CDN bytes are flipped (same length): the checksum must catch it. */
   corrupt = false;
+  /** Sent instead of the real ETag of regular files (a hostile server). */
+  etagOverride: string | null = null;
   private hub!: Server;
   private cdn!: Server;
   private blobs = new Map<string, Uint8Array>();
@@ -110,7 +112,7 @@ export class FakeHub {
     }
     res.writeHead(200, {
       "x-repo-commit": commit,
-      etag: `"${gitSha1(bytes)}"`,
+      etag: `"${this.etagOverride ?? gitSha1(bytes)}"`,
       "content-length": String(bytes.length),
     });
     res.end(req.method === "HEAD" ? undefined : Buffer.from(bytes));

@@ -135,6 +135,28 @@ describe.skipIf(!present)("pipeline", () => {
     await expect(pipeline("fill-mask" as "text-generation", dir)).rejects.toBeInstanceOf(ValueError);
   });
 
+  it('"text-generation" reproduces HF 4.44.2\'s own generate() ids (greedy, and stop_strings)', async () => {
+    const dir = join(MODELS, "llama-vocab32000");
+    const cases = JSON.parse(readFileSync(join(dir, "generate_cases.json"), "utf8")).cases;
+    // HF made these with the slow LlamaTokenizer (legacy), as the case file says.
+    const slowDir = folderWith("slow-gen", {
+      "tokenizer_config.json": readFileSync(join(REF, "tokenizer", "tokenizer_config.json"), "utf8"),
+    });
+    copyFileSync(join(REF, "tokenizer.model"), join(slowDir, "tokenizer.model"));
+    const tokenizer = await LlamaTokenizer.from_pretrained(slowDir);
+    const generator = await pipeline("text-generation", dir, { tokenizer });
+    for (const name of ["greedy_text", "stop_strings_mid", "stop_strings_inside_token"]) {
+      const c = cases.find((x: { name: string }) => x.name === name);
+      // The prompt "The quick brown fox" gives the case's input_ids with the Llama 2 tokenizer.
+      const { tokenizer: _t, ...kwargs } = c.kwargs;
+      const [out] = (await generator("The quick brown fox", { ...kwargs, return_tensors: true })) as {
+        generated_token_ids: number[];
+      }[];
+      expect(out.generated_token_ids.slice(0, 6), name).toEqual(c.inputs.input_ids[0]);
+      expect(out.generated_token_ids, name).toEqual(c.expected.sequences[0]);
+    }
+  });
+
   it('"text-classification" gives the softmax of forward\'s logits, best first, with id2label names', async () => {
     // A classification model with Llama 2's vocabulary (so the real tokenizer fits), saved and loaded back.
     const base = JSON.parse(readFileSync(join(MODELS, "llama-vocab32000", "config.json"), "utf8"));

@@ -30,8 +30,8 @@ describe("the seed's pad-token tip", () => {
     const oldHead = model.lm_head.weight.toFloat32().slice();
     tokenizer.add_special_tokens({ pad_token: "<pad>" });
     model.resize_token_embeddings(tokenizer.length);
-    expect(model.model.embed_tokens.weight.shape).toEqual([32001, 16]);
-    expect(model.lm_head.weight.shape).toEqual([32001, 16]);
+    expect(model.model.embed_tokens.weight.shape).toEqual([32001, 8]);
+    expect(model.lm_head.weight.shape).toEqual([32001, 8]);
     expect(model.model.embed_tokens.weight.toFloat32().subarray(0, oldEmbed.length)).toEqual(oldEmbed);
     expect(model.lm_head.weight.toFloat32().subarray(0, oldHead.length)).toEqual(oldHead);
     // The pad id is now a valid input; before the resize it was outside the vocabulary.

@@ -5,7 +5,8 @@
  */
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type MatmulBackend, getMatmulBackend, referenceBackend, setMatmulBackend } from "../../src/ops/matmul.ts";
 import { runReferenceCases } from "../../src/testing/reference_cases.ts";
 
 const MODELS = resolve(process.cwd(), "../shared/reference/models");
@@ -13,7 +14,20 @@ const present = existsSync(MODELS);
 if (!present) console.warn(`skipping reference model cases: ${MODELS} is absent`);
 const names = present ? readdirSync(MODELS).filter((n) => existsSync(join(MODELS, n, "cases.json"))) : [];
 
-describe.skipIf(!present)("reference checkpoints (HF 4.44.2)", () => {
+// Every case runs twice: on the default backend (the fastest here: WASM SIMD with worker threads) and on the
+// reference loop, each against HF's numbers.
+const backends: [string, () => MatmulBackend][] = [
+  ["default backend", () => getMatmulBackend()],
+  ["reference backend", () => referenceBackend],
+];
+
+describe.skipIf(!present).each(backends)("reference checkpoints (HF 4.44.2), %s", (_label, pick) => {
+  let saved: MatmulBackend;
+  beforeAll(() => {
+    saved = getMatmulBackend();
+    setMatmulBackend(pick());
+  });
+  afterAll(() => setMatmulBackend(saved));
   for (const name of names) {
     const dir = join(MODELS, name);
     const spec = JSON.parse(readFileSync(join(dir, "cases.json"), "utf8"));

@@ -23,6 +23,7 @@ import {
 import type { MatmulBackend, WeightView } from "../../src/ops/matmul.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import {
+  type LinearProblem,
   type LlamaConfigArbConstraints,
   type ModelClass,
   float32ArrayArb,
@@ -360,8 +361,11 @@ function weightValue(w: WeightView, i: number): number {
  * which is the classic error bound of a float32 dot product summed in any order (a float64 accumulator is far
  * inside it). The exact value is a float64 loop here, decoding 2-byte weights from their bit definitions.
  */
-export function matmulBackendsAgree(backends: readonly MatmulBackend[]) {
-  return fc.property(linearProblemArb(), ({ M, K, N, x, w, bias }) => {
+export function matmulBackendsAgree(
+  backends: readonly MatmulBackend[],
+  problems: fc.Arbitrary<LinearProblem> = linearProblemArb(),
+) {
+  return fc.property(problems, ({ M, K, N, x, w, bias }) => {
     const exact = new Float64Array(M * N);
     const bound = new Float64Array(M * N);
     for (let m = 0; m < M; m++) {

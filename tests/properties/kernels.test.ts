@@ -3,8 +3,8 @@
  * Fixed seed under `npm test`; FC_SEED picks another (see seed.ts). Why each must hold is in invariants.ts.
  */
 import { describe, it } from "vitest";
-import "../../src/backends/blocked.ts";
-import { listMatmulBackends } from "../../src/ops/matmul.ts";
+import { WasmSimdBackend } from "../../src/backends/wasm_simd.ts";
+import { listMatmulBackends, registerMatmulBackend } from "../../src/ops/matmul.ts";
 import { softmaxRows } from "../../src/ops/softmax.ts";
 import {
   matmulBackendsAgree,
@@ -41,6 +41,8 @@ describe("softmax", () => {
 });
 
 describe("matmul backends", () => {
+  // the worker pool too, used for every product however small (workers are unref'd: they never hold the process)
+  registerMatmulBackend(new WasmSimdBackend({ threads: 3, pool_min_macs: 1 }));
   const backends = listMatmulBackends();
   it(`every registered backend (${backends.map((b) => b.name).join(", ")}) is within float32 rounding of the exact product`, () => {
     if (backends.length < 2) throw new Error("expected the reference and at least one other backend to be registered");

@@ -156,9 +156,13 @@ export interface MetaParams {
   rope_theta?: number;
 }
 
-/** `torch.cat` of 2-D tensors along `dim` (0: stack rows, 1: join columns); whole rows are copied, any dtype. */
+/**
+ * `torch.cat` of 2-D tensors along `dim` (0: stack rows, 1: join columns); whole rows are copied, any dtype. One
+ * tensor is returned as is (no copy: a single-file checkpoint is not held twice in memory).
+ */
 export function cat(tensors: Tensor[], dim: 0 | 1): Tensor {
   const first = tensors[0];
+  if (tensors.length === 1 && first.shape.length === 2) return first;
   const other = 1 - dim;
   for (const t of tensors)
     if (t.shape.length !== 2 || t.shape[other] !== first.shape[other] || t.dtype !== first.dtype)

@@ -624,6 +624,19 @@ export abstract class LlamaPreTrainedModel extends PreTrainedModel {
   }
 }
 
+/** True while a head (LlamaForCausalLM, ...) constructs its LlamaModel: see {@link baseModelOfHead}. */
+let buildingBaseModelOfHead = false;
+
+/** The LlamaModel inside a head, built without its own weight init (HF runs post_init once, on the head). */
+function baseModelOfHead(config: LlamaConfig): LlamaModel {
+  buildingBaseModelOfHead = true;
+  try {
+    return new LlamaModel(config);
+  } finally {
+    buildingBaseModelOfHead = false;
+  }
+}
+
 /**
  * HF `LlamaModel`: embeddings, L decoder layers, final RMSNorm. Outputs `last_hidden_state` [B, T, H].
  */
@@ -646,7 +659,8 @@ export class LlamaModel extends LlamaPreTrainedModel {
       this.layers.push(this.add(`layers.${i}`, new LlamaDecoderLayer(config, i)));
     this.norm = this.add("norm", new LlamaRMSNorm(config.hidden_size, config.rms_norm_eps));
     this.rotary_emb = this.add("rotary_emb", new LlamaRotaryEmbedding(config)); // no state-dict entries (inv_freq is not persistent)
-    if (!opts._nested) this.post_init(opts);
+    // a base model built inside a head skips its own init: the head's post_init initializes every weight once
+    if (!buildingBaseModelOfHead) this.post_init(opts);
   }
 
   get vocab_size(): number {
@@ -688,6 +702,7 @@ export class LlamaModel extends LlamaPreTrainedModel {
       cache_position,
       past_seen_tokens,
       this.dtype,
+      output_attentions,
     );
     let hidden_states = inputs_embeds;
     // cos, sin [B, T, D] in the activations' dtype, shared by all layers
@@ -721,7 +736,7 @@ export class LlamaModel extends LlamaPreTrainedModel {
    * HF `LlamaModel._update_causal_mask` for eager attention: the [B, 1, T, target] additive mask in `dtype`
    * (HF reads it from input_tensor), with target = attention_mask's length when a 2D mask is given, else
    * past + T + 1 (HF's extra column; the attention slices it to S). sdpa and flash_attention_2 take the same
-   * 4D mask here (HF passes them None or the 2D mask when it can; the outputs agree).
+   * 4D mask when something is padded; with no padding they get none (below).
    */
   _update_causal_mask(
     attention_mask: IntInput | Tensor | null,
@@ -730,7 +745,8 @@ export class LlamaModel extends LlamaPreTrainedModel {
     cache_position: number[],
     past_seen_tokens: number,
     dtype: F.FloatDType = "float32",
-  ): Tensor {
+    output_attentions = false,
+  ): Tensor | null {
     if (attention_mask instanceof Tensor && attention_mask.shape.length === 4) {
       return _prepare_4d_causal_attention_mask_with_cache_position(
         attention_mask,
@@ -753,6 +769,13 @@ export class LlamaModel extends LlamaPreTrainedModel {
         );
       }
     }
+    // HF (AttentionMaskConverter._ignore_causal_mask_sdpa; flash_attention_2 keeps only a padded 2D mask): with
+    // nothing padded, sdpa and flash_attention_2 get no mask and apply causality themselves (query i sees keys
+    // j <= past + i), so no [B, 1, T, S] tensor is built either. Eager (and the eager fallback) needs the mask.
+    const impl = (this.config as any)._attn_implementation ?? "eager";
+    const unpadded = rows === null || rows.every((r) => r.every((m) => m === 1));
+    const contiguous = cache_position.every((p, i) => p === past_seen_tokens + i);
+    if (impl !== "eager" && !output_attentions && unpadded && contiguous) return null;
     const target_length = rows !== null ? rows[0].length : past_seen_tokens + T + 1;
     return _prepare_4d_causal_attention_mask_with_cache_position(
       rows,
@@ -791,7 +814,7 @@ export class LlamaForCausalLM extends LlamaPreTrainedModel {
 
   constructor(config: LlamaConfig, opts: ModelOptions = {}) {
     super(config);
-    this.model = this.add("model", new LlamaModel(config, { _nested: true }));
+    this.model = this.add("model", baseModelOfHead(config));
     this.lm_head = this.add("lm_head", new Linear(config.hidden_size, config.vocab_size, false));
     this.generation_config = GenerationConfig.from_model_config(config);
     this.post_init(opts);
@@ -907,8 +930,8 @@ export class LlamaForCausalLM extends LlamaPreTrainedModel {
 export type PoolingRule = "last_non_pad" | "first_pad_minus_one";
 
 export interface SequenceClassifierOutputWithPast {
-  loss?: Tensor; // float32 scalar, shape []
-  logits: Tensor; // pooled, float32 [B, num_labels]
+  loss?: Tensor; // scalar, shape []: the logits' dtype for cross-entropy, else float32 (as torch)
+  logits: Tensor; // pooled [B, num_labels], in the model's dtype (HF does not cast them)
   past_key_values?: DynamicCache;
   hidden_states?: Tensor[];
   attentions?: Tensor[];
@@ -984,7 +1007,7 @@ export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
   constructor(config: LlamaConfig, opts: ModelOptions & { pooling?: PoolingRule } = {}) {
     super(config);
     this.num_labels = config.num_labels;
-    this.model = this.add("model", new LlamaModel(config, { _nested: true }));
+    this.model = this.add("model", baseModelOfHead(config));
     this.score = this.add("score", new Linear(config.hidden_size, this.num_labels, false));
     this.pooling = opts.pooling ?? "last_non_pad";
     if (this.pooling !== "last_non_pad" && this.pooling !== "first_pad_minus_one") {
@@ -1065,7 +1088,10 @@ export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
           );
         loss = bceWithLogits(p, labels.values);
       }
-      result.loss = new Tensor("float32", [loss], []);
+      // Cross-entropy keeps the logits' dtype (a 2-byte model gets a 2-byte loss, as torch); MSE and BCE with
+      // float32 targets promote to float32.
+      const lossDtype = this.config.problem_type === "single_label_classification" ? pooled_logits.dtype : "float32";
+      result.loss = new Tensor("float32", [loss], []).to(lossDtype);
     }
     if (outputs.past_key_values) result.past_key_values = outputs.past_key_values;
     if (outputs.hidden_states) result.hidden_states = outputs.hidden_states;
@@ -1100,7 +1126,7 @@ export class LlamaForQuestionAnswering extends LlamaPreTrainedModel {
 
   constructor(config: LlamaConfig, opts: ModelOptions = {}) {
     super(config);
-    this.transformer = this.add("transformer", new LlamaModel(config, { _nested: true }));
+    this.transformer = this.add("transformer", baseModelOfHead(config));
     this.qa_outputs = this.add("qa_outputs", new Linear(config.hidden_size, 2));
     this.post_init(opts);
   }
@@ -1167,7 +1193,7 @@ export class LlamaForTokenClassification extends LlamaPreTrainedModel {
   constructor(config: LlamaConfig, opts: ModelOptions = {}) {
     super(config);
     this.num_labels = config.num_labels;
-    this.model = this.add("model", new LlamaModel(config, { _nested: true }));
+    this.model = this.add("model", baseModelOfHead(config));
     this.score = this.add("score", new Linear(config.hidden_size, config.num_labels));
     this.post_init(opts);
   }

@@ -1,0 +1,146 @@
+/**
+ * The data structures that make the tokenizers fast must not change what they compute. Each fast path is
+ * checked against the plain path it replaces, on generated input (fast-check, fixed seeds):
+ * - `PairTable` (merge lookups) against a `Map` of string keys, ids up to 2^31 - 1 included, where the old
+ *   composite key `left * bound + right` collided;
+ * - sentencepiece's rule-free normalizer (string operations) against its UTF-8 byte loop;
+ * - the BPE word cache: ids with the cache on equal ids with it off, and the cache holds at most its capacity
+ *   (tokenizers' `DEFAULT_CACHE_CAPACITY`, 10,000 words, each shorter than 256 UTF-8 bytes);
+ * - the one-pass fused decoder against the decoder stages run one after the other on token strings, on id
+ *   sequences dense in byte tokens (valid and invalid UTF-8 runs) and special tokens.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { normalizerSpecWithDefaults } from "../../src/formats/sentencepiece_model.ts";
+import { loadDefaultTokenizer } from "../../src/models/llama/default_tokenizer.ts";
+import { DEFAULT_CACHE_CAPACITY } from "../../src/tokenizers/bpe.ts";
+import { PairTable } from "../../src/tokenizers/pair_table.ts";
+import { buildDecoder } from "../../src/tokenizers/pipeline.ts";
+import { SentencePieceNormalizer } from "../../src/tokenizers/sentencepiece.ts";
+import { PrefixTree } from "../../src/tokenizers/trie.ts";
+import { unicodeTextArb } from "../../src/testing/arbitraries.ts";
+
+describe("PairTable", () => {
+  const idArb = fc.oneof(fc.integer({ min: 0, max: 70_000 }), fc.integer({ min: 2 ** 31 - 100, max: 2 ** 31 - 1 }));
+
+  it("returns what was stored last for each pair and -1 for any other pair", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(idArb, idArb, fc.integer({ min: 0, max: 2 ** 31 - 1 })), { maxLength: 300 }),
+        fc.array(fc.tuple(idArb, idArb), { maxLength: 50 }),
+        (entries, probes) => {
+          const table = new PairTable(4);
+          const model = new Map<string, number>();
+          for (const [a, b, v] of entries) {
+            table.set(a, b, v);
+            model.set(`${a},${b}`, v);
+          }
+          expect(table.size).toBe(model.size);
+          for (const [a, b] of [...entries.map(([a, b]) => [a, b] as const), ...probes])
+            expect(table.get(a, b)).toBe(model.get(`${a},${b}`) ?? -1);
+        },
+      ),
+      { seed: 16, numRuns: 200 },
+    );
+  });
+
+  it("keeps apart pairs whose old composite keys were equal", () => {
+    // With bound = 2^31, (1, 0) and (0, 2^31) had the same key 2^31; (0, 2^31 - 1) and (1, -1) likewise.
+    const table = new PairTable();
+    table.set(1, 0, 7);
+    table.set(0, 2 ** 31 - 1, 9);
+    expect(table.get(1, 0)).toBe(7);
+    expect(table.get(0, 2 ** 31 - 1)).toBe(9);
+    expect(table.get(0, 1)).toBe(-1);
+  });
+});
+
+describe("sentencepiece normalizer without rules", () => {
+  // A user-defined symbol that can never match (0xFF is no UTF-8 byte) forces the byte loop.
+  const never = new PrefixTree<number>();
+  never.add([0xff]);
+  const textArb = fc.oneof(
+    unicodeTextArb({ maxPieces: 10 }),
+    fc
+      .array(fc.constantFrom(" ", "  ", "▁", "a", "é", "\t", "😀", "\uD800", "\uDC00", "\n", "x y"), { maxLength: 12 })
+      .map((xs) => xs.join("")),
+  );
+
+  it("equals the UTF-8 byte loop for every combination of the spec's switches", () => {
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.boolean(),
+        fc.boolean(),
+        fc.boolean(),
+        textArb,
+        (dummy, extra, escape, suffix, text) => {
+          const spec = normalizerSpecWithDefaults({
+            add_dummy_prefix: dummy,
+            remove_extra_whitespaces: extra,
+            escape_whitespaces: escape,
+          });
+          const plain = new SentencePieceNormalizer(spec, suffix, null, "test");
+          const bytes = new SentencePieceNormalizer(spec, suffix, never, "test");
+          expect(plain.normalize(text)).toBe(bytes.normalize(text));
+        },
+      ),
+      { seed: 16, numRuns: 2000 },
+    );
+  });
+});
+
+describe("BPE word cache", () => {
+  it("gives the ids the uncached merge gives", () => {
+    const cached = loadDefaultTokenizer();
+    const uncached = loadDefaultTokenizer();
+    uncached._tokenizer.model.resize_cache(0);
+    fc.assert(
+      fc.property(fc.array(unicodeTextArb({ maxPieces: 6 }), { minLength: 1, maxLength: 8 }), (texts) => {
+        // Each text twice: the second encode of a short text is served from the cache.
+        for (const t of [...texts, ...texts]) expect(cached.encode(t)).toEqual(uncached.encode(t));
+      }),
+      { seed: 16, numRuns: 150 },
+    );
+    expect(uncached._tokenizer.model.cache_size).toBe(0);
+    expect(cached._tokenizer.model.cache_size).toBeGreaterThan(0);
+  });
+
+  it("holds at most its capacity, and no word of 256 UTF-8 bytes or more", () => {
+    const tokenizer = loadDefaultTokenizer();
+    const model = tokenizer._tokenizer.model;
+    for (let i = 0; i < DEFAULT_CACHE_CAPACITY + 2000; i++) tokenizer.encode(`w${i}`);
+    expect(model.cache_size).toBe(DEFAULT_CACHE_CAPACITY);
+    model.clear_cache();
+    // The model sees the normalized word "▁" + text: 3 + 2 * 127 = 257 bytes, then 3 + 2 * 126 = 255.
+    tokenizer.encode("é".repeat(127));
+    expect(model.cache_size).toBe(0);
+    tokenizer.encode("é".repeat(126));
+    expect(model.cache_size).toBe(1);
+  });
+});
+
+describe("fused decoder", () => {
+  const tokenizer = loadDefaultTokenizer();
+  const engine = tokenizer._tokenizer;
+  const stages = buildDecoder(engine.decoder!);
+  // Byte tokens <0x00>..<0xFF> are ids 3..258 in Llama's vocabulary; 0-2 are <unk>, <s>, </s>.
+  const idArb = fc.oneof(
+    fc.integer({ min: 3, max: 258 }),
+    fc.integer({ min: 0, max: 2 }),
+    fc.integer({ min: 259, max: 31999 }),
+    fc.constantFrom(29871, 259, 1678, 13), // "▁", "▁▁", "▁▁▁", "<0x0A>"
+  );
+
+  it("equals the decoder stages run one by one, with and without skipping special tokens", () => {
+    fc.assert(
+      fc.property(fc.array(idArb, { maxLength: 40 }), fc.boolean(), (ids, skip) => {
+        const tokens = ids
+          .map((id) => engine.id_to_token(id)!)
+          .filter((t) => !(skip && engine.added_vocabulary.is_special_token(t)));
+        expect(engine.decode(ids, skip)).toBe(stages(tokens).join(""));
+      }),
+      { seed: 16, numRuns: 3000 },
+    );
+  });
+});
