@@ -44,8 +44,6 @@ import {
   hardPositionLimit,
 } from "./utils/validate.ts";
 
-const CONFIG_NAME = "config.json";
-
 export type TorchDType = "auto" | "float32" | "float16" | "bfloat16";
 
 export interface ModelOptions {
@@ -232,10 +230,11 @@ export abstract class PreTrainedModel extends Module {
     }
     // HF: models that can generate also write generation_config.json (in the same transaction here)
     const gen = (this as { generation_config?: GenerationConfig }).generation_config;
+    const genText = gen instanceof GenerationConfig ? gen.to_json_string(true) : null;
     await saveAtomically(dir, async (tx) => {
       await stageCheckpointTensors(tx, plan);
-      await tx.stage(CONFIG_NAME, configText);
-      if (gen instanceof GenerationConfig) await tx.stage(GENERATION_CONFIG_NAME, gen.to_json_string(true));
+      if (genText !== null) await tx.stage(GENERATION_CONFIG_NAME, genText);
+      await tx.stage("config.json", configText); // last: a folder with a new config.json is a complete checkpoint
     });
   }
 

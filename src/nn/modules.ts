@@ -1,6 +1,15 @@
 /**
  * The few torch.nn pieces Llama is built from: `Module` (named parameters and sub-modules, as torch's
- * `named_parameters()` / `state_dict()` walk them), `Linear` and `Embedding`.
+ * `named_parameters()` / `state_dict()` walk them, and torch's forward hooks), `Linear` and `Embedding`.
+ *
+ * Hooks, as in torch: `module.register_forward_pre_hook((m, inputs) => ...)` and
+ * `module.register_forward_hook((m, inputs, output) => ...)` run around every `module.forward(...)` call (here
+ * `forward` is what torch's `module(...)` is); a returned value replaces the inputs / the output, and the returned
+ * handle's `remove()` unregisters. Module paths for them are `named_modules()`'s, i.e. HF's state-dict prefixes:
+ *
+ *   const saved = new Map();
+ *   for (const [path, m] of model.named_modules())
+ *     m.register_forward_hook((_m, _inputs, out) => void saved.set(path, out));
  *
  * Parameters are Tensors of dtype float32, float16 or bfloat16. 2-byte weights stay 2 bytes in memory and are
  * widened inside the kernels. Activations have the dtype torch would give them (src/nn/functional.ts).

@@ -16,7 +16,7 @@
  * Filesystem errors become a CheckpointError naming the path.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync } from "node:fs";
 import { mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { CheckpointError } from "../errors.ts";
@@ -241,33 +241,4 @@ export async function saveAtomically<T>(dir: string, save: (tx: SaveTransaction)
 /** Write one file atomically (its own transaction on its folder). */
 export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
   await saveAtomically(dirname(path), (tx) => tx.stage(basename(path), content));
-}
-
-/**
- * Synchronous twin of {@link writeFileAtomic} for synchronous APIs (HF's GenerationConfig.save_pretrained):
- * temporary file, fsync, rename. Not serialized with other saves (a rename is atomic either way).
- */
-export function writeFileAtomicSync(path: string, content: string | Uint8Array): void {
-  const dir = dirname(path);
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw fsError(dir, "create the folder", e);
-  }
-  const temp = join(dir, `.${basename(path)}.tmp-${randomBytes(6).toString("hex")}`);
-  const bytes = typeof content === "string" ? new TextEncoder().encode(content) : content;
-  try {
-    const fd = openSync(temp, "wx");
-    try {
-      let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, path);
-  } catch (e) {
-    rmSync(temp, { force: true });
-    throw fsError(path, "write", e);
-  }
 }

@@ -6,6 +6,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { params } from "../properties/seed.ts";
 import { ShapeError } from "../../src/errors.ts";
 import * as F from "../../src/nn/functional.ts";
 import { bfloat16BitsToFloat32, float16BitsToFloat32 } from "../../src/tensor/dtypes.ts";
@@ -58,6 +59,7 @@ describe("shape ops", () => {
         }
         return true;
       }),
+      params(100),
     );
   });
 
@@ -75,6 +77,7 @@ describe("shape ops", () => {
         });
         expect(Array.from(F.cat(parts, d).toFloat32())).toEqual(Array.from(x.toFloat32()));
       }),
+      params(100),
     );
   });
 
@@ -87,6 +90,7 @@ describe("shape ops", () => {
           if (at(y, idx) !== at(x, [idx[0], Math.floor(idx[1] / r), idx[2]])) return false;
         return true;
       }),
+      params(100),
     );
   });
 });
@@ -112,6 +116,7 @@ describe("arithmetic", () => {
           return true;
         },
       ),
+      params(100),
     );
   });
 
@@ -133,6 +138,7 @@ describe("arithmetic", () => {
         }
         return true;
       }),
+      params(100),
     );
   });
 
@@ -150,6 +156,7 @@ describe("arithmetic", () => {
         }
         return true;
       }),
+      params(100),
     );
   });
 });
@@ -168,6 +175,7 @@ describe("dtypes, as torch", () => {
         expect(F.add(a.to("float16"), b).dtype).toBe("float32");
         expect(F.div(a, 3).dtype).toBe("bfloat16"); // a JS number never promotes
       }),
+      params(100),
     );
   });
 
