@@ -22,7 +22,7 @@
  */
 import { existsSync } from "node:fs";
 import { DynamicCache } from "./cache_utils.ts";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { PretrainedConfig } from "./configuration_utils.ts";
 import { CheckpointError, ShapeError, ValueError } from "./errors.ts";
 import { GENERATION_CONFIG_NAME, GenerationConfig } from "./generation/configuration_utils.ts";
@@ -328,13 +328,30 @@ export abstract class PreTrainedModel extends Module {
       throw new ValueError(`compute_dtype: expected "float32" (or leave it out), got ${JSON.stringify(compute_dtype)}`);
     // A Hub id ("org/name") becomes its snapshot folder in the HF cache, downloaded when absent.
     const [hub] = split_hub_options(opts);
+    const pathOrId = dir;
     dir = await resolve_pretrained(dir, MODEL_FILES, hub);
     const config = await this.config_class.from_pretrained(dir);
     // Runtime choices, not config.json fields: kept off the saved config (HF's config._attn_implementation).
     Object.defineProperty(config, "_attn_implementation", { value: attn, enumerable: false, writable: true });
     if (compute_dtype !== undefined)
       Object.defineProperty(config, "_compute_dtype", { value: compute_dtype, enumerable: false, writable: true });
-    const { tensors, files } = await loadCheckpointTensors(dir, { use_safetensors: opts.use_safetensors });
+    // transformers.js' progress events ({ status, name, file, loaded, total, progress }), for the weight files
+    // being read; a Hub download reports through the same callback first (src/hub/hub.ts).
+    const progress_callback = hub.progress_callback;
+    const { tensors, files } = await loadCheckpointTensors(dir, {
+      use_safetensors: opts.use_safetensors,
+      on_progress:
+        progress_callback &&
+        ((e) =>
+          progress_callback({
+            status: e.status,
+            name: pathOrId,
+            file: basename(e.file),
+            loaded: e.loaded,
+            total: e.total,
+            progress: e.total > 0 ? (100 * e.loaded) / e.total : 100,
+          })),
+    });
     // Sizes in config.json are untrusted: check them against tensors that exist before building anything.
     this._check_checkpoint(config, tensors, files.join(", "));
     const model = withMetaInit(() => new this(config, opts));

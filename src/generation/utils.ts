@@ -91,8 +91,6 @@ import {
 } from "./stopping_criteria.ts";
 import type { BaseStreamer } from "./streamers.ts";
 
-const f32 = Math.fround;
-
 /** The keyword arguments generate threads between steps (HF `model_kwargs`). */
 export interface GenerationModelKwargs {
   attention_mask?: number[][];
@@ -1112,7 +1110,7 @@ function beamSearchLoop(
     const pd = processed.data as Float32Array;
     const sums = new Float32Array(rows * vocab);
     for (let r = 0; r < rows; r++)
-      for (let v = 0; v < vocab; v++) sums[r * vocab + v] = f32(pd[r * vocab + v] + beam_scores[r]);
+      for (let v = 0; v < vocab; v++) sums[r * vocab + v] = Math.fround(pd[r * vocab + v] + beam_scores[r]);
     scores?.push(processed);
     raw_logits?.push(next_token_logits);
     const cand =
@@ -1203,7 +1201,7 @@ function _group_beam_search(
       const sums = new Float32Array(group_rows * vocab);
       for (let r = 0; r < group_rows; r++)
         for (let v = 0; v < vocab; v++)
-          sums[r * vocab + v] = f32(pd[r * vocab + v] + beam_scores[batch_group_indices[r]]);
+          sums[r * vocab + v] = Math.fround(pd[r * vocab + v] + beam_scores[batch_group_indices[r]]);
       if (processed_score !== null)
         batch_group_indices.forEach((i, r) => processed_score.set(rowOf(processed, r, vocab), i * vocab));
       const cand = topkCandidates(sums, batch_size, group_size, vocab, Math.max(2, 1 + n_eos) * group_size);
@@ -1291,7 +1289,7 @@ function rankingFast(
   const norm = (v: Float32Array) => {
     let s = 0;
     for (let i = 0; i < v.length; i++) s += v[i] * v[i];
-    return f32(Math.sqrt(s));
+    return Math.fround(Math.sqrt(s));
   };
   const contrastive: number[] = next_hidden.map((nh, r) => {
     const nn = norm(nh);
@@ -1299,10 +1297,10 @@ function rankingFast(
     for (const ch of context_hidden[r]) {
       const cn = norm(ch);
       let dot = 0;
-      for (let i = 0; i < ch.length; i++) dot += f32(ch[i] / cn) * f32(nh[i] / nn);
-      if (f32(dot) > best) best = f32(dot);
+      for (let i = 0; i < ch.length; i++) dot += Math.fround(ch[i] / cn) * Math.fround(nh[i] / nn);
+      if (Math.fround(dot) > best) best = Math.fround(dot);
     }
-    return f32(f32((1.0 - alpha) * next_top_k_probs[r]) - f32(alpha * best));
+    return Math.fround(Math.fround((1.0 - alpha) * next_top_k_probs[r]) - Math.fround(alpha * best));
   });
   const out: number[] = [];
   for (let b = 0; b < contrastive.length / beam_width; b++)
@@ -1453,10 +1451,10 @@ function relativeTopFilter(scores: Float32Array, baseline: Float32Array): [Float
   let max = -Infinity;
   for (const v of s) if (v > max) max = v;
   const min_thresh = max; // sorted_logits[..., min_tokens_to_keep - 1] with min_tokens_to_keep = 1
-  const probs_thresh = Math.min(min_thresh, f32(max + Math.log(0.1)));
+  const probs_thresh = Math.min(min_thresh, Math.fround(max + Math.log(0.1)));
   for (let i = 0; i < s.length; i++) {
     if (s[i] < probs_thresh) {
-      bs[i] = f32(-1e-3);
+      bs[i] = Math.fround(-1e-3);
       s[i] = -Infinity;
     }
   }
@@ -1489,7 +1487,7 @@ function dolaSelectContrast(
         let kl1 = 0;
         let kl2 = 0;
         for (let i = 0; i < vocab; i++) {
-          const avg = f32(0.5 * f32(sm[i] + sp[i]));
+          const avg = Math.fround(0.5 * Math.fround(sm[i] + sp[i]));
           if (avg > 0) {
             const la = Math.log(avg);
             kl1 += avg * (la - lm[i]);
@@ -1505,7 +1503,7 @@ function dolaSelectContrast(
   const out = new Float32Array(rows * vocab);
   for (let b = 0; b < rows; b++) {
     const [fs, bs] = relativeTopFilter(rowOf(final_logits, b, vocab), rowOf(premature.get(layer) as Tensor, b, vocab));
-    for (let i = 0; i < vocab; i++) out[b * vocab + i] = f32(fs[i] - bs[i]);
+    for (let i = 0; i < vocab; i++) out[b * vocab + i] = Math.fround(fs[i] - bs[i]);
   }
   return new Tensor("float32", out, [rows, vocab]);
 }

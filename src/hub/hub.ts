@@ -48,7 +48,7 @@ import {
   RevisionNotFoundError,
 } from "./errors.ts";
 
-/** What transformers.js passes to `progress_callback` while fetching files. */
+/** What transformers.js passes to `progress_callback` while fetching files (hub.ts) and reading weights (modeling_utils.ts). */
 export interface ProgressInfo {
   status: "initiate" | "download" | "progress" | "done";
   name?: string;

@@ -16,13 +16,8 @@
  */
 import { allocFloat32 } from "../backends/kernel_memory.ts";
 import { ShapeError, ValueError } from "../errors.ts";
-import { bfloat16BitsToFloat32, float16BitsToFloat32 } from "../tensor/dtypes.ts";
 import { Tensor, shapeSize } from "../tensor/tensor.ts";
 import * as F from "./functional.ts";
-
-export { weightView } from "./functional.ts";
-
-export type FloatDType = "float32" | "float16" | "bfloat16";
 
 /** While > 0, module constructors create shape-only placeholders instead of allocating (HF's meta device). */
 let metaDepth = 0;
@@ -59,10 +54,6 @@ export function newParameter(shape: number[], fill = 0): Tensor {
   const t = new Tensor("float32", data, shape);
   if (fill !== 0) (t.data as Float32Array).fill(fill);
   return t;
-}
-
-export function isMeta(t: Tensor): boolean {
-  return (t as any).is_meta === true;
 }
 
 /**
@@ -302,11 +293,4 @@ export class Embedding extends Module {
     }
     return out;
   }
-}
-
-/** One element of a float parameter as a number (2-byte formats decoded). */
-export function paramAt(t: Tensor, i: number): number {
-  if (t.dtype === "float32") return (t.data as Float32Array)[i];
-  if (t.dtype === "bfloat16") return bfloat16BitsToFloat32((t.data as Uint16Array)[i]);
-  return float16BitsToFloat32((t.data as Uint16Array)[i]);
 }

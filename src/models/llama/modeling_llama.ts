@@ -51,8 +51,6 @@ import { checkForwardArgs } from "../../utils/validate.ts";
 import { Random } from "../../utils/random.ts";
 import { LlamaConfig } from "./configuration_llama.ts";
 
-const f = Math.fround;
-
 /** torch.finfo(torch.float32).min: HF's additive mask value (never -Infinity, see _update_causal_mask). */
 export const FLOAT32_MIN = -3.4028234663852886e38;
 
@@ -218,9 +216,9 @@ export class LlamaRotaryEmbedding extends Module {
         const pos = position_ids[b][t];
         const o = (b * T + t) * D;
         for (let i = 0; i < half; i++) {
-          const freq = f(this.inv_freq[i] * pos); // inv_freq @ position_ids, in float32
-          const c = scale === 1 ? f(Math.cos(freq)) : f(f(Math.cos(freq)) * scale);
-          const s = scale === 1 ? f(Math.sin(freq)) : f(f(Math.sin(freq)) * scale);
+          const freq = Math.fround(this.inv_freq[i] * pos); // inv_freq @ position_ids, in float32
+          const c = scale === 1 ? Math.fround(Math.cos(freq)) : Math.fround(Math.fround(Math.cos(freq)) * scale);
+          const s = scale === 1 ? Math.fround(Math.sin(freq)) : Math.fround(Math.fround(Math.sin(freq)) * scale);
           cos[o + i] = c; // emb = cat(freqs, freqs)
           cos[o + half + i] = c;
           sin[o + i] = s;
@@ -575,7 +573,7 @@ export abstract class LlamaPreTrainedModel extends PreTrainedModel {
     const std = this.config.initializer_range;
     const normal = (t: Tensor) => {
       const d = t.data as Float32Array;
-      for (let i = 0; i < d.length; i++) d[i] = f(std * rng.normal());
+      for (let i = 0; i < d.length; i++) d[i] = Math.fround(std * rng.normal());
     };
     if (module instanceof Linear) {
       normal(module.weight);
@@ -1161,7 +1159,7 @@ export class LlamaForQuestionAnswering extends LlamaPreTrainedModel {
         T,
         "end_positions",
       );
-      result.loss = new Tensor("float32", [f((s + e) / 2)], []);
+      result.loss = new Tensor("float32", [Math.fround((s + e) / 2)], []);
     }
     if (outputs.hidden_states) result.hidden_states = outputs.hidden_states;
     if (outputs.attentions) result.attentions = outputs.attentions;
