@@ -44,8 +44,6 @@ import {
   hardPositionLimit,
 } from "./utils/validate.ts";
 
-const CONFIG_NAME = "config.json";
-
 export type TorchDType = "auto" | "float32" | "float16" | "bfloat16";
 
 export interface ModelOptions {
