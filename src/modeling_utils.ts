@@ -234,7 +234,7 @@ export abstract class PreTrainedModel extends Module {
     await saveAtomically(dir, async (tx) => {
       await stageCheckpointTensors(tx, plan);
       if (genText !== null) await tx.stage(GENERATION_CONFIG_NAME, genText);
-      await tx.stage(CONFIG_NAME, configText); // last: a folder with a new config.json is a complete checkpoint
+      await tx.stage("config.json", configText); // last: a folder with a new config.json is a complete checkpoint
     });
   }
 
