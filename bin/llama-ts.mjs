@@ -1,18 +1,6 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so the package needs no build step.
-import { spawnSync } from "node:child_process";
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-import { dirname, join } from "node:path";
+// The llama-ts command: runs the compiled CLI (dist/, built by `npm run build`, which `npm pack` and an install
+// from a git checkout run through the `prepare` script). Development runs the TypeScript directly: `npm start`.
+import { main } from "../dist/cli/main.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(import.meta.url);
-const tsxCli = require.resolve("tsx/cli");
-const result = spawnSync(
-  process.execPath,
-  [tsxCli, join(here, "..", "src", "cli", "main.ts"), ...process.argv.slice(2)],
-  {
-    stdio: "inherit",
-  },
-);
-process.exit(result.status ?? 1);
+process.exitCode = await main(process.argv.slice(2));

@@ -11,10 +11,10 @@
  */
 import { join } from "node:path";
 import { CheckpointError, ConfigError } from "./errors.ts";
-import { CONFIG_FILES, resolve_pretrained, type HubOptions } from "./hub/hub.ts";
 import { saveAtomically } from "./utils/atomic_save.ts";
 import { FILE_LIMITS, readTextFileCheckedAsync } from "./utils/safe_fs.ts";
 import { checkPath } from "./utils/validate.ts";
+import { CONFIG_FILES, resolve_pretrained, type HubOptions } from "./hub/hub.ts";
 
 /** PretrainedConfig's own defaults (transformers 4.44), generation defaults included (to_dict lists them). */
 export const PRETRAINED_CONFIG_DEFAULTS: Readonly<Record<string, unknown>> = {
@@ -85,7 +85,7 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   const ka = Object.keys(a as object);
   const kb = Object.keys(b as object);
   if (ka.length !== kb.length) return false;
-  return ka.every((k) => jsonEqual((a as any)[k], (b as any)[k]));
+  return ka.every((k) => jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
 /** Sort object keys recursively, as `json.dumps(sort_keys=True)` does. */
@@ -93,7 +93,7 @@ export function sortKeysDeep(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeysDeep);
   if (v !== null && typeof v === "object") {
     const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v as object).sort()) out[k] = sortKeysDeep((v as any)[k]);
+    for (const k of Object.keys(v as object).sort()) out[k] = sortKeysDeep((v as Record<string, unknown>)[k]);
     return out;
   }
   return v;
@@ -199,6 +199,12 @@ export interface PretrainedConfig extends PretrainedConfigFields {}
  * constructor, sets the fields it derives, then validates; `static model_type` names it in config.json and
  * `static float_keys` lists its keys that Python writes as floats.
  */
+/**
+ * The largest `num_labels` accepted (2^17 = 131,072, above any classification head on the Hub): each label
+ * gets an id2label and a label2id entry (building a million of them takes seconds) and a row of the head.
+ */
+export const MAX_NUM_LABELS = 1 << 17;
+
 export class PretrainedConfig {
   static readonly model_type: string = "";
   static readonly float_keys: ReadonlySet<string> = new Set(PRETRAINED_FLOAT_KEYS);
@@ -237,6 +243,9 @@ export class PretrainedConfig {
 
   set num_labels(n: number) {
     checkPositiveInt("num_labels", n);
+    // Beyond HF: the setter builds an id2label entry per label, so the count is bounded before allocating.
+    if (n > MAX_NUM_LABELS)
+      throw new ConfigError("num_labels", `at most ${MAX_NUM_LABELS} labels (MAX_NUM_LABELS), got ${n}`);
     if (this.id2label === undefined || this.id2label === null || Object.keys(this.id2label).length !== n) {
       this.id2label = {};
       this.label2id = {};
@@ -300,7 +309,7 @@ export class PretrainedConfig {
 
   /** Write `dir/config.json` atomically (temporary file, fsync, rename: see atomic_save.ts). */
   async save_pretrained(dir: string): Promise<void> {
-    checkPath(dir, `${this.constructor.name}.save_pretrained: save_directory`);
+    checkPath(dir, "save_pretrained: save_directory");
     const text = this.to_json_string(true);
     await saveAtomically(dir, (tx) => tx.stage("config.json", text));
   }
@@ -319,8 +328,7 @@ export class PretrainedConfig {
     checkPath(dirOrId, "from_pretrained: pretrained_model_name_or_path");
     const dir = await resolve_pretrained(dirOrId, CONFIG_FILES, opts);
     const file = join(dir, "config.json");
-    const text = await readTextFileCheckedAsync(file, FILE_LIMITS.config);
-    return parseConfig(this, text, file);
+    return parseConfig(this, await readTextFileCheckedAsync(file, FILE_LIMITS.config), file);
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * llama-ts: a pure-TypeScript reference implementation of Hugging Face transformers' Llama.
  *
- * Importing this module starts no worker and does no I/O.
+ * This is the package's main entry (`llama-ts`); the test helpers (fast-check arbitraries, tensor comparison)
+ * are `llama-ts/testing` (src/testing/index.ts), so that this entry needs no fast-check. Importing this module
+ * starts no worker and does no I/O.
  */
 export * from "./errors.ts";
 export { Tensor, toIntRows, shapeSize } from "./tensor/tensor.ts";
@@ -101,8 +103,6 @@ export type {
   TokenClassifierOutput,
   PoolingRule,
 } from "./models/llama/modeling_llama.ts";
-export { compareTensors, assertClose, REFERENCE_TOLERANCES } from "./testing/compare.ts";
-export type { Tolerance, CompareResult } from "./testing/compare.ts";
 export * from "./generation/index.ts";
 export {
   AddedToken,
@@ -131,7 +131,6 @@ export {
   ModelType,
 } from "./formats/sentencepiece_model.ts";
 export type { ModelProto, SentencePiece, TrainerSpec, NormalizerSpec } from "./formats/sentencepiece_model.ts";
-export * from "./testing/arbitraries.ts";
 export { blockedBackend } from "./backends/blocked.ts";
 export { PreTrainedTokenizerFast } from "./tokenization_utils_fast.ts";
 export { LlamaTokenizerFast } from "./models/llama/tokenization_llama_fast.ts";

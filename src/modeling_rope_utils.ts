@@ -9,7 +9,7 @@
  *             high_freq_factor) kept, the band between blended linearly in original_max / wavelength
  *   yarn:     interpolation/extrapolation blend over a linear ramp of dims, attention_factor 0.1 ln(factor) + 1
  *   longrope: inv_freq / ext_factors (long_factor when the expanded context exceeds the original)
- * Every step is rounded to float32, as torch evaluates these on float32 tensors (`f` below).
+ * Every step is rounded to float32, as torch evaluates these on float32 tensors (Math.fround).
  */
 /** HF's `ROPE_INIT_FUNCTIONS` keys. */
 export type RopeType = "default" | "linear" | "dynamic" | "yarn" | "longrope" | "llama3";
@@ -41,14 +41,12 @@ export interface RopeConfig {
   max_position_embeddings: number;
 }
 
-const f = Math.fround;
-
 export type RopeInitFn = (config: RopeConfig, seq_len?: number) => [Float32Array, number];
 
 /** `torch.arange(0, dim, 2).float() / dim` as float32. */
 function exponents(dim: number): Float32Array {
   const out = new Float32Array(dim / 2);
-  for (let i = 0; i < out.length; i++) out[i] = f((2 * i) / dim);
+  for (let i = 0; i < out.length; i++) out[i] = Math.fround((2 * i) / dim);
   return out;
 }
 
@@ -60,7 +58,7 @@ function ropeDim(config: RopeConfig): number {
 function invFreqFor(base: number, dim: number): Float32Array {
   const e = exponents(dim);
   const out = new Float32Array(e.length);
-  for (let i = 0; i < e.length; i++) out[i] = f(1 / f(Math.pow(base, e[i])));
+  for (let i = 0; i < e.length; i++) out[i] = Math.fround(1 / Math.fround(Math.pow(base, e[i])));
   return out;
 }
 
@@ -71,7 +69,7 @@ export function _compute_default_rope_parameters(config: RopeConfig): [Float32Ar
 export function _compute_linear_scaling_rope_parameters(config: RopeConfig): [Float32Array, number] {
   const factor = config.rope_scaling!.factor!;
   const [inv, att] = _compute_default_rope_parameters(config);
-  for (let i = 0; i < inv.length; i++) inv[i] = f(inv[i] / factor);
+  for (let i = 0; i < inv.length; i++) inv[i] = Math.fround(inv[i] / factor);
   return [inv, att];
 }
 
@@ -84,8 +82,8 @@ export function _compute_dynamic_ntk_parameters(config: RopeConfig, seq_len?: nu
   const maxPos = config.max_position_embeddings;
   const factor = config.rope_scaling!.factor!;
   if (seq_len === undefined || seq_len <= maxPos) return [invFreqFor(config.rope_theta, dim), 1.0];
-  const scaled = f(f(f(f(factor * seq_len) / maxPos) - (factor - 1)));
-  const base = f(config.rope_theta * f(Math.pow(scaled, dim / (dim - 2))));
+  const scaled = Math.fround(Math.fround(Math.fround(Math.fround(factor * seq_len) / maxPos) - (factor - 1)));
+  const base = Math.fround(config.rope_theta * Math.fround(Math.pow(scaled, dim / (dim - 2))));
   return [invFreqFor(base, dim), 1.0];
 }
 
@@ -106,12 +104,15 @@ export function _compute_yarn_parameters(config: RopeConfig): [Float32Array, num
   const e = exponents(dim);
   const inv = new Float32Array(dim / 2);
   for (let i = 0; i < inv.length; i++) {
-    const pos_freq = f(Math.pow(base, e[i]));
-    const extrapolation = f(1 / pos_freq);
-    const interpolation = f(1 / f(factor * pos_freq));
-    const ramp = Math.min(Math.max(f(f(i - low) / f(high - low)), 0), 1);
-    const extrapolation_factor = f(1 - ramp);
-    inv[i] = f(f(interpolation * f(1 - extrapolation_factor)) + f(extrapolation * extrapolation_factor));
+    const pos_freq = Math.fround(Math.pow(base, e[i]));
+    const extrapolation = Math.fround(1 / pos_freq);
+    const interpolation = Math.fround(1 / Math.fround(factor * pos_freq));
+    const ramp = Math.min(Math.max(Math.fround(Math.fround(i - low) / Math.fround(high - low)), 0), 1);
+    const extrapolation_factor = Math.fround(1 - ramp);
+    inv[i] = Math.fround(
+      Math.fround(interpolation * Math.fround(1 - extrapolation_factor)) +
+        Math.fround(extrapolation * extrapolation_factor),
+    );
   }
   return [inv, attention_factor];
 }
@@ -139,7 +140,8 @@ export function _compute_longrope_parameters(config: RopeConfig): [Float32Array,
   const ext = expanded > maxPos ? rs.long_factor! : rs.short_factor!;
   const e = exponents(dim);
   const inv = new Float32Array(dim / 2);
-  for (let i = 0; i < inv.length; i++) inv[i] = f(1 / f(f(ext[i]) * f(Math.pow(base, e[i]))));
+  for (let i = 0; i < inv.length; i++)
+    inv[i] = Math.fround(1 / Math.fround(Math.fround(ext[i]) * Math.fround(Math.pow(base, e[i]))));
   return [inv, attention_factor];
 }
 
@@ -154,13 +156,18 @@ export function _compute_llama3_parameters(config: RopeConfig): [Float32Array, n
   const high_freq_wavelen = old_context_len / high_freq_factor;
   const out = new Float32Array(inv.length);
   for (let i = 0; i < inv.length; i++) {
-    const wavelen = f((2 * Math.PI) / inv[i]);
+    const wavelen = Math.fround((2 * Math.PI) / inv[i]);
     // wavelen < high_freq_wavelen: keep; wavelen > low_freq_wavelen: divide by factor; between: blend.
-    const inv_freq_llama = wavelen > low_freq_wavelen ? f(inv[i] / factor) : inv[i];
+    const inv_freq_llama = wavelen > low_freq_wavelen ? Math.fround(inv[i] / factor) : inv[i];
     const is_medium_freq = !(wavelen < high_freq_wavelen) && !(wavelen > low_freq_wavelen);
     if (is_medium_freq) {
-      const smooth = f(f(f(old_context_len / wavelen) - low_freq_factor) / (high_freq_factor - low_freq_factor));
-      out[i] = f(f(f(f(1 - smooth) * inv_freq_llama) / factor) + f(smooth * inv_freq_llama));
+      const smooth = Math.fround(
+        Math.fround(Math.fround(old_context_len / wavelen) - low_freq_factor) / (high_freq_factor - low_freq_factor),
+      );
+      out[i] = Math.fround(
+        Math.fround(Math.fround(Math.fround(1 - smooth) * inv_freq_llama) / factor) +
+          Math.fround(smooth * inv_freq_llama),
+      );
     } else {
       out[i] = inv_freq_llama;
     }

@@ -21,7 +21,8 @@
  * (widened inside the matmul kernels): half the memory of float32 weights, float32 accuracy, not HF's numbers.
  */
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { DynamicCache } from "./cache_utils.ts";
+import { basename, join } from "node:path";
 import { PretrainedConfig } from "./configuration_utils.ts";
 import { CheckpointError, ShapeError, ValueError } from "./errors.ts";
 import { GENERATION_CONFIG_NAME, GenerationConfig } from "./generation/configuration_utils.ts";
@@ -33,9 +34,15 @@ import { Embedding, Linear, Module, isMetaInit, withMetaInit } from "./nn/module
 import { type IntInput, Tensor, toIntRows } from "./tensor/tensor.ts";
 import { Random } from "./utils/random.ts";
 import { saveAtomically } from "./utils/atomic_save.ts";
-import { checkOptions, checkPath } from "./utils/validate.ts";
-
-const CONFIG_NAME = "config.json";
+import { warning_once } from "./utils/logging.ts";
+import {
+  checkForwardArgs,
+  checkOptions,
+  checkPath,
+  checkPositions,
+  describeValue,
+  hardPositionLimit,
+} from "./utils/validate.ts";
 
 export type TorchDType = "auto" | "float32" | "float16" | "bfloat16";
 
@@ -193,11 +200,10 @@ export abstract class PreTrainedModel extends Module {
   }
 
   /**
-   * Write config.json and the weights (HF `save_pretrained`): model.safetensors (HF tensor names, stored dtypes),
-   * or shards past max_shard_size; `safe_serialization: false` writes pytorch_model.bin (torch.save's zip
-   * format) instead, as HF. Atomic (atomic_save.ts): the arguments are checked and the weight files staged
-   * before anything in `dir` changes, config.json goes in last, and a save that fails leaves an existing
-   * checkpoint in `dir` exactly as it was.
+   * config.json + model.safetensors (HF tensor names, stored dtypes), or shards past max_shard_size;
+   * `safe_serialization: false` writes pytorch_model.bin (torch.save's zip format) instead, as HF.
+   * Atomic (atomic_save.ts): the arguments are checked and every file staged before anything in `dir` changes,
+   * config.json goes in last, and a save that fails leaves an existing checkpoint in `dir` exactly as it was.
    */
   async save_pretrained(
     dir: string,
@@ -224,10 +230,11 @@ export abstract class PreTrainedModel extends Module {
     }
     // HF: models that can generate also write generation_config.json (in the same transaction here)
     const gen = (this as { generation_config?: GenerationConfig }).generation_config;
+    const genText = gen instanceof GenerationConfig ? gen.to_json_string(true) : null;
     await saveAtomically(dir, async (tx) => {
       await stageCheckpointTensors(tx, plan);
-      await tx.stage(CONFIG_NAME, configText);
-      if (gen instanceof GenerationConfig) await tx.stage(GENERATION_CONFIG_NAME, gen.to_json_string(true));
+      if (genText !== null) await tx.stage(GENERATION_CONFIG_NAME, genText);
+      await tx.stage("config.json", configText); // last: a folder with a new config.json is a complete checkpoint
     });
   }
 
@@ -321,13 +328,30 @@ export abstract class PreTrainedModel extends Module {
       throw new ValueError(`compute_dtype: expected "float32" (or leave it out), got ${JSON.stringify(compute_dtype)}`);
     // A Hub id ("org/name") becomes its snapshot folder in the HF cache, downloaded when absent.
     const [hub] = split_hub_options(opts);
+    const pathOrId = dir;
     dir = await resolve_pretrained(dir, MODEL_FILES, hub);
     const config = await this.config_class.from_pretrained(dir);
     // Runtime choices, not config.json fields: kept off the saved config (HF's config._attn_implementation).
     Object.defineProperty(config, "_attn_implementation", { value: attn, enumerable: false, writable: true });
     if (compute_dtype !== undefined)
       Object.defineProperty(config, "_compute_dtype", { value: compute_dtype, enumerable: false, writable: true });
-    const { tensors, files } = await loadCheckpointTensors(dir, { use_safetensors: opts.use_safetensors });
+    // transformers.js' progress events ({ status, name, file, loaded, total, progress }), for the weight files
+    // being read; a Hub download reports through the same callback first (src/hub/hub.ts).
+    const progress_callback = hub.progress_callback;
+    const { tensors, files } = await loadCheckpointTensors(dir, {
+      use_safetensors: opts.use_safetensors,
+      on_progress:
+        progress_callback &&
+        ((e) =>
+          progress_callback({
+            status: e.status,
+            name: pathOrId,
+            file: basename(e.file),
+            loaded: e.loaded,
+            total: e.total,
+            progress: e.total > 0 ? (100 * e.loaded) / e.total : 100,
+          })),
+    });
     // Sizes in config.json are untrusted: check them against tensors that exist before building anything.
     this._check_checkpoint(config, tensors, files.join(", "));
     const model = withMetaInit(() => new this(config, opts));
@@ -374,9 +398,14 @@ export function coerceDecoderInputs(
     inputs_embeds?: Tensor | null;
     position_ids?: IntInput | null;
     cache_position?: number[] | Tensor | null;
+    past_key_values?: DynamicCache | null;
   },
   hidden_size: number,
 ): DecoderInputs {
+  checkForwardArgs(args, "forward");
+  const pkv = args.past_key_values;
+  if (pkv !== undefined && pkv !== null && !(pkv instanceof DynamicCache))
+    throw new ValueError(`past_key_values: expected a DynamicCache or null, got ${describeValue(pkv)}`);
   const hasIds = args.input_ids !== undefined && args.input_ids !== null;
   const hasEmbeds = args.inputs_embeds !== undefined && args.inputs_embeds !== null;
   if (hasIds === hasEmbeds) {
@@ -402,10 +431,7 @@ export function coerceDecoderInputs(
   }
   let cache_position: number[] | null = null;
   if (args.cache_position !== undefined && args.cache_position !== null) {
-    cache_position =
-      args.cache_position instanceof Tensor
-        ? toIntRows(args.cache_position, "cache_position")[0]
-        : [...args.cache_position];
+    cache_position = toIntRows(args.cache_position as IntInput, "cache_position")[0] ?? [];
     if (cache_position.length !== T)
       throw new ShapeError("cache_position", `expected ${T} positions, got ${cache_position.length}`);
   }
@@ -418,4 +444,26 @@ export function coerceDecoderInputs(
     position_ids = rows;
   }
   return { input_ids, inputs_embeds, position_ids, cache_position };
+}
+
+/**
+ * Beyond HF: the positions a decoder's forward will use (given or derived), checked before any attention is
+ * computed. They must be non-negative integers below the hard bound (MAX_POSITION_MULTIPLE x
+ * max_position_embeddings): HF computes NaN or garbage rotary angles from 0.5 or 1e300, and a prompt far past
+ * the trained length is a mistake whose attention needs memory quadratic in its length. Past
+ * max_position_embeddings itself it warns, as HF's tokenizer does ("Token indices sequence length is longer").
+ */
+export function checkDecoderPositions(
+  cache_position: number[],
+  position_ids: number[][],
+  seq_length: number,
+  max_position_embeddings: number,
+): void {
+  const limit = hardPositionLimit(max_position_embeddings);
+  checkPositions([cache_position], "cache_position", limit);
+  checkPositions(position_ids, "position_ids", limit);
+  if (seq_length > max_position_embeddings)
+    warning_once(
+      `Sequence length ${seq_length} is longer than max_position_embeddings (${max_position_embeddings}); positions past it were not trained on.`,
+    );
 }

@@ -235,6 +235,11 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
   }
 
   /** HF `PreTrainedTokenizerFast._decode`: the engine's decode, then the optional cleanup. */
+  /** HF `convert_tokens_to_string`: `backend_tokenizer.decoder.decode(tokens)`. */
+  convert_tokens_to_string(tokens: string[]): string {
+    return this._tokenizer.decode_tokens(tokens);
+  }
+
   protected _decode(token_ids: number[], opts: DecodeOptions): string {
     const text = this._tokenizer.decode(token_ids, opts.skip_special_tokens ?? false);
     const cleanup = opts.clean_up_tokenization_spaces ?? this.clean_up_tokenization_spaces;

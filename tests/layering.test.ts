@@ -4,7 +4,10 @@
  *   - the tokenizer engines (src/tokenizers, HF's Rust `tokenizers`) import nothing from the transformers-layer
  *     tokenizer classes (src/tokenization_*.ts, src/convert_slow_tokenizer.ts) nor from a model family;
  *   - the generic layers (configuration_utils, modeling_utils, rope/cache utils, the tokenizer classes, tensors,
- *     ops, nn, formats, generation, backends) import no model family (src/models/), lazily or not.
+ *     ops, nn, formats, generation, backends) import no model family (src/models/), lazily or not;
+ *   - the package entries src/index.ts and src/golden/index.ts load, through their static imports, only packages
+ *     listed in package.json `dependencies` (so they import without fast-check or any devDependency installed);
+ *     src/testing/index.ts adds only fast-check, its peer dependency.
  */
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -15,6 +18,7 @@ const ROOT = resolve(import.meta.dirname, "..");
 
 interface Edge {
   from: string;
+  /** A repository-relative path, or a package name for a bare specifier. */
   to: string;
   lazy: boolean;
 }
@@ -26,6 +30,33 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
+/** "@scope/name/sub" -> "@scope/name", "name/sub" -> "name". */
+function packageName(spec: string): string {
+  return spec
+    .split("/")
+    .slice(0, spec.startsWith("@") ? 2 : 1)
+    .join("/");
+}
+
+/** The packages `entry` loads through static imports, transitively. */
+function staticPackages(entry: string, edges: Edge[]): Set<string> {
+  const seen = new Set<string>([entry]);
+  const packages = new Set<string>();
+  const queue = [entry];
+  while (queue.length) {
+    const file = queue.pop()!;
+    for (const e of edges) {
+      if (e.from !== file || e.lazy) continue;
+      if (!e.to.startsWith("src/")) packages.add(e.to);
+      else if (!seen.has(e.to)) {
+        seen.add(e.to);
+        queue.push(e.to);
+      }
+    }
+  }
+  return packages;
+}
+
 /** Every relative import of every file under src/, as repository-relative paths. */
 function importGraph(): { files: string[]; edges: Edge[] } {
   const files = sourceFiles(join(ROOT, "src"));
@@ -35,6 +66,7 @@ function importGraph(): { files: string[]; edges: Edge[] } {
     const sf = ts.createSourceFile(file, readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true);
     const add = (spec: string, lazy: boolean) => {
       if (spec.startsWith(".")) edges.push({ from, to: relative(ROOT, resolve(dirname(file), spec)), lazy });
+      else if (!spec.startsWith("node:")) edges.push({ from, to: packageName(spec), lazy });
     };
     const visit = (node: ts.Node) => {
       if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier) {
@@ -57,7 +89,7 @@ function importGraph(): { files: string[]; edges: Edge[] } {
 /** The cycles of the static graph, each as the list of files around it (Tarjan's strongly connected components). */
 function cycles(files: string[], edges: Edge[]): string[][] {
   const next = new Map<string, string[]>(files.map((f) => [f, []]));
-  for (const e of edges) if (!e.lazy) next.get(e.from)!.push(e.to);
+  for (const e of edges) if (!e.lazy && next.has(e.to)) next.get(e.from)!.push(e.to);
   const index = new Map<string, number>();
   const low = new Map<string, number>();
   const stack: string[] = [];
@@ -124,6 +156,18 @@ describe("import graph of src/", () => {
     expect(generic).toEqual(expect.arrayContaining(["src/configuration_utils.ts", "src/modeling_utils.ts"]));
     const bad = edges.filter((e) => GENERIC.test(e.from) && e.to.startsWith("src/models/"));
     expect(bad).toEqual([]);
+  });
+
+  it("llama-ts and llama-ts/golden load only runtime dependencies; llama-ts/testing adds only fast-check", () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+    const runtime = Object.keys(pkg.dependencies ?? {});
+    const main = [...staticPackages("src/index.ts", edges)];
+    expect(main.filter((p) => !runtime.includes(p))).toEqual([]);
+    expect([...staticPackages("src/golden/index.ts", edges)].filter((p) => !runtime.includes(p))).toEqual([]);
+    const testing = [...staticPackages("src/testing/index.ts", edges)];
+    expect(testing.filter((p) => !runtime.includes(p))).toEqual(["fast-check"]);
+    expect(Object.keys(pkg.peerDependencies ?? {})).toContain("fast-check");
+    expect(pkg.peerDependenciesMeta?.["fast-check"]?.optional).toBe(true);
   });
 
   it("detects a cycle and a layering break when one exists (the checks can fail)", () => {

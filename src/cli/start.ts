@@ -1,7 +1,7 @@
 /**
  * `npm start` / `llama-ts start`: the main job on the embedded default, every stage printed.
  *
- * Without --model: the real Llama 2 tokenizer (embedded, from the npm package llama-tokenizer-js) and a tiny
+ * Without --model: the real Llama 2 tokenizer (embedded in data/, see data/README.md) and a tiny
  * LlamaForCausalLM with the real 32,000-token vocabulary but RANDOM weights (seeded, so every run prints the
  * same numbers). With --model DIR: the checkpoint and tokenizer of that folder.
  */

@@ -37,28 +37,48 @@ export const WEIGHTS_NAME = "pytorch_model.bin";
 export const WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json";
 
 /** The two weight formats of a folder: file names and how to read / write one file. */
+/**
+ * Loading progress of a checkpoint, file by file, in reading order: "initiate" (loaded 0), "progress" (bytes
+ * read so far; safetensors files over 1 GiB report after each tensor), "done" (loaded === total).
+ */
+export interface LoadProgressEvent {
+  status: "initiate" | "progress" | "done";
+  file: string;
+  loaded: number;
+  total: number;
+}
+export type LoadProgress = (event: LoadProgressEvent) => void;
+
 interface WeightsFormat {
   single: string;
   index: string;
-  load(path: string): Promise<Map<string, Tensor>>;
-  /** The bytes of one file named `name` holding `tensors`, written chunk by chunk (see atomic_save.ts). */
-  writer(tensors: Map<string, Tensor>, metadata: Record<string, string>, name: string): ChunkWriter;
+  load(path: string, onProgress?: (loaded: number, total: number) => void): Promise<Map<string, Tensor>>;
+  /** The writer of one file named `fileName` (for a save transaction, atomic_save.ts). */
+  writer(fileName: string, tensors: Map<string, Tensor>, metadata: Record<string, string>): ChunkWriter;
 }
 
 const SAFETENSORS_FORMAT: WeightsFormat = {
   single: SAFE_WEIGHTS_NAME,
   index: SAFE_WEIGHTS_INDEX_NAME,
-  load: async (path) => (await loadSafetensors(path)).tensors,
-  writer: (tensors, metadata) => safetensorsWriter(tensors, metadata),
+  load: async (path, on_progress) => (await loadSafetensors(path, { on_progress })).tensors,
+  writer: (_fileName, tensors, metadata) => safetensorsWriter(tensors, metadata),
 };
 
 const PYTORCH_FORMAT: WeightsFormat = {
   single: WEIGHTS_NAME,
   index: WEIGHTS_INDEX_NAME,
-  load: async (path) => loadTorchCheckpoint(path).tensors,
-  // torch.save names the archive's records after the file's stem, as torch does
-  writer: (tensors, _metadata, name) => async (write) => {
-    for (const chunk of serializeTorchCheckpoint(tensors, name.replace(/\.[^.]*$/, ""))) await write(chunk);
+  load: async (path, onProgress) => {
+    const tensors = loadTorchCheckpoint(path).tensors;
+    const { size } = await stat(path);
+    onProgress?.(size, size);
+    return tensors;
+  },
+  // torch names the archive after the file stem.
+  writer: (fileName, tensors) => {
+    const chunks = serializeTorchCheckpoint(tensors, fileName.replace(/\.[^.]*$/, "") || "archive");
+    return async (write) => {
+      for (const c of chunks) await write(c);
+    };
   },
 };
 /** huggingface_hub's `MAX_SHARD_SIZE` default, also `save_pretrained`'s. */
@@ -234,11 +254,12 @@ async function readIndex(indexPath: string): Promise<ShardIndex> {
  */
 export async function loadCheckpointTensors(
   dir: string,
-  opts: { use_safetensors?: boolean | null } = {},
+  opts: { use_safetensors?: boolean | null; on_progress?: LoadProgress } = {},
 ): Promise<{ tensors: Map<string, Tensor>; files: string[] }> {
   const use = opts.use_safetensors;
   if (use !== undefined && use !== null && typeof use !== "boolean")
     throw new ValueError(`use_safetensors: expected true, false or null, got ${JSON.stringify(use)}`);
+  const onProgress = opts.on_progress;
   let info;
   try {
     info = await stat(dir);
@@ -261,9 +282,9 @@ export async function loadCheckpointTensors(
         : [SAFETENSORS_FORMAT, PYTORCH_FORMAT];
   for (const format of formats) {
     const single = join(dir, format.single);
-    if (await isFile(single)) return { tensors: await format.load(single), files: [single] };
+    if (await isFile(single)) return { tensors: await loadReporting(format, single, onProgress), files: [single] };
     const indexPath = join(dir, format.index);
-    if (await isFile(indexPath)) return loadShards(dir, format);
+    if (await isFile(indexPath)) return loadShards(dir, format, onProgress);
   }
   const names = formats.flatMap((f) => [f.single, f.index]);
   throw new CheckpointError(
@@ -277,9 +298,26 @@ export async function loadCheckpointTensors(
   );
 }
 
+/** `format.load(path)`, reporting initiate / progress / done to `onProgress`. */
+async function loadReporting(
+  format: WeightsFormat,
+  path: string,
+  onProgress: LoadProgress | undefined,
+): Promise<Map<string, Tensor>> {
+  if (!onProgress) return format.load(path);
+  const { size } = await stat(path);
+  onProgress({ status: "initiate", file: path, loaded: 0, total: size });
+  const tensors = await format.load(path, (loaded, total) =>
+    onProgress({ status: "progress", file: path, loaded, total }),
+  );
+  onProgress({ status: "done", file: path, loaded: size, total: size });
+  return tensors;
+}
+
 async function loadShards(
   dir: string,
   format: WeightsFormat,
+  onProgress: LoadProgress | undefined,
 ): Promise<{ tensors: Map<string, Tensor>; files: string[] }> {
   const INDEX = format.index;
   const { weight_map } = await readIndex(join(dir, INDEX));
@@ -290,7 +328,7 @@ async function loadShards(
   for (const shard of shardNames) {
     const shardPath = join(dir, shard);
     if (!(await isFile(shardPath))) throw new CheckpointError(shardPath, `shard listed in ${INDEX} is missing`);
-    const shardTensors = await format.load(shardPath);
+    const shardTensors = await loadReporting(format, shardPath, onProgress);
     files.push(shardPath);
     for (const [name, t] of shardTensors) {
       const other = foundIn.get(name);
@@ -372,7 +410,7 @@ export function planCheckpointSave(
   if (split.shards.length <= 1)
     return {
       format,
-      files: [{ name: format.single, writer: format.writer(new Map(entries), metadata, format.single) }],
+      files: [{ name: format.single, writer: format.writer(format.single, new Map(entries), metadata) }],
       index: null,
     };
   const byName = new Map(entries);
@@ -380,7 +418,7 @@ export function planCheckpointSave(
   const files = split.shards.map((names, i) => {
     const name = shardFileName(i, split.shards.length, format.single);
     for (const n of names) weight_map[n] = name;
-    return { name, writer: format.writer(new Map(names.map((n) => [n, byName.get(n)!])), metadata, name) };
+    return { name, writer: format.writer(name, new Map(names.map((n) => [n, byName.get(n)!])), metadata) };
   });
   const index = pythonJsonDumps({ metadata: { total_size: split.total_size }, weight_map }) + "\n";
   return { format, files, index };
@@ -390,7 +428,7 @@ export function planCheckpointSave(
 export async function stageCheckpointTensors(tx: SaveTransaction, plan: CheckpointSavePlan): Promise<string[]> {
   const { format } = plan;
   const fileNames = plan.files.map((f) => f.name);
-  const stale = new Set([plan.index === null ? format.index : format.single]);
+  const stale = new Set([plan.index !== null ? format.single : format.index]);
   const prefixes = [format.single.replace(/\.[^.]*$/, "")];
   if (format === PYTORCH_FORMAT) {
     stale.add(SAFE_WEIGHTS_NAME).add(SAFE_WEIGHTS_INDEX_NAME);

@@ -21,7 +21,8 @@
  * checked against the file and the persistent id before anything is allocated), and the copies made for
  * non-contiguous views may not total more bytes than the file holds.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, readSync } from "node:fs";
+import { FILE_LIMITS, openFileCheckedSync } from "../utils/safe_fs.ts";
 import { mkdir, open } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { CheckpointError } from "../errors.ts";
@@ -72,12 +73,8 @@ class FileSource implements ByteSource {
 
 /** Read a `.pth` / `.bin` file written by `torch.save` (zip or legacy format) into its state dict. */
 export function loadTorchCheckpoint(path: string): TorchCheckpoint {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    throw new CheckpointError(path, `cannot open (${(e as Error).message})`);
-  }
+  // A FIFO, device or folder named pytorch_model.bin fails here at once (safe_fs.ts).
+  const { fd } = openFileCheckedSync(path, FILE_LIMITS.torch_checkpoint);
   try {
     return parseTorchCheckpoint(new FileSource(fd, path), path);
   } finally {

@@ -360,7 +360,11 @@ export const SINGLE_READ_LIMIT = 1 << 30;
  */
 export async function loadSafetensors(
   path: string,
-  opts: { single_read_limit?: number } = {},
+  opts: {
+    single_read_limit?: number;
+    /** Called after each read with the bytes read so far and the file size (last call: loaded === total). */
+    on_progress?: (loaded: number, total: number) => void;
+  } = {},
 ): Promise<SafetensorsFile> {
   const kind = FILE_LIMITS.safetensors;
   const { handle, size: fileLen } = await openFileChecked(path, kind);
@@ -371,6 +375,7 @@ export async function loadSafetensors(
       await readExactly(handle, bytes, 0, path, kind);
       const parsed = parseSafetensors(bytes, path);
       for (const t of parsed.tensors.values()) shareLifetime(bytes, t.data);
+      opts.on_progress?.(fileLen, fileLen);
       return parsed;
     }
     const lenBytes = new Uint8Array(8);
@@ -382,6 +387,8 @@ export async function loadSafetensors(
     await readExactly(handle, prefix, 0, path, kind);
     const { entries, metadata, dataStart } = parseHeader(prefix, fileLen, path);
     const tensors = new Map<string, Tensor>();
+    let loaded = dataStart;
+    opts.on_progress?.(loaded, fileLen);
     for (const e of entries) {
       const len = e.end - e.begin;
       const buf = allocBytes(len);
@@ -389,6 +396,8 @@ export async function loadSafetensors(
       const data = makeView(e.dtype, buf.buffer, buf.byteOffset, len / dtypeSize(e.dtype));
       shareLifetime(buf, data);
       tensors.set(e.name, new Tensor(e.dtype, data, e.shape));
+      loaded += len;
+      opts.on_progress?.(loaded, fileLen);
     }
     return { tensors, metadata };
   } finally {

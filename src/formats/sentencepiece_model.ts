@@ -34,7 +34,6 @@ export const PieceType = {
   UNUSED: 5,
   BYTE: 6,
 } as const;
-export type PieceTypeValue = (typeof PieceType)[keyof typeof PieceType];
 
 /** `TrainerSpec.ModelType`. */
 export const ModelType = { UNIGRAM: 1, BPE: 2, WORD: 3, CHAR: 4 } as const;

@@ -20,8 +20,6 @@
 import { ValueError } from "../errors.ts";
 import { ConstraintListState, type Constraint } from "./beam_constraints.ts";
 
-const f32 = Math.fround;
-
 /** One stored hypothesis: [score, ids (prompt included, eos excluded), beam indices or null]. */
 export type Hypothesis = [number, number[], number[] | null];
 
@@ -377,7 +375,7 @@ function decodeHypotheses(
   });
   return {
     sequences,
-    sequence_scores: best.map((h) => f32(h[0])),
+    sequence_scores: best.map((h) => Math.fround(h[0])),
     beam_indices: withIndices ? indices : null,
   };
 }
@@ -528,7 +526,7 @@ export class ConstrainedBeamSearchScorer extends BeamScorer {
     const all_indices = [...sent_beam_indices, ...new_indices];
     const all_banks = all_states.map((s) => s.get_bank());
     // zipped = banks * 100 + scores (float32), sorted descending
-    const zipped = all_banks.map((b, i) => f32(b * 100 + all_scores[i]));
+    const zipped = all_banks.map((b, i) => Math.fround(b * 100 + all_scores[i]));
     const order = zipped.map((_, i) => i).sort((a, b) => zipped[b] - zipped[a] || a - b);
     const sorted_banks = order.map((i) => all_banks[i]);
     let counter = -1;

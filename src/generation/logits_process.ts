@@ -23,8 +23,6 @@ import { ShapeError, ValueError } from "../errors.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { argmax, softmax } from "./sampling.ts";
 
-const f32 = Math.fround;
-
 /** HF `LogitsProcessor` / `LogitsWarper`: one step of score processing. */
 export interface LogitsProcessor {
   call(input_ids: number[][], scores: Tensor, kwargs?: LogitsProcessorKwargs): Tensor;
@@ -153,7 +151,7 @@ export class RepetitionPenaltyLogitsProcessor implements LogitsProcessor {
   call(input_ids: number[][], scores: Tensor): Tensor {
     const { out, batch, vocab } = prepare(input_ids, scores, "RepetitionPenaltyLogitsProcessor");
     const src = scores.data as Float32Array;
-    const p = f32(this.penalty);
+    const p = Math.fround(this.penalty);
     for (let b = 0; b < batch; b++) {
       for (const id of input_ids[b]) {
         if (!Number.isInteger(id) || id < 0 || id >= vocab) {
@@ -186,7 +184,7 @@ export class TemperatureLogitsWarper implements LogitsProcessor {
 
   call(input_ids: number[][], scores: Tensor): Tensor {
     const { out, batch, vocab } = prepare(input_ids, scores, "TemperatureLogitsWarper");
-    const t = f32(this.temperature);
+    const t = Math.fround(this.temperature);
     for (let i = 0; i < out.length; i++) out[i] = out[i] / t;
     return new Tensor("float32", out, [batch, vocab]);
   }
@@ -288,7 +286,7 @@ export class TopPLogitsWarper implements LogitsProcessor {
 
   call(input_ids: number[][], scores: Tensor): Tensor {
     const { out, batch, vocab } = prepare(input_ids, scores, "TopPLogitsWarper");
-    const cutoff = f32(1 - this.top_p);
+    const cutoff = Math.fround(1 - this.top_p);
     for (let b = 0; b < batch; b++) {
       const row = out.subarray(b * vocab, (b + 1) * vocab);
       const sorted = argsortAscending(row);
@@ -299,7 +297,7 @@ export class TopPLogitsWarper implements LogitsProcessor {
       let cum = 0;
       for (let j = 0; j < vocab; j++) {
         cum += probs[j];
-        remove[j] = f32(cum) <= cutoff;
+        remove[j] = Math.fround(cum) <= cutoff;
       }
       for (let j = Math.max(0, vocab - this.min_tokens_to_keep); j < vocab; j++) remove[j] = false;
       for (let j = 0; j < vocab; j++) if (remove[j]) row[sorted[j]] = this.filter_value;
@@ -329,13 +327,13 @@ export class MinPLogitsWarper implements LogitsProcessor {
 
   call(input_ids: number[][], scores: Tensor): Tensor {
     const { out, batch, vocab } = prepare(input_ids, scores, "MinPLogitsWarper");
-    const min_p = f32(this.min_p);
+    const min_p = Math.fround(this.min_p);
     for (let b = 0; b < batch; b++) {
       const row = out.subarray(b * vocab, (b + 1) * vocab);
       const probs = softmax(row);
       let top = -Infinity;
       for (let i = 0; i < vocab; i++) if (probs[i] > top) top = probs[i];
-      const scaled = f32(min_p * top);
+      const scaled = Math.fround(min_p * top);
       const keep = new Set(
         this.min_tokens_to_keep === 1
           ? [argmax(row)]
@@ -362,7 +360,7 @@ export function logSoftmax(row: ArrayLike<number>): Float32Array {
   let sum = 0;
   for (let i = 0; i < n; i++) sum += Math.exp(row[i] - max);
   const lse = Math.log(sum);
-  for (let i = 0; i < n; i++) out[i] = f32(f32(row[i] - max) - lse);
+  for (let i = 0; i < n; i++) out[i] = Math.fround(Math.fround(row[i] - max) - lse);
   return out;
 }
 
@@ -420,9 +418,9 @@ export class SequenceBiasLogitsProcessor implements LogitsProcessor {
         const prefix = ids.length - 1;
         let match = true;
         for (let j = 0; j < prefix; j++) if (row[row.length - prefix + j] !== ids[j]) match = false;
-        if (match) bias[ids[prefix]] = f32(bias[ids[prefix]] + f32(b));
+        if (match) bias[ids[prefix]] = Math.fround(bias[ids[prefix]] + Math.fround(b));
       }
-      for (let v = 0; v < vocab; v++) out[r * vocab + v] = f32(out[r * vocab + v] + bias[v]);
+      for (let v = 0; v < vocab; v++) out[r * vocab + v] = Math.fround(out[r * vocab + v] + bias[v]);
     }
     return new Tensor("float32", out, [batch, vocab]);
   }
@@ -498,7 +496,8 @@ export class HammingDiversityLogitsProcessor implements LogitsProcessor {
       for (let i = b * this._num_beams; i < b * this._num_beams + group_start_idx; i++)
         freq.set(current_tokens[i], (freq.get(current_tokens[i]) ?? 0) + 1);
       for (let r = b * group_size; r < (b + 1) * group_size; r++)
-        for (const [id, c] of freq) out[r * vocab + id] = f32(out[r * vocab + id] - f32(this._diversity_penalty * c));
+        for (const [id, c] of freq)
+          out[r * vocab + id] = Math.fround(out[r * vocab + id] - Math.fround(this._diversity_penalty * c));
     }
     return new Tensor("float32", out, [rows, vocab]);
   }
@@ -529,14 +528,14 @@ export class EncoderRepetitionPenaltyLogitsProcessor implements LogitsProcessor 
         `EncoderRepetitionPenaltyLogitsProcessor: ${this.encoder_input_ids.length} prompt rows for ${batch} rows of scores`,
       );
     const src = scores.data as Float32Array;
-    const p = f32(this.penalty);
+    const p = Math.fround(this.penalty);
     // HF quirk kept: torch.gather/scatter with fewer index rows than scores rows touch only the first rows, so
     // with beams or num_return_sequences > 1 (rows = batch * n) only rows 0..batch-1 are penalised.
     for (let b = 0; b < this.encoder_input_ids.length; b++) {
       checkIdsInVocab("EncoderRepetitionPenaltyLogitsProcessor", this.encoder_input_ids[b], vocab);
       for (const id of this.encoder_input_ids[b]) {
         const s = src[b * vocab + id];
-        out[b * vocab + id] = s < 0 ? f32(s * p) : f32(s / p);
+        out[b * vocab + id] = s < 0 ? Math.fround(s * p) : Math.fround(s / p);
       }
     }
     return new Tensor("float32", out, [batch, vocab]);
@@ -756,12 +755,12 @@ export class ExponentialDecayLengthPenalty implements LogitsProcessor {
     const cur_len = input_ids[0]?.length ?? 0;
     if (cur_len > this.regulation_start) {
       checkIdsInVocab("ExponentialDecayLengthPenalty", this.eos_token_id, vocab);
-      const factor = f32(Math.pow(this.regulation_factor, cur_len - this.regulation_start) - 1);
+      const factor = Math.fround(Math.pow(this.regulation_factor, cur_len - this.regulation_start) - 1);
       const src = scores.data as Float32Array;
       for (let b = 0; b < batch; b++) {
         const penalties = new Float32Array(vocab);
-        for (const id of this.eos_token_id) penalties[id] = f32(Math.abs(src[b * vocab + id]) * factor);
-        for (const id of this.eos_token_id) out[b * vocab + id] = f32(src[b * vocab + id] + penalties[id]);
+        for (const id of this.eos_token_id) penalties[id] = Math.fround(Math.abs(src[b * vocab + id]) * factor);
+        for (const id of this.eos_token_id) out[b * vocab + id] = Math.fround(src[b * vocab + id] + penalties[id]);
       }
     }
     return new Tensor("float32", out, [batch, vocab]);
@@ -837,7 +836,7 @@ export class TypicalLogitsWarper implements LogitsProcessor {
 
   call(input_ids: number[][], scores: Tensor): Tensor {
     const { out, batch, vocab } = prepare(input_ids, scores, "TypicalLogitsWarper");
-    const mass = f32(this.mass);
+    const mass = Math.fround(this.mass);
     for (let b = 0; b < batch; b++) {
       const row = out.subarray(b * vocab, (b + 1) * vocab);
       const normalized = logSoftmax(row);
@@ -846,9 +845,9 @@ export class TypicalLogitsWarper implements LogitsProcessor {
         const t = normalized[i] * Math.exp(normalized[i]);
         if (!Number.isNaN(t)) ent += t; // nansum: -inf * 0 is NaN and skipped
       }
-      ent = f32(-ent);
+      ent = Math.fround(-ent);
       const shifted = new Float32Array(vocab);
-      for (let i = 0; i < vocab; i++) shifted[i] = f32(Math.abs(-normalized[i] - ent));
+      for (let i = 0; i < vocab; i++) shifted[i] = Math.fround(Math.abs(-normalized[i] - ent));
       const sorted = argsortAscending(shifted);
       const sortedLogits = new Float32Array(vocab);
       for (let j = 0; j < vocab; j++) sortedLogits[j] = row[sorted[j]];
@@ -857,7 +856,7 @@ export class TypicalLogitsWarper implements LogitsProcessor {
       let last_ind = 0;
       for (let j = 0; j < vocab; j++) {
         cum += probs[j];
-        if (f32(cum) < mass) last_ind++;
+        if (Math.fround(cum) < mass) last_ind++;
       }
       last_ind = Math.min(last_ind, vocab - 1);
       const threshold = shifted[sorted[last_ind]];
@@ -920,7 +919,7 @@ export class EpsilonLogitsWarper implements LogitsProcessor {
   }
 
   call(input_ids: number[][], scores: Tensor): Tensor {
-    const eps = f32(this.epsilon);
+    const eps = Math.fround(this.epsilon);
     return truncateBelow(
       input_ids,
       scores,
@@ -949,7 +948,7 @@ export class EtaLogitsWarper implements LogitsProcessor {
   }
 
   call(input_ids: number[][], scores: Tensor): Tensor {
-    const eps = f32(this.epsilon);
+    const eps = Math.fround(this.epsilon);
     return truncateBelow(
       input_ids,
       scores,
@@ -960,7 +959,7 @@ export class EtaLogitsWarper implements LogitsProcessor {
         const logp = logSoftmax(row);
         let h = 0;
         for (let i = 0; i < row.length; i++) h -= probs[i] * Math.max(logp[i], -3.4028234663852886e38);
-        return Math.min(eps, f32(f32(Math.sqrt(eps)) * f32(Math.exp(-f32(h)))));
+        return Math.min(eps, Math.fround(Math.fround(Math.sqrt(eps)) * Math.fround(Math.exp(-Math.fround(h)))));
       },
     );
   }
@@ -1064,13 +1063,13 @@ export class UnbatchedClassifierFreeGuidanceLogitsProcessor implements LogitsPro
         `classifier-free guidance: unconditional logits [${ub}, ${V}] do not match scores [${batch}, ${vocab}]`,
       );
     const data = logits.toFloat32();
-    const g = f32(this.guidance_scale);
+    const g = Math.fround(this.guidance_scale);
     for (let b = 0; b < batch; b++) {
       const u = ub === 1 ? 0 : b;
       const uncond = logSoftmax(data.subarray((u * q + q - 1) * V, (u * q + q) * V));
       for (let i = 0; i < vocab; i++) {
         const s = out[b * vocab + i];
-        out[b * vocab + i] = f32(f32(g * f32(s - uncond[i])) + uncond[i]);
+        out[b * vocab + i] = Math.fround(Math.fround(g * Math.fround(s - uncond[i])) + uncond[i]);
       }
     }
     return new Tensor("float32", out, [batch, vocab]);

@@ -33,7 +33,9 @@ import { DynamicCache } from "../cache_utils.ts";
 import { cat, narrow } from "../nn/functional.ts";
 import { ShapeError, ValueError } from "../errors.ts";
 import { Tensor, toIntRows, type IntInput } from "../tensor/tensor.ts";
+import { warning_once } from "../utils/logging.ts";
 import { Random } from "../utils/random.ts";
+import { checkOptions, describeValue, hardPositionLimit } from "../utils/validate.ts";
 import { DisjunctiveConstraint, PhrasalConstraint, type Constraint } from "./beam_constraints.ts";
 import {
   BeamSearchScorer,
@@ -88,8 +90,6 @@ import {
   type StopStringTokenizer,
 } from "./stopping_criteria.ts";
 import type { BaseStreamer } from "./streamers.ts";
-
-const f32 = Math.fround;
 
 /** The keyword arguments generate threads between steps (HF `model_kwargs`). */
 export interface GenerationModelKwargs {
@@ -488,6 +488,7 @@ export function generate(
   input_ids: IntInput,
   opts: GenerateOptions = {},
 ): Tensor | GenerateOutput {
+  opts = checkOptions(opts, "generate: options");
   // 1. The generation config (HF `_prepare_generation_config`): the caller's config, else the model's
   // generation_config (generation_config.json) or its config's defaults, deep-copied and updated with the option
   // keys; keys that are neither options nor fields are refused as HF's `_validate_model_kwargs` refuses them.
@@ -539,12 +540,30 @@ export function generate(
       : prepareAttentionMaskForGeneration(ids, pad, eos);
 
   const streamer = opts.streamer ?? null;
+  if (
+    streamer !== null &&
+    (typeof streamer !== "object" || typeof streamer.put !== "function" || typeof streamer.end !== "function")
+  )
+    throw new ValueError(
+      `streamer: expected an object with put(ids) and end() methods, got ${describeValue(streamer)}`,
+    );
   if (streamer !== null && config.num_beams > 1)
     throw new ValueError("`streamer` cannot be used with beam search (yet!). Make sure that `num_beams` is set to 1.");
 
   // 4. Lengths (HF `_prepare_generated_length`): max_new_tokens and min_new_tokens take precedence.
   if (config.max_new_tokens !== null) config.max_length = config.max_new_tokens + input_ids_length;
   if (config.min_new_tokens !== null) config.min_length = config.min_new_tokens + input_ids_length;
+  // Beyond HF, which only warns past max_position_embeddings: the total length is capped at the hard position
+  // bound that forward enforces (MAX_POSITION_MULTIPLE x max_position_embeddings, room for rope scaling such as
+  // dynamic NTK), so `max_new_tokens: 1e9` ends instead of running for days.
+  const maxPositions = model.config.max_position_embeddings;
+  if (maxPositions !== undefined && config.max_length > maxPositions) {
+    const cap = hardPositionLimit(maxPositions);
+    warning_once(
+      `generate: max_length ${config.max_length} (prompt + max_new_tokens) exceeds max_position_embeddings (${maxPositions})${config.max_length > cap ? `; capped at the hard position bound ${cap}` : ""}`,
+    );
+    config.max_length = Math.min(config.max_length, cap);
+  }
   // HF `_validate_generated_length`.
   if (input_ids_length >= config.max_length) {
     throw new ValueError(
@@ -1091,7 +1110,7 @@ function beamSearchLoop(
     const pd = processed.data as Float32Array;
     const sums = new Float32Array(rows * vocab);
     for (let r = 0; r < rows; r++)
-      for (let v = 0; v < vocab; v++) sums[r * vocab + v] = f32(pd[r * vocab + v] + beam_scores[r]);
+      for (let v = 0; v < vocab; v++) sums[r * vocab + v] = Math.fround(pd[r * vocab + v] + beam_scores[r]);
     scores?.push(processed);
     raw_logits?.push(next_token_logits);
     const cand =
@@ -1182,7 +1201,7 @@ function _group_beam_search(
       const sums = new Float32Array(group_rows * vocab);
       for (let r = 0; r < group_rows; r++)
         for (let v = 0; v < vocab; v++)
-          sums[r * vocab + v] = f32(pd[r * vocab + v] + beam_scores[batch_group_indices[r]]);
+          sums[r * vocab + v] = Math.fround(pd[r * vocab + v] + beam_scores[batch_group_indices[r]]);
       if (processed_score !== null)
         batch_group_indices.forEach((i, r) => processed_score.set(rowOf(processed, r, vocab), i * vocab));
       const cand = topkCandidates(sums, batch_size, group_size, vocab, Math.max(2, 1 + n_eos) * group_size);
@@ -1270,7 +1289,7 @@ function rankingFast(
   const norm = (v: Float32Array) => {
     let s = 0;
     for (let i = 0; i < v.length; i++) s += v[i] * v[i];
-    return f32(Math.sqrt(s));
+    return Math.fround(Math.sqrt(s));
   };
   const contrastive: number[] = next_hidden.map((nh, r) => {
     const nn = norm(nh);
@@ -1278,10 +1297,10 @@ function rankingFast(
     for (const ch of context_hidden[r]) {
       const cn = norm(ch);
       let dot = 0;
-      for (let i = 0; i < ch.length; i++) dot += f32(ch[i] / cn) * f32(nh[i] / nn);
-      if (f32(dot) > best) best = f32(dot);
+      for (let i = 0; i < ch.length; i++) dot += Math.fround(ch[i] / cn) * Math.fround(nh[i] / nn);
+      if (Math.fround(dot) > best) best = Math.fround(dot);
     }
-    return f32(f32((1.0 - alpha) * next_top_k_probs[r]) - f32(alpha * best));
+    return Math.fround(Math.fround((1.0 - alpha) * next_top_k_probs[r]) - Math.fround(alpha * best));
   });
   const out: number[] = [];
   for (let b = 0; b < contrastive.length / beam_width; b++)
@@ -1432,10 +1451,10 @@ function relativeTopFilter(scores: Float32Array, baseline: Float32Array): [Float
   let max = -Infinity;
   for (const v of s) if (v > max) max = v;
   const min_thresh = max; // sorted_logits[..., min_tokens_to_keep - 1] with min_tokens_to_keep = 1
-  const probs_thresh = Math.min(min_thresh, f32(max + Math.log(0.1)));
+  const probs_thresh = Math.min(min_thresh, Math.fround(max + Math.log(0.1)));
   for (let i = 0; i < s.length; i++) {
     if (s[i] < probs_thresh) {
-      bs[i] = f32(-1e-3);
+      bs[i] = Math.fround(-1e-3);
       s[i] = -Infinity;
     }
   }
@@ -1468,7 +1487,7 @@ function dolaSelectContrast(
         let kl1 = 0;
         let kl2 = 0;
         for (let i = 0; i < vocab; i++) {
-          const avg = f32(0.5 * f32(sm[i] + sp[i]));
+          const avg = Math.fround(0.5 * Math.fround(sm[i] + sp[i]));
           if (avg > 0) {
             const la = Math.log(avg);
             kl1 += avg * (la - lm[i]);
@@ -1484,7 +1503,7 @@ function dolaSelectContrast(
   const out = new Float32Array(rows * vocab);
   for (let b = 0; b < rows; b++) {
     const [fs, bs] = relativeTopFilter(rowOf(final_logits, b, vocab), rowOf(premature.get(layer) as Tensor, b, vocab));
-    for (let i = 0; i < vocab; i++) out[b * vocab + i] = f32(fs[i] - bs[i]);
+    for (let i = 0; i < vocab; i++) out[b * vocab + i] = Math.fround(fs[i] - bs[i]);
   }
   return new Tensor("float32", out, [rows, vocab]);
 }

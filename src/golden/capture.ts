@@ -43,8 +43,14 @@ export interface Captured {
   tensor: Tensor;
 }
 
-/** Ids and positions given as nested arrays become int64 tensors (torch.long), floats are copied. */
+/**
+ * Ids and positions given as nested arrays become int64 tensors (torch.long); float tensors are copied, 2-byte
+ * ones widened to float32 (exact): fixtures hold HF's float32-compute values, where an embedding of 2-byte weights
+ * kept in memory (compute_dtype "float32") is float32 in HF's upcast model.
+ */
 export function toTensor(v: unknown): Tensor | null {
+  if (v instanceof Tensor && (v.dtype === "float16" || v.dtype === "bfloat16"))
+    return new Tensor("float32", v.toFloat32().slice(), [...v.shape]);
   if (v instanceof Tensor) {
     const data = v.data.slice() as Tensor["data"];
     return new Tensor(v.dtype, data, [...v.shape]);

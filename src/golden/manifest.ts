@@ -7,6 +7,13 @@ import type { Tolerance } from "../testing/compare.ts";
 export const GOLDEN_SCHEMA_VERSION = 1;
 
 /**
+ * How fixtures are computed and replayed: HF's default float32 results (`from_pretrained` without torch_dtype
+ * upcasts 2-byte weights), with 2-byte weights kept 2 bytes in memory and widened exactly in the kernels, so a
+ * 7B bfloat16 checkpoint needs 13 GB, not 26.
+ */
+export const FLOAT32_COMPUTE = { torch_dtype: "auto", compute_dtype: "float32" } as const;
+
+/**
  * Tolerances a port should use: `|actual - expected| <= atol + rtol * |expected|`, element-wise. They are those
  * measured for the shared HF 4.44.2 reference checkpoints (float32 vs float64 and summation-order gaps of
  * 1e-6..2e-5 on activations, < 2e-6 on probabilities), with about 5x headroom.

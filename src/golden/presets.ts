@@ -95,7 +95,7 @@ export const GOLDEN_PRESETS: Record<string, GoldenPreset> = {
   bf16: preset("bfloat16 weights, GQA (compute in float32 from the upcast weights)", { num_key_value_heads: 2 }, {
     weights_dtype: "bfloat16",
   }),
-  classifier: preset("LlamaForSequenceClassification, 3 labels, right-padded batch, cross-entropy loss", {
+  classifier: preset("LlamaForSequenceClassification, 3 labels, right-padded batch, cross-entropy and BCE-with-logits losses", {
     num_labels: 3,
   }, { head: "LlamaForSequenceClassification" }),
   llama2_tokenizer: preset("the real Llama 2 tokenizer (vocab 32000) in front of a tiny tied model (hidden 8)", {

@@ -9,7 +9,7 @@ import { loadSafetensors } from "../formats/safetensors.ts";
 import { LlamaForCausalLM, LlamaForSequenceClassification } from "../models/llama/modeling_llama.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { runCase, toTensor, type CaseModel } from "./capture.ts";
-import { GOLDEN_SCHEMA_VERSION, type Manifest } from "./manifest.ts";
+import { FLOAT32_COMPUTE, GOLDEN_SCHEMA_VERSION, type Manifest } from "./manifest.ts";
 
 /** A golden folder's manifest and fixtures, checked against each other. */
 export interface Golden {
@@ -69,8 +69,8 @@ export async function replayGolden(golden: Golden, opts: ReplayOptions = {}): Pr
     opts.load ??
     (async (): Promise<Model> =>
       manifest.hf_equivalent.model_class === "LlamaForSequenceClassification"
-        ? await LlamaForSequenceClassification.from_pretrained(ckpt, { pooling: "first_pad_minus_one" })
-        : await LlamaForCausalLM.from_pretrained(ckpt));
+        ? await LlamaForSequenceClassification.from_pretrained(ckpt, { ...FLOAT32_COMPUTE, pooling: "first_pad_minus_one" })
+        : await LlamaForCausalLM.from_pretrained(ckpt, FLOAT32_COMPUTE));
   const out = new Map<string, Tensor>();
   const state = new Map<string, { model: Model; output: any }>();
   for (const c of manifest.cases) {

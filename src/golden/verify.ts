@@ -15,6 +15,7 @@ export interface VerifyRow {
   name: string;
   status: "pass" | "fail" | "shape";
   max_abs: number;
+  /** Largest |actual - expected| / |expected| over elements whose expected value is not 0. */
   max_rel: number;
   /** Multi-index of the first element beyond tolerance, or null. */
   first_bad: number[] | null;
@@ -128,8 +129,8 @@ export function compareFixture(spec: ManifestTensor, c: ManifestCase | undefined
       bad = d > spec.atol + spec.rtol * Math.abs(y);
     }
     if (d > row.max_abs) row.max_abs = d;
-    if (Math.abs(y) > 0 && Number.isFinite(d)) row.max_rel = Math.max(row.max_rel, d / Math.abs(y));
-    else if (d > 0) row.max_rel = Infinity;
+    // relative difference over non-zero expected values (an exact 0, e.g. a masked probability, has none)
+    if (Math.abs(y) > 0) row.max_rel = Math.max(row.max_rel, d / Math.abs(y));
     if (bad) {
       if (row.first_bad === null) row.first_bad = idx ?? unravel(i, expected.shape);
       if (query !== undefined && idx) badQ.add(idx[query]);

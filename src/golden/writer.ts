@@ -25,6 +25,7 @@ import type { PreTrainedTokenizerBase } from "../tokenization_utils_base.ts";
 import { Random } from "../utils/random.ts";
 import { runCase, toTensor, type CaseTensor } from "./capture.ts";
 import {
+  FLOAT32_COMPUTE,
   GOLDEN_SCHEMA_VERSION,
   GOLDEN_TOLERANCES,
   NAMING_RULE,
@@ -66,14 +67,12 @@ export interface GoldenSummary {
 
 type Model = LlamaForCausalLM | LlamaForSequenceClassification;
 
-const VERSION = "0.1.0";
-
 async function packageVersion(): Promise<string> {
   try {
     const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8"));
-    return typeof pkg.version === "string" ? pkg.version : VERSION;
+    return typeof pkg.version === "string" ? pkg.version : "unknown";
   } catch {
-    return VERSION;
+    return "unknown";
   }
 }
 
@@ -96,8 +95,8 @@ async function resolveSource(opts: GoldenOptions): Promise<{
     const head = headOf(config, join(opts.model, "config.json"));
     const model =
       head === "LlamaForSequenceClassification"
-        ? await LlamaForSequenceClassification.from_pretrained(opts.model, { pooling: "first_pad_minus_one" })
-        : await LlamaForCausalLM.from_pretrained(opts.model);
+        ? await LlamaForSequenceClassification.from_pretrained(opts.model, { ...FLOAT32_COMPUTE, pooling: "first_pad_minus_one" })
+        : await LlamaForCausalLM.from_pretrained(opts.model, FLOAT32_COMPUTE);
     const stored = (config.torch_dtype ?? "float32") as WeightsDType;
     const hasTok = existsSync(join(opts.model, "tokenizer.json")) || existsSync(join(opts.model, "tokenizer.model"));
     const tokenizer = hasTok ? await LlamaTokenizerFast.from_pretrained(opts.model) : null;
@@ -401,8 +400,8 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
       if (loaded !== null && !stateful) return loaded;
       const m =
         src.head === "LlamaForSequenceClassification"
-          ? await LlamaForSequenceClassification.from_pretrained(ckpt, { pooling: "first_pad_minus_one" })
-          : await LlamaForCausalLM.from_pretrained(ckpt);
+          ? await LlamaForSequenceClassification.from_pretrained(ckpt, { ...FLOAT32_COMPUTE, pooling: "first_pad_minus_one" })
+          : await LlamaForCausalLM.from_pretrained(ckpt, FLOAT32_COMPUTE);
       if (L >= 8)
         m.model.layers.forEach((layer, i) => layer.register_forward_hook(() => progress(`golden:   layer ${i + 1}/${L}`)));
       loaded = m;
@@ -428,7 +427,7 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
     const flags = { output_attentions: true, output_hidden_states: true };
     const light = src.light;
     const batched = pad !== null && rows.length > 1 && !light;
-    const total = src.head === "LlamaForCausalLM" ? (light ? 2 : 8 + (batched ? 3 : 0)) : 2;
+    const total = src.head === "LlamaForCausalLM" ? (light ? 2 : 8 + (batched ? 3 : 0)) : config.num_labels > 1 ? 3 : 2;
     let done = 0;
     const step = (name: string) => progress(`golden: case ${++done}/${total} ${name}`);
 
@@ -458,6 +457,28 @@ export async function writeGolden(opts: GoldenOptions): Promise<GoldenSummary> {
         sink,
         cases,
       );
+      if (config.num_labels > 1) {
+        // float targets (non-integral, so that JSON keeps them floats): BCEWithLogits, problem_type inferred anew
+        const soft = [0, 1].map((b) => Array.from({ length: config.num_labels }, (_, j) => ((b + j) % 3) * 0.375));
+        step("right_padded_multi_label");
+        runForward(
+          await load(),
+          {
+            name: "right_padded_multi_label",
+            inputs: {
+              input_ids: [padRight(rows[0]), padRight(r1)],
+              attention_mask: mask,
+              labels: soft,
+              use_cache: false,
+              ...flags,
+            },
+            mask,
+            notes: "float labels [B, num_labels] (a float tensor in HF): multi_label_classification, BCEWithLogitsLoss",
+          },
+          sink,
+          cases,
+        );
+      }
     } else {
       step("single");
       runForward(await load(), { name: "single", inputs: { input_ids: [rows[0]], use_cache: false, ...flags }, mask: null }, sink, cases);

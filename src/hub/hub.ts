@@ -35,6 +35,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { copyFile, mkdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
+import { FILE_LIMITS, readTextFileChecked } from "../utils/safe_fs.ts";
 import { dirname, join, relative } from "node:path";
 import { CheckpointError, ValueError } from "../errors.ts";
 import {
@@ -47,7 +48,7 @@ import {
   RevisionNotFoundError,
 } from "./errors.ts";
 
-/** What transformers.js passes to `progress_callback` while fetching files. */
+/** What transformers.js passes to `progress_callback` while fetching files (hub.ts) and reading weights (modeling_utils.ts). */
 export interface ProgressInfo {
   status: "initiate" | "download" | "progress" | "done";
   name?: string;
@@ -480,7 +481,7 @@ export const MODEL_FILES: FilePlan = async (get, repo_id) => {
     if (statSync(path).size > MAX_INDEX_BYTES)
       throw new CheckpointError(path, `larger than ${MAX_INDEX_BYTES} bytes: not a shard index`);
     try {
-      const map = JSON.parse(readFileSync(path, "utf8")).weight_map;
+      const map = JSON.parse(readTextFileChecked(path, FILE_LIMITS.safetensors_index)).weight_map;
       shards = [...new Set(Object.values(map as Record<string, string>))];
       if (!shards.every((s) => typeof s === "string")) throw new Error("weight_map values must be file names");
     } catch (e) {

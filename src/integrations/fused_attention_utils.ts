@@ -13,8 +13,6 @@ import { ShapeError } from "../errors.ts";
 import { linear } from "../ops/matmul.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 
-const f = Math.fround;
-
 /** The signature every attention implementation has (see attention.ts). */
 export type AttentionFunction = (
   module: { num_key_value_groups: number },
@@ -67,7 +65,7 @@ export function fusedInputs(
     is_causal: attention_mask === null && T > 1,
     maskB: attention_mask ? attention_mask.shape[0] : 0,
     maskL: attention_mask ? attention_mask.shape[3] : 0,
-    divisor: f(1 / scaling),
+    divisor: Math.fround(1 / scaling),
   };
 }
 
@@ -92,8 +90,8 @@ export function scoreBlock(
     const mo = (mb * T + t0 + i) * x.maskL + s0;
     const lastVisible = S - T + t0 + i; // is_causal: keys after this one are masked
     for (let j = 0; j < c; j++) {
-      let s = f(out[i * c + j] / x.divisor);
-      if (x.mask !== null) s = f(s + x.mask[mo + j]);
+      let s = Math.fround(out[i * c + j] / x.divisor);
+      if (x.mask !== null) s = Math.fround(s + x.mask[mo + j]);
       else if (x.is_causal && s0 + j > lastVisible) s = -Infinity;
       out[i * c + j] = s;
     }

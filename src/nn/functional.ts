@@ -27,8 +27,6 @@ import { Tensor, shapeSize } from "../tensor/tensor.ts";
 
 export type FloatDType = "float32" | "float16" | "bfloat16";
 
-const f = Math.fround;
-
 // ---------------------------------------------------------------------------------------------------------------
 // dtypes
 // ---------------------------------------------------------------------------------------------------------------
@@ -86,7 +84,10 @@ export function reshape(x: Tensor, ...shape: number[]): Tensor {
   return new Tensor(x.dtype, x.data, resolved);
 }
 
-/** `x.view(*shape)`: reshape (contiguous storage). */
+/**
+ * `x.view(*shape)`: reshape (contiguous storage). Both torch spellings exist so the model reads as HF writes it.
+ * @alias
+ */
 export const view = reshape;
 
 /** `x.unsqueeze(dim)`: a size-1 dim inserted (a view). */
@@ -256,7 +257,7 @@ function broadcastStrides(shape: readonly number[], outShape: readonly number[])
 function binary(a: Tensor, b: Tensor | number, op: (x: number, y: number) => number, name: string): Tensor {
   const x = values(a);
   if (typeof b === "number") {
-    const y = f(b);
+    const y = Math.fround(b);
     const out = new Float32Array(x.length);
     for (let i = 0; i < x.length; i++) out[i] = op(x[i], y);
     return store(out, floatDtype(a, name), a.shape);

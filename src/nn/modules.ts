@@ -1,19 +1,23 @@
 /**
  * The few torch.nn pieces Llama is built from: `Module` (named parameters and sub-modules, as torch's
- * `named_parameters()` / `state_dict()` walk them), `Linear` and `Embedding`.
+ * `named_parameters()` / `state_dict()` walk them, and torch's forward hooks), `Linear` and `Embedding`.
+ *
+ * Hooks, as in torch: `module.register_forward_pre_hook((m, inputs) => ...)` and
+ * `module.register_forward_hook((m, inputs, output) => ...)` run around every `module.forward(...)` call (here
+ * `forward` is what torch's `module(...)` is); a returned value replaces the inputs / the output, and the returned
+ * handle's `remove()` unregisters. Module paths for them are `named_modules()`'s, i.e. HF's state-dict prefixes:
+ *
+ *   const saved = new Map();
+ *   for (const [path, m] of model.named_modules())
+ *     m.register_forward_hook((_m, _inputs, out) => void saved.set(path, out));
  *
  * Parameters are Tensors of dtype float32, float16 or bfloat16. 2-byte weights stay 2 bytes in memory and are
  * widened inside the kernels. Activations have the dtype torch would give them (src/nn/functional.ts).
  */
 import { allocFloat32 } from "../backends/kernel_memory.ts";
 import { ShapeError, ValueError } from "../errors.ts";
-import { bfloat16BitsToFloat32, float16BitsToFloat32 } from "../tensor/dtypes.ts";
 import { Tensor, shapeSize } from "../tensor/tensor.ts";
 import * as F from "./functional.ts";
-
-export { weightView } from "./functional.ts";
-
-export type FloatDType = "float32" | "float16" | "bfloat16";
 
 /** While > 0, module constructors create shape-only placeholders instead of allocating (HF's meta device). */
 let metaDepth = 0;
@@ -50,10 +54,6 @@ export function newParameter(shape: number[], fill = 0): Tensor {
   const t = new Tensor("float32", data, shape);
   if (fill !== 0) (t.data as Float32Array).fill(fill);
   return t;
-}
-
-export function isMeta(t: Tensor): boolean {
-  return (t as any).is_meta === true;
 }
 
 /**
@@ -163,8 +163,18 @@ export abstract class Module {
 
   /** (name, module) pairs, depth first, this module first with name "" (torch `named_modules`). */
   named_modules(prefix = ""): [string, Module][] {
-    const out: [string, Module][] = [[prefix, this]];
-    for (const [name, m] of this.children) out.push(...m.named_modules(prefix ? `${prefix}.${name}` : name));
+    // Iterative pre-order walk: a recursive walk spreading each child's list into push() overflows the stack
+    // for models with tens of thousands of modules.
+    const out: [string, Module][] = [];
+    const stack: [string, Module][] = [[prefix, this]];
+    while (stack.length > 0) {
+      const [name, m] = stack.pop()!;
+      out.push([name, m]);
+      for (let i = m.children.length - 1; i >= 0; i--) {
+        const [child, sub] = m.children[i];
+        stack.push([name ? `${name}.${child}` : child, sub]);
+      }
+    }
     return out;
   }
 
@@ -283,11 +293,4 @@ export class Embedding extends Module {
     }
     return out;
   }
-}
-
-/** One element of a float parameter as a number (2-byte formats decoded). */
-export function paramAt(t: Tensor, i: number): number {
-  if (t.dtype === "float32") return (t.data as Float32Array)[i];
-  if (t.dtype === "bfloat16") return bfloat16BitsToFloat32((t.data as Uint16Array)[i]);
-  return float16BitsToFloat32((t.data as Uint16Array)[i]);
 }

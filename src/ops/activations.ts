@@ -4,8 +4,6 @@
  * Llama uses `silu(x) = x * sigmoid(x) = x / (1 + exp(-x))` (torch `nn.SiLU`). Each function returns the
  * float32-rounded result, as torch computes in float32.
  */
-const f = Math.fround;
-
 const GELU_TANH_C = Math.sqrt(2 / Math.PI);
 
 /** erf with |error| < 1.2e-7 (Numerical Recipes erfc, Chebyshev fit): enough for float32. */
@@ -32,16 +30,16 @@ function erf(x: number): number {
 }
 
 export const ACT2FN: Readonly<Record<string, (x: number) => number>> = {
-  silu: (x) => f(x / (1 + Math.exp(-x))),
-  swish: (x) => f(x / (1 + Math.exp(-x))),
-  gelu: (x) => f(0.5 * x * (1 + erf(x / Math.SQRT2))),
-  gelu_new: (x) => f(0.5 * x * (1 + Math.tanh(GELU_TANH_C * (x + 0.044715 * x * x * x)))),
-  gelu_pytorch_tanh: (x) => f(0.5 * x * (1 + Math.tanh(GELU_TANH_C * (x + 0.044715 * x * x * x)))),
-  gelu_fast: (x) => f(0.5 * x * (1 + Math.tanh(x * 0.7978845608 * (1 + 0.044715 * x * x)))),
-  quick_gelu: (x) => f(x / (1 + Math.exp(-1.702 * x))),
+  silu: (x) => Math.fround(x / (1 + Math.exp(-x))),
+  swish: (x) => Math.fround(x / (1 + Math.exp(-x))),
+  gelu: (x) => Math.fround(0.5 * x * (1 + erf(x / Math.SQRT2))),
+  gelu_new: (x) => Math.fround(0.5 * x * (1 + Math.tanh(GELU_TANH_C * (x + 0.044715 * x * x * x)))),
+  gelu_pytorch_tanh: (x) => Math.fround(0.5 * x * (1 + Math.tanh(GELU_TANH_C * (x + 0.044715 * x * x * x)))),
+  gelu_fast: (x) => Math.fround(0.5 * x * (1 + Math.tanh(x * 0.7978845608 * (1 + 0.044715 * x * x)))),
+  quick_gelu: (x) => Math.fround(x / (1 + Math.exp(-1.702 * x))),
   relu: (x) => (x > 0 ? x : 0),
   relu6: (x) => Math.min(Math.max(x, 0), 6),
-  tanh: (x) => f(Math.tanh(x)),
-  sigmoid: (x) => f(1 / (1 + Math.exp(-x))),
+  tanh: (x) => Math.fround(Math.tanh(x)),
+  sigmoid: (x) => Math.fround(1 / (1 + Math.exp(-x))),
   linear: (x) => x,
 };

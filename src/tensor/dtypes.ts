@@ -12,6 +12,7 @@
 
 export type DType = "float32" | "float16" | "bfloat16" | "int32" | "int64" | "bool";
 
+/** Every dtype, for validating a dtype given at run time. */
 export const DTYPES: readonly DType[] = ["float32", "float16", "bfloat16", "int32", "int64", "bool"];
 
 export type TypedArray = Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
@@ -30,10 +31,6 @@ export function dtypeSize(dtype: DType): number {
     case "bool":
       return 1;
   }
-}
-
-export function isFloatDType(dtype: DType): boolean {
-  return dtype === "float32" || dtype === "float16" || dtype === "bfloat16";
 }
 
 const scratch = new DataView(new ArrayBuffer(4));

@@ -7,6 +7,7 @@
  */
 import { ShapeError } from "../errors.ts";
 import {
+  DTYPES,
   type DType,
   type TypedArray,
   bfloat16BitsToFloat32,
@@ -49,6 +50,14 @@ export class Tensor {
   data: TypedArray;
 
   constructor(dtype: DType, data: TypedArray | number[], shape: number[]) {
+    if (!DTYPES.includes(dtype))
+      throw new ShapeError(
+        "dtype",
+        `expected one of ${DTYPES.join(", ")}, got ${JSON.stringify(dtype) ?? String(dtype)}`,
+      );
+    if (!Array.isArray(data) && !ArrayBuffer.isView(data))
+      throw new ShapeError("data", `expected a typed array or number[], got ${data === null ? "null" : typeof data}`);
+    if (!Array.isArray(shape)) throw new ShapeError("shape", `expected an array of sizes, got ${String(shape)}`);
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0)
         throw new ShapeError("shape", `expected non-negative integers, got [${shape.join(", ")}]`);
@@ -56,6 +65,15 @@ export class Tensor {
     const n = shapeSize(shape);
     let arr: TypedArray;
     if (Array.isArray(data)) {
+      const integral = dtype === "int32" || dtype === "int64" || dtype === "bool";
+      for (let i = 0; i < data.length; i++) {
+        const v = data[i];
+        if (typeof v !== "number" || (integral && !Number.isFinite(v)))
+          throw new ShapeError(
+            "data",
+            `element ${i}: expected a ${integral ? "finite " : ""}number for ${dtype}, got ${String(v)}`,
+          );
+      }
       arr = allocate(dtype, data.length);
       if (dtype === "int64") {
         const a = arr as BigInt64Array;

@@ -30,8 +30,6 @@ import {
 import type { WeightView } from "../ops/matmul.ts";
 import { float32ToHalf } from "../tensor/dtypes.ts";
 
-const f32 = Math.fround;
-
 /** Constraints of {@link llamaConfigFieldsArb}. Every option narrows what is drawn; the defaults draw everything. */
 export interface LlamaConfigArbConstraints {
   /** Rope types to draw from (default: all six). "default" means rope_scaling = null. */
@@ -357,12 +355,12 @@ export function float32ArrayArb(
   length: number,
   range: { min?: number; max?: number; edge?: boolean } = {},
 ): Arbitrary<Float32Array> {
-  const min = f32(range.min ?? -4);
-  const max = f32(range.max ?? 4);
+  const min = Math.fround(range.min ?? -4);
+  const max = Math.fround(range.max ?? 4);
   if (range.edge)
     return fc.float32Array({ minLength: length, maxLength: length, min, max, noNaN: true, noDefaultInfinity: true });
   const steps = 1 << 20;
-  const value = fc.integer({ min: 0, max: steps }).map((i) => f32(min + ((max - min) * i) / steps));
+  const value = fc.integer({ min: 0, max: steps }).map((i) => Math.fround(min + ((max - min) * i) / steps));
   return fc.array(value, { minLength: length, maxLength: length }).map((v) => Float32Array.from(v));
 }
 

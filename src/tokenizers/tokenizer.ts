@@ -209,7 +209,7 @@ export class Tokenizer {
       const t = this.tokenForDecode(id, skip_special_tokens);
       if (t !== null) tokens.push(t);
     }
-    return this.decoderFn ? this.decoderFn(tokens).join("") : tokens.join(" ");
+    return this.decode_tokens(tokens);
   }
 
   /** The token string of `id`, or null when it is a special token being skipped. */
@@ -217,6 +217,11 @@ export class Tokenizer {
     const t = this.id_to_token(id);
     if (t === null) throw new TokenizerError("token_ids", `id ${id} is not in the vocabulary`);
     return skip_special_tokens && this.added_vocabulary.is_special_token(t) ? null : t;
+  }
+
+  /** tokenizers' `Decoder::decode` on token strings: the decoder chain, joined (tokens joined by " " without one). */
+  decode_tokens(tokens: string[]): string {
+    return this.decoderFn ? this.decoderFn(tokens).join("") : tokens.join(" ");
   }
 
   /** `decode` through a `FusedDecoder`: one pass, texts appended, each run of byte tokens decoded on its own. */

@@ -36,12 +36,6 @@ export function utf8DecodeStrict(b: Uint8Array): string | null {
   }
 }
 
-/** sentencepiece `OneCharLen`: the length a UTF-8 lead byte announces (1 for stray continuation bytes). */
-export function oneCharLen(leadByte: number): number {
-  const hi = (leadByte & 0xff) >> 4;
-  return hi < 12 ? 1 : hi < 14 ? 2 : hi === 14 ? 3 : 4;
-}
-
 function isTrail(b: number): boolean {
   return (b & 0xc0) === 0x80;
 }

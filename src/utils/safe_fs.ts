@@ -75,8 +75,11 @@ function checkedSize(st: Stats, path: string, kind: FileKind): number {
   return st.size;
 }
 
-/** Read a whole file synchronously after the checks above. */
-export function readFileChecked(path: string, kind: FileKind): Uint8Array {
+/**
+ * Open a file synchronously after the checks above: its descriptor (the caller closes it) and the size fstat
+ * reported.
+ */
+export function openFileCheckedSync(path: string, kind: FileKind): { fd: number; size: number } {
   if (typeof path !== "string" || path.length === 0)
     throw new kind.error(String(path), `the path of a ${kind.label} must be a non-empty string`);
   let fd: number;
@@ -86,7 +89,17 @@ export function readFileChecked(path: string, kind: FileKind): Uint8Array {
     throw new kind.error(path, describeOpenError(e));
   }
   try {
-    const size = checkedSize(fstatSync(fd), path, kind);
+    return { fd, size: checkedSize(fstatSync(fd), path, kind) };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** Read a whole file synchronously after the checks above. */
+export function readFileChecked(path: string, kind: FileKind): Uint8Array {
+  const { fd, size } = openFileCheckedSync(path, kind);
+  try {
     const bytes = new Uint8Array(size);
     let done = 0;
     while (done < size) {

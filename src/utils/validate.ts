@@ -30,3 +30,36 @@ export function checkPath(path: unknown, name: string): string {
     throw new ValueError(`${name}: expected a non-empty path string, got ${describeValue(path)}`);
   return path;
 }
+
+/**
+ * The hard bound on positions, as a multiple of `max_position_embeddings`. Past max_position_embeddings a model
+ * runs on rotary angles it was not trained on (HF warns, as here); rope scaling such as dynamic NTK is made for
+ * a few times that. Beyond MAX_POSITION_MULTIPLE times it, a position is refused (ValueError): such a prompt
+ * is a mistake, and attention over it would need memory quadratic in its length.
+ */
+export const MAX_POSITION_MULTIPLE = 8;
+
+export function hardPositionLimit(max_position_embeddings: number): number {
+  return MAX_POSITION_MULTIPLE * max_position_embeddings;
+}
+
+/** `forward`'s argument: an object of named inputs (HF passes keyword arguments). */
+export function checkForwardArgs(args: unknown, where: string): void {
+  if (typeof args !== "object" || args === null || Array.isArray(args) || args instanceof Uint8Array)
+    throw new ValueError(
+      `${where}: expected an object of named inputs ({ input_ids, attention_mask, ... }), got ${describeValue(args)}`,
+    );
+}
+
+/**
+ * Positions (`position_ids` rows or `cache_position`): non-negative integers below `limit`. Fractional,
+ * negative, NaN or huge positions would give NaN or garbage rotary angles silently.
+ */
+export function checkPositions(rows: readonly (readonly unknown[])[], name: string, limit: number): void {
+  for (const row of rows)
+    for (const p of row)
+      if (typeof p !== "number" || !Number.isSafeInteger(p) || p < 0 || p >= limit)
+        throw new ValueError(
+          `${name}: expected integer positions in [0, ${limit}) (${MAX_POSITION_MULTIPLE} x max_position_embeddings, see MAX_POSITION_MULTIPLE), got ${describeValue(p)}`,
+        );
+}

@@ -42,6 +42,7 @@ import { parseTokenizerJSON, tokenizerConfigToObject } from "../../src/formats/t
 import { convertLlamaModelProto } from "../../src/convert_slow_tokenizer.ts";
 import { type DType, Tensor } from "../../src/tensor/tensor.ts";
 import { llamaConfigFieldsArb } from "../../src/testing/arbitraries.ts";
+import { chatTemplateTarget, configSizesTarget } from "./targets_hostile.ts";
 import {
   type Mutation,
   byteMutation,
@@ -651,6 +652,8 @@ export const TARGETS: FuzzTarget[] = [
   tokenizerConfigTarget,
   configJsonTarget,
   pthTarget,
+  chatTemplateTarget,
+  configSizesTarget,
 ];
 
 // ---------------------------------------------------------------------------------------------------------------

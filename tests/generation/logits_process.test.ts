@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { params } from "../properties/seed.ts";
 import fc from "fast-check";
 import {
   LogitsProcessorList,
@@ -264,7 +265,7 @@ describe("top-k / top-p against a naive float64 reference (property)", () => {
         const want = r.flatMap((v, i) => (v >= kth && v > -Infinity ? [i] : []));
         expect(kept(new TopKLogitsWarper(k).call([[0]], scores([r])))).toEqual([want]);
       }),
-      { numRuns: 300 },
+      params(300),
     );
   });
 
@@ -284,7 +285,7 @@ describe("top-k / top-p against a naive float64 reference (property)", () => {
         const want = r.flatMap((v, i) => (removed.has(i) || v === -Infinity ? [] : [i]));
         expect(kept(new TopPLogitsWarper(top_p).call([[0]], scores([r])))).toEqual([want]);
       }),
-      { numRuns: 300 },
+      params(300),
     );
   });
 });

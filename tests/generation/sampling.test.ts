@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { params } from "../properties/seed.ts";
 import fc from "fast-check";
 import { argmax, multinomial, softmax } from "../../src/generation/sampling.ts";
 import { ValueError } from "../../src/errors.ts";
@@ -96,7 +97,7 @@ describe("multinomial from an injected uniform draw", () => {
           expect(below + weights[i]).toBeGreaterThanOrEqual(u * total * (1 - 1e-12));
         },
       ),
-      { numRuns: 300 },
+      params(300),
     );
   });
 });

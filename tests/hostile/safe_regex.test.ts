@@ -4,6 +4,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { params } from "../properties/seed.ts";
 import { backtrackingHazard, compileSafeRegex } from "../../src/utils/safe_regex.ts";
 
 const fail = (m: string): never => {
@@ -58,7 +59,7 @@ describe("compileSafeRegex", () => {
           if (pattern === "." && /[\r]/.test(s)) return;
           expect(re.replaceAll(s, "$1<>")).toBe(s.replace(js, () => "$1<>"));
         }),
-        { numRuns: 300 },
+        params(300),
       );
     });
   }

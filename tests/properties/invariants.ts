@@ -36,7 +36,6 @@ import {
 } from "../../src/testing/arbitraries.ts";
 import { type Tolerance, compareTensors } from "../../src/testing/compare.ts";
 
-const f32 = Math.fround;
 const ULP = 2 ** -24; // float32 unit roundoff
 
 export class InvariantViolation extends Error {
@@ -115,7 +114,7 @@ export function rmsNormEpsRegime(norm: RmsNormFn = libraryRmsNorm) {
     const ms = meanSquare(x);
     if (ms === 0) return;
     const target = 1e-4 * eps;
-    const s = f32(Math.sqrt(target / (c * c * ms))); // scale x down so that mean((c x s)^2) ~ 1e-4 eps
+    const s = Math.fround(Math.sqrt(target / (c * c * ms))); // scale x down so that mean((c x s)^2) ~ 1e-4 eps
     const xs = x.map((v) => v * s);
     const cxs = xs.map((v) => c * v);
     const y = norm(xs, w, eps);
@@ -214,8 +213,8 @@ export function rotaryPreservesNorm(rotary: RotaryFn = libraryRotary) {
     ({ config, positions }) => {
       const D = config.head_dim;
       const T = positions.length;
-      const q = Float32Array.from({ length: T * D }, (_, i) => f32(Math.sin(1.7 * i + 0.3) * 2));
-      const k = Float32Array.from({ length: T * D }, (_, i) => f32(Math.cos(0.9 * i + 1.1) * 3));
+      const q = Float32Array.from({ length: T * D }, (_, i) => Math.fround(Math.sin(1.7 * i + 0.3) * 2));
+      const k = Float32Array.from({ length: T * D }, (_, i) => Math.fround(Math.cos(0.9 * i + 1.1) * 3));
       const [qr, kr] = rotary(config, q, k, positions);
       const s = expectedAttentionScaling(config);
       for (let t = 0; t < T; t++) {
@@ -293,7 +292,7 @@ const softmaxRowsArb = fc.integer({ min: 1, max: 40 }).chain((cols) =>
     rows: fc.array(
       fc.array(
         fc.oneof(
-          { weight: 6, arbitrary: fc.integer({ min: -2000, max: 2000 }).map((v) => f32(v / 100)) },
+          { weight: 6, arbitrary: fc.integer({ min: -2000, max: 2000 }).map((v) => Math.fround(v / 100)) },
           { weight: 2, arbitrary: fc.constantFrom(FLOAT32_MIN, -1e30, 88, 89, 100, 1e4, -1e4, 3e38) },
           { weight: 1, arbitrary: fc.float({ noNaN: true, noDefaultInfinity: true }) },
         ),

@@ -1,13 +1,17 @@
 /**
- * The embedded default tokenizer built from npm llama-tokenizer-js: its data equals the reference
- * tokenizer.json (vocab and merges, order included), the derived sentencepiece proto is byte-identical to
- * Meta's tokenizer.model, and both tokenizers reproduce the reference ids.
+ * The embedded default tokenizer (data/ in this repository): its two files equal the reference tokenizer.model
+ * and tokenizer.json byte for byte, its vocab and merges equal tokenizer.json's (order included), and both
+ * tokenizers reproduce the reference ids.
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { serializeModelProto } from "../../src/formats/sentencepiece_model.ts";
 import {
+  DEFAULT_TOKENIZER_JSON_SHA256,
+  DEFAULT_TOKENIZER_SHA256,
   defaultModelProto,
   loadDefaultSlowTokenizer,
   loadDefaultTokenizer,
@@ -17,7 +21,10 @@ import { HAVE_REF, TOKENIZER_DIR, TOKENIZER_MODEL, loadCases, warnIfNoReference 
 
 warnIfNoReference("default_tokenizer");
 
-describe("default tokenizer (llama-tokenizer-js data)", () => {
+const DATA = path.resolve(import.meta.dirname, "../../data");
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+describe("default tokenizer (embedded data/)", () => {
   const fast = loadDefaultTokenizer();
   const slow = loadDefaultSlowTokenizer();
 
@@ -41,6 +48,20 @@ describe("default tokenizer (llama-tokenizer-js data)", () => {
 });
 
 describe.skipIf(!HAVE_REF)("default tokenizer vs the reference files", () => {
+  it("data/llama2-tokenizer.model is the reference tokenizer.model, byte for byte", () => {
+    const mine = readFileSync(path.join(DATA, "llama2-tokenizer.model"));
+    const ref = readFileSync(TOKENIZER_MODEL);
+    expect(mine.equals(ref)).toBe(true);
+    expect(sha256(ref)).toBe(DEFAULT_TOKENIZER_SHA256);
+  });
+
+  it("data/llama2-tokenizer.json.gz holds the reference tokenizer.json, byte for byte", () => {
+    const mine = gunzipSync(readFileSync(path.join(DATA, "llama2-tokenizer.json.gz")));
+    const ref = readFileSync(path.join(TOKENIZER_DIR, "tokenizer.json"));
+    expect(mine.equals(ref)).toBe(true);
+    expect(sha256(ref)).toBe(DEFAULT_TOKENIZER_JSON_SHA256);
+  });
+
   it("vocab and merges equal tokenizer.json, order included", () => {
     const ref = JSON.parse(readFileSync(path.join(TOKENIZER_DIR, "tokenizer.json"), "utf8"));
     const { vocab, merges } = loadDefaultTokenizerData();
@@ -55,7 +76,7 @@ describe.skipIf(!HAVE_REF)("default tokenizer vs the reference files", () => {
     expect(mine.model.merges).toEqual(ref.model.merges);
   });
 
-  it("the derived ModelProto is byte-identical to Meta's tokenizer.model", () => {
+  it("the parsed ModelProto serializes back to Meta's tokenizer.model", () => {
     expect(Buffer.from(serializeModelProto(defaultModelProto())).equals(readFileSync(TOKENIZER_MODEL))).toBe(true);
   });
 

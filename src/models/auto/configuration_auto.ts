@@ -3,9 +3,9 @@
  * `model_type` names. llama-ts implements one architecture, so the table has one row; any other model_type is a
  * ConfigError naming it, instead of a Llama config built from another model's fields.
  */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CheckpointError, ConfigError } from "../../errors.ts";
+import { FILE_LIMITS, readTextFileCheckedAsync } from "../../utils/safe_fs.ts";
 import { CONFIG_FILES, resolve_pretrained, type HubOptions } from "../../hub/hub.ts";
 import { LlamaConfig } from "../llama/configuration_llama.ts";
 
@@ -43,7 +43,7 @@ export class AutoConfig {
     const file = join(dir, "config.json");
     let raw: unknown;
     try {
-      raw = JSON.parse(await readFile(file, "utf8"));
+      raw = JSON.parse(await readTextFileCheckedAsync(file, FILE_LIMITS.config));
     } catch (e) {
       throw new CheckpointError(
         file,

@@ -3,9 +3,10 @@
  * `tokenizer_class`, else by config.json's model_type; the fast class unless `use_fast: false`, as in HF.
  * llama-ts has Llama's two classes; another class name is a TokenizerError naming it.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { TokenizerError, ValueError } from "../../errors.ts";
+import { FILE_LIMITS, readTextFileChecked } from "../../utils/safe_fs.ts";
 import { resolve_pretrained, split_hub_options, TOKENIZER_FILES, type HubOptions } from "../../hub/hub.ts";
 import { LlamaTokenizer, type LlamaTokenizerKwargs } from "../llama/tokenization_llama.ts";
 import { LlamaTokenizerFast, type LlamaTokenizerFastKwargs } from "../llama/tokenization_llama_fast.ts";
@@ -26,7 +27,7 @@ export type AutoTokenizerOptions = (LlamaTokenizerKwargs | LlamaTokenizerFastKwa
 function readJson(file: string): Record<string, unknown> | null {
   if (!existsSync(file)) return null;
   try {
-    const v = JSON.parse(readFileSync(file, "utf8"));
+    const v = JSON.parse(readTextFileChecked(file, FILE_LIMITS.tokenizer_config));
     return v !== null && typeof v === "object" && !Array.isArray(v) ? v : null;
   } catch {
     return null; // the tokenizer class reads it again and reports what is wrong

@@ -169,6 +169,13 @@ export class LlamaConfig extends PretrainedConfig {
     ]) {
       checkPositiveInt(f, this[f]);
     }
+    if (this.head_dim % 2 !== 0) {
+      // HF accepts it and fails at the first forward (rotate_half splits head_dim in two halves).
+      throw new ConfigError(
+        "head_dim",
+        `must be even: rotary embeddings rotate pairs of dimensions, got ${this.head_dim} (hidden_size / num_attention_heads when head_dim is not set)`,
+      );
+    }
     if (this.num_attention_heads % this.num_key_value_heads !== 0) {
       throw new ConfigError(
         "num_key_value_heads",
@@ -230,7 +237,8 @@ export class LlamaConfig extends PretrainedConfig {
     const rs = this.rope_scaling;
     if (rs === null) return;
     const ropeType = (rs.rope_type ?? rs.type ?? "default") as RopeType;
-    const spec = ROPE_KEYS[ropeType];
+    // Object.hasOwn: a rope type named "toString" or "__proto__" must not find Object.prototype's members.
+    const spec = typeof ropeType === "string" && Object.hasOwn(ROPE_KEYS, ropeType) ? ROPE_KEYS[ropeType] : undefined;
     if (spec === undefined) {
       throw new ConfigError(
         "rope_scaling.rope_type",
@@ -298,10 +306,34 @@ export class LlamaConfig extends PretrainedConfig {
           );
       }
     }
+    // Beyond HF's rope_config_validation: the domains its formulas need (HF computes NaN or Infinity instead).
+    const positive = (key: string, v: unknown) => {
+      const x = num(key, v);
+      if (x <= 0) throw new ConfigError(`rope_scaling.${key}`, `expected a positive number, got ${x}`);
+      return x;
+    };
+    const positiveInt = (field: string, v: unknown) => {
+      if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0)
+        throw new ConfigError(field, `expected a positive integer, got ${JSON.stringify(v)}`);
+    };
+    if (rs.original_max_position_embeddings !== undefined && rs.original_max_position_embeddings !== null)
+      positiveInt("rope_scaling.original_max_position_embeddings", rs.original_max_position_embeddings);
+    if (ropeType === "llama3") positive("low_freq_factor", rs.low_freq_factor);
     if (ropeType === "yarn") {
       for (const key of ["attention_factor", "beta_fast", "beta_slow"]) {
-        if (rs[key] !== undefined && rs[key] !== null) num(key, rs[key]);
+        if (rs[key] !== undefined && rs[key] !== null) positive(key, rs[key]);
       }
+    }
+    if (ropeType === "longrope") {
+      // HF reads original_max_position_embeddings from the config itself for longrope (Phi-3's layout).
+      const top = (this as Record<string, unknown>).original_max_position_embeddings;
+      if (top !== undefined && top !== null) positiveInt("original_max_position_embeddings", top);
+      if (rs.attention_factor !== undefined && rs.attention_factor !== null)
+        positive("attention_factor", rs.attention_factor);
+      for (const key of ["short_factor", "long_factor"] as const)
+        (rs[key] as number[]).forEach((x, i) => {
+          if (x <= 0) throw new ConfigError(`rope_scaling.${key}[${i}]`, `expected a positive number, got ${x}`);
+        });
     }
   }
 }

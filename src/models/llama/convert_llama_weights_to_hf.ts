@@ -38,9 +38,10 @@
  * n_heads = n_kv_heads ** 2, as in Llama 2 70B).
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CheckpointError, ShapeError, ValueError } from "../../errors.ts";
+import { FILE_LIMITS, readFileCheckedAsync, readTextFileCheckedAsync } from "../../utils/safe_fs.ts";
 import { saveCheckpointTensors } from "../../formats/checkpoint.ts";
 import { loadTorchCheckpoint } from "../../formats/pytorch.ts";
 import { Tensor } from "../../tensor/tensor.ts";
@@ -423,7 +424,7 @@ async function shardFiles(input_dir: string, num_shards: number | undefined): Pr
 
 /** HF's `write_tokenizer` for Llama 1/2: a LlamaTokenizerFast from `tokenizer.model`, saved; returns its length. */
 export async function write_tokenizer(output_dir: string, tokenizer_model: string): Promise<number> {
-  const bytes = new Uint8Array(await readFile(tokenizer_model));
+  const bytes = await readFileCheckedAsync(tokenizer_model, FILE_LIMITS.sentencepiece_model);
   const tokenizer = new LlamaTokenizerFast({ vocab_file: tokenizer_model, sp_model_proto: bytes });
   await tokenizer.save_pretrained(output_dir);
   return tokenizer.length;
@@ -468,7 +469,7 @@ export async function convert_llama_weights_to_hf(opts: ConvertOptions): Promise
   const paramsPath = join(opts.input_dir, "params.json");
   let paramsRaw: unknown;
   try {
-    paramsRaw = JSON.parse(await readFile(paramsPath, "utf8"));
+    paramsRaw = JSON.parse(await readTextFileCheckedAsync(paramsPath, FILE_LIMITS.config));
   } catch (e) {
     throw new CheckpointError(paramsPath, `cannot read params.json (${(e as Error).message})`);
   }

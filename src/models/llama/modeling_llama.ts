@@ -37,17 +37,21 @@ import {
   type GenerationModelKwargs,
 } from "../../generation/utils.ts";
 import { ROPE_INIT_FUNCTIONS, type RopeInitFn } from "../../modeling_rope_utils.ts";
-import { PreTrainedModel, type ModelOptions, coerceDecoderInputs } from "../../modeling_utils.ts";
+import {
+  PreTrainedModel,
+  type ModelOptions,
+  checkDecoderPositions,
+  coerceDecoderInputs,
+} from "../../modeling_utils.ts";
 import { ALL_ATTENTION_FUNCTIONS, type AttentionFunction } from "../../integrations/attention.ts";
 import * as F from "../../nn/functional.ts";
 import { announceStep, Embedding, Linear, Module, newParameter } from "../../nn/modules.ts";
 import { bceWithLogits, crossEntropy, mseLoss } from "../../ops/losses.ts";
 import { Tensor, toIntRows, type IntInput } from "../../tensor/tensor.ts";
 import { warning_once } from "../../utils/logging.ts";
+import { checkForwardArgs } from "../../utils/validate.ts";
 import { Random } from "../../utils/random.ts";
 import { LlamaConfig } from "./configuration_llama.ts";
-
-const f = Math.fround;
 
 /** torch.finfo(torch.float32).min: HF's additive mask value (never -Infinity, see _update_causal_mask). */
 export const FLOAT32_MIN = -3.4028234663852886e38;
@@ -214,9 +218,9 @@ export class LlamaRotaryEmbedding extends Module {
         const pos = position_ids[b][t];
         const o = (b * T + t) * D;
         for (let i = 0; i < half; i++) {
-          const freq = f(this.inv_freq[i] * pos); // inv_freq @ position_ids, in float32
-          const c = scale === 1 ? f(Math.cos(freq)) : f(f(Math.cos(freq)) * scale);
-          const s = scale === 1 ? f(Math.sin(freq)) : f(f(Math.sin(freq)) * scale);
+          const freq = Math.fround(this.inv_freq[i] * pos); // inv_freq @ position_ids, in float32
+          const c = scale === 1 ? Math.fround(Math.cos(freq)) : Math.fround(Math.fround(Math.cos(freq)) * scale);
+          const s = scale === 1 ? Math.fround(Math.sin(freq)) : Math.fround(Math.fround(Math.sin(freq)) * scale);
           cos[o + i] = c; // emb = cat(freqs, freqs)
           cos[o + half + i] = c;
           sin[o + i] = s;
@@ -571,7 +575,7 @@ export abstract class LlamaPreTrainedModel extends PreTrainedModel {
     const std = this.config.initializer_range;
     const normal = (t: Tensor) => {
       const d = t.data as Float32Array;
-      for (let i = 0; i < d.length; i++) d[i] = f(std * rng.normal());
+      for (let i = 0; i < d.length; i++) d[i] = Math.fround(std * rng.normal());
     };
     if (module instanceof Linear) {
       normal(module.weight);
@@ -672,6 +676,7 @@ export class LlamaModel extends LlamaPreTrainedModel {
   }
 
   forward(args: LlamaForwardArgs): BaseModelOutputWithPast {
+    checkForwardArgs(args, "forward");
     const config = this.config;
     const output_attentions = args.output_attentions ?? config.output_attentions ?? false;
     const output_hidden_states = args.output_hidden_states ?? config.output_hidden_states ?? false;
@@ -688,6 +693,7 @@ export class LlamaModel extends LlamaPreTrainedModel {
     const cache_position = inputs.cache_position ?? Array.from({ length: T }, (_, i) => past_seen_tokens + i);
     // cache_position.unsqueeze(0): every row gets the same positions (left padding is not accounted for)
     const position_ids = inputs.position_ids ?? Array.from({ length: B }, () => cache_position);
+    checkDecoderPositions(cache_position, position_ids, past_seen_tokens + T, config.max_position_embeddings);
 
     const causal_mask = this._update_causal_mask(
       args.attention_mask ?? null,
@@ -970,6 +976,29 @@ function readLabels(labels: IntInput | Tensor): { values: number[]; shape: numbe
  */
 export class LlamaForSequenceClassification extends LlamaPreTrainedModel {
   static override _head_keys = ["score.weight"];
+
+  /**
+   * Beyond the base checks: `score.weight` must be [num_labels, hidden_size] when the checkpoint has it; when
+   * it has none (a base checkpoint), the new head may have at most max(vocab_size, 65536) rows (no larger than
+   * the embedding, or a generous label count), so an untrusted `num_labels: 30000000` cannot allocate gigabytes
+   * before anything else fails.
+   */
+  static override _check_checkpoint(config: LlamaConfig, tensors: Map<string, Tensor>, file: string): void {
+    super._check_checkpoint(config, tensors, file);
+    const score = tensors.get("score.weight");
+    const want = [config.num_labels, config.hidden_size];
+    if (score !== undefined && (score.shape.length !== 2 || score.shape[0] !== want[0] || score.shape[1] !== want[1]))
+      throw new CheckpointError(
+        file,
+        `score.weight has shape [${score.shape}], config.json (num_labels, hidden_size) says [${want}]`,
+      );
+    const maxNewLabels = Math.max(config.vocab_size, 1 << 16);
+    if (score === undefined && config.num_labels > maxNewLabels)
+      throw new CheckpointError(
+        file,
+        `no score.weight, and num_labels (${config.num_labels}) is more than max(vocab_size, 65536) = ${maxNewLabels}: a new head that size is refused`,
+      );
+  }
   readonly num_labels: number;
   readonly model: LlamaModel;
   readonly score: Linear;
@@ -1132,7 +1161,7 @@ export class LlamaForQuestionAnswering extends LlamaPreTrainedModel {
         T,
         "end_positions",
       );
-      result.loss = new Tensor("float32", [f((s + e) / 2)], []);
+      result.loss = new Tensor("float32", [Math.fround((s + e) / 2)], []);
     }
     if (outputs.hidden_states) result.hidden_states = outputs.hidden_states;
     if (outputs.attentions) result.attentions = outputs.attentions;

@@ -111,6 +111,30 @@ export const attacks: Attack[] = [
     message: /added_tokens\[0\]\.id/,
   },
   {
+    name: "tokenizer.json with 50,000 added tokens loads in linear time",
+    // Adding tokens used to compare each new token with every earlier one and spread all ids into Math.max: a
+    // tokenizer.json with 200,000 added tokens took more than five minutes to load.
+    run: () => {
+      const t = Tokenizer.from_str(
+        JSON.stringify(
+          withJson((j) => {
+            for (let i = 0; i < 50_000; i++)
+              j.added_tokens.push({
+                id: 9 + i,
+                content: `<t${i}>`,
+                lstrip: i % 2 === 0,
+                normalized: i % 3 === 0,
+                special: i % 5 === 0,
+              });
+          }),
+        ),
+      );
+      const ids = t.encode("a<t49999>b<t7>").ids;
+      if (JSON.stringify(ids) !== JSON.stringify([3, 9 + 49999, 4, 9 + 7])) throw new Error(`got ${ids}`);
+    },
+    error: null,
+  },
+  {
     name: "a vocab token named __proto__ and constructor",
     run: () => {
       const t = Tokenizer.from_str(

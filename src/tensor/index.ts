@@ -1,2 +1,0 @@
-export * from "./dtypes.ts";
-export * from "./tensor.ts";
