@@ -46,7 +46,7 @@ export {
   WEIGHTS_NAME,
   WEIGHTS_INDEX_NAME,
 } from "./formats/checkpoint.ts";
-export type { SaveCheckpointOptions, StateDictSplit } from "./formats/checkpoint.ts";
+export type { LoadProgress, LoadProgressEvent, SaveCheckpointOptions, StateDictSplit } from "./formats/checkpoint.ts";
 export {
   loadTorchCheckpoint,
   parseTorchCheckpoint,
