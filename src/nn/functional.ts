@@ -85,8 +85,8 @@ export function reshape(x: Tensor, ...shape: number[]): Tensor {
 }
 
 /**
- * `x.view(*shape)`: reshape (contiguous storage). Both torch spellings exist so the model reads as HF writes it;
- * this is the same function as {@link reshape}.
+ * `x.view(*shape)`: reshape (contiguous storage). Both torch spellings exist so the model reads as HF writes it.
+ * @alias
  */
 export const view = reshape;
 
