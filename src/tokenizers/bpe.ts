@@ -145,11 +145,11 @@ export class BPE {
     let word = this.cache.get(sequence);
     if (word === undefined) {
       word = this.mergeAll(this.mergeWord(sequence));
-      // sequence.length counts UTF-16 units, at most the UTF-8 length: check the cheap bound first.
+      // A UTF-16 unit is 1 to 3 UTF-8 bytes: the length alone decides, except between 86 and 255 units.
       if (
         this.cache.size < this.cacheCapacity &&
         sequence.length < CACHE_MAX_WORD_BYTES &&
-        Buffer.byteLength(sequence, "utf8") < CACHE_MAX_WORD_BYTES
+        (sequence.length * 3 < CACHE_MAX_WORD_BYTES || Buffer.byteLength(sequence, "utf8") < CACHE_MAX_WORD_BYTES)
       )
         this.cache.set(sequence, word);
     }
