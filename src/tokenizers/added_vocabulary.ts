@@ -76,33 +76,45 @@ export class AddedToken {
   }
 }
 
+/** A match of an added token: `text.slice(start, end)` is pattern number `pattern`. */
+interface Match {
+  start: number;
+  end: number;
+  pattern: number;
+}
+
 /** Leftmost-longest multi-pattern matcher over UTF-16 code units, on the one prefix tree (trie.ts). */
 class LeftmostLongest {
   private readonly tree = new PrefixTree<number>();
+  /**
+   * 1 for each UTF-16 unit some pattern starts with. Speed: most texts contain no added token, and most
+   * positions cannot start one, so the scan reads one byte per position and walks the trie only where a
+   * pattern could start (Llama's tokens all start with "<").
+   */
+  private readonly firstUnits = new Uint8Array(0x10000);
+  /** The text being searched, read by `at`; kept in a field so `at` is one closure for the matcher's life. */
+  private text = "";
+  private readonly at = (i: number): number => this.text.charCodeAt(i);
 
   constructor(patterns: string[]) {
     patterns.forEach((p, index) => {
       const units: number[] = [];
       for (let i = 0; i < p.length; i++) units.push(p.charCodeAt(i));
       this.tree.add(units, index);
+      if (p.length > 0) this.firstUnits[p.charCodeAt(0)] = 1;
     });
   }
 
-  /** Non-overlapping matches, each the longest one starting at the leftmost possible position. */
-  *findIter(text: string): Generator<{ start: number; end: number; pattern: number }> {
-    if (this.tree.size === 0) return;
-    const at = (i: number) => text.charCodeAt(i);
-    let pos = 0;
-    while (pos < text.length) {
-      let found: { start: number; end: number; pattern: number } | null = null;
-      for (let i = pos; i < text.length && !found; i++) {
-        const length = this.tree.longestPrefix(at, i, text.length);
-        if (length > 0) found = { start: i, end: i + length, pattern: this.tree.valueOf(at, i, i + length) };
-      }
-      if (!found) return;
-      yield found;
-      pos = found.end;
+  /** The longest match starting at the leftmost position >= `from` where one starts, or null. */
+  find(text: string, from: number): Match | null {
+    if (this.tree.size === 0) return null;
+    this.text = text;
+    for (let i = from; i < text.length; i++) {
+      if (this.firstUnits[text.charCodeAt(i)] === 0) continue;
+      const length = this.tree.longestPrefix(this.at, i, text.length);
+      if (length > 0) return { start: i, end: i + length, pattern: this.tree.valueOf(this.at, i, i + length) };
     }
+    return null;
   }
 }
 
@@ -239,13 +251,10 @@ export class AddedVocabulary {
     sentence: string,
     trie: [LeftmostLongest, number[]],
     isFirstAt0: boolean,
-    originalStart: number,
-  ): Split[] {
-    const out: Split[] = [];
+    out: Split[],
+  ): void {
     let startOffset = 0;
-    const push = (s: number, e: number, token: Split["token"]) =>
-      out.push({ text: sentence.slice(s, e), token, isFirst: isFirstAt0 && s === 0 && originalStart === 0 });
-    for (const m of trie[0].findIter(sentence)) {
+    for (let m = trie[0].find(sentence, 0); m !== null; m = trie[0].find(sentence, m.end)) {
       let start = m.start;
       let stop = m.end;
       const id = trie[1][m.pattern];
@@ -274,18 +283,19 @@ export class AddedVocabulary {
           stop += ch.length;
         }
       }
-      if (startOffset < start) push(startOffset, start, null);
+      if (startOffset < start) out.push(piece(sentence, startOffset, start, null, isFirstAt0));
       // The token's value is the matched text: the content, or its normalized form for normalized tokens.
-      push(start, stop, { id, value: sentence.slice(m.start, m.end) });
+      out.push(piece(sentence, start, stop, { id, value: sentence.slice(m.start, m.end) }, isFirstAt0));
       startOffset = stop;
     }
-    if (startOffset !== sentence.length) push(startOffset, sentence.length, null);
-    return out;
+    if (startOffset < sentence.length) out.push(piece(sentence, startOffset, sentence.length, null, isFirstAt0));
   }
 
   /** Splits the sequence on added tokens, normalizing the pieces in between (see the module comment). */
   extract_and_normalize(normalizer: Normalizer | null, sequence: string): Split[] {
-    const first = this.splitWithIndices(sequence, this.splitTrie, true, 0).filter((s) => s.text.length > 0);
+    // Empty pieces are never produced (tokenizers filters them out).
+    const first: Split[] = [];
+    this.splitWithIndices(sequence, this.splitTrie, true, first);
     const out: Split[] = [];
     for (const split of first) {
       if (split.token) {
@@ -294,10 +304,13 @@ export class AddedVocabulary {
       }
       const normalized = normalizer ? normalizer(split.text) : split.text;
       // Offsets are not tracked: a sub-piece is "first" only if it starts the normalized text of a first piece.
-      for (const s of this.splitWithIndices(normalized, this.splitNormalizedTrie, split.isFirst, 0)) {
-        if (s.text.length > 0) out.push(s);
-      }
+      this.splitWithIndices(normalized, this.splitNormalizedTrie, split.isFirst, out);
     }
     return out;
   }
+}
+
+/** The piece `sentence.slice(s, e)`; it is "first" when it starts a sentence that is itself first. */
+function piece(sentence: string, s: number, e: number, token: Split["token"], isFirstAt0: boolean): Split {
+  return { text: sentence.slice(s, e), token, isFirst: isFirstAt0 && s === 0 };
 }

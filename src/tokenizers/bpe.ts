@@ -17,7 +17,10 @@
  * - single characters of the Basic Multilingual Plane resolved through a 64 Ki-entry id table filled on first
  *   sight, and byte fallback computed from the code point (no `TextEncoder` call per character);
  * - tokenizers' word cache: up to `cache_capacity` words shorter than 256 UTF-8 bytes keep their final ids;
- *   once full, new words are not added (`Cache::set` in tokenizers does the same), so its memory is bounded.
+ *   once full, new words are not added (`Cache::set` in tokenizers does the same), so its memory is bounded;
+ * - a word is cut before each "▁" that follows another character, when the merges prove that no merge can
+ *   cross such a cut (see `cutsAtMarks`): each part is merged on its own, with the same result, and parts
+ *   repeat far more than whole texts do, so the word cache serves most of them.
  *
  * Left out: BPE-dropout (random; rejected when the file sets it).
  */
@@ -37,6 +40,9 @@ export const DEFAULT_CACHE_CAPACITY = 10_000;
 const CACHE_MAX_WORD_BYTES = 256;
 /** `charIds` entry for a character not looked up yet (-1 means "not in the vocabulary"). */
 const UNSEEN = -2;
+/** "▁" (U+2581), sentencepiece's space, which Llama's normalizer writes for every space. */
+const MARK = 0x2581;
+const MARK_CHAR = "\u2581";
 
 export class BPE {
   readonly vocab: Map<string, number>;
@@ -63,10 +69,15 @@ export class BPE {
   private readonly queue = new MergeHeap();
   private cache = new Map<string, Int32Array>();
   private cacheCapacity = DEFAULT_CACHE_CAPACITY;
+  /** Token string of each id (`vocab_r` as an array: the per-token lookup of `tokenizeInto`). */
+  private readonly idTokens: string[] = [];
+  /** Words may be cut before a "▁" that follows another character (see `cutsAtMarks`). */
+  private readonly cutAtMarks: boolean;
 
   constructor(cfg: BPEConfig) {
     this.vocab = cfg.vocab;
     this.vocab_r = new Map([...cfg.vocab.entries()].map(([t, id]) => [id, t]));
+    for (const [t, id] of cfg.vocab) this.idTokens[id] = t;
     this.unk_token = cfg.unk_token;
     this.fuse_unk = cfg.fuse_unk;
     this.byte_fallback = cfg.byte_fallback;
@@ -93,6 +104,7 @@ export class BPE {
     this.unkId = this.unk_token === null ? null : this.vocab.get(this.unk_token)!;
     const plain = !this.continuing_subword_prefix && !this.end_of_word_suffix;
     this.charIds = plain ? new Int32Array(0x10000).fill(UNSEEN) : null;
+    this.cutAtMarks = plain && !this.ignore_merges && cutsAtMarks(this.vocab, cfg.merges);
   }
 
   get_vocab_size(): number {
@@ -131,31 +143,49 @@ export class BPE {
     return ids.map((id, i) => ({ id, value: tokens[i] }));
   }
 
-  /** `tokenize`, appending ids and token strings to the caller's arrays (no object per token). */
-  tokenizeInto(sequence: string, ids: number[], tokens: string[]): void {
+  /**
+   * `tokenize`, appending ids (and token strings, when `tokens` is an array) to the caller's arrays, with no
+   * object per token.
+   */
+  tokenizeInto(sequence: string, ids: number[], tokens: string[] | null): void {
     if (sequence.length === 0) return;
     if (this.ignore_merges) {
       const id = this.vocab.get(sequence);
       if (id !== undefined) {
         ids.push(id);
-        tokens.push(sequence);
+        tokens?.push(sequence);
         return;
       }
     }
-    let word = this.cache.get(sequence);
-    if (word === undefined) {
-      word = this.mergeAll(this.mergeWord(sequence));
+    if (!this.cutAtMarks) return this.wordInto(sequence, ids, tokens);
+    // "▁the▁cat▁▁sat" is merged as "▁the", "▁cat", "▁▁sat": each part's merges are the ones the whole word
+    // would apply there, since no merge joins two parts (`cutsAtMarks`).
+    let start = 0;
+    for (let i = 1; i < sequence.length; i++) {
+      if (sequence.charCodeAt(i) === MARK && sequence.charCodeAt(i - 1) !== MARK) {
+        this.wordInto(sequence.slice(start, i), ids, tokens);
+        start = i;
+      }
+    }
+    this.wordInto(start === 0 ? sequence : sequence.slice(start), ids, tokens);
+  }
+
+  /** The ids of one word (from the cache, else by `mergeAll`), appended. */
+  private wordInto(word: string, ids: number[], tokens: string[] | null): void {
+    let merged = this.cache.get(word);
+    if (merged === undefined) {
+      merged = this.mergeAll(this.mergeWord(word));
       // A UTF-16 unit is 1 to 3 UTF-8 bytes: the length alone decides, except between 86 and 255 units.
       if (
         this.cache.size < this.cacheCapacity &&
-        sequence.length < CACHE_MAX_WORD_BYTES &&
-        (sequence.length * 3 < CACHE_MAX_WORD_BYTES || Buffer.byteLength(sequence, "utf8") < CACHE_MAX_WORD_BYTES)
+        word.length < CACHE_MAX_WORD_BYTES &&
+        (word.length * 3 < CACHE_MAX_WORD_BYTES || Buffer.byteLength(word, "utf8") < CACHE_MAX_WORD_BYTES)
       )
-        this.cache.set(sequence, word);
+        this.cache.set(detached(word), merged);
     }
-    for (let i = 0; i < word.length; i++) {
-      ids.push(word[i]);
-      tokens.push(this.vocab_r.get(word[i])!);
+    for (let i = 0; i < merged.length; i++) {
+      ids.push(merged[i]);
+      tokens?.push(this.idTokens[merged[i]]);
     }
   }
 
@@ -276,6 +306,31 @@ export class BPE {
     for (let k = 0; k !== -1; k = next[k]) out[j++] = ids[k];
     return out;
   }
+}
+
+/**
+ * Whether a word may be cut before each "▁" that follows another character without changing its merges: true
+ * when "▁" is a token and no merge makes a token holding "▁" right after another character. A merge that would
+ * cross such a cut would make exactly such a token, so none can; and BPE picks merges by rank among the pairs
+ * present, which inside a part depend only on that part, so each part ends as it would inside the whole word.
+ * Llama's merges pass (its pieces hold "▁" only at their start); a vocabulary where some do not keeps whole words.
+ */
+function cutsAtMarks(vocab: Map<string, number>, merges: ReadonlyArray<[string, string]>): boolean {
+  if (!vocab.has(MARK_CHAR)) return false;
+  for (const [a, b] of merges) {
+    const merged = a + b;
+    for (let i = merged.indexOf(MARK_CHAR, 1); i > 0; i = merged.indexOf(MARK_CHAR, i + 1))
+      if (merged.charCodeAt(i - 1) !== MARK) return false;
+  }
+  return true;
+}
+
+/**
+ * `s` as a string of its own. Speed and memory: a part is a slice of the whole normalized text, and V8 keeps a
+ * slice's parent alive; the cache key must not pin the whole text (a copy is made once per word cached).
+ */
+function detached(s: string): string {
+  return (" " + s).slice(1);
 }
 
 /** The UTF-8 bytes of code point `cp` into `out`; returns their count. */

@@ -6,6 +6,9 @@
  * - sentencepiece's rule-free normalizer (string operations) against its UTF-8 byte loop;
  * - the BPE word cache: ids with the cache on equal ids with it off, and the cache holds at most its capacity
  *   (tokenizers' `DEFAULT_CACHE_CAPACITY`, 10,000 words, each shorter than 256 UTF-8 bytes);
+ * - BPE's cut of a word before "▁": a vocabulary with a merge across such a cut keeps its words whole (the
+ *   expected tokens worked out by hand; Llama's own vocabulary is checked against HF's Rust library on random
+ *   strings in oracle.test.ts);
  * - the one-pass fused decoder against the decoder stages run one after the other on token strings, on id
  *   sequences dense in byte tokens (valid and invalid UTF-8 runs) and special tokens.
  */
@@ -13,7 +16,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { normalizerSpecWithDefaults } from "../../src/formats/sentencepiece_model.ts";
 import { loadDefaultTokenizer } from "../../src/models/llama/default_tokenizer.ts";
-import { DEFAULT_CACHE_CAPACITY } from "../../src/tokenizers/bpe.ts";
+import { BPE, DEFAULT_CACHE_CAPACITY } from "../../src/tokenizers/bpe.ts";
 import { PairTable } from "../../src/tokenizers/pair_table.ts";
 import { buildDecoder } from "../../src/tokenizers/pipeline.ts";
 import { SentencePieceNormalizer } from "../../src/tokenizers/sentencepiece.ts";
@@ -117,6 +120,45 @@ describe("BPE word cache", () => {
     expect(model.cache_size).toBe(0);
     tokenizer.encode("é".repeat(126));
     expect(model.cache_size).toBe(1);
+  });
+});
+
+describe("BPE cut before \u2581", () => {
+  const bpe = (merges: Array<[string, string]>) => {
+    const tokens = ["a", "b", "\u2581", ...merges.map(([l, r]) => l + r)];
+    return new BPE({
+      type: "BPE",
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab: new Map(tokens.map((t, i) => [t, i])),
+      merges,
+    });
+  };
+
+  it("gives the whole word's merges, cut or not", () => {
+    // "a▁" crosses the cut in "a▁b": rank 0 makes it, so "▁b" (rank 1) never forms.
+    expect(
+      bpe([
+        ["a", "\u2581"],
+        ["\u2581", "b"],
+      ])
+        .tokenize("a\u2581b")
+        .map((t) => t.value),
+    ).toEqual(["a\u2581", "b"]);
+    // Without a merge across the cut, the same word is cut into "a" and "▁b" and merges as a whole would.
+    expect(
+      bpe([
+        ["\u2581", "b"],
+        ["a", "b"],
+      ])
+        .tokenize("a\u2581b\u2581\u2581b")
+        .map((t) => t.value),
+    ).toEqual(["a", "\u2581b", "\u2581", "\u2581b"]);
   });
 });
 
