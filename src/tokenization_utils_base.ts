@@ -99,11 +99,14 @@ export interface DecodeOptions {
   spaces_between_special_tokens?: boolean;
 }
 
-/** One sequence (or pair) after truncation and special tokens, before padding. */
+/**
+ * One sequence (or pair) after truncation and special tokens, before padding. `token_type_ids` and
+ * `special_tokens_mask` are there when the caller asked for them (`details` of `_encodeOne`).
+ */
 export interface EncodedInput {
   input_ids: number[];
-  token_type_ids: number[];
-  special_tokens_mask: number[];
+  token_type_ids?: number[];
+  special_tokens_mask?: number[];
 }
 
 /** Keyword arguments every tokenizer accepts (HF `PreTrainedTokenizerBase.__init__`). */
@@ -569,13 +572,28 @@ export abstract class PreTrainedTokenizerBase {
         "Asking to return token_type_ids while setting add_special_tokens to False results in an undefined behavior. Please set add_special_tokens to True or set return_token_type_ids to None.",
       );
     }
-    const encoded: EncodedInput[] = texts.map((t, i) =>
-      this._encodeOne(t, pairs ? pairs[i] : null, addSpecial, strategies.truncation, strategies.max_length, split),
-    );
+    // Type ids and the special-token mask are built only for a caller who gets them back.
+    const details = returnTypeIds || (opts.return_special_tokens_mask ?? false);
+    const encoded: EncodedInput[] = new Array(texts.length);
+    for (let i = 0; i < texts.length; i++) {
+      const pair = pairs ? pairs[i] : null;
+      encoded[i] = this._encodeOne(
+        texts[i],
+        pair,
+        addSpecial,
+        strategies.truncation,
+        strategies.max_length,
+        split,
+        details,
+      );
+    }
     return this._padBatch(encoded, strategies.padding, strategies.max_length, opts, returnTypeIds);
   }
 
-  /** One text (and pair) to ids with special tokens, truncated; the slow path (`get_input_ids` + `prepare_for_model`). */
+  /**
+   * One text (and pair) to ids with special tokens, truncated; the slow path (`get_input_ids` +
+   * `prepare_for_model`). `details`: also give `token_type_ids` and `special_tokens_mask`.
+   */
   protected _encodeOne(
     text: string,
     pair: string | null,
@@ -583,10 +601,11 @@ export abstract class PreTrainedTokenizerBase {
     truncation: TruncationStrategy,
     maxLength: number | null,
     split: boolean,
+    details: boolean,
   ): EncodedInput {
     const ids = this._encodeText(text, split);
     const pairIds = pair === null ? null : this._encodeText(pair, split);
-    return this._prepareForModel(ids, pairIds, addSpecial, truncation, maxLength);
+    return this._prepareForModel(ids, pairIds, addSpecial, truncation, maxLength, details);
   }
 
   /**
@@ -599,6 +618,7 @@ export abstract class PreTrainedTokenizerBase {
     addSpecial: boolean,
     truncation: TruncationStrategy,
     maxLength: number | null,
+    details = true,
   ): EncodedInput {
     const totalLen =
       ids.length + (pairIds ? pairIds.length : 0) + (addSpecial ? this.num_special_tokens_to_add(pairIds !== null) : 0);
@@ -607,13 +627,16 @@ export abstract class PreTrainedTokenizerBase {
       [ids, pairIds] = this.truncate_sequences(ids, pairIds, totalLen - maxLength, truncation);
     }
     if (addSpecial) {
+      const input_ids = this.build_inputs_with_special_tokens(ids, pairIds);
+      if (!details) return { input_ids };
       return {
-        input_ids: this.build_inputs_with_special_tokens(ids, pairIds),
+        input_ids,
         token_type_ids: this.create_token_type_ids_from_sequences(ids, pairIds),
         special_tokens_mask: this.get_special_tokens_mask(ids, pairIds),
       };
     }
     const seq = pairIds ? [...ids, ...pairIds] : [...ids];
+    if (!details) return { input_ids: seq };
     return {
       input_ids: seq,
       token_type_ids: new Array<number>(seq.length).fill(0),
@@ -676,7 +699,11 @@ export abstract class PreTrainedTokenizerBase {
     const side = opts.padding_side ?? this.padding_side;
     if (side !== "left" && side !== "right") throw new ValueError(`Invalid padding strategy:${String(side)}`);
     let target = maxLength;
-    if (padding === "longest") target = Math.max(0, ...encoded.map((e) => e.input_ids.length));
+    if (padding === "longest") {
+      // A loop, not Math.max(...lengths): spreading a batch of 10^5 rows as arguments overflows the stack.
+      target = 0;
+      for (const e of encoded) target = Math.max(target, e.input_ids.length);
+    }
     const multiple = opts.pad_to_multiple_of ?? null;
     if (multiple !== null && (!Number.isSafeInteger(multiple) || multiple < 0))
       throw new ValueError(`pad_to_multiple_of: expected a non-negative integer, got ${JSON.stringify(multiple)}`);
@@ -706,26 +733,27 @@ export abstract class PreTrainedTokenizerBase {
     if (opts.return_length) out.length = [];
     for (const e of encoded) {
       let ids = e.input_ids;
-      let mask = new Array<number>(ids.length).fill(1);
-      let types = e.token_type_ids;
-      let special = e.special_tokens_mask;
+      let mask = returnMask ? new Array<number>(ids.length).fill(1) : [];
+      // Present whenever they are returned: `_batchEncode` asks `_encodeOne` for them then.
+      let types = e.token_type_ids!;
+      let special = e.special_tokens_mask!;
       const diff = padding !== "do_not_pad" && target !== null ? target - ids.length : 0;
       if (diff > 0) {
         const fill = (v: number) => new Array<number>(diff).fill(v);
         if (side === "right") {
           ids = [...ids, ...fill(padId)];
           mask = [...mask, ...fill(0)];
-          types = [...types, ...fill(this.pad_token_type_id)];
-          special = [...special, ...fill(1)];
+          if (returnTypeIds) types = [...types, ...fill(this.pad_token_type_id)];
+          if (out.special_tokens_mask) special = [...special, ...fill(1)];
         } else {
           ids = [...fill(padId), ...ids];
           mask = [...fill(0), ...mask];
-          types = [...fill(this.pad_token_type_id), ...types];
-          special = [...fill(1), ...special];
+          if (returnTypeIds) types = [...fill(this.pad_token_type_id), ...types];
+          if (out.special_tokens_mask) special = [...fill(1), ...special];
         }
       }
       out.input_ids.push(ids);
-      out.attention_mask.push(mask);
+      if (returnMask) out.attention_mask.push(mask);
       out.token_type_ids?.push(types);
       out.special_tokens_mask?.push(special);
       // HF computes `length` before padding in prepare_for_model.

@@ -151,26 +151,34 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
 
   /** The engine's tokens, without special tokens (HF: `encode_plus(text, add_special_tokens=False).tokens()`). */
   tokenize(text: string, opts: { split_special_tokens?: boolean } = {}): string[] {
-    return this.withSplit(opts.split_special_tokens, () => this._tokenizer.encodeParts(text).tokens);
-  }
-
-  private withSplit<T>(split: boolean | undefined, f: () => T): T {
-    const prev = this._tokenizer.encode_special_tokens;
-    this._tokenizer.encode_special_tokens = split ?? this.split_special_tokens;
+    const prev = this.setSplit(opts.split_special_tokens ?? this.split_special_tokens);
     try {
-      return f();
+      return this._tokenizer.encodeParts(text).tokens;
     } finally {
       this._tokenizer.encode_special_tokens = prev;
     }
   }
 
+  /** Sets the engine's `encode_special_tokens` for one encode; returns the value to restore afterwards. */
+  private setSplit(split: boolean): boolean {
+    const prev = this._tokenizer.encode_special_tokens;
+    this._tokenizer.encode_special_tokens = split;
+    return prev;
+  }
+
   protected _encodeText(text: string, split_special_tokens: boolean): number[] {
-    return this.withSplit(split_special_tokens, () => this._tokenizer.encodeParts(text).ids);
+    const prev = this.setSplit(split_special_tokens);
+    try {
+      return this._tokenizer.encode_ids(text, null, false);
+    } finally {
+      this._tokenizer.encode_special_tokens = prev;
+    }
   }
 
   /**
    * The engine's path: encode each sequence, truncate with tokenizers' `truncate_encodings` (max_length minus
-   * the post-processor's special tokens), then post-process.
+   * the post-processor's special tokens), then post-process. Speed: without truncation and `details`, the
+   * engine gives the ids alone (`encode_ids`), the common case of `encode` and `call`.
    */
   protected override _encodeOne(
     text: string,
@@ -179,20 +187,28 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
     truncation: TruncationStrategy,
     maxLength: number | null,
     split: boolean,
+    details: boolean,
   ): EncodedInput {
-    let a = this.withSplit(split, () => this._tokenizer.encodeParts(text, 0));
-    let b = pair === null ? null : this.withSplit(split, () => this._tokenizer.encodeParts(pair, 1));
-    if (truncation !== "do_not_truncate" && maxLength !== null) {
-      const nAdded = addSpecial ? this._tokenizer.num_special_tokens_to_add(b !== null) : 0;
-      if (maxLength < nAdded) {
-        throw new ValueError(
-          `Truncation error: max_length ${maxLength} is smaller than the ${nAdded} special tokens the post-processor adds`,
-        );
+    const prev = this.setSplit(split);
+    try {
+      if (!details && (truncation === "do_not_truncate" || maxLength === null))
+        return { input_ids: this._tokenizer.encode_ids(text, pair, addSpecial) };
+      let a = this._tokenizer.encodeParts(text, 0);
+      let b = pair === null ? null : this._tokenizer.encodeParts(pair, 1);
+      if (truncation !== "do_not_truncate" && maxLength !== null) {
+        const nAdded = addSpecial ? this._tokenizer.num_special_tokens_to_add(b !== null) : 0;
+        if (maxLength < nAdded) {
+          throw new ValueError(
+            `Truncation error: max_length ${maxLength} is smaller than the ${nAdded} special tokens the post-processor adds`,
+          );
+        }
+        [a, b] = this.truncateEncodings(a, b, maxLength - nAdded, truncation);
       }
-      [a, b] = this.truncateEncodings(a, b, maxLength - nAdded, truncation);
+      const e = this._tokenizer.post_process(a, b, addSpecial);
+      return { input_ids: e.ids, token_type_ids: e.type_ids, special_tokens_mask: e.special_tokens_mask };
+    } finally {
+      this._tokenizer.encode_special_tokens = prev;
     }
-    const e = this._tokenizer.post_process(a, b, addSpecial);
-    return { input_ids: e.ids, token_type_ids: e.type_ids, special_tokens_mask: e.special_tokens_mask };
   }
 
   /** tokenizers' `truncate_encodings` (utils/truncation.rs), stride 0. */

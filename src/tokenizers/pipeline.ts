@@ -293,6 +293,8 @@ export interface PostProcessor {
   /** Number of special tokens the processor adds (`added_tokens(is_pair)`). */
   added_tokens(is_pair: boolean): number;
   process(encoding: Encoding, pair: Encoding | null, add_special_tokens: boolean): Encoding;
+  /** `process(...).ids` from the sequences' ids alone. */
+  processIds(ids: number[], pair: number[] | null, add_special_tokens: boolean): number[];
 }
 
 /** tokenizers' `TemplateProcessing`: "$A" / "$B" are the sequences, other pieces special tokens. */
@@ -364,6 +366,19 @@ export class TemplateProcessing implements PostProcessor {
     return out;
   }
 
+  processIds(ids: number[], pair: number[] | null, add_special_tokens: boolean): number[] {
+    const out: number[] = [];
+    for (const piece of pair ? this.pair : this.single) {
+      if ("Sequence" in piece) {
+        const e = piece.Sequence.id === "A" ? ids : pair;
+        if (e) for (let i = 0; i < e.length; i++) out.push(e[i]);
+      } else if (add_special_tokens) {
+        for (const id of this.special_tokens[piece.SpecialToken.id].ids) out.push(id);
+      }
+    }
+    return out;
+  }
+
   toJSON(): PostProcessorConfig {
     return { type: "TemplateProcessing", single: this.single, pair: this.pair, special_tokens: this.special_tokens };
   }
@@ -380,6 +395,15 @@ class SequenceProcessor implements PostProcessor {
     let p = pair;
     for (const proc of this.processors) {
       e = proc.process(e, p, add_special_tokens);
+      p = null;
+    }
+    return e;
+  }
+  processIds(ids: number[], pair: number[] | null, add_special_tokens: boolean): number[] {
+    let e = ids;
+    let p = pair;
+    for (const proc of this.processors) {
+      e = proc.processIds(e, p, add_special_tokens);
       p = null;
     }
     return e;

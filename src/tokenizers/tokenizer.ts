@@ -166,23 +166,47 @@ export class Tokenizer {
     return this.postProcessor ? this.postProcessor.added_tokens(is_pair) : 0;
   }
 
-  /** One sequence before post-processing (`encode_single_sequence`); `type_id` 0 for the first, 1 for a pair. */
-  encodeParts(sequence: string, type_id = 0): Encoding {
-    const enc: Encoding = { ids: [], tokens: [], type_ids: [], special_tokens_mask: [] };
+  /**
+   * Appends the ids (and the token strings, when `tokens` is an array) of one sequence before post-processing:
+   * added-token split and normalization, pre-tokenizer, model.
+   */
+  private encodeSequence(sequence: string, ids: number[], tokens: string[] | null): void {
     for (const split of this.added_vocabulary.extract_and_normalize(this.normalizerFn, toWellFormed(sequence))) {
       if (split.token) {
-        enc.ids.push(split.token.id);
-        enc.tokens.push(split.token.value);
-        continue;
+        ids.push(split.token.id);
+        tokens?.push(split.token.value);
+      } else if (this.preTokenizerFn === null) {
+        this.model.tokenizeInto(split.text, ids, tokens);
+      } else {
+        for (const piece of this.preTokenizerFn(split.text, split.isFirst)) this.model.tokenizeInto(piece, ids, tokens);
       }
-      const pieces = this.preTokenizerFn ? this.preTokenizerFn(split.text, split.isFirst) : [split.text];
-      for (const piece of pieces) this.model.tokenizeInto(piece, enc.ids, enc.tokens);
     }
-    for (let i = 0; i < enc.ids.length; i++) {
-      enc.type_ids.push(type_id);
-      enc.special_tokens_mask.push(0);
-    }
-    return enc;
+  }
+
+  /** One sequence before post-processing (`encode_single_sequence`); `type_id` 0 for the first, 1 for a pair. */
+  encodeParts(sequence: string, type_id = 0): Encoding {
+    const ids: number[] = [];
+    const tokens: string[] = [];
+    this.encodeSequence(sequence, ids, tokens);
+    return {
+      ids,
+      tokens,
+      type_ids: new Array<number>(ids.length).fill(type_id),
+      special_tokens_mask: new Array<number>(ids.length).fill(0),
+    };
+  }
+
+  /**
+   * `encode(sequence, pair, add_special_tokens).ids`. Speed: the ids are all that `encode` and a plain `call`
+   * keep, so neither token strings, type ids, special-token mask nor `Encoding` objects are built for them.
+   */
+  encode_ids(sequence: string, pair: string | null = null, add_special_tokens = true): number[] {
+    const a: number[] = [];
+    this.encodeSequence(sequence, a, null);
+    let b: number[] | null = null;
+    if (pair !== null) this.encodeSequence(pair, (b = []), null);
+    if (this.postProcessor) return this.postProcessor.processIds(a, b, add_special_tokens);
+    return b === null ? a : a.concat(b);
   }
 
   /** `post_process` without truncation: the post-processor, or the default concatenation. */
