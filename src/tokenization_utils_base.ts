@@ -700,7 +700,7 @@ export abstract class PreTrainedTokenizerBase {
     if (side !== "left" && side !== "right") throw new ValueError(`Invalid padding strategy:${String(side)}`);
     let target = maxLength;
     if (padding === "longest") {
-      // A loop, not Math.max(...lengths): spreading a batch of 10^5 rows as arguments overflows the stack.
+      // A loop, not Math.max(...lengths): spreading a batch of 200,000 rows as arguments overflows the stack.
       target = 0;
       for (const e of encoded) target = Math.max(target, e.input_ids.length);
     }
