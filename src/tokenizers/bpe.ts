@@ -28,6 +28,7 @@ import { TokenizerError } from "../errors.ts";
 import type { BPEConfig } from "../formats/tokenizer_json.ts";
 import { MergeHeap } from "./heap.ts";
 import { PairTable } from "./pair_table.ts";
+import { codePointUtf8 } from "./utf8.ts";
 
 export interface ModelToken {
   id: number;
@@ -227,7 +228,7 @@ export class BPE {
       }
       if (this.byteIds !== null) {
         // A lone surrogate has no UTF-8 form; the native library receives U+FFFD for it.
-        const n = utf8Bytes(cp >= 0xd800 && cp <= 0xdfff ? 0xfffd : cp, bytes);
+        const n = codePointUtf8(cp, bytes);
         let ok = true;
         for (let k = 0; k < n; k++) if (this.byteIds[bytes[k]] < 0) ok = false;
         if (ok) {
@@ -331,30 +332,6 @@ function cutsAtMarks(vocab: Map<string, number>, merges: ReadonlyArray<[string, 
  */
 function detached(s: string): string {
   return (" " + s).slice(1);
-}
-
-/** The UTF-8 bytes of code point `cp` into `out`; returns their count. */
-function utf8Bytes(cp: number, out: number[]): number {
-  if (cp < 0x80) {
-    out[0] = cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    out[0] = 0xc0 | (cp >> 6);
-    out[1] = 0x80 | (cp & 0x3f);
-    return 2;
-  }
-  if (cp < 0x10000) {
-    out[0] = 0xe0 | (cp >> 12);
-    out[1] = 0x80 | ((cp >> 6) & 0x3f);
-    out[2] = 0x80 | (cp & 0x3f);
-    return 3;
-  }
-  out[0] = 0xf0 | (cp >> 18);
-  out[1] = 0x80 | ((cp >> 12) & 0x3f);
-  out[2] = 0x80 | ((cp >> 6) & 0x3f);
-  out[3] = 0x80 | (cp & 0x3f);
-  return 4;
 }
 
 /** `<0xNN>` with upper-case hex, the byte-fallback token name (`format!("<{:#04X}>", b)`). */

@@ -12,7 +12,10 @@
  *   symbols stay whole and never merge), then repeatedly merge the adjacent pair whose concatenation is a
  *   piece with the highest score; ties go to the leftmost pair. A priority queue of candidate pairs plus a
  *   doubly linked list of symbols makes this O(n log n). UNUSED pieces may be formed and are then split back
- *   into the two symbols they were made of (`resegment`).
+ *   into the two symbols they were made of (`resegment`). Speed, same result: the symbol list lives in typed
+ *   arrays reused from call to call, and the text is merged part by part, cut before each "▁" that follows
+ *   another character, when no piece holds such a "▁" (Llama's pieces hold "▁" only at their start): no piece
+ *   can then span a cut, so no merge crosses one, and each part gets the merges the whole text would give it.
  * - `sentencepiece_processor.cc` `PopulateSentencePieceText`: a piece that is not in the vocabulary is
  *   `<unk>`; with trainer_spec.byte_fallback it becomes its UTF-8 bytes as `<0xNN>` pieces instead, else
  *   consecutive unknown pieces fuse into one.
@@ -45,13 +48,32 @@ import {
 import { MergeHeap } from "./heap.ts";
 import { PairTable } from "./pair_table.ts";
 import { PrefixTree } from "./trie.ts";
-import { decodeBytesSentencePiece, decodeUtf8Char, toWellFormed, utf8DecodeLossy, utf8Encode } from "./utf8.ts";
+import {
+  codePointUtf8,
+  decodeBytesSentencePiece,
+  decodeUtf8Char,
+  toWellFormed,
+  utf8DecodeLossy,
+  utf8Encode,
+} from "./utf8.ts";
 
 /** U+2581 LOWER ONE EIGHTH BLOCK, sentencepiece's visible space (`kSpaceSymbol`). */
 export const SPACE_SYMBOL = "\u2581";
 const SPACE_SYMBOL_UTF8 = [0xe2, 0x96, 0x81];
 /** `charIds` entry for a character not looked up yet. */
 const UNSEEN = -2;
+const SPACE_CODE = 0x2581;
+// Piece types as module constants: the encode loop tests them per symbol, and reading them here avoids a
+// property read on the imported object each time.
+const UNKNOWN = PieceType.UNKNOWN;
+const UNUSED = PieceType.UNUSED;
+
+/** True when every "▁" of `piece` has only "▁"s before it: the piece cannot span a cut before a word's "▁". */
+function spacesOnlyLead(piece: string): boolean {
+  for (let i = piece.indexOf(SPACE_SYMBOL, 1); i > 0; i = piece.indexOf(SPACE_SYMBOL, i + 1))
+    if (piece.charCodeAt(i - 1) !== SPACE_CODE) return false;
+  return true;
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Prefix matching: user-defined symbols (a PrefixTree, trie.ts) and the precompiled charsmap (a Darts double array)
@@ -290,6 +312,22 @@ export class SentencePieceProcessor {
   private readonly charIds = new Int32Array(0x10000).fill(UNSEEN);
   private pairTable: PairTable | null = null;
   private readonly agenda = new MergeHeap();
+  /** Text may be merged part by part, cut before a "▁" that follows another character (module comment). */
+  private readonly cutAtSpaces: boolean;
+  /** The symbol list of `bpeEncode`: span (start, len) of `normalized`, piece id, frozen flag, links. */
+  private symStart = new Int32Array(256);
+  private symLen = new Int32Array(256);
+  private symIds = new Int32Array(256);
+  private symFreeze = new Uint8Array(256);
+  private symPrev = new Int32Array(256);
+  private symNext = new Int32Array(256);
+  /** Unused piece -> the two symbols it was formed from, for `resegment` (filled only when one forms). */
+  private readonly revMerge = new Map<string, [string, string]>();
+  /** The previous emitted piece was unknown (`PopulateSentencePieceText` fuses runs of them). */
+  private prevUnk = false;
+  /** `byteToPiece(b)` for every byte, and the UTF-8 bytes of one unknown character, for byte fallback. */
+  private readonly bytePieces = Array.from({ length: 256 }, (_, b) => byteToPiece(b));
+  private readonly charBytes = [0, 0, 0, 0];
 
   /** Loads a parsed proto; validates it as sentencepiece does (`file` names the source in errors). */
   constructor(proto: ModelProto, file = "tokenizer.model") {
@@ -320,6 +358,11 @@ export class SentencePieceProcessor {
     }
     this.unkId = unk;
     this.userDefined = user.size > 0 ? user : null;
+    // UNUSED pieces are resegmented with the text-wide last split recorded for them, which a part cannot know.
+    this.cutAtSpaces =
+      this.pieces.has(SPACE_SYMBOL) &&
+      !this.types.includes(PieceType.UNUSED) &&
+      [...this.pieces.keys()].every(spacesOnlyLead);
     const userBytes = new PrefixTree<number>();
     for (let i = 0; i < pieces.length; i++)
       if (this.types[i] === PieceType.USER_DEFINED) userBytes.add(utf8Encode(this.pieceList[i]));
@@ -434,22 +477,42 @@ export class SentencePieceProcessor {
    */
   private encodeInto(text: string, ids: number[], pieces: string[] | null): void {
     const normalized = this.normalizer.normalize(text);
-    let prevUnk = false;
-    this.bpeEncode(normalized, (id, start, len) => {
-      const isUnk = this.is_unknown(id);
-      if (isUnk && this.trainer.byte_fallback) {
-        for (const b of utf8Encode(normalized.substr(start, len))) {
-          ids.push(this.bytePieceIds[b]);
-          pieces?.push(byteToPiece(b));
+    this.prevUnk = false;
+    this.unitsOf = normalized;
+    let from = 0;
+    if (this.cutAtSpaces) {
+      for (let i = 1; i < normalized.length; i++) {
+        if (normalized.charCodeAt(i) === SPACE_CODE && normalized.charCodeAt(i - 1) !== SPACE_CODE) {
+          this.bpeEncode(normalized, from, i, ids, pieces);
+          from = i;
         }
-      } else if (prevUnk && isUnk) {
-        if (pieces !== null) pieces[pieces.length - 1] += normalized.substr(start, len);
-      } else {
-        ids.push(id);
-        pieces?.push(normalized.substr(start, len));
       }
-      prevUnk = isUnk;
-    });
+    }
+    this.bpeEncode(normalized, from, normalized.length, ids, pieces);
+  }
+
+  /** One final piece of `bpeEncode`, the span `normalized[start, start + len)`, through the unknown handling. */
+  private emit(normalized: string, id: number, start: number, len: number, ids: number[], pieces: string[] | null) {
+    const isUnk = this.types[id] === UNKNOWN;
+    if (isUnk && this.trainer.byte_fallback) {
+      // The UTF-8 bytes of the span, character by character (`TextEncoder` would give the same bytes).
+      const bytes = this.charBytes;
+      for (let i = start; i < start + len;) {
+        const cp = normalized.codePointAt(i)!;
+        const n = codePointUtf8(cp, bytes);
+        for (let k = 0; k < n; k++) {
+          ids.push(this.bytePieceIds[bytes[k]]);
+          pieces?.push(this.bytePieces[bytes[k]]);
+        }
+        i += cp > 0xffff ? 2 : 1;
+      }
+    } else if (this.prevUnk && isUnk) {
+      if (pieces !== null) pieces[pieces.length - 1] += normalized.substr(start, len);
+    } else {
+      ids.push(id);
+      pieces?.push(normalized.substr(start, len));
+    }
+    this.prevUnk = isUnk;
   }
 
   /** Id of the symbol `normalized[i..i+width)` as a piece BPE may form, or -1 (BMP characters cached). */
@@ -485,100 +548,121 @@ export class SentencePieceProcessor {
     return table;
   }
 
+  private growSymbols(min: number): void {
+    let n = this.symStart.length;
+    while (n < min) n *= 2;
+    this.symStart = new Int32Array(n);
+    this.symLen = new Int32Array(n);
+    this.symIds = new Int32Array(n);
+    this.symFreeze = new Uint8Array(n);
+    this.symPrev = new Int32Array(n);
+    this.symNext = new Int32Array(n);
+  }
+
+  /** Id of the piece the symbols `left` and `right` would merge into, or -1 (`pairs()` when both are pieces). */
+  private pairId(normalized: string, left: number, right: number): number {
+    const a = this.symIds[left];
+    const b = this.symIds[right];
+    if (a >= 0 && b >= 0) return this.pairs().get(a, b);
+    return this.pieces.get(normalized.substr(this.symStart[left], this.symLen[left] + this.symLen[right])) ?? -1;
+  }
+
+  /** `MaybeAddNewSymbolPair`: queues the merge of symbols `left` and `right` if it makes a piece. */
+  private maybeAddPair(normalized: string, left: number, right: number): void {
+    if (left === -1 || right === -1 || this.symFreeze[left] === 1 || this.symFreeze[right] === 1) return;
+    const id = this.pairId(normalized, left, right);
+    if (id < 0) return;
+    const len = this.symLen;
+    // Agenda entries: key (-score, left) so the best score pops first and ties go to the leftmost pair;
+    // payload (right, size) to recognise stale entries.
+    this.agenda.push(-this.scores[id], left, right, len[left] + len[right]);
+    if (this.types[id] === UNUSED) {
+      const start = this.symStart;
+      this.revMerge.set(this.pieceList[id], [
+        normalized.substr(start[left], len[left]),
+        normalized.substr(start[right], len[right]),
+      ]);
+    }
+  }
+
   /**
-   * `bpe::Model::SampleEncode(normalized, alpha=0)`: calls `emit(id, start, length)` for each final piece, a
-   * span of `normalized` in code units, before unknown handling (an unknown character's id is unk's).
+   * `bpe::Model::SampleEncode(normalized[from, to), alpha=0)`: emits each final piece (see `emit`), a span of
+   * `normalized` in code units, before unknown handling (an unknown character's id is unk's).
    *
    * Symbols are spans in a doubly linked list (typed arrays), each with its piece id (-1 for a character that is
    * no piece). A candidate pair is found in `pairs()` when both sides are pieces, else by looking up the
    * concatenated string (only characters outside the vocabulary take that path).
    */
-  private bpeEncode(normalized: string, emit: (id: number, start: number, len: number) => void): void {
-    const n = normalized.length;
-    if (n === 0) return;
-    const start = new Int32Array(n);
-    const len = new Int32Array(n);
-    const ids = new Int32Array(n);
-    const freeze = new Uint8Array(n);
+  private bpeEncode(normalized: string, from: number, to: number, ids: number[], pieces: string[] | null): void {
+    if (from >= to) return;
+    if (to - from > this.symStart.length) this.growSymbols(to - from);
+    const start = this.symStart;
+    const len = this.symLen;
+    const symIds = this.symIds;
+    const freeze = this.symFreeze;
     let count = 0;
-    for (let i = 0; i < n; count++) {
-      let l = this.userDefined ? this.userDefined.longestPrefix((k) => normalized.charCodeAt(k), i, n) : 0;
+    for (let i = from; i < to; count++) {
+      let l = this.userDefined ? this.userDefined.longestPrefix(this.unitAt, i, to) : 0;
       if (l > 0) {
         freeze[count] = 1;
-        ids[count] = this.pieces.get(normalized.substr(i, l)) ?? -1;
+        symIds[count] = this.pieces.get(normalized.substr(i, l)) ?? -1;
       } else {
         const c = normalized.charCodeAt(i);
-        l = c >= 0xd800 && c <= 0xdbff && i + 1 < n ? 2 : 1;
-        ids[count] = this.symbolId(normalized, i, l);
+        l = c >= 0xd800 && c <= 0xdbff && i + 1 < to ? 2 : 1;
+        freeze[count] = 0;
+        symIds[count] = this.symbolId(normalized, i, l);
       }
       start[count] = i;
       len[count] = l;
       i += l;
     }
-    const prev = new Int32Array(count);
-    const next = new Int32Array(count);
+    const prev = this.symPrev;
+    const next = this.symNext;
     for (let k = 0; k < count; k++) {
       prev[k] = k - 1;
       next[k] = k + 1 < count ? k + 1 : -1;
     }
-    const pairs = this.pairs();
-    const pairId = (left: number, right: number): number => {
-      const a = ids[left];
-      const b = ids[right];
-      if (a >= 0 && b >= 0) return pairs.get(a, b);
-      return this.pieces.get(normalized.substr(start[left], len[left] + len[right])) ?? -1;
-    };
-
-    // Agenda entries: key (-score, left) so the best score pops first and ties go to the leftmost pair;
-    // payload (right, size) to recognise stale entries.
     const agenda = this.agenda;
     agenda.size = 0;
-    const revMerge = new Map<string, [string, string]>();
-    const maybeAddPair = (left: number, right: number) => {
-      if (left === -1 || right === -1 || freeze[left] === 1 || freeze[right] === 1) return;
-      const id = pairId(left, right);
-      if (id < 0) return;
-      agenda.push(-this.scores[id], left, right, len[left] + len[right]);
-      if (this.types[id] === PieceType.UNUSED) {
-        revMerge.set(this.pieceList[id], [
-          normalized.substr(start[left], len[left]),
-          normalized.substr(start[right], len[right]),
-        ]);
-      }
-    };
-    for (let k = 1; k < count; k++) maybeAddPair(k - 1, k);
+    this.revMerge.clear();
+    for (let k = 1; k < count; k++) this.maybeAddPair(normalized, k - 1, k);
 
     while (agenda.pop()) {
       const left = agenda.topKey2;
       const right = agenda.topPay1;
       // Stale entry: one side was merged away or grew since the pair was queued.
       if (len[left] === 0 || len[right] === 0 || len[left] + len[right] !== agenda.topPay2) continue;
-      ids[left] = pairId(left, right);
+      symIds[left] = this.pairId(normalized, left, right);
       len[left] += len[right];
       next[left] = next[right];
       if (next[right] >= 0) prev[next[right]] = left;
       len[right] = 0;
-      maybeAddPair(prev[left], left);
-      maybeAddPair(left, next[left]);
+      this.maybeAddPair(normalized, prev[left], left);
+      this.maybeAddPair(normalized, left, next[left]);
     }
 
-    // An UNUSED piece may be formed but not emitted: it is split back into the two symbols it was made of.
-    const resegment = (w: string, at: number) => {
-      const id = this.piece_to_id(w);
-      const p = this.is_unused(id) ? revMerge.get(w) : undefined;
-      if (p === undefined) {
-        emit(id, at, w.length);
-        return;
-      }
-      resegment(p[0], at);
-      resegment(p[1], at + p[0].length);
-    };
     for (let k = 0; k !== -1; k = next[k]) {
-      const id = ids[k];
-      if (id >= 0 && !this.is_unused(id)) emit(id, start[k], len[k]);
-      else resegment(normalized.substr(start[k], len[k]), start[k]);
+      const id = symIds[k];
+      if (id >= 0 && this.types[id] !== UNUSED) this.emit(normalized, id, start[k], len[k], ids, pieces);
+      else this.resegment(normalized, normalized.substr(start[k], len[k]), start[k], ids, pieces);
     }
   }
+
+  /** An UNUSED piece may be formed but not emitted: it is split back into the two symbols it was made of. */
+  private resegment(normalized: string, w: string, at: number, ids: number[], pieces: string[] | null): void {
+    const id = this.piece_to_id(w);
+    const p = this.is_unused(id) ? this.revMerge.get(w) : undefined;
+    if (p === undefined) {
+      this.emit(normalized, id, at, w.length, ids, pieces);
+      return;
+    }
+    this.resegment(normalized, p[0], at, ids, pieces);
+    this.resegment(normalized, p[1], at + p[0].length, ids, pieces);
+  }
+
+  /** The text `unitAt` reads: UTF-16 unit `i` of it, for the prefix tree of user-defined symbols. */
+  private unitsOf = "";
+  private readonly unitAt = (i: number): number => this.unitsOf.charCodeAt(i);
 
   /** `sp.decode(ids)`: ids must be in range (sentencepiece returns "Invalid id" otherwise). */
   decode(ids: readonly number[]): string {

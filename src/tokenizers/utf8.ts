@@ -19,6 +19,35 @@ export function utf8Encode(s: string): Uint8Array {
   return encoder.encode(s);
 }
 
+/**
+ * The UTF-8 bytes of code point `cp` into `out`, returning their count (1 to 4); a lone surrogate, which has no
+ * UTF-8 form, is written as U+FFFD (EF BF BD), as `TextEncoder` does. Speed: byte fallback turns one character
+ * at a time into bytes, and this avoids a `TextEncoder` call and a `Uint8Array` per character.
+ */
+export function codePointUtf8(cp: number, out: number[]): number {
+  if (cp < 0x80) {
+    out[0] = cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    out[0] = 0xc0 | (cp >> 6);
+    out[1] = 0x80 | (cp & 0x3f);
+    return 2;
+  }
+  if (cp < 0x10000) {
+    if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
+    out[0] = 0xe0 | (cp >> 12);
+    out[1] = 0x80 | ((cp >> 6) & 0x3f);
+    out[2] = 0x80 | (cp & 0x3f);
+    return 3;
+  }
+  out[0] = 0xf0 | (cp >> 18);
+  out[1] = 0x80 | ((cp >> 12) & 0x3f);
+  out[2] = 0x80 | ((cp >> 6) & 0x3f);
+  out[3] = 0x80 | (cp & 0x3f);
+  return 4;
+}
+
 const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const lossy = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 

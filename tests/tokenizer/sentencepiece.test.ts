@@ -115,6 +115,21 @@ describe("BPE merge order", () => {
   });
 });
 
+describe("parts cut before \u2581", () => {
+  const W = "\u2581";
+  it("a piece holding \u2581 after another character keeps the text whole", () => {
+    // "a▁" (-1) beats "▁b" (-2) on "a▁b": merging part by part ("a", "▁b") would give a, ▁b instead.
+    const sp = model([p("a", -3), p("b", -3), p(W, -3), p("a" + W, -1), p(W + "b", -2)]);
+    expect(sp.encode_as_pieces(`a${W}b`)).toEqual(["a" + W, "b"]);
+  });
+
+  it("without such a piece, each part merges as inside the whole text", () => {
+    const sp = model([p("a", -3), p("b", -3), p(W, -3), p(W + "b", -2), p("ab", -1), p(W + W, -4)]);
+    // Parts "ab", "▁b", "▁▁b": ab; ▁b; in ▁▁b the pair ▁b (-2) beats ▁▁ (-4).
+    expect(sp.encode_as_pieces(`ab${W}b${W}${W}b`)).toEqual(["ab", W + "b", W, W + "b"]);
+  });
+});
+
 describe("piece types", () => {
   it("USER_DEFINED symbols stay whole and never merge", () => {
     const sp = model([p("a", -1), p("b", -1), p("<sep>", 0, PieceType.USER_DEFINED), p("b<", -0.5), p("ab", -2)]);
