@@ -57,7 +57,10 @@ export function buildNormalizer(cfg: NormalizerConfig): Normalizer {
   switch (cfg.type) {
     case "Sequence": {
       const parts = cfg.normalizers.map(buildNormalizer);
-      return (s) => parts.reduce((acc, f) => f(acc), s);
+      return (s) => {
+        for (const f of parts) s = f(s);
+        return s;
+      };
     }
     case "Prepend":
       return (s) => (s.length === 0 ? s : cfg.prepend + s);
@@ -367,13 +370,22 @@ export class TemplateProcessing implements PostProcessor {
   }
 
   processIds(ids: number[], pair: number[] | null, add_special_tokens: boolean): number[] {
-    const out: number[] = [];
-    for (const piece of pair ? this.pair : this.single) {
+    const pieces = pair ? this.pair : this.single;
+    // Memory: the result is allocated at its exact length (an array grown by push carries up to twice its
+    // length in spare capacity, which a batch of 10^5 rows keeps alive).
+    let n = 0;
+    for (const piece of pieces) {
+      if ("Sequence" in piece) n += (piece.Sequence.id === "A" ? ids : pair)?.length ?? 0;
+      else if (add_special_tokens) n += this.special_tokens[piece.SpecialToken.id].ids.length;
+    }
+    const out = new Array<number>(n);
+    let k = 0;
+    for (const piece of pieces) {
       if ("Sequence" in piece) {
         const e = piece.Sequence.id === "A" ? ids : pair;
-        if (e) for (let i = 0; i < e.length; i++) out.push(e[i]);
+        if (e) for (let i = 0; i < e.length; i++) out[k++] = e[i];
       } else if (add_special_tokens) {
-        for (const id of this.special_tokens[piece.SpecialToken.id].ids) out.push(id);
+        for (const id of this.special_tokens[piece.SpecialToken.id].ids) out[k++] = id;
       }
     }
     return out;
