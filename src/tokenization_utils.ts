@@ -240,7 +240,7 @@ export abstract class PreTrainedTokenizer extends PreTrainedTokenizerBase {
     const skip = opts.skip_special_tokens ?? false;
     const spacesBetween = opts.spaces_between_special_tokens ?? true;
     const filtered = this.convert_ids_to_tokens(token_ids, skip);
-    const specials = new Set(this.all_special_tokens);
+    const specials = this._special_tokens_set();
     // "Legacy" added tokens: non-special added tokens, plus additional special tokens outside the base vocab.
     const legacyAdded = new Set<string>();
     for (const t of this._added_tokens_encoder.keys()) if (!specials.has(t)) legacyAdded.add(t);

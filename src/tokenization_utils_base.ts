@@ -268,20 +268,25 @@ export abstract class PreTrainedTokenizerBase {
   }
 
   /** all_special_tokens / all_special_ids, cached because decode (called per token by streamers) needs them. */
-  private _specialCache: { tokens: string[]; ids: number[] } | null = null;
+  private _specialCache: { tokens: string[]; ids: number[]; set: Set<string> } | null = null;
 
   /** Forget the cached special tokens and ids (after special tokens or the vocabulary change). */
   protected _invalidateSpecialCache(): void {
     this._specialCache = null;
   }
 
-  private specialCache(): { tokens: string[]; ids: number[] } {
+  private specialCache(): { tokens: string[]; ids: number[]; set: Set<string> } {
     if (!this._specialCache) {
       const tokens = this.all_special_tokens_extended.map(String);
       const ids = this.convert_tokens_to_ids(tokens).filter((x): x is number => x !== null);
-      this._specialCache = { tokens, ids };
+      this._specialCache = { tokens, ids, set: new Set(tokens) };
     }
     return this._specialCache;
+  }
+
+  /** `set(all_special_tokens)`, cached with them: decode asks per call, not a new Set each time. */
+  protected _special_tokens_set(): ReadonlySet<string> {
+    return this.specialCache().set;
   }
 
   private specialTokenId(key: SpecialTokenKey): number | null {

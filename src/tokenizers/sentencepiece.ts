@@ -63,10 +63,12 @@ const SPACE_SYMBOL_UTF8 = [0xe2, 0x96, 0x81];
 /** `charIds` entry for a character not looked up yet. */
 const UNSEEN = -2;
 const SPACE_CODE = 0x2581;
-// Piece types as module constants: the encode loop tests them per symbol, and reading them here avoids a
+// Piece types as module constants: encode and decode test them per piece, and reading them here avoids a
 // property read on the imported object each time.
 const UNKNOWN = PieceType.UNKNOWN;
+const CONTROL = PieceType.CONTROL;
 const UNUSED = PieceType.UNUSED;
+const BYTE = PieceType.BYTE;
 
 /** True when every "▁" of `piece` has only "▁"s before it: the piece cannot span a cut before a word's "▁". */
 function spacesOnlyLead(piece: string): boolean {
@@ -407,16 +409,16 @@ export class SentencePieceProcessor {
   }
 
   is_unknown(id: number): boolean {
-    return this.types[id] === PieceType.UNKNOWN;
+    return this.types[id] === UNKNOWN;
   }
   is_control(id: number): boolean {
-    return this.types[id] === PieceType.CONTROL;
+    return this.types[id] === CONTROL;
   }
   is_unused(id: number): boolean {
-    return this.types[id] === PieceType.UNUSED;
+    return this.types[id] === UNUSED;
   }
   is_byte(id: number): boolean {
-    return this.types[id] === PieceType.BYTE;
+    return this.types[id] === BYTE;
   }
 
   /** The id of `trainer_spec.unk_piece` if it is the UNKNOWN piece, else -1 (sentencepiece `unk_id()`). */
@@ -682,41 +684,45 @@ export class SentencePieceProcessor {
   }
 
   private decodeWithIds(pieces: readonly string[], ids: readonly number[]): string {
-    const unkSurface = this.trainer.unk_surface;
-    const stripBosWs = this.normalizerSpec.add_dummy_prefix || this.normalizerSpec.remove_extra_whitespaces;
     let text = "";
     let byteStart = 0;
     let isBosWs = true; // still expecting the dummy-prefix "▁" to strip
     let bosWsSeen = false;
-
-    const flushBytes = (from: number, to: number) => {
-      if (from >= to) return;
-      const bytes = new Uint8Array(to - from);
-      for (let i = from; i < to; i++) bytes[i - from] = pieceToByte(pieces[i]);
-      text += decodeBytesSentencePiece(bytes);
-    };
-    const decodePiece = (piece: string, id: number, bos: boolean): [string, boolean] => {
-      if (this.is_control(id)) return ["", false];
-      if (this.is_unknown(id)) return [this.pieceList[id] === piece ? unkSurface : piece, false];
-      let hasBosWs = false;
-      if (bos && stripBosWs && piece.startsWith(SPACE_SYMBOL)) {
-        piece = piece.slice(SPACE_SYMBOL.length);
-        hasBosWs = !this.normalizerSpec.remove_extra_whitespaces;
-      }
-      return [piece.replaceAll(SPACE_SYMBOL, " "), hasBosWs];
-    };
-
     for (let i = 0; i < pieces.length; i++) {
       if (this.is_byte(ids[i])) continue;
-      flushBytes(byteStart, i);
+      text += this.decodeBytePieces(pieces, byteStart, i);
       if (bosWsSeen || text.length > 0) isBosWs = false;
       byteStart = i + 1;
-      const [decoded, seen] = decodePiece(pieces[i], ids[i], isBosWs);
-      bosWsSeen = seen;
-      text += decoded;
+      // `has_bos_ws`: the first piece's dummy-prefix "▁" is dropped.
+      const strip = isBosWs && this.startsWithDummyPrefix(pieces[i], ids[i]);
+      bosWsSeen = strip && !this.normalizerSpec.remove_extra_whitespaces;
+      text += this.decodePiece(pieces[i], ids[i], strip);
     }
-    flushBytes(byteStart, pieces.length);
+    text += this.decodeBytePieces(pieces, byteStart, pieces.length);
     return this.denormalizer ? this.denormalizer.normalize(text) : text;
+  }
+
+  /** The text of the byte pieces `pieces[from, to)` (`ProcessBytePieces`: each invalid byte is one U+FFFD). */
+  private decodeBytePieces(pieces: readonly string[], from: number, to: number): string {
+    if (from >= to) return "";
+    const bytes = new Uint8Array(to - from);
+    for (let i = from; i < to; i++) bytes[i - from] = pieceToByte(pieces[i]);
+    return decodeBytesSentencePiece(bytes);
+  }
+
+  /** A normal piece starting with "▁" where the normalizer adds a dummy prefix (or removes extra spaces). */
+  private startsWithDummyPrefix(piece: string, id: number): boolean {
+    const spec = this.normalizerSpec;
+    if (this.is_control(id) || this.is_unknown(id)) return false;
+    return (spec.add_dummy_prefix || spec.remove_extra_whitespaces) && piece.startsWith(SPACE_SYMBOL);
+  }
+
+  /** `DecodeSentencePiece`: the surface of one non-byte piece, without its first "▁" when `strip`. */
+  private decodePiece(piece: string, id: number, strip: boolean): string {
+    if (this.is_control(id)) return "";
+    if (this.is_unknown(id)) return this.pieceList[id] === piece ? this.trainer.unk_surface : piece;
+    if (strip) piece = piece.slice(SPACE_SYMBOL.length);
+    return piece.replaceAll(SPACE_SYMBOL, " ");
   }
 }
 

@@ -256,7 +256,7 @@ export class LlamaTokenizer extends PreTrainedTokenizer {
     tokens = [...tokens];
     if (tokens[0].startsWith(SPIECE_UNDERLINE) && this.add_prefix_space)
       tokens[0] = tokens[0].slice(SPIECE_UNDERLINE.length);
-    const specials = new Set(this.all_special_tokens);
+    const specials = this._special_tokens_set();
     let current: string[] = [];
     let out = "";
     let prevIsSpecial = false;
