@@ -247,7 +247,12 @@ describe("heads", () => {
     const full = m.forward({ input_ids: [[1, 2, 3, 4, 5]] }).logits;
     const last2 = m.forward({ input_ids: [[1, 2, 3, 4, 5]], num_logits_to_keep: 2 }).logits;
     expect(last2.shape).toEqual([1, 2, 64]);
-    expect(Array.from(last2.toFloat32())).toEqual(Array.from(full.toFloat32().subarray(3 * 64)));
+    // Within float32 rounding, not bit for bit (as HF's own check, torch.testing.assert_close): lm_head over 2 rows
+    // runs the kernels' GEMV path, over 5 rows the GEMM path, which sum in different orders.
+    const kept = last2.toFloat32();
+    const tail = full.toFloat32().subarray(3 * 64);
+    for (let i = 0; i < tail.length; i++)
+      expect(Math.abs(kept[i] - tail[i])).toBeLessThanOrEqual(1e-6 * (1 + Math.abs(tail[i])));
   });
 
   it("resize_token_embeddings keeps old rows, grows lm_head and config.vocab_size", () => {

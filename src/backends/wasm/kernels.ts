@@ -8,10 +8,18 @@
  * side (wasm_simd.ts) places x, the bias and out in that memory; the weights already live there.
  *
  * Bit-identity contract: the value of out[m, n] depends only on x[m, :], W[n, :], bias[n] and on which path runs
- * (f32, 2-byte GEMV, 2-byte GEMM), never on the column range, the blocking or the thread that computes it. Every
- * f32 dot product is summed the same way: four f32 lanes over k = 0, 4, 8, ... (lane j sums k = j mod 4), the
- * lanes added as (l0 + l1) + (l2 + l3), then the k tail (K mod 4) one term at a time, then the bias. That is
- * why splitting columns over threads gives the same bits for any worker count.
+ * (GEMM for M >= 4 rows, GEMV for fewer; f32 or 2-byte weights), never on the column range, the blocking or the
+ * thread that computes it. That is why splitting columns over threads gives the same bits for any worker count.
+ *   - GEMM: four f32 lanes over k = 0, 4, 8, ... (lane j sums k = j mod 4), the lanes added as
+ *     (l0 + l1) + (l2 + l3), then the k tail (K mod 4) one term at a time, then the bias.
+ *   - GEMV: four f32x4 accumulators over blocks of 16 k (accumulator a sums k = 4a .. 4a + 3 mod 16; the last
+ *     block of fewer than 16 goes four at a time into accumulator 0), added as (a0 + a1) + (a2 + a3), the four
+ *     lanes of that as above, then the k tail (K mod 4), then the bias.
+ * Why two orders: decode (M = 1) reads every weight once and is bound by memory bandwidth. A GEMV that walks one
+ * W row at a time, front to back, is a single sequential stream the hardware prefetcher follows at full speed;
+ * interleaving four rows (as the GEMM's register block must, to reuse each x load) is four streams 8 KB apart
+ * and measured 35% slower. Four accumulators per row keep four independent add chains in flight, so the adds'
+ * latency does not bound the loop either.
  *
  * 2-byte weights are widened inside the kernel, never copied into a float32 model:
  *   - bfloat16 bits are the top half of a float32, so a 32-bit lane holding two weights (w_2i low, w_2i+1 high)
@@ -127,7 +135,7 @@ function blockF32(
       }
     }
   }
-  // Remaining rows (and all rows when M < 4, the decode case): 1 x 4 block, one x load feeds four W rows.
+  // Remaining rows (M mod 4 of them): 1 x 4 block, one x load feeds four W rows.
   for (; m < M; m++) {
     const xr = x + <usize>m * rowX;
     const o0 = out + <usize>m * rowO;
@@ -176,8 +184,44 @@ function dotF32(xr: usize, wr: usize, K4: i32, K: i32, biasPtr: usize, n: i32): 
   return nc;
 }
 
+/** float32 W, M < 4 rows (decode): one W row at a time, four accumulators (the GEMV order of the header). */
+function gemvF32(x: usize, w: usize, bias: usize, out: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32): void {
+  const K16 = K & ~15;
+  const K4 = K & ~3;
+  const rowX = <usize>K << 2;
+  for (let m = 0; m < M; m++) {
+    const xr = x + <usize>m * rowX;
+    const o0 = out + <usize>m * (<usize>N << 2);
+    for (let n = n0; n < n1; n++) {
+      const wr = w + <usize>n * rowX;
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      for (let k = 0; k < K16; k += 16) {
+        const xp = xr + (<usize>k << 2);
+        const wp = wr + (<usize>k << 2);
+        a0 = f32x4.add(a0, f32x4.mul(v128.load(xp), v128.load(wp)));
+        a1 = f32x4.add(a1, f32x4.mul(v128.load(xp, 16), v128.load(wp, 16)));
+        a2 = f32x4.add(a2, f32x4.mul(v128.load(xp, 32), v128.load(wp, 32)));
+        a3 = f32x4.add(a3, f32x4.mul(v128.load(xp, 48), v128.load(wp, 48)));
+      }
+      for (let k = K16; k < K4; k += 4) {
+        const o = <usize>k << 2;
+        a0 = f32x4.add(a0, f32x4.mul(v128.load(xr + o), v128.load(wr + o)));
+      }
+      const s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+      store<f32>(o0 + (<usize>n << 2), finishF32(s, xr, wr, K4, K, bias, n));
+    }
+  }
+}
+
 /** float32 W: columns [n0, n1) of out = x W^T + bias. */
 export function linearF32(x: usize, w: usize, bias: usize, out: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32): void {
+  if (M < 4) {
+    gemvF32(x, w, bias, out, M, K, N, n0, n1);
+    return;
+  }
   const nc = blockRows(K);
   for (let nb = n0; nb < n1; nb += nc) {
     const nb1 = min(nb + nc, n1);
@@ -281,26 +325,32 @@ export function splitEvenOdd(x: usize, xs: usize, M: i32, K: i32): void {
   return s;
 }
 
-/** bfloat16 lane pair: acc += even * xe + odd * xo (products added even first). */
-@inline function accBf16(acc: v128, v: v128, xe: v128, xo: v128, hiMask: v128): v128 {
-  acc = f32x4.add(acc, f32x4.mul(i32x4.shl(v, 16), xe));
-  return f32x4.add(acc, f32x4.mul(v128.and(v, hiMask), xo));
+/** bfloat16 weights of a 16-byte load, even positions (`lane << 16`) and odd ones (`lane & 0xFFFF0000`). */
+@inline function bf16Even(v: v128): v128 {
+  return i32x4.shl(v, 16);
+}
+@inline function bf16Odd(v: v128, hiMask: v128): v128 {
+  return v128.and(v, hiMask);
 }
 
-/** float16 without Inf/NaN: the shift, mask and 2^112 scaling of the module header. */
-@inline function accF16(acc: v128, v: v128, xe: v128, xo: v128, hiMask: v128, keep: v128, scale: v128): v128 {
-  const e = f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), keep), scale);
-  const o = f32x4.mul(v128.and(i32x4.shr_s(v128.and(v, hiMask), 3), keep), scale);
-  acc = f32x4.add(acc, f32x4.mul(e, xe));
-  return f32x4.add(acc, f32x4.mul(o, xo));
+/** float16 weights (no Inf/NaN) of a 16-byte load, even and odd positions: shift, mask, 2^112 (module header). */
+@inline function f16Even(v: v128, keep: v128, scale: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), keep), scale);
+}
+@inline function f16Odd(v: v128, hiMask: v128, keep: v128, scale: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shr_s(v128.and(v, hiMask), 3), keep), scale);
 }
 
 /**
- * 2-byte W, x already split by splitEvenOdd (xs): columns [n0, n1), four W rows per x load. kind 2 = bfloat16;
- * kind 1 = float16 whose weights hold no Inf/NaN (the caller checks with f16HasSpecials; otherwise it uses
- * linearHalfPanel).
+ * 2-byte W, M < 4 rows (decode), x already split by splitEvenOdd (xs): columns [n0, n1), one W row at a time
+ * (a single sequential stream, as gemvF32). Four accumulators over blocks of 16 weights (two 16-byte loads):
+ * a0 += even(first) * xe, a1 += odd(first) * xo, a2 += even(second) * xe', a3 += odd(second) * xo'; a last
+ * block of 8 goes into a0 and a1; then (a0 + a1) + (a2 + a3), its lanes, the k tail (K mod 8), the bias.
+ * kind 2 = bfloat16; kind 1 = float16 whose weights hold no Inf/NaN (the caller checks with f16HasSpecials;
+ * otherwise it uses linearHalfPanel).
  */
 export function linearHalfGemv(xs: usize, w: usize, bias: usize, out: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32, kind: i32): void {
+  const K16 = K & ~15;
   const K8 = K & ~7;
   const rowW = <usize>K << 1;
   const hiMask = i32x4.splat(0xffff0000);
@@ -309,52 +359,48 @@ export function linearHalfGemv(xs: usize, w: usize, bias: usize, out: usize, M: 
   for (let m = 0; m < M; m++) {
     const xr = xs + <usize>m * (<usize>K << 2);
     const o0 = out + <usize>m * (<usize>N << 2);
-    let n = n0;
-    for (; n + 4 <= n1; n += 4) {
-      const w0 = w + <usize>n * rowW;
-      const w1 = w0 + rowW;
-      const w2 = w1 + rowW;
-      const w3 = w2 + rowW;
-      let c0 = f32x4.splat(0);
-      let c1 = f32x4.splat(0);
-      let c2 = f32x4.splat(0);
-      let c3 = f32x4.splat(0);
+    for (let n = n0; n < n1; n++) {
+      const wr = w + <usize>n * rowW;
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      // Two copies of the loop so the dtype test is outside it.
       if (kind == 2) {
-        for (let k = 0; k < K8; k += 8) {
-          const xe = v128.load(xr + (<usize>k << 2));
-          const xo = v128.load(xr + (<usize>k << 2) + 16);
-          const o = <usize>k << 1;
-          c0 = accBf16(c0, v128.load(w0 + o), xe, xo, hiMask);
-          c1 = accBf16(c1, v128.load(w1 + o), xe, xo, hiMask);
-          c2 = accBf16(c2, v128.load(w2 + o), xe, xo, hiMask);
-          c3 = accBf16(c3, v128.load(w3 + o), xe, xo, hiMask);
+        for (let k = 0; k < K16; k += 16) {
+          const xp = xr + (<usize>k << 2);
+          const v = v128.load(wr + (<usize>k << 1));
+          const u = v128.load(wr + (<usize>k << 1), 16);
+          a0 = f32x4.add(a0, f32x4.mul(bf16Even(v), v128.load(xp)));
+          a1 = f32x4.add(a1, f32x4.mul(bf16Odd(v, hiMask), v128.load(xp, 16)));
+          a2 = f32x4.add(a2, f32x4.mul(bf16Even(u), v128.load(xp, 32)));
+          a3 = f32x4.add(a3, f32x4.mul(bf16Odd(u, hiMask), v128.load(xp, 48)));
+        }
+        if (K8 > K16) {
+          const xp = xr + (<usize>K16 << 2);
+          const v = v128.load(wr + (<usize>K16 << 1));
+          a0 = f32x4.add(a0, f32x4.mul(bf16Even(v), v128.load(xp)));
+          a1 = f32x4.add(a1, f32x4.mul(bf16Odd(v, hiMask), v128.load(xp, 16)));
         }
       } else {
-        for (let k = 0; k < K8; k += 8) {
-          const xe = v128.load(xr + (<usize>k << 2));
-          const xo = v128.load(xr + (<usize>k << 2) + 16);
-          const o = <usize>k << 1;
-          c0 = accF16(c0, v128.load(w0 + o), xe, xo, hiMask, keep, scale);
-          c1 = accF16(c1, v128.load(w1 + o), xe, xo, hiMask, keep, scale);
-          c2 = accF16(c2, v128.load(w2 + o), xe, xo, hiMask, keep, scale);
-          c3 = accF16(c3, v128.load(w3 + o), xe, xo, hiMask, keep, scale);
+        for (let k = 0; k < K16; k += 16) {
+          const xp = xr + (<usize>k << 2);
+          const v = v128.load(wr + (<usize>k << 1));
+          const u = v128.load(wr + (<usize>k << 1), 16);
+          a0 = f32x4.add(a0, f32x4.mul(f16Even(v, keep, scale), v128.load(xp)));
+          a1 = f32x4.add(a1, f32x4.mul(f16Odd(v, hiMask, keep, scale), v128.load(xp, 16)));
+          a2 = f32x4.add(a2, f32x4.mul(f16Even(u, keep, scale), v128.load(xp, 32)));
+          a3 = f32x4.add(a3, f32x4.mul(f16Odd(u, hiMask, keep, scale), v128.load(xp, 48)));
+        }
+        if (K8 > K16) {
+          const xp = xr + (<usize>K16 << 2);
+          const v = v128.load(wr + (<usize>K16 << 1));
+          a0 = f32x4.add(a0, f32x4.mul(f16Even(v, keep, scale), v128.load(xp)));
+          a1 = f32x4.add(a1, f32x4.mul(f16Odd(v, hiMask, keep, scale), v128.load(xp, 16)));
         }
       }
-      store<f32>(o0 + (<usize>n << 2), finishHalf(hsum(c0), xr, w0, K8, K, kind, bias, n));
-      store<f32>(o0 + (<usize>(n + 1) << 2), finishHalf(hsum(c1), xr, w1, K8, K, kind, bias, n + 1));
-      store<f32>(o0 + (<usize>(n + 2) << 2), finishHalf(hsum(c2), xr, w2, K8, K, kind, bias, n + 2));
-      store<f32>(o0 + (<usize>(n + 3) << 2), finishHalf(hsum(c3), xr, w3, K8, K, kind, bias, n + 3));
-    }
-    for (; n < n1; n++) {
-      const w0 = w + <usize>n * rowW;
-      let c0 = f32x4.splat(0);
-      for (let k = 0; k < K8; k += 8) {
-        const xe = v128.load(xr + (<usize>k << 2));
-        const xo = v128.load(xr + (<usize>k << 2) + 16);
-        const v = v128.load(w0 + (<usize>k << 1));
-        c0 = kind == 2 ? accBf16(c0, v, xe, xo, hiMask) : accF16(c0, v, xe, xo, hiMask, keep, scale);
-      }
-      store<f32>(o0 + (<usize>n << 2), finishHalf(hsum(c0), xr, w0, K8, K, kind, bias, n));
+      const s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+      store<f32>(o0 + (<usize>n << 2), finishHalf(s, xr, wr, K8, K, kind, bias, n));
     }
   }
 }
