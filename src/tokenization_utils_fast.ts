@@ -30,15 +30,20 @@ export interface FastTokenizerKwargs extends TokenizerBaseKwargs {
   from_slow?: boolean;
 }
 
+/** The first (`direction` "right") or last ("left") `maxLen` items of `a`; `a` itself when it is not longer. */
+function truncateIds<T>(a: T[], maxLen: number, direction: "left" | "right"): T[] {
+  if (a.length <= maxLen) return a;
+  return direction === "right" ? a.slice(0, maxLen) : a.slice(a.length - maxLen);
+}
+
 /** tokenizers' `Encoding::truncate` on the ids side: keep `maxLen` tokens, dropping from `direction`. */
 function truncateEncoding(e: Encoding, maxLen: number, direction: "left" | "right"): Encoding {
   if (e.ids.length <= maxLen) return e;
-  const cut = <T>(a: T[]) => (direction === "right" ? a.slice(0, maxLen) : a.slice(a.length - maxLen));
   return {
-    ids: cut(e.ids),
-    tokens: cut(e.tokens),
-    type_ids: cut(e.type_ids),
-    special_tokens_mask: cut(e.special_tokens_mask),
+    ids: truncateIds(e.ids, maxLen, direction),
+    tokens: truncateIds(e.tokens, maxLen, direction),
+    type_ids: truncateIds(e.type_ids, maxLen, direction),
+    special_tokens_mask: truncateIds(e.special_tokens_mask, maxLen, direction),
   };
 }
 
@@ -177,8 +182,9 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
 
   /**
    * The engine's path: encode each sequence, truncate with tokenizers' `truncate_encodings` (max_length minus
-   * the post-processor's special tokens), then post-process. Speed: without truncation and `details`, the
-   * engine gives the ids alone (`encode_ids`), the common case of `encode` and `call`.
+   * the post-processor's special tokens), then post-process. Speed: without `details` the same steps run on
+   * ids alone (no token strings, type ids, special-token mask or `Encoding` objects), the common case of
+   * `encode` and `call`.
    */
   protected override _encodeOne(
     text: string,
@@ -189,65 +195,81 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
     split: boolean,
     details: boolean,
   ): EncodedInput {
+    const engine = this._tokenizer;
+    const dir = this.truncation_side;
     const prev = this.setSplit(split);
     try {
-      if (!details && (truncation === "do_not_truncate" || maxLength === null))
-        return { input_ids: this._tokenizer.encode_ids(text, pair, addSpecial) };
-      let a = this._tokenizer.encodeParts(text, 0);
-      let b = pair === null ? null : this._tokenizer.encodeParts(pair, 1);
-      if (truncation !== "do_not_truncate" && maxLength !== null) {
-        const nAdded = addSpecial ? this._tokenizer.num_special_tokens_to_add(b !== null) : 0;
-        if (maxLength < nAdded) {
-          throw new ValueError(
-            `Truncation error: max_length ${maxLength} is smaller than the ${nAdded} special tokens the post-processor adds`,
-          );
+      if (!details) {
+        let a = engine.encodeIds(text);
+        let b = pair === null ? null : engine.encodeIds(pair);
+        const keep = this.keptLengths(a.length, b?.length ?? null, addSpecial, truncation, maxLength);
+        if (keep !== null) {
+          a = truncateIds(a, keep[0], dir);
+          if (b !== null) b = truncateIds(b, keep[1]!, dir);
         }
-        [a, b] = this.truncateEncodings(a, b, maxLength - nAdded, truncation);
+        return { input_ids: engine.post_process_ids(a, b, addSpecial) };
       }
-      const e = this._tokenizer.post_process(a, b, addSpecial);
+      let a = engine.encodeParts(text, 0);
+      let b = pair === null ? null : engine.encodeParts(pair, 1);
+      const keep = this.keptLengths(a.ids.length, b?.ids.length ?? null, addSpecial, truncation, maxLength);
+      if (keep !== null) {
+        a = truncateEncoding(a, keep[0], dir);
+        if (b !== null) b = truncateEncoding(b, keep[1]!, dir);
+      }
+      const e = engine.post_process(a, b, addSpecial);
       return { input_ids: e.ids, token_type_ids: e.type_ids, special_tokens_mask: e.special_tokens_mask };
     } finally {
       this._tokenizer.encode_special_tokens = prev;
     }
   }
 
-  /** tokenizers' `truncate_encodings` (utils/truncation.rs), stride 0. */
-  private truncateEncodings(
-    a: Encoding,
-    b: Encoding | null,
-    maxLength: number,
+  /**
+   * How many tokens of the sequence (and of the pair) truncation keeps, or null without truncation:
+   * tokenizers' `truncate_encodings` (utils/truncation.rs, stride 0) to max_length minus the special tokens the
+   * post-processor will add.
+   */
+  private keptLengths(
+    lenA: number,
+    lenB: number | null,
+    addSpecial: boolean,
     strategy: TruncationStrategy,
-  ): [Encoding, Encoding | null] {
-    const dir = this.truncation_side;
-    if (maxLength === 0) return [truncateEncoding(a, 0, dir), b ? truncateEncoding(b, 0, dir) : null];
-    const total = a.ids.length + (b ? b.ids.length : 0);
-    if (total <= maxLength) return [a, b];
-    const toRemove = total - maxLength;
+    maxLength: number | null,
+  ): [number, number | null] | null {
+    if (strategy === "do_not_truncate" || maxLength === null) return null;
+    const nAdded = addSpecial ? this._tokenizer.num_special_tokens_to_add(lenB !== null) : 0;
+    if (maxLength < nAdded) {
+      throw new ValueError(
+        `Truncation error: max_length ${maxLength} is smaller than the ${nAdded} special tokens the post-processor adds`,
+      );
+    }
+    const max = maxLength - nAdded;
+    if (max === 0) return [0, lenB === null ? null : 0];
+    const total = lenA + (lenB ?? 0);
+    if (total <= max) return [lenA, lenB];
+    const toRemove = total - max;
     if (strategy === "longest_first") {
-      if (!b) return [truncateEncoding(a, total - toRemove, dir), null];
-      let n1 = a.ids.length;
-      let n2 = b.ids.length;
+      if (lenB === null) return [max, null];
+      let n1 = lenA;
+      let n2 = lenB;
       let swap = false;
       if (n1 > n2) {
         swap = true;
         [n1, n2] = [n2, n1];
       }
-      if (n1 > maxLength) n2 = n1;
-      else n2 = Math.max(n1, maxLength - n1);
-      if (n1 + n2 > maxLength) {
-        n1 = Math.floor(maxLength / 2);
-        n2 = n1 + (maxLength % 2);
+      if (n1 > max) n2 = n1;
+      else n2 = Math.max(n1, max - n1);
+      if (n1 + n2 > max) {
+        n1 = Math.floor(max / 2);
+        n2 = n1 + (max % 2);
       }
-      if (swap) [n1, n2] = [n2, n1];
-      return [truncateEncoding(a, n1, dir), truncateEncoding(b, n2, dir)];
+      return swap ? [n2, n1] : [n1, n2];
     }
     const targetIsA = strategy === "only_first";
-    const target = targetIsA ? a : b;
-    if (!target) throw new ValueError("Truncation error: Second sequence not provided");
-    if (target.ids.length <= toRemove)
+    const target = targetIsA ? lenA : lenB;
+    if (target === null) throw new ValueError("Truncation error: Second sequence not provided");
+    if (target <= toRemove)
       throw new ValueError("Truncation error: Sequence to truncate too short to respect the provided max_length");
-    const cut = truncateEncoding(target, target.ids.length - toRemove, dir);
-    return targetIsA ? [cut, b] : [a, cut];
+    return targetIsA ? [target - toRemove, lenB] : [lenA, target - toRemove];
   }
 
   /** HF `PreTrainedTokenizerFast._decode`: the engine's decode, then the optional cleanup. */

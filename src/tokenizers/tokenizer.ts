@@ -196,17 +196,29 @@ export class Tokenizer {
     };
   }
 
+  /** The ids of one sequence before post-processing (`encodeParts(sequence).ids`). */
+  encodeIds(sequence: string): number[] {
+    const ids: number[] = [];
+    this.encodeSequence(sequence, ids, null);
+    return ids;
+  }
+
   /**
    * `encode(sequence, pair, add_special_tokens).ids`. Speed: the ids are all that `encode` and a plain `call`
    * keep, so neither token strings, type ids, special-token mask nor `Encoding` objects are built for them.
    */
   encode_ids(sequence: string, pair: string | null = null, add_special_tokens = true): number[] {
-    const a: number[] = [];
-    this.encodeSequence(sequence, a, null);
-    let b: number[] | null = null;
-    if (pair !== null) this.encodeSequence(pair, (b = []), null);
-    if (this.postProcessor) return this.postProcessor.processIds(a, b, add_special_tokens);
-    return b === null ? a : a.concat(b);
+    return this.post_process_ids(
+      this.encodeIds(sequence),
+      pair === null ? null : this.encodeIds(pair),
+      add_special_tokens,
+    );
+  }
+
+  /** `post_process(...).ids` from the sequences' ids. */
+  post_process_ids(ids: number[], pair: number[] | null, add_special_tokens: boolean): number[] {
+    if (this.postProcessor) return this.postProcessor.processIds(ids, pair, add_special_tokens);
+    return pair === null ? ids : ids.concat(pair);
   }
 
   /** `post_process` without truncation: the post-processor, or the default concatenation. */
