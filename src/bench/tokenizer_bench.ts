@@ -14,7 +14,10 @@
  *
  * Fairness: each repeat runs every contender once, in an order rotated by one per repeat, so a busy neighbour
  * or a GC pause lands on everyone alike; the table gives median, min and max. Caches: HF's Rust BPE and
- * llama-ts' fast tokenizer keep a word cache (10,000 words); llama-ts is measured with it on and off.
+ * llama-ts' fast tokenizer keep a word cache (10,000 words, filled once and never evicted, as in tokenizers);
+ * llama-ts is measured with it on and off. Their words differ: Llama's tokenizer.json has no pre-tokenizer, so
+ * Rust's word is the whole normalized text, while llama-ts cuts it before each "▁" (bpe.ts) and caches those
+ * parts. One tokenizer serves the three corpora in turn, so the cache holds words of the first (short strings).
  * Tokenizers.js keeps none for Llama's (pre-tokenizer-free) pipeline; sentencepiece keeps none. Every
  * contender's ids are compared with HF Rust's (BOS aside, which sentencepiece does not add).
  */
@@ -284,8 +287,9 @@ export async function benchTokenizers(opts: {
   out.push("");
   out.push(
     "Caches: HF Rust's BPE and llama-ts' fast tokenizer keep a 10,000-word cache (llama-ts also shown with it off);",
+    "Rust's words are whole texts here (Llama's tokenizer.json has no pre-tokenizer), llama-ts' are the parts of a",
+    'text between "▁" marks. Tokenizers.js and sentencepiece keep none. Decode of the same Llama ids for every engine.',
   );
-  out.push("Tokenizers.js and sentencepiece keep none. Decode of the same Llama ids for every engine.");
   return out;
 }
 
