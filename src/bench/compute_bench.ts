@@ -230,6 +230,7 @@ export async function benchModels(opts: {
   warmup: number;
   repeats: number;
   peer: boolean;
+  attn_implementation: string;
   log: (s: string) => void;
 }): Promise<ModelRow[]> {
   const { log } = opts;
@@ -267,6 +268,7 @@ export async function benchModels(opts: {
           String(opts.repeats),
           "auto",
           String(opts.threads),
+          opts.attn_implementation,
           lpOurs,
         ],
         ROOT,
@@ -436,6 +438,7 @@ export const LLAMA2_7B: RandomModelShape = {
 export async function benchLlama2_7b(opts: {
   threads: number;
   newTokens: number;
+  attn_implementation: string;
   log: (s: string) => void;
 }): Promise<{ result: any; ckptBytes: number } | { skipped: string }> {
   const bytes = checkpointBytes(LLAMA2_7B, "float16");
@@ -471,6 +474,7 @@ export async function benchLlama2_7b(opts: {
       "1",
       "auto",
       String(opts.threads),
+      opts.attn_implementation,
     ],
     ROOT,
     opts.log,

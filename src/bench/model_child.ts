@@ -1,7 +1,7 @@
 /**
  * One model measurement in a fresh process (so its peak RSS is its own), run by compute_bench.ts:
  *
- *   tsx src/bench/model_child.ts DIR PROMPT.json NEW_TOKENS WARMUP REPEATS BACKEND THREADS [LOGPROBS.bin]
+ *   tsx src/bench/model_child.ts DIR PROMPT.json NEW_TOKENS WARMUP REPEATS BACKEND THREADS ATTN [LOGPROBS.bin]
  *
  * Loads DIR with from_pretrained(torch_dtype "auto", compute_dtype "float32": 2-byte weights stay 2 bytes,
  * activations float32, as llama.cpp computes) on the given matmul backend, times prefill and decode
@@ -13,11 +13,15 @@ import { LlamaForCausalLM } from "../models/llama/modeling_llama.ts";
 import { configureMatmul } from "../ops/matmul.ts";
 import { benchModel } from "./model_bench.ts";
 
-const [dir, promptFile, newTokens, warmup, repeats, backend, threads, logprobsFile] = process.argv.slice(2);
+const [dir, promptFile, newTokens, warmup, repeats, backend, threads, attn, logprobsFile] = process.argv.slice(2);
 const choice = configureMatmul({ backend: backend as any, threads: Number(threads) });
 const prompt: number[] = JSON.parse(readFileSync(promptFile, "utf8"));
 const t0 = performance.now();
-const model = await LlamaForCausalLM.from_pretrained(dir, { torch_dtype: "auto", compute_dtype: "float32" });
+const model = await LlamaForCausalLM.from_pretrained(dir, {
+  torch_dtype: "auto",
+  compute_dtype: "float32",
+  attn_implementation: attn as "eager" | "sdpa" | "flash_attention_2",
+});
 const loadSeconds = (performance.now() - t0) / 1000;
 const r = benchModel(model, prompt, {
   new_tokens: Number(newTokens),

@@ -51,6 +51,11 @@ const BENCH_FLAGS = {
   },
   threads: { type: "int", min: 1, max: 256, help: "threads of llama-ts and llama.cpp alike (default: every core)" },
   model_repeats: { type: "int", min: 1, max: 100, help: "timed runs per random model, median reported (default 3)" },
+  attn_implementation: {
+    type: "string",
+    arg: "NAME",
+    help: "attention of llama-ts in the random-model table: eager, sdpa or flash_attention_2 (default sdpa, HF's default with torch >= 2.1.1)",
+  },
   "no-peer": {
     type: "boolean",
     help: "skip llama.cpp (node-llama-cpp, installed in bench/peer on first use, ~700 MB)",
@@ -111,6 +116,11 @@ export async function runBench(argv: string[]): Promise<void> {
   for (const d of dtypes)
     if (!["float32", "float16", "bfloat16"].includes(d))
       throw new UsageError(`--dtypes: expected float32, float16 or bfloat16, got ${JSON.stringify(d)}`);
+  const attn = flags.attn_implementation ?? "sdpa";
+  if (!["eager", "sdpa", "flash_attention_2"].includes(attn))
+    throw new UsageError(
+      `--attn_implementation: expected eager, sdpa or flash_attention_2, got ${JSON.stringify(attn)}`,
+    );
   const log = (s: string) => process.stderr.write(s + "\n");
   const out = (s = "") => process.stdout.write(s + "\n");
   const attentionSeqs = flags.attention_seqs ?? (flags.attention ? [512, 1024, 2048, 4096] : [512, 1024, 2048]);
@@ -208,12 +218,14 @@ export async function runBench(argv: string[]): Promise<void> {
       warmup: 1,
       repeats: modelRepeats,
       peer: !flags["no-peer"],
+      attn_implementation: attn,
       log,
     });
     out();
     out(
       `Random models (vocab 32000, checkpoints in ${benchCacheDir()}), ${threads} threads for both engines, each run in ` +
         `its own process: prefill ${promptTokens} tokens, then ${Math.min(newTokens, 16)} greedy decode steps; ` +
+        `llama-ts with attn_implementation "${attn}" (--attn_implementation); ` +
         `median of ${modelRepeats} runs after one warm-up. ratio = llama-ts / the faster llama.cpp run (its spinning threads collapse when cores are shared). bfloat16 rows compare with ` +
         `llama.cpp on the f16 export. max |dlogp|: next-token log-probabilities after the prompt, llama-ts vs ` +
         `llama.cpp on the same weights, ok when <= ${LOGPROB_TOLERANCE} ` +
@@ -224,7 +236,7 @@ export async function runBench(argv: string[]): Promise<void> {
   }
 
   if (flags.llama2_7b) {
-    const r = await benchLlama2_7b({ threads, newTokens: Math.min(newTokens, 4), log });
+    const r = await benchLlama2_7b({ threads, newTokens: Math.min(newTokens, 4), attn_implementation: attn, log });
     out();
     if ("skipped" in r) out(`Llama-2-7B shape: skipped (${r.skipped})`);
     else {

@@ -18,7 +18,8 @@ import { open } from "node:fs/promises";
 import path from "node:path";
 import { CheckpointError, ValueError } from "../errors.ts";
 import { float32ToHalf, halfToFloat32 } from "../tensor/dtypes.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import { reorderRotaryRows } from "./rotary_rows.ts";
 import { parseModelProto } from "./sentencepiece_model.ts";
 
 const ALIGN = 32;
@@ -105,23 +106,6 @@ function writeValue(b: Bytes, m: MetaValue): void {
       else b.i32(x as number);
     }
   }
-}
-
-/**
- * HF's rotate_half row order -> Meta's interleaved order for q_proj / k_proj ([n_heads * hd, cols]): row
- * `2i + j` of a head takes HF row `j * hd / 2 + i`. convert_hf_to_gguf's `LlamaModel.permute`:
- * `w.reshape(n_head, 2, hd // 2, cols).swapaxes(1, 2).reshape(w.shape)`.
- */
-function hfToInterleaved(data: Float32Array, rows: number, cols: number, nHeads: number): Float32Array {
-  const hd = rows / nHeads;
-  const out = new Float32Array(data.length);
-  for (let h = 0; h < nHeads; h++)
-    for (let i = 0; i < hd / 2; i++)
-      for (let j = 0; j < 2; j++) {
-        const src = (h * hd + j * (hd / 2) + i) * cols;
-        out.set(data.subarray(src, src + cols), (h * hd + 2 * i + j) * cols);
-      }
-  return out;
 }
 
 /** HF tensor name -> GGUF name (null for tensors llama.cpp does not read, e.g. rotary inv_freq buffers). */
@@ -255,7 +239,10 @@ export async function writeLlamaGguf(
       const permuteHeads = p.hf.endsWith("q_proj.weight") ? nHead : p.hf.endsWith("k_proj.weight") ? nKv : 0;
       if (permuteHeads > 0 || p.type === GGML_F32 || p.t.dtype === "bfloat16") {
         f32 ??= halfToFloat32(p.t.data as Uint16Array, p.t.dtype as "float16" | "bfloat16");
-        if (permuteHeads > 0) f32 = hfToInterleaved(f32, p.t.shape[0], p.t.shape[1], permuteHeads);
+        if (permuteHeads > 0)
+          // llama.cpp reads q/k rows in Meta's interleaved order (rotary_rows.ts)
+          f32 = reorderRotaryRows(new Tensor("float32", f32, p.t.shape), permuteHeads, "interleaved", p.hf)
+            .data as Float32Array;
       }
       let data: Uint8Array;
       if (p.type === GGML_F32) data = new Uint8Array(f32!.buffer, f32!.byteOffset, f32!.byteLength);

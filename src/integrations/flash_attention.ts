@@ -55,7 +55,7 @@ export const flash_attention_forward: AttentionFunction = (module, query, key, v
         O.fill(0);
         for (let s0 = 0; s0 < S; s0 += Bc) {
           const c = Math.min(Bc, S - s0);
-          scoreBlock(x, b, h, t0, n, s0, c, Sij);
+          scoreBlock(x, b, kvh, (h - kvh * x.n_rep) * T + t0, n, s0, c, Sij); // rows t0.. of head h in its group
           for (let i = 0; i < n; i++) {
             let rowMax = -Infinity;
             for (let j = 0; j < c; j++) rowMax = Math.max(rowMax, Sij[i * c + j]);

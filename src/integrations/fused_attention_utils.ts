@@ -69,26 +69,32 @@ export function fusedInputs(
   };
 }
 
-/** out[i, j] (n x c, row-major) = scores of query rows [t0, t0 + n) of head h against keys [s0, s0 + c). */
+/**
+ * out[i, j] (n x c, row-major) = scores of rows [r0, r0 + n) of the query group of kv head kvh against keys
+ * [s0, s0 + c). A group's rows are the queries of the n_rep heads that share that key/value head, head by head:
+ * row r is query position r mod T of head kvh * n_rep + floor(r / T). In q's [B, nH, T, D] layout they are
+ * contiguous, so one product through the seam scores all of them against one copy of the keys (at decode, T = 1,
+ * that is n_rep rows at once instead of n_rep one-row products).
+ */
 export function scoreBlock(
   x: FusedInputs,
   b: number,
-  h: number,
-  t0: number,
+  kvh: number,
+  r0: number,
   n: number,
   s0: number,
   c: number,
   out: Float32Array,
 ): void {
   const { nH, nKV, T, S, D } = x;
-  const kvh = Math.floor(h / x.n_rep);
-  const qo = ((b * nH + h) * T + t0) * D;
+  const qo = ((b * nH + kvh * x.n_rep) * T + r0) * D;
   const ko = ((b * nKV + kvh) * S + s0) * D;
   linear(x.q.subarray(qo, qo + n * D), { dtype: "float32", data: x.k.subarray(ko, ko + c * D) }, null, n, D, c, out);
   const mb = x.maskB === 1 ? 0 : b;
   for (let i = 0; i < n; i++) {
-    const mo = (mb * T + t0 + i) * x.maskL + s0;
-    const lastVisible = S - T + t0 + i; // is_causal: keys after this one are masked
+    const t = (r0 + i) % T;
+    const mo = (mb * T + t) * x.maskL + s0;
+    const lastVisible = S - T + t; // is_causal: keys after this one are masked
     for (let j = 0; j < c; j++) {
       let s = Math.fround(out[i * c + j] / x.divisor);
       if (x.mask !== null) s = Math.fround(s + x.mask[mo + j]);

@@ -26,7 +26,8 @@ export const SDPA_BLOCK = { query: 32 };
 export const sdpa_attention_forward: AttentionFunction = (module, query, key, value, attention_mask, scaling) => {
   const x = fusedInputs(module, query, key, value, attention_mask, scaling);
   const { B, nH, nKV, n_rep, T, S, D } = x;
-  const rows = Math.max(1, Math.min(T, SDPA_BLOCK.query));
+  const R = n_rep * T; // query rows of one kv group (scoreBlock): the n_rep heads sharing a key/value head
+  const rows = Math.max(1, Math.min(R, SDPA_BLOCK.query));
   const scores = new Float32Array(rows * S); // one block's q k^T / sqrt(D) + mask, then its probabilities
   const vT = new Float32Array(D * S); // v of one kv head, transposed
   const o = new Float32Array(rows * D);
@@ -34,13 +35,15 @@ export const sdpa_attention_forward: AttentionFunction = (module, query, key, va
   for (let b = 0; b < B; b++) {
     for (let kvh = 0; kvh < nKV; kvh++) {
       valuesTransposed(x, b, kvh, 0, S, vT);
-      for (let h = kvh * n_rep; h < (kvh + 1) * n_rep; h++) {
-        for (let t0 = 0; t0 < T; t0 += rows) {
-          const n = Math.min(rows, T - t0);
-          scoreBlock(x, b, h, t0, n, 0, S, scores);
-          softmaxRows(scores, scores, n, S); // softmax(dim=-1) in float32
-          linear(scores.subarray(0, n * S), { dtype: "float32", data: vT }, null, n, S, D, o); // probs @ v
-          for (let i = 0; i < n; i++) out.set(o.subarray(i * D, (i + 1) * D), ((b * T + t0 + i) * nH + h) * D);
+      for (let r0 = 0; r0 < R; r0 += rows) {
+        const n = Math.min(rows, R - r0);
+        scoreBlock(x, b, kvh, r0, n, 0, S, scores);
+        softmaxRows(scores, scores, n, S); // softmax(dim=-1) in float32
+        linear(scores.subarray(0, n * S), { dtype: "float32", data: vT }, null, n, S, D, o); // probs @ v
+        for (let i = 0; i < n; i++) {
+          const h = kvh * n_rep + Math.floor((r0 + i) / T);
+          const t = (r0 + i) % T;
+          out.set(o.subarray(i * D, (i + 1) * D), ((b * T + t) * nH + h) * D);
         }
       }
     }

@@ -253,24 +253,46 @@ function broadcastStrides(shape: readonly number[], outShape: readonly number[])
   return outShape.map((_, i) => (i < off || shape[i - off] === 1 ? 0 : own[i - off]));
 }
 
-/** out = op(a, b) element-wise, computed in float32, stored in the promoted dtype. */
-function binary(a: Tensor, b: Tensor | number, op: (x: number, y: number) => number, name: string): Tensor {
+type BinaryOp = "add" | "mul" | "div";
+
+/**
+ * out[o + j] = x[ia + j * la] op y[ib + j * lb] for j < n: one run of an element-wise op (a stride of 0 repeats a
+ * broadcast value). A loop per op, not a callback per element: the call would cost more than the arithmetic.
+ */
+function binaryRun(
+  op: BinaryOp,
+  out: Float32Array,
+  o: number,
+  x: Float32Array,
+  ia: number,
+  la: number,
+  y: Float32Array,
+  ib: number,
+  lb: number,
+  n: number,
+): void {
+  if (op === "add") for (let j = 0; j < n; j++) out[o + j] = x[ia + j * la] + y[ib + j * lb];
+  else if (op === "mul") for (let j = 0; j < n; j++) out[o + j] = x[ia + j * la] * y[ib + j * lb];
+  else for (let j = 0; j < n; j++) out[o + j] = x[ia + j * la] / y[ib + j * lb];
+}
+
+/** out = a op b element-wise with torch's broadcasting, computed in float32, stored in the promoted dtype. */
+function binary(a: Tensor, b: Tensor | number, op: BinaryOp): Tensor {
   const x = values(a);
   if (typeof b === "number") {
-    const y = Math.fround(b);
     const out = new Float32Array(x.length);
-    for (let i = 0; i < x.length; i++) out[i] = op(x[i], y);
-    return store(out, floatDtype(a, name), a.shape);
+    binaryRun(op, out, 0, x, 0, 1, Float32Array.of(b), 0, 0, x.length); // b rounded to float32, as torch does
+    return store(out, floatDtype(a, op), a.shape);
   }
-  const dtype = promoteTypes(floatDtype(a, name), floatDtype(b, name));
+  const dtype = promoteTypes(floatDtype(a, op), floatDtype(b, op));
   const y = values(b);
   const sameShape = a.shape.length === b.shape.length && a.shape.every((n, i) => n === b.shape[i]);
   if (sameShape) {
     const out = new Float32Array(x.length);
-    for (let i = 0; i < x.length; i++) out[i] = op(x[i], y[i]);
+    binaryRun(op, out, 0, x, 0, 1, y, 0, 1, x.length);
     return store(out, dtype, a.shape);
   }
-  const shape = broadcastShape(a.shape, b.shape, name);
+  const shape = broadcastShape(a.shape, b.shape, op);
   const sa = broadcastStrides(a.shape, shape);
   const sb = broadcastStrides(b.shape, shape);
   const rank = shape.length;
@@ -286,7 +308,7 @@ function binary(a: Tensor, b: Tensor | number, op: (x: number, y: number) => num
       ia += idx[i] * sa[i];
       ib += idx[i] * sb[i];
     }
-    for (let j = 0; j < last; j++) out[o + j] = op(x[ia + j * la], y[ib + j * lb]);
+    binaryRun(op, out, o, x, ia, la, y, ib, lb, last);
     for (let i = rank - 2; i >= 0; i--) {
       if (++idx[i] < shape[i]) break;
       idx[i] = 0;
@@ -297,17 +319,17 @@ function binary(a: Tensor, b: Tensor | number, op: (x: number, y: number) => num
 
 /** `a + b` (torch.add), broadcasting. */
 export function add(a: Tensor, b: Tensor | number): Tensor {
-  return binary(a, b, (x, y) => x + y, "add");
+  return binary(a, b, "add");
 }
 
 /** `a * b` (torch.mul), broadcasting. */
 export function mul(a: Tensor, b: Tensor | number): Tensor {
-  return binary(a, b, (x, y) => x * y, "mul");
+  return binary(a, b, "mul");
 }
 
 /** `a / b` (torch.div, true division), broadcasting; a number divisor enters as a float32. */
 export function div(a: Tensor, b: Tensor | number): Tensor {
-  return binary(a, b, (x, y) => x / y, "div");
+  return binary(a, b, "div");
 }
 
 /** Apply a float32 function element-wise (the unary ops below, activations). */

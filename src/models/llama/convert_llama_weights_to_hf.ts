@@ -3,8 +3,9 @@
  *
  * convert_llama_weights_to_hf: mirrors HF `models/llama/convert_llama_weights_to_hf.py` (transformers 4.44.2).
  *
- * This file holds the one HF <-> Meta q/k permutation of the project (`permute`, as HF's converter names it, and
- * its inverse `unpermute`); everything that moves q_proj/k_proj between Meta's layout and HF's uses these two.
+ * This file holds HF's names for the HF <-> Meta q/k permutation (`permute`, as HF's converter names it, and its
+ * inverse `unpermute`). Both call the project's one row reorder, `reorderRotaryRows` in formats/rotary_rows.ts,
+ * which the GGUF writer uses too (llama.cpp reads q/k in Meta's order).
  *
  * Why a permutation exists at all. Both layouts compute the same rotary position embedding; they only disagree on
  * which two rows of a head form one rotated pair.
@@ -44,37 +45,10 @@ import { CheckpointError, ShapeError, ValueError } from "../../errors.ts";
 import { FILE_LIMITS, readFileCheckedAsync, readTextFileCheckedAsync } from "../../utils/safe_fs.ts";
 import { saveCheckpointTensors } from "../../formats/checkpoint.ts";
 import { loadTorchCheckpoint } from "../../formats/pytorch.ts";
+import { reorderRotaryRows } from "../../formats/rotary_rows.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import { LlamaConfig } from "./configuration_llama.ts";
 import { LlamaTokenizerFast } from "./tokenization_llama_fast.ts";
-
-/**
- * Reorder the rows inside every head of a `[n_heads * hd, cols]` weight; `hfFromMeta` selects the direction.
- * Works on any dtype: whole rows are copied, values are never touched.
- */
-function reorderHeadRows(w: Tensor, n_heads: number, hfFromMeta: boolean, what: string): Tensor {
-  if (w.shape.length !== 2) throw new ShapeError(what, `expected a 2-D weight, got shape [${w.shape.join(", ")}]`);
-  const [rows, cols] = w.shape;
-  if (!Number.isInteger(n_heads) || n_heads <= 0)
-    throw new ShapeError(what, `n_heads must be a positive integer, got ${n_heads}`);
-  if (rows % n_heads !== 0 || (rows / n_heads) % 2 !== 0)
-    throw new ShapeError(what, `${rows} rows do not split into ${n_heads} heads of an even head size`);
-  const hd = rows / n_heads;
-  const half = hd / 2;
-  const src = w.data;
-  const out = new (src.constructor as new (n: number) => typeof src)(src.length);
-  for (let h = 0; h < n_heads; h++) {
-    for (let i = 0; i < half; i++) {
-      for (let j = 0; j < 2; j++) {
-        const hfRow = h * hd + j * half + i;
-        const metaRow = h * hd + 2 * i + j;
-        const [to, from] = hfFromMeta ? [hfRow, metaRow] : [metaRow, hfRow];
-        (out as Float32Array).set((src as Float32Array).subarray(from * cols, (from + 1) * cols), to * cols);
-      }
-    }
-  }
-  return new Tensor(w.dtype, out, [rows, cols]);
-}
 
 /**
  * HF's `permute(w, n_heads, dim1, dim2)`: Meta's interleaved layout -> HF's rotate_half layout.
@@ -85,7 +59,7 @@ function reorderHeadRows(w: Tensor, n_heads: number, hfFromMeta: boolean, what: 
  * `num_attention_heads`, for k `num_key_value_heads`.
  */
 export function permute(w: Tensor, n_heads: number): Tensor {
-  return reorderHeadRows(w, n_heads, true, "permute");
+  return reorderRotaryRows(w, n_heads, "hf", "permute");
 }
 
 /**
@@ -93,7 +67,7 @@ export function permute(w: Tensor, n_heads: number): Tensor {
  * `j*hd/2 + i`). In torch: `w.view(n_heads, 2, hd // 2, dim2).transpose(1, 2).reshape(dim1, dim2)`.
  */
 export function unpermute(w: Tensor, n_heads: number): Tensor {
-  return reorderHeadRows(w, n_heads, false, "unpermute");
+  return reorderRotaryRows(w, n_heads, "interleaved", "unpermute");
 }
 
 // ---------------------------------------------------------------------------------------------------------
