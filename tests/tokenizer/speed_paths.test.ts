@@ -9,6 +9,8 @@
  * - BPE's cut of a word before "▁": a vocabulary with a merge across such a cut keeps its words whole (the
  *   expected tokens worked out by hand; Llama's own vocabulary is checked against HF's Rust library on random
  *   strings in oracle.test.ts);
+ * - the ids-only encode (`encode_ids`: no token strings, type ids, mask or Encoding objects) against the ids of
+ *   the full `Encoding`, with and without a pair and special tokens, for the legacy and Metaspace pipelines;
  * - the one-pass fused decoder against the decoder stages run one after the other on token strings, on id
  *   sequences dense in byte tokens (valid and invalid UTF-8 runs) and special tokens.
  */
@@ -19,6 +21,7 @@ import { loadDefaultTokenizer } from "../../src/models/llama/default_tokenizer.t
 import { BPE, DEFAULT_CACHE_CAPACITY } from "../../src/tokenizers/bpe.ts";
 import { PairTable } from "../../src/tokenizers/pair_table.ts";
 import { buildDecoder } from "../../src/tokenizers/pipeline.ts";
+import { Tokenizer } from "../../src/tokenizers/tokenizer.ts";
 import { SentencePieceNormalizer } from "../../src/tokenizers/sentencepiece.ts";
 import { PrefixTree } from "../../src/tokenizers/trie.ts";
 import { unicodeTextArb } from "../../src/testing/arbitraries.ts";
@@ -159,6 +162,29 @@ describe("BPE cut before \u2581", () => {
         .tokenize("a\u2581b\u2581\u2581b")
         .map((t) => t.value),
     ).toEqual(["a", "\u2581b", "\u2581", "\u2581b"]);
+  });
+});
+
+describe("ids-only encode", () => {
+  it("equals the ids of the full Encoding", () => {
+    const engines = [loadDefaultTokenizer()._tokenizer];
+    // The Metaspace pipeline (prepend_scheme "first") of a non-legacy tokenizer.json, on the same vocabulary.
+    const metaspace = Tokenizer.from_str(JSON.stringify(engines[0].toJSON()));
+    metaspace.normalizer = null;
+    metaspace.pre_tokenizer = { type: "Metaspace", replacement: "\u2581", prepend_scheme: "first", split: false };
+    engines.push(metaspace);
+    fc.assert(
+      fc.property(
+        unicodeTextArb({ maxPieces: 6 }),
+        fc.option(unicodeTextArb({ maxPieces: 4 })),
+        fc.boolean(),
+        (text, pair, special) => {
+          for (const engine of engines)
+            expect(engine.encode_ids(text, pair, special)).toEqual(engine.encode(text, pair, special).ids);
+        },
+      ),
+      { seed: 16, numRuns: 500 },
+    );
   });
 });
 
