@@ -174,7 +174,7 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
   protected _encodeText(text: string, split_special_tokens: boolean): number[] {
     const prev = this.setSplit(split_special_tokens);
     try {
-      return this._tokenizer.encode_ids(text, null, false);
+      return this._tokenizer.sequenceIds(text);
     } finally {
       this._tokenizer.encode_special_tokens = prev;
     }
@@ -200,14 +200,14 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
     const prev = this.setSplit(split);
     try {
       if (!details) {
-        let a = engine.encodeIds(text);
-        let b = pair === null ? null : engine.encodeIds(pair);
+        let a = engine.sequenceIds(text);
+        let b = pair === null ? null : engine.sequenceIds(pair);
         const keep = this.keptLengths(a.length, b?.length ?? null, addSpecial, truncation, maxLength);
         if (keep !== null) {
           a = truncateIds(a, keep[0], dir);
           if (b !== null) b = truncateIds(b, keep[1]!, dir);
         }
-        return { input_ids: engine.post_process_ids(a, b, addSpecial) };
+        return { input_ids: engine.postProcessIds(a, b, addSpecial) };
       }
       let a = engine.encodeParts(text, 0);
       let b = pair === null ? null : engine.encodeParts(pair, 1);

@@ -197,7 +197,7 @@ export class Tokenizer {
   }
 
   /** The ids of one sequence before post-processing (`encodeParts(sequence).ids`). */
-  encodeIds(sequence: string): number[] {
+  sequenceIds(sequence: string): number[] {
     const ids: number[] = [];
     this.encodeSequence(sequence, ids, null);
     return ids;
@@ -207,16 +207,16 @@ export class Tokenizer {
    * `encode(sequence, pair, add_special_tokens).ids`. Speed: the ids are all that `encode` and a plain `call`
    * keep, so neither token strings, type ids, special-token mask nor `Encoding` objects are built for them.
    */
-  encode_ids(sequence: string, pair: string | null = null, add_special_tokens = true): number[] {
-    return this.post_process_ids(
-      this.encodeIds(sequence),
-      pair === null ? null : this.encodeIds(pair),
+  encodeIds(sequence: string, pair: string | null = null, add_special_tokens = true): number[] {
+    return this.postProcessIds(
+      this.sequenceIds(sequence),
+      pair === null ? null : this.sequenceIds(pair),
       add_special_tokens,
     );
   }
 
   /** `post_process(...).ids` from the sequences' ids. */
-  post_process_ids(ids: number[], pair: number[] | null, add_special_tokens: boolean): number[] {
+  postProcessIds(ids: number[], pair: number[] | null, add_special_tokens: boolean): number[] {
     if (this.postProcessor) return this.postProcessor.processIds(ids, pair, add_special_tokens);
     return pair === null ? ids : ids.concat(pair);
   }

@@ -9,7 +9,7 @@
  * - BPE's cut of a word before "▁": a vocabulary with a merge across such a cut keeps its words whole (the
  *   expected tokens worked out by hand; Llama's own vocabulary is checked against HF's Rust library on random
  *   strings in oracle.test.ts);
- * - the ids-only encode (`encode_ids`: no token strings, type ids, mask or Encoding objects) against the ids of
+ * - the ids-only encode (`encodeIds`: no token strings, type ids, mask or Encoding objects) against the ids of
  *   the full `Encoding`, with and without a pair and special tokens, for the legacy and Metaspace pipelines;
  * - the one-pass fused decoder against the decoder stages run one after the other on token strings, on id
  *   sequences dense in byte tokens (valid and invalid UTF-8 runs) and special tokens.
@@ -180,7 +180,7 @@ describe("ids-only encode", () => {
         fc.boolean(),
         (text, pair, special) => {
           for (const engine of engines)
-            expect(engine.encode_ids(text, pair, special)).toEqual(engine.encode(text, pair, special).ids);
+            expect(engine.encodeIds(text, pair, special)).toEqual(engine.encode(text, pair, special).ids);
         },
       ),
       { seed: 16, numRuns: 500 },
