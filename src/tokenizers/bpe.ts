@@ -27,6 +27,7 @@
 import { TokenizerError } from "../errors.ts";
 import type { BPEConfig } from "../formats/tokenizer_json.ts";
 import { MergeHeap } from "./heap.ts";
+import { IdRun } from "./id_run.ts";
 import { PairTable } from "./pair_table.ts";
 import { codePointUtf8 } from "./utf8.ts";
 
@@ -138,17 +139,17 @@ export class BPE {
 
   /** `Model::tokenize` for one pre-token. */
   tokenize(sequence: string): ModelToken[] {
-    const ids: number[] = [];
+    const ids = new IdRun();
     const tokens: string[] = [];
     this.tokenizeInto(sequence, ids, tokens);
-    return ids.map((id, i) => ({ id, value: tokens[i] }));
+    return tokens.map((value, i) => ({ id: ids.ids[i], value }));
   }
 
   /**
    * `tokenize`, appending ids (and token strings, when `tokens` is an array) to the caller's arrays, with no
    * object per token.
    */
-  tokenizeInto(sequence: string, ids: number[], tokens: string[] | null): void {
+  tokenizeInto(sequence: string, ids: IdRun, tokens: string[] | null): void {
     if (sequence.length === 0) return;
     if (this.ignore_merges) {
       const id = this.vocab.get(sequence);
@@ -172,7 +173,7 @@ export class BPE {
   }
 
   /** The ids of one word (from the cache, else by `mergeAll`), appended. */
-  private wordInto(word: string, ids: number[], tokens: string[] | null): void {
+  private wordInto(word: string, ids: IdRun, tokens: string[] | null): void {
     let merged = this.cache.get(word);
     if (merged === undefined) {
       merged = this.mergeAll(this.mergeWord(word));
@@ -184,10 +185,8 @@ export class BPE {
       )
         this.cache.set(detached(word), merged);
     }
-    for (let i = 0; i < merged.length; i++) {
-      ids.push(merged[i]);
-      tokens?.push(this.idTokens[merged[i]]);
-    }
+    ids.append(merged);
+    if (tokens !== null) for (let i = 0; i < merged.length; i++) tokens.push(this.idTokens[merged[i]]);
   }
 
   /** Id of the one-character token `ch` (code point `cp`), or -1. */

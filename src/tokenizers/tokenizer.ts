@@ -25,6 +25,7 @@ import {
 } from "../formats/tokenizer_json.ts";
 import { AddedToken, AddedVocabulary } from "./added_vocabulary.ts";
 import { BPE } from "./bpe.ts";
+import { IdRun } from "./id_run.ts";
 import { decodeByteRunStrict, toWellFormed } from "./utf8.ts";
 import {
   type Decoder,
@@ -166,11 +167,16 @@ export class Tokenizer {
     return this.postProcessor ? this.postProcessor.added_tokens(is_pair) : 0;
   }
 
+  /** Where `encodeSequence` gathers ids, reused from call to call (id_run.ts). */
+  private readonly idRun = new IdRun();
+
   /**
-   * Appends the ids (and the token strings, when `tokens` is an array) of one sequence before post-processing:
-   * added-token split and normalization, pre-tokenizer, model.
+   * The ids (and the token strings, appended to `tokens` when it is an array) of one sequence before
+   * post-processing: added-token split and normalization, pre-tokenizer, model.
    */
-  private encodeSequence(sequence: string, ids: number[], tokens: string[] | null): void {
+  private encodeSequence(sequence: string, tokens: string[] | null): number[] {
+    const ids = this.idRun;
+    ids.length = 0;
     for (const split of this.added_vocabulary.extract_and_normalize(this.normalizerFn, toWellFormed(sequence))) {
       if (split.token) {
         ids.push(split.token.id);
@@ -181,13 +187,13 @@ export class Tokenizer {
         for (const piece of this.preTokenizerFn(split.text, split.isFirst)) this.model.tokenizeInto(piece, ids, tokens);
       }
     }
+    return ids.toArray();
   }
 
   /** One sequence before post-processing (`encode_single_sequence`); `type_id` 0 for the first, 1 for a pair. */
   encodeParts(sequence: string, type_id = 0): Encoding {
-    const ids: number[] = [];
     const tokens: string[] = [];
-    this.encodeSequence(sequence, ids, tokens);
+    const ids = this.encodeSequence(sequence, tokens);
     return {
       ids,
       tokens,
@@ -198,9 +204,7 @@ export class Tokenizer {
 
   /** The ids of one sequence before post-processing (`encodeParts(sequence).ids`). */
   sequenceIds(sequence: string): number[] {
-    const ids: number[] = [];
-    this.encodeSequence(sequence, ids, null);
-    return ids;
+    return this.encodeSequence(sequence, null);
   }
 
   /**
