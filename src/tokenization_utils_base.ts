@@ -591,7 +591,7 @@ export abstract class PreTrainedTokenizerBase {
         details,
       );
     const encoded: EncodedInput[] = new Array(texts.length);
-    if (details || texts.length === 1) {
+    if (details || texts.length <= 1) {
       for (let i = 0; i < texts.length; i++) encoded[i] = encodeOne(i);
     } else {
       // Speed: the rows' ids wait in one IdRun and the rows are made after the last text (id_run.ts says why).
