@@ -580,26 +580,21 @@ export abstract class PreTrainedTokenizerBase {
     }
     // Type ids and the special-token mask are built only for a caller who gets them back.
     const details = returnTypeIds || (opts.return_special_tokens_mask ?? false);
-    const encodeOne = (i: number) =>
-      this._encodeOne(
-        texts[i],
-        pairs ? pairs[i] : null,
-        addSpecial,
-        strategies.truncation,
-        strategies.max_length,
-        split,
-        details,
-      );
+    const { truncation, max_length } = strategies;
     const encoded: EncodedInput[] = new Array(texts.length);
     if (details || texts.length <= 1) {
-      for (let i = 0; i < texts.length; i++) encoded[i] = encodeOne(i);
+      for (let i = 0; i < texts.length; i++) {
+        const pair = pairs ? pairs[i] : null;
+        encoded[i] = this._encodeOne(texts[i], pair, addSpecial, truncation, max_length, split, details);
+      }
     } else {
       // Speed: the rows' ids wait in one IdRun and the rows are made after the last text (id_run.ts says why).
       // A single text (`encode`) skips this: its row is the only one.
       const all = new IdRun();
       const ends = new Int32Array(texts.length);
       for (let i = 0; i < texts.length; i++) {
-        all.append(encodeOne(i).input_ids);
+        const pair = pairs ? pairs[i] : null;
+        all.append(this._encodeOne(texts[i], pair, addSpecial, truncation, max_length, split, false).input_ids);
         ends[i] = all.length;
       }
       for (let i = 0; i < texts.length; i++)
