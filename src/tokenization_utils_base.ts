@@ -593,14 +593,26 @@ export abstract class PreTrainedTokenizerBase {
       const all = new IdRun();
       const ends = new Int32Array(texts.length);
       for (let i = 0; i < texts.length; i++) {
-        const pair = pairs ? pairs[i] : null;
-        all.append(this._encodeOne(texts[i], pair, addSpecial, truncation, max_length, split, false).input_ids);
+        this._appendEncoded(all, texts[i], pairs ? pairs[i] : null, addSpecial, truncation, max_length, split);
         ends[i] = all.length;
       }
       for (let i = 0; i < texts.length; i++)
         encoded[i] = { input_ids: all.toArray(i === 0 ? 0 : ends[i - 1], ends[i]) };
     }
     return this._padBatch(encoded, strategies.padding, strategies.max_length, opts, returnTypeIds);
+  }
+
+  /** Appends the ids `_encodeOne` gives (without details) to a batch's run; a subclass may write them there directly. */
+  protected _appendEncoded(
+    out: IdRun,
+    text: string,
+    pair: string | null,
+    addSpecial: boolean,
+    truncation: TruncationStrategy,
+    maxLength: number | null,
+    split: boolean,
+  ): void {
+    out.append(this._encodeOne(text, pair, addSpecial, truncation, maxLength, split, false).input_ids);
   }
 
   /**

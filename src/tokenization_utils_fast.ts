@@ -18,6 +18,7 @@ import {
   type TokenLike,
   type TruncationStrategy,
 } from "./tokenization_utils_base.ts";
+import type { IdRun } from "./tokenizers/id_run.ts";
 import type { Encoding } from "./tokenizers/pipeline.ts";
 import type { Tokenizer } from "./tokenizers/tokenizer.ts";
 
@@ -200,6 +201,8 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
     const prev = this.setSplit(split);
     try {
       if (!details) {
+        if (truncation === "do_not_truncate" || maxLength === null)
+          return { input_ids: engine.encodeIds(text, pair, addSpecial) };
         let a = engine.sequenceIds(text);
         let b = pair === null ? null : engine.sequenceIds(pair);
         const keep = this.keptLengths(a.length, b?.length ?? null, addSpecial, truncation, maxLength);
@@ -218,6 +221,26 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
       }
       const e = engine.post_process(a, b, addSpecial);
       return { input_ids: e.ids, token_type_ids: e.type_ids, special_tokens_mask: e.special_tokens_mask };
+    } finally {
+      this._tokenizer.encode_special_tokens = prev;
+    }
+  }
+
+  /** Without truncation the engine writes the ids straight into the batch's run (no row per text). */
+  protected override _appendEncoded(
+    out: IdRun,
+    text: string,
+    pair: string | null,
+    addSpecial: boolean,
+    truncation: TruncationStrategy,
+    maxLength: number | null,
+    split: boolean,
+  ): void {
+    if (truncation !== "do_not_truncate" && maxLength !== null)
+      return super._appendEncoded(out, text, pair, addSpecial, truncation, maxLength, split);
+    const prev = this.setSplit(split);
+    try {
+      this._tokenizer.appendIds(out, text, pair, addSpecial);
     } finally {
       this._tokenizer.encode_special_tokens = prev;
     }

@@ -17,8 +17,8 @@ export class IdRun {
     this.ids[this.length++] = id;
   }
 
-  /** Appends all of `src` (a cached word's ids, or a row). */
-  append(src: Int32Array | readonly number[]): void {
+  /** Appends all of `src` (a cached word's ids, a row, a sequence). */
+  append(src: Int32Array | ArrayLike<number>): void {
     if (this.length + src.length > this.ids.length) this.reserve(src.length);
     if (src instanceof Int32Array) this.ids.set(src, this.length);
     else for (let i = 0; i < src.length; i++) this.ids[this.length + i] = src[i];

@@ -23,6 +23,7 @@ import type {
   TemplateSpecialToken,
 } from "../formats/tokenizer_json.ts";
 import { compileSafeRegex } from "../utils/safe_regex.ts";
+import { IdRun } from "./id_run.ts";
 import { decodeByteRunStrict } from "./utf8.ts";
 
 /** Rust `char::is_whitespace` (Unicode White_Space). */
@@ -296,8 +297,8 @@ export interface PostProcessor {
   /** Number of special tokens the processor adds (`added_tokens(is_pair)`). */
   added_tokens(is_pair: boolean): number;
   process(encoding: Encoding, pair: Encoding | null, add_special_tokens: boolean): Encoding;
-  /** `process(...).ids` from the sequences' ids alone. */
-  processIds(ids: number[], pair: number[] | null, add_special_tokens: boolean): number[];
+  /** Appends `process(...).ids` to `out`, from the sequences' ids alone. */
+  appendIds(ids: ArrayLike<number>, pair: ArrayLike<number> | null, add_special_tokens: boolean, out: IdRun): void;
 }
 
 /** tokenizers' `TemplateProcessing`: "$A" / "$B" are the sequences, other pieces special tokens. */
@@ -369,26 +370,15 @@ export class TemplateProcessing implements PostProcessor {
     return out;
   }
 
-  processIds(ids: number[], pair: number[] | null, add_special_tokens: boolean): number[] {
-    const pieces = pair ? this.pair : this.single;
-    // Memory: the result is allocated at its exact length (an array grown by push carries up to twice its
-    // length in spare capacity, which a batch of 10^5 rows keeps alive).
-    let n = 0;
-    for (const piece of pieces) {
-      if ("Sequence" in piece) n += (piece.Sequence.id === "A" ? ids : pair)?.length ?? 0;
-      else if (add_special_tokens) n += this.special_tokens[piece.SpecialToken.id].ids.length;
-    }
-    const out = new Array<number>(n);
-    let k = 0;
-    for (const piece of pieces) {
+  appendIds(ids: ArrayLike<number>, pair: ArrayLike<number> | null, add_special_tokens: boolean, out: IdRun): void {
+    for (const piece of pair ? this.pair : this.single) {
       if ("Sequence" in piece) {
         const e = piece.Sequence.id === "A" ? ids : pair;
-        if (e) for (let i = 0; i < e.length; i++) out[k++] = e[i];
+        if (e) out.append(e);
       } else if (add_special_tokens) {
-        for (const id of this.special_tokens[piece.SpecialToken.id].ids) out[k++] = id;
+        out.append(this.special_tokens[piece.SpecialToken.id].ids);
       }
     }
-    return out;
   }
 
   toJSON(): PostProcessorConfig {
@@ -411,14 +401,19 @@ class SequenceProcessor implements PostProcessor {
     }
     return e;
   }
-  processIds(ids: number[], pair: number[] | null, add_special_tokens: boolean): number[] {
+  appendIds(ids: ArrayLike<number>, pair: ArrayLike<number> | null, add_special_tokens: boolean, out: IdRun): void {
     let e = ids;
     let p = pair;
-    for (const proc of this.processors) {
-      e = proc.processIds(e, p, add_special_tokens);
+    for (let k = 0; k + 1 < this.processors.length; k++) {
+      const step = new IdRun();
+      this.processors[k].appendIds(e, p, add_special_tokens, step);
+      e = step.ids.subarray(0, step.length);
       p = null;
     }
-    return e;
+    const last = this.processors[this.processors.length - 1];
+    // Without processors `process` gives the first sequence alone; so does this.
+    if (last) last.appendIds(e, p, add_special_tokens, out);
+    else out.append(e);
   }
 }
 

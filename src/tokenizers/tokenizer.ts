@@ -167,14 +167,16 @@ export class Tokenizer {
     return this.postProcessor ? this.postProcessor.added_tokens(is_pair) : 0;
   }
 
-  /** Where `encodeSequence` gathers ids, reused from call to call (id_run.ts). */
+  /** Where `gather` collects a sequence's ids, and where `postProcessIds` builds its result; reused (id_run.ts). */
   private readonly idRun = new IdRun();
+  private readonly outRun = new IdRun();
 
   /**
    * The ids (and the token strings, appended to `tokens` when it is an array) of one sequence before
-   * post-processing: added-token split and normalization, pre-tokenizer, model.
+   * post-processing, in `this.idRun` until the next call: added-token split and normalization, pre-tokenizer,
+   * model.
    */
-  private encodeSequence(sequence: string, tokens: string[] | null): number[] {
+  private gather(sequence: string, tokens: string[] | null): IdRun {
     const ids = this.idRun;
     ids.length = 0;
     for (const split of this.added_vocabulary.extract_and_normalize(this.normalizerFn, toWellFormed(sequence))) {
@@ -187,13 +189,13 @@ export class Tokenizer {
         for (const piece of this.preTokenizerFn(split.text, split.isFirst)) this.model.tokenizeInto(piece, ids, tokens);
       }
     }
-    return ids.toArray();
+    return ids;
   }
 
   /** One sequence before post-processing (`encode_single_sequence`); `type_id` 0 for the first, 1 for a pair. */
   encodeParts(sequence: string, type_id = 0): Encoding {
     const tokens: string[] = [];
-    const ids = this.encodeSequence(sequence, tokens);
+    const ids = this.gather(sequence, tokens).toArray();
     return {
       ids,
       tokens,
@@ -204,7 +206,7 @@ export class Tokenizer {
 
   /** The ids of one sequence before post-processing (`encodeParts(sequence).ids`). */
   sequenceIds(sequence: string): number[] {
-    return this.encodeSequence(sequence, null);
+    return this.gather(sequence, null).toArray();
   }
 
   /**
@@ -212,17 +214,39 @@ export class Tokenizer {
    * keep, so neither token strings, type ids, special-token mask nor `Encoding` objects are built for them.
    */
   encodeIds(sequence: string, pair: string | null = null, add_special_tokens = true): number[] {
-    return this.postProcessIds(
-      this.sequenceIds(sequence),
-      pair === null ? null : this.sequenceIds(pair),
-      add_special_tokens,
-    );
+    const out = this.outRun;
+    out.length = 0;
+    this.appendIds(out, sequence, pair, add_special_tokens);
+    return out.toArray();
+  }
+
+  /** Appends `encodeIds(sequence, pair, add_special_tokens)` to `out` (a batch's run of ids). */
+  appendIds(out: IdRun, sequence: string, pair: string | null, add_special_tokens: boolean): void {
+    const a = pair === null ? null : this.sequenceIds(sequence);
+    const last = this.gather(pair ?? sequence, null);
+    const view = last.ids.subarray(0, last.length);
+    if (a === null) this.appendPostProcessed(view, null, add_special_tokens, out);
+    else this.appendPostProcessed(a, view, add_special_tokens, out);
   }
 
   /** `post_process(...).ids` from the sequences' ids. */
   postProcessIds(ids: number[], pair: number[] | null, add_special_tokens: boolean): number[] {
-    if (this.postProcessor) return this.postProcessor.processIds(ids, pair, add_special_tokens);
-    return pair === null ? ids : ids.concat(pair);
+    const out = this.outRun;
+    out.length = 0;
+    this.appendPostProcessed(ids, pair, add_special_tokens, out);
+    return out.toArray();
+  }
+
+  private appendPostProcessed(
+    ids: ArrayLike<number>,
+    pair: ArrayLike<number> | null,
+    add_special_tokens: boolean,
+    out: IdRun,
+  ): void {
+    if (this.postProcessor) return this.postProcessor.appendIds(ids, pair, add_special_tokens, out);
+    // tokenizers' default_process: the pair follows the sequence.
+    out.append(ids);
+    if (pair !== null) out.append(pair);
   }
 
   /** `post_process` without truncation: the post-processor, or the default concatenation. */

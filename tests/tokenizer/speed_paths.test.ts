@@ -11,13 +11,15 @@
  *   strings in oracle.test.ts);
  * - the ids-only encode (`encodeIds`: no token strings, type ids, mask or Encoding objects) against the ids of
  *   the full `Encoding`, with and without a pair and special tokens, for the legacy and Metaspace pipelines;
+ * - a batch (`call` on many texts: ids gathered in one run, rows made at the end) against the same texts encoded
+ *   one by one, fast and slow tokenizers, with pairs, truncation and padding;
  * - the one-pass fused decoder against the decoder stages run one after the other on token strings, on id
  *   sequences dense in byte tokens (valid and invalid UTF-8 runs) and special tokens.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { normalizerSpecWithDefaults } from "../../src/formats/sentencepiece_model.ts";
-import { loadDefaultTokenizer } from "../../src/models/llama/default_tokenizer.ts";
+import { loadDefaultSlowTokenizer, loadDefaultTokenizer } from "../../src/models/llama/default_tokenizer.ts";
 import { BPE, DEFAULT_CACHE_CAPACITY } from "../../src/tokenizers/bpe.ts";
 import { PairTable } from "../../src/tokenizers/pair_table.ts";
 import { buildDecoder } from "../../src/tokenizers/pipeline.ts";
@@ -184,6 +186,45 @@ describe("ids-only encode", () => {
         },
       ),
       { seed: 16, numRuns: 500 },
+    );
+  });
+});
+
+describe("batched call", () => {
+  it("equals the texts encoded one by one", () => {
+    const tokenizers = [loadDefaultTokenizer(), loadDefaultSlowTokenizer()];
+    for (const t of tokenizers) t.pad_token = t.eos_token;
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(unicodeTextArb({ maxPieces: 5 }), fc.option(unicodeTextArb({ maxPieces: 3 }))), {
+          minLength: 2,
+          maxLength: 6,
+        }),
+        fc.boolean(),
+        fc.constantFrom(false, true, "longest") as fc.Arbitrary<boolean | "longest">,
+        fc.option(fc.integer({ min: 4, max: 12 })),
+        (rows, withPairs, padding, max_length) => {
+          const texts = rows.map(([t]) => t);
+          const pairs = withPairs ? rows.map(([t, p]) => p ?? t) : undefined;
+          const opts = { text_pair: pairs, padding, max_length, truncation: max_length !== null };
+          for (const tokenizer of tokenizers) {
+            const batch = tokenizer.call(texts, opts);
+            const single = texts.map((t, i) => tokenizer.call(t, { ...opts, padding: false, text_pair: pairs?.[i] }));
+            if (padding === false)
+              for (let i = 0; i < texts.length; i++) {
+                expect(batch.input_ids[i]).toEqual(single[i].input_ids[0]);
+                expect(batch.attention_mask[i]).toEqual(single[i].attention_mask[0]);
+              }
+            else
+              for (let i = 0; i < texts.length; i++) {
+                const ids = single[i].input_ids[0];
+                const kept = batch.attention_mask[i].map((m, k) => (m === 1 ? batch.input_ids[i][k] : null));
+                expect(kept.filter((x) => x !== null)).toEqual(ids);
+              }
+          }
+        },
+      ),
+      { seed: 16, numRuns: 200 },
     );
   });
 });
