@@ -1,10 +1,10 @@
 /**
  * `attn_implementation: "sdpa"`: scaled dot-product attention fused, as `torch.nn.functional.
  * scaled_dot_product_attention` is. Same result as eager (softmax(q k^T / sqrt(D) + mask) @ v), but the
- * probabilities are never materialized for the whole sequence: each head is processed a block of query rows
- * at a time (SDPA_BLOCK.query rows x S keys of scores, reused), so the extra memory per head is O(S), not
- * O(T * S). It never returns attention weights (HF's sdpa falls back to eager with a warning for that; see
- * LlamaAttention).
+ * probabilities are never materialized for the whole sequence: the query rows of each key/value group (the
+ * n_rep heads sharing one key/value head) are processed a block at a time (SDPA_BLOCK.query rows x S keys of
+ * scores, reused), so the extra memory is O(S), not O(T * S) per head. It never returns attention weights
+ * (HF's sdpa falls back to eager with a warning for that; see LlamaAttention).
  *
  * In float32 each score, mask add and softmax row is computed exactly as eager computes it; only the matmul
  * backend's summation for a different number of rows could differ (within float32 rounding). In a float16 /

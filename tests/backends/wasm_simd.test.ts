@@ -77,16 +77,19 @@ describe("wasm-simd backend", () => {
     }
   });
 
-  it("agrees with the reference at a real layer shape (K 2048, N 256) for 1 and 16 rows, all dtypes", () => {
-    const K = 2048;
-    const N = 256;
+  // K 2048: the one-row GEMV at decode; K 5643 (> GEMV_MAX_K, like down_proj's 5632, with every k tail): the
+  // four-row GEMV; N 37 leaves a row after the blocks of four.
+  it.each([
+    [2048, 256],
+    [5643, 37],
+  ])("agrees with the reference at a real layer shape (K %i, N %i) for 1, 2 and 16 rows, all dtypes", (K, N) => {
     let state = 7;
     const rnd = new Float32Array(K * N + 128 * K).map(() => {
       state = (Math.imul(state, 1103515245) + 12345) >>> 0;
       return state / 2 ** 31 - 1; // in [-1, 1)
     });
     const wf = rnd.slice(0, K * N);
-    for (const M of [1, 16]) {
+    for (const M of [1, 2, 16]) {
       const x = Float32Array.from(rnd.slice(K * N, K * N + M * K));
       for (const dtype of ["float32", "float16", "bfloat16"] as const) {
         const w: WeightView = dtype === "float32" ? { dtype, data: wf } : { dtype, data: float32ToHalf(wf, dtype) };
@@ -99,6 +102,11 @@ describe("wasm-simd backend", () => {
         // |x|.|w| <= sum|x| (|w| <= 1): the float32 dot-product bound (K + 2) 2^-24 sum|x_k w_k|
         for (let i = 0; i < M * N; i++)
           expect(Math.abs(out[i] - ref[i])).toBeLessThanOrEqual((K + 2) * 2 ** -24 * sumAbs * 2);
+        for (const b of [single, pooled[1]]) {
+          const again = new Float32Array(M * N);
+          b.linear(again, x, w, null, M, K, N);
+          expect(Buffer.from(again.buffer).equals(Buffer.from(out.buffer))).toBe(true);
+        }
       }
     }
   });

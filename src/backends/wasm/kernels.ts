@@ -184,6 +184,13 @@ function dotF32(xr: usize, wr: usize, K4: i32, K: i32, biasPtr: usize, n: i32): 
   return nc;
 }
 
+/**
+ * The longest row (K) the one-row GEMV takes: x (K float32) must stay in the 32 KB L1 cache while a W row
+ * streams past it. Longer rows (the MLP's down_proj, K = intermediate_size) go through the GEMM's 1 x 4 block,
+ * whose one x load feeds four W rows, so x comes from L2 four times less often.
+ */
+const GEMV_MAX_K: i32 = 4096;
+
 /** float32 W, M < 4 rows (decode): one W row at a time, four accumulators (the GEMV order of the header). */
 function gemvF32(x: usize, w: usize, bias: usize, out: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32): void {
   const K16 = K & ~15;
@@ -218,7 +225,7 @@ function gemvF32(x: usize, w: usize, bias: usize, out: usize, M: i32, K: i32, N:
 
 /** float32 W: columns [n0, n1) of out = x W^T + bias. */
 export function linearF32(x: usize, w: usize, bias: usize, out: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32): void {
-  if (M < 4) {
+  if (M < 4 && K <= GEMV_MAX_K) {
     gemvF32(x, w, bias, out, M, K, N, n0, n1);
     return;
   }
@@ -350,6 +357,10 @@ export function splitEvenOdd(x: usize, xs: usize, M: i32, K: i32): void {
  * otherwise it uses linearHalfPanel).
  */
 export function linearHalfGemv(xs: usize, w: usize, bias: usize, out: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32, kind: i32): void {
+  if (K > GEMV_MAX_K) {
+    halfGemvRows4(xs, w, bias, out, M, K, N, n0, n1, kind);
+    return;
+  }
   const K16 = K & ~15;
   const K8 = K & ~7;
   const rowW = <usize>K << 1;
@@ -401,6 +412,67 @@ export function linearHalfGemv(xs: usize, w: usize, bias: usize, out: usize, M: 
       }
       const s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
       store<f32>(o0 + (<usize>n << 2), finishHalf(s, xr, wr, K8, K, kind, bias, n));
+    }
+  }
+}
+
+/** One 16-byte load of 2-byte weights (8 of them) into acc: acc += even * xe, then acc += odd * xo. */
+@inline function accHalf(acc: v128, v: v128, xe: v128, xo: v128, kind: i32, hiMask: v128, keep: v128, scale: v128): v128 {
+  if (kind == 2) {
+    acc = f32x4.add(acc, f32x4.mul(bf16Even(v), xe));
+    return f32x4.add(acc, f32x4.mul(bf16Odd(v, hiMask), xo));
+  }
+  acc = f32x4.add(acc, f32x4.mul(f16Even(v, keep, scale), xe));
+  return f32x4.add(acc, f32x4.mul(f16Odd(v, hiMask, keep, scale), xo));
+}
+
+/**
+ * linearHalfGemv for rows longer than GEMV_MAX_K (x does not stay in L1): four W rows per x load, one accumulator
+ * per row (accHalf over blocks of 8 weights), its lanes, the k tail, the bias. A row left over after the blocks
+ * of four is summed the same way, so every output has the same bits whichever thread computes it.
+ */
+function halfGemvRows4(xs: usize, w: usize, bias: usize, out: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32, kind: i32): void {
+  const K8 = K & ~7;
+  const rowW = <usize>K << 1;
+  const hiMask = i32x4.splat(0xffff0000);
+  const keep = i32x4.splat(0x8fffe000);
+  const scale = f32x4.splat(TWO_POW_112);
+  for (let m = 0; m < M; m++) {
+    const xr = xs + <usize>m * (<usize>K << 2);
+    const o0 = out + <usize>m * (<usize>N << 2);
+    let n = n0;
+    for (; n + 4 <= n1; n += 4) {
+      const w0 = w + <usize>n * rowW;
+      const w1 = w0 + rowW;
+      const w2 = w1 + rowW;
+      const w3 = w2 + rowW;
+      let c0 = f32x4.splat(0);
+      let c1 = f32x4.splat(0);
+      let c2 = f32x4.splat(0);
+      let c3 = f32x4.splat(0);
+      for (let k = 0; k < K8; k += 8) {
+        const xe = v128.load(xr + (<usize>k << 2));
+        const xo = v128.load(xr + (<usize>k << 2), 16);
+        const o = <usize>k << 1;
+        c0 = accHalf(c0, v128.load(w0 + o), xe, xo, kind, hiMask, keep, scale);
+        c1 = accHalf(c1, v128.load(w1 + o), xe, xo, kind, hiMask, keep, scale);
+        c2 = accHalf(c2, v128.load(w2 + o), xe, xo, kind, hiMask, keep, scale);
+        c3 = accHalf(c3, v128.load(w3 + o), xe, xo, kind, hiMask, keep, scale);
+      }
+      store<f32>(o0 + (<usize>n << 2), finishHalf(hsum(c0), xr, w0, K8, K, kind, bias, n));
+      store<f32>(o0 + (<usize>(n + 1) << 2), finishHalf(hsum(c1), xr, w1, K8, K, kind, bias, n + 1));
+      store<f32>(o0 + (<usize>(n + 2) << 2), finishHalf(hsum(c2), xr, w2, K8, K, kind, bias, n + 2));
+      store<f32>(o0 + (<usize>(n + 3) << 2), finishHalf(hsum(c3), xr, w3, K8, K, kind, bias, n + 3));
+    }
+    for (; n < n1; n++) {
+      const w0 = w + <usize>n * rowW;
+      let c0 = f32x4.splat(0);
+      for (let k = 0; k < K8; k += 8) {
+        const xe = v128.load(xr + (<usize>k << 2));
+        const xo = v128.load(xr + (<usize>k << 2), 16);
+        c0 = accHalf(c0, v128.load(w0 + (<usize>k << 1)), xe, xo, kind, hiMask, keep, scale);
+      }
+      store<f32>(o0 + (<usize>n << 2), finishHalf(hsum(c0), xr, w0, K8, K, kind, bias, n));
     }
   }
 }
