@@ -148,6 +148,7 @@ export class BPE {
   /**
    * `tokenize`, appending ids (and token strings, when `tokens` is an array) to the caller's arrays, with no
    * object per token.
+   * @internal the engine's fast path (IdRun is not part of the public API)
    */
   tokenizeInto(sequence: string, ids: IdRun, tokens: string[] | null): void {
     if (sequence.length === 0) return;
