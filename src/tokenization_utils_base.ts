@@ -602,7 +602,10 @@ export abstract class PreTrainedTokenizerBase {
     return this._padBatch(encoded, strategies.padding, strategies.max_length, opts, returnTypeIds);
   }
 
-  /** Appends the ids `_encodeOne` gives (without details) to a batch's run; a subclass may write them there directly. */
+  /**
+   * Appends the ids `_encodeOne` gives (without details) to a batch's run; a subclass may write them there directly.
+   * @internal
+   */
   protected _appendEncoded(
     out: IdRun,
     text: string,

@@ -226,7 +226,10 @@ export abstract class PreTrainedTokenizerFast extends PreTrainedTokenizerBase {
     }
   }
 
-  /** Without truncation the engine writes the ids straight into the batch's run (no row per text). */
+  /**
+   * Without truncation the engine writes the ids straight into the batch's run (no row per text).
+   * @internal
+   */
   protected override _appendEncoded(
     out: IdRun,
     text: string,

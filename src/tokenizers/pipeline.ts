@@ -297,7 +297,10 @@ export interface PostProcessor {
   /** Number of special tokens the processor adds (`added_tokens(is_pair)`). */
   added_tokens(is_pair: boolean): number;
   process(encoding: Encoding, pair: Encoding | null, add_special_tokens: boolean): Encoding;
-  /** Appends `process(...).ids` to `out`, from the sequences' ids alone. */
+  /**
+   * Appends `process(...).ids` to `out`, from the sequences' ids alone.
+   * @internal
+   */
   appendIds(ids: ArrayLike<number>, pair: ArrayLike<number> | null, add_special_tokens: boolean, out: IdRun): void;
 }
 
@@ -370,6 +373,7 @@ export class TemplateProcessing implements PostProcessor {
     return out;
   }
 
+  /** @internal */
   appendIds(ids: ArrayLike<number>, pair: ArrayLike<number> | null, add_special_tokens: boolean, out: IdRun): void {
     for (const piece of pair ? this.pair : this.single) {
       if ("Sequence" in piece) {
@@ -401,6 +405,7 @@ class SequenceProcessor implements PostProcessor {
     }
     return e;
   }
+  /** @internal */
   appendIds(ids: ArrayLike<number>, pair: ArrayLike<number> | null, add_special_tokens: boolean, out: IdRun): void {
     let e = ids;
     let p = pair;

@@ -220,7 +220,10 @@ export class Tokenizer {
     return out.toArray();
   }
 
-  /** Appends `encodeIds(sequence, pair, add_special_tokens)` to `out` (a batch's run of ids). */
+  /**
+   * Appends `encodeIds(sequence, pair, add_special_tokens)` to `out` (a batch's run of ids).
+   * @internal
+   */
   appendIds(out: IdRun, sequence: string, pair: string | null, add_special_tokens: boolean): void {
     const a = pair === null ? null : this.sequenceIds(sequence);
     const last = this.gather(pair ?? sequence, null);
