@@ -12,14 +12,15 @@
  * thread that computes it. That is why splitting columns over threads gives the same bits for any worker count.
  *   - GEMM: four f32 lanes over k = 0, 4, 8, ... (lane j sums k = j mod 4), the lanes added as
  *     (l0 + l1) + (l2 + l3), then the k tail (K mod 4) one term at a time, then the bias.
- *   - GEMV: four f32x4 accumulators over blocks of 16 k (accumulator a sums k = 4a .. 4a + 3 mod 16; the last
- *     block of fewer than 16 goes four at a time into accumulator 0), added as (a0 + a1) + (a2 + a3), the four
- *     lanes of that as above, then the k tail (K mod 4), then the bias.
+ *   - GEMV (K <= GEMV_MAX_K): four f32x4 accumulators over blocks of 16 k (accumulator a sums k = 4a .. 4a + 3
+ *     mod 16; the last block of fewer than 16 goes four at a time into accumulator 0), added as
+ *     (a0 + a1) + (a2 + a3), the four lanes of that as above, then the k tail (K mod 4), then the bias. Longer
+ *     rows take the GEMM's 1 x 4 block and its order (see GEMV_MAX_K); the 2-byte GEMVs document their own.
  * Why two orders: decode (M = 1) reads every weight once and is bound by memory bandwidth. A GEMV that walks one
  * W row at a time, front to back, is a single sequential stream the hardware prefetcher follows at full speed;
- * interleaving four rows (as the GEMM's register block must, to reuse each x load) is four streams 8 KB apart
- * and measured 35% slower. Four accumulators per row keep four independent add chains in flight, so the adds'
- * latency does not bound the loop either.
+ * interleaving four rows (as the GEMM's register block must, to reuse each x load) is four streams 8 KB apart,
+ * which measured about a third slower on this project's machine. Four accumulators per row keep four
+ * independent add chains in flight, so the adds' latency does not bound the loop either.
  *
  * 2-byte weights are widened inside the kernel, never copied into a float32 model:
  *   - bfloat16 bits are the top half of a float32, so a 32-bit lane holding two weights (w_2i low, w_2i+1 high)
