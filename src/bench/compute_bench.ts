@@ -15,6 +15,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, statfsSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import type { AttnImplementation } from "../integrations/attention.ts";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -230,7 +231,7 @@ export async function benchModels(opts: {
   warmup: number;
   repeats: number;
   peer: boolean;
-  attn_implementation: string;
+  attn_implementation: AttnImplementation;
   log: (s: string) => void;
 }): Promise<ModelRow[]> {
   const { log } = opts;
@@ -438,7 +439,7 @@ export const LLAMA2_7B: RandomModelShape = {
 export async function benchLlama2_7b(opts: {
   threads: number;
   newTokens: number;
-  attn_implementation: string;
+  attn_implementation: AttnImplementation;
   log: (s: string) => void;
 }): Promise<{ result: any; ckptBytes: number } | { skipped: string }> {
   const bytes = checkpointBytes(LLAMA2_7B, "float16");

@@ -9,6 +9,7 @@
  * and prints one JSON line.
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import type { AttnImplementation } from "../integrations/attention.ts";
 import { LlamaForCausalLM } from "../models/llama/modeling_llama.ts";
 import { configureMatmul } from "../ops/matmul.ts";
 import { benchModel } from "./model_bench.ts";
@@ -20,7 +21,7 @@ const t0 = performance.now();
 const model = await LlamaForCausalLM.from_pretrained(dir, {
   torch_dtype: "auto",
   compute_dtype: "float32",
-  attn_implementation: attn as "eager" | "sdpa" | "flash_attention_2",
+  attn_implementation: attn as AttnImplementation, // checked by the bench command
 });
 const loadSeconds = (performance.now() - t0) / 1000;
 const r = benchModel(model, prompt, {

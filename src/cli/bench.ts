@@ -26,6 +26,7 @@ import {
 import type { WeightDType } from "../bench/random_checkpoint.ts";
 import { benchStartup } from "../bench/startup_bench.ts";
 import { benchTokenizers, defaultModelBytes } from "../bench/tokenizer_bench.ts";
+import { ATTN_IMPLEMENTATIONS, type AttnImplementation } from "../integrations/attention.ts";
 import { loadDefaultTokenizer } from "../models/llama/default_tokenizer.ts";
 import { LlamaForCausalLM } from "../models/llama/modeling_llama.ts";
 import { flagHelp, parseFlags, type FlagTable, UsageError } from "./args.ts";
@@ -52,8 +53,8 @@ const BENCH_FLAGS = {
   threads: { type: "int", min: 1, max: 256, help: "threads of llama-ts and llama.cpp alike (default: every core)" },
   model_repeats: { type: "int", min: 1, max: 100, help: "timed runs per random model, median reported (default 3)" },
   attn_implementation: {
-    type: "string",
-    arg: "NAME",
+    type: "choice",
+    choices: ATTN_IMPLEMENTATIONS,
     help: "attention of llama-ts in the random-model table: eager, sdpa or flash_attention_2 (default sdpa, HF's default with torch >= 2.1.1)",
   },
   "no-peer": {
@@ -116,11 +117,7 @@ export async function runBench(argv: string[]): Promise<void> {
   for (const d of dtypes)
     if (!["float32", "float16", "bfloat16"].includes(d))
       throw new UsageError(`--dtypes: expected float32, float16 or bfloat16, got ${JSON.stringify(d)}`);
-  const attn = flags.attn_implementation ?? "sdpa";
-  if (!["eager", "sdpa", "flash_attention_2"].includes(attn))
-    throw new UsageError(
-      `--attn_implementation: expected eager, sdpa or flash_attention_2, got ${JSON.stringify(attn)}`,
-    );
+  const attn = (flags.attn_implementation ?? "sdpa") as AttnImplementation; // parseFlags checked the choice
   const log = (s: string) => process.stderr.write(s + "\n");
   const out = (s = "") => process.stdout.write(s + "\n");
   const attentionSeqs = flags.attention_seqs ?? (flags.attention ? [512, 1024, 2048, 4096] : [512, 1024, 2048]);
