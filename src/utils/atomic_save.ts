@@ -210,12 +210,14 @@ async function acquireFileLock(dir: string): Promise<() => Promise<void>> {
  * returns, rolled back when it throws. Leftover temporaries of earlier interrupted saves are removed first.
  */
 export async function saveAtomically<T>(dir: string, save: (tx: SaveTransaction) => Promise<T>): Promise<T> {
-  await ensureFolder(dir);
+  // The queue slot is taken before the first await, so saves to one folder run in call order (an await first,
+  // e.g. creating the folder, would let them queue in whatever order the file system answers).
   const key = resolve(dir);
   const previous = queues.get(key) ?? Promise.resolve();
   const run = previous
     .catch(() => {})
     .then(async () => {
+      await ensureFolder(dir);
       const release = await acquireFileLock(dir);
       const tx = new SaveTransaction(dir);
       try {
