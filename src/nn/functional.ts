@@ -332,27 +332,37 @@ export function div(a: Tensor, b: Tensor | number): Tensor {
   return binary(a, b, "div");
 }
 
-/** Apply a float32 function element-wise (the unary ops below, activations). */
-function unary(x: Tensor, fn: (v: number) => number, name: string): Tensor {
+/**
+ * An element-wise op on float32 values: `loop(v, out)` writes out[i] = f(v[i]), the result is stored in x's dtype.
+ * Each op has its own loop (no callback per element: the call would cost more than the arithmetic).
+ */
+function unary(x: Tensor, name: string, loop: (v: Float32Array, out: Float32Array) => void): Tensor {
   const v = values(x);
   const out = new Float32Array(v.length);
-  for (let i = 0; i < v.length; i++) out[i] = fn(v[i]);
+  loop(v, out);
   return store(out, floatDtype(x, name), x.shape);
 }
 
 /** `-x`. */
 export function neg(x: Tensor): Tensor {
-  return unary(x, (v) => -v, "neg");
+  return unary(x, "neg", (v, out) => {
+    for (let i = 0; i < v.length; i++) out[i] = -v[i];
+  });
 }
 
 /** `x.pow(exponent)`. */
 export function pow(x: Tensor, exponent: number): Tensor {
-  return unary(x, exponent === 2 ? (v) => v * v : (v) => v ** exponent, "pow");
+  return unary(x, "pow", (v, out) => {
+    if (exponent === 2) for (let i = 0; i < v.length; i++) out[i] = v[i] * v[i];
+    else for (let i = 0; i < v.length; i++) out[i] = v[i] ** exponent;
+  });
 }
 
 /** `torch.rsqrt(x)` = 1 / sqrt(x). */
 export function rsqrt(x: Tensor): Tensor {
-  return unary(x, (v) => 1 / Math.sqrt(v), "rsqrt");
+  return unary(x, "rsqrt", (v, out) => {
+    for (let i = 0; i < v.length; i++) out[i] = 1 / Math.sqrt(v[i]);
+  });
 }
 
 /** `x.mean(dim=-1, keepdim)`: the sum of a row in a JS number (float64), divided, rounded once. */
@@ -378,7 +388,10 @@ export function mean(x: Tensor, dim: number, keepdim = false): Tensor {
 export function get_activation(name: string): (x: Tensor) => Tensor {
   const fn = ACT2FN[name];
   if (fn === undefined) throw new ValueError(`hidden_act: unknown activation ${JSON.stringify(name)}`);
-  return (x) => unary(x, fn, name);
+  const loop = (v: Float32Array, out: Float32Array): void => {
+    for (let i = 0; i < v.length; i++) out[i] = fn(v[i]);
+  };
+  return (x) => unary(x, name, loop);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -40,9 +40,15 @@ function allocate(dtype: DType, n: number): TypedArray {
   }
 }
 
-function expectedArrayName(dtype: DType): string {
-  return allocate(dtype, 0).constructor.name;
-}
+/** The typed array each dtype is stored in, by constructor name (a check that also holds across realms). */
+const ARRAY_NAME: Readonly<Record<DType, string>> = {
+  float32: "Float32Array",
+  float16: "Uint16Array",
+  bfloat16: "Uint16Array",
+  int32: "Int32Array",
+  int64: "BigInt64Array",
+  bool: "Uint8Array",
+};
 
 export class Tensor {
   dtype: DType;
@@ -84,11 +90,8 @@ export class Tensor {
         (arr as Float32Array | Int32Array | Uint8Array).set(data);
       }
     } else {
-      if (data.constructor.name !== expectedArrayName(dtype)) {
-        throw new ShapeError(
-          "data",
-          `dtype ${dtype} needs a ${expectedArrayName(dtype)}, got ${data.constructor.name}`,
-        );
+      if (data.constructor.name !== ARRAY_NAME[dtype]) {
+        throw new ShapeError("data", `dtype ${dtype} needs a ${ARRAY_NAME[dtype]}, got ${data.constructor.name}`);
       }
       arr = data;
     }
