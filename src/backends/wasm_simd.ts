@@ -378,7 +378,10 @@ class Pool {
     this.ensureWorkers();
     const c = this.ctrl;
     const threads = this.nWorkers + 1;
-    const tile = Math.max(8, Math.ceil(Math.ceil(j.N / (threads * 4)) / 8) * 8);
+    // Tiles a thread: the caller waits for the last tile, about half a tile on average, so a GEMV (which streams
+    // W once) takes small ones; a GEMM re-reads its x block in every tile, so it takes fewer.
+    const perThread = j.M === 1 ? 16 : 4;
+    const tile = Math.max(8, Math.ceil(Math.ceil(j.N / (threads * perThread)) / 8) * 8);
     const ntiles = Math.ceil(j.N / tile);
     this.seq = this.seq >= 0x3fffffff ? 1 : this.seq + 1;
     const seq = this.seq;

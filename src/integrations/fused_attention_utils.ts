@@ -90,16 +90,17 @@ export function scoreBlock(
   const qo = ((b * nH + kvh * x.n_rep) * T + r0) * D;
   const ko = ((b * nKV + kvh) * S + s0) * D;
   linear(x.q.subarray(qo, qo + n * D), { dtype: "float32", data: x.k.subarray(ko, ko + c * D) }, null, n, D, c, out);
+  const { mask, divisor, is_causal } = x;
   const mb = x.maskB === 1 ? 0 : b;
   for (let i = 0; i < n; i++) {
     const t = (r0 + i) % T;
     const mo = (mb * T + t) * x.maskL + s0;
     const lastVisible = S - T + t; // is_causal: keys after this one are masked
-    for (let j = 0; j < c; j++) {
-      let s = Math.fround(out[i * c + j] / x.divisor);
-      if (x.mask !== null) s = Math.fround(s + x.mask[mo + j]);
-      else if (x.is_causal && s0 + j > lastVisible) s = -Infinity;
-      out[i * c + j] = s;
+    const row = i * c;
+    if (mask !== null) for (let j = 0; j < c; j++) out[row + j] = Math.fround(out[row + j] / divisor) + mask[mo + j];
+    else {
+      for (let j = 0; j < c; j++) out[row + j] /= divisor;
+      if (is_causal) for (let j = Math.max(0, lastVisible + 1 - s0); j < c; j++) out[row + j] = -Infinity;
     }
   }
 }
@@ -113,7 +114,7 @@ export function valuesTransposed(
   c: number,
   out: Float32Array,
 ): void {
-  const { nKV, S, D } = x;
+  const { nKV, S, D, v } = x;
   const vo = ((b * nKV + kvh) * S + s0) * D;
-  for (let j = 0; j < c; j++) for (let d = 0; d < D; d++) out[d * c + j] = x.v[vo + j * D + d];
+  for (let d = 0; d < D; d++) for (let j = 0, i = vo + d; j < c; j++, i += D) out[d * c + j] = v[i];
 }
