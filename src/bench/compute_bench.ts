@@ -24,7 +24,7 @@ import { WasmSimdBackend } from "../backends/wasm_simd.ts";
 import { blockedBackend } from "../backends/blocked.ts";
 import { type MatmulBackend, type WeightView, referenceBackend } from "../ops/matmul.ts";
 import { float32ToHalf } from "../tensor/dtypes.ts";
-import { fmt } from "./measure.ts";
+import { fmt, median } from "./measure.ts";
 import {
   type RandomModelShape,
   type WeightDType,
@@ -214,21 +214,49 @@ export interface ModelRow {
   dtype: WeightDType;
   ckptBytes: number;
   kvBytes: number;
-  ours: any;
+  /** Medians over the rounds of tokens/s, and the largest peak RSS. */
+  ours: EngineRuns;
   /** llama.cpp at the same thread count, and at one thread (null when the same). */
-  peer: { same: any; one: any | null } | null;
+  peer: { same: EngineRuns; one: EngineRuns | null } | null;
+  /** Medians over the rounds of llama-ts / the faster llama.cpp run of the same round. */
+  prefillRatio: number | null;
+  decodeRatio: number | null;
   peerNote: string;
   maxDLogp: number | null;
   top1Agree: boolean | null;
 }
 
+/** One engine's runs of one row: each a fresh process, median tokens/s, largest peak RSS. */
+export interface EngineRuns {
+  prefillTokensPerSec: number;
+  decodeTokensPerSec: number;
+  peakRssBytes: number;
+  runs: { prefillTokensPerSec: number; decodeTokensPerSec: number; peakRssBytes: number }[];
+}
+
+function engineRuns(runs: EngineRuns["runs"]): EngineRuns {
+  return {
+    prefillTokensPerSec: median(runs.map((r) => r.prefillTokensPerSec)),
+    decodeTokensPerSec: median(runs.map((r) => r.decodeTokensPerSec)),
+    peakRssBytes: Math.max(...runs.map((r) => r.peakRssBytes)),
+    runs,
+  };
+}
+
+/**
+ * The random-model rows. Each row runs `rounds` rounds; a round is one fresh llama-ts process, then llama.cpp at
+ * the same thread count, then (with more than one thread) llama.cpp at one thread, each process doing one
+ * warm-up and `repeats` timed runs. Interleaving the engines round by round, and taking the median over rounds
+ * of each round's ratio, keeps both engines under the same conditions when the machine's memory bandwidth
+ * drifts between minutes (on a shared host it does, by about 10%).
+ */
 export async function benchModels(opts: {
   shapes: string[];
   dtypes: WeightDType[];
   threads: number;
   promptTokens: number;
   newTokens: number;
-  warmup: number;
+  rounds: number;
   repeats: number;
   peer: boolean;
   attn_implementation: AttnImplementation;
@@ -246,117 +274,137 @@ export async function benchModels(opts: {
   }
   const promptFile = path.join(work, "prompt.json");
   writeFileSync(promptFile, JSON.stringify(prompt));
-  let peerError = opts.peer ? ensurePeer(log) : "skipped (--no-peer)";
+  const peerError = opts.peer ? ensurePeer(log) : "skipped (--no-peer)";
   const rows: ModelRow[] = [];
-  const peerCache = new Map<string, any>();
   for (const name of opts.shapes) {
     const shape = MODEL_SHAPES[name];
     for (const dtype of opts.dtypes) {
       const dir = await ensureCheckpoint(name, shape, dtype, log);
       const lpOurs = path.join(work, `${name}-${dtype}.ours.bin`);
-      log(
-        `llama-ts: ${name} ${dtype}: prefill ${prompt.length} + decode ${opts.newTokens}, ${opts.repeats} repeats ...`,
-      );
-      const ours = runJson(
-        process.execPath,
-        [
+      const runOurs = (logprobs: string | null) => {
+        const args = [
           tsxCli(),
           path.join(ROOT, "src/bench/model_child.ts"),
           dir,
           promptFile,
           String(opts.newTokens),
-          String(opts.warmup),
+          "1",
           String(opts.repeats),
           "auto",
           String(opts.threads),
           opts.attn_implementation,
-          lpOurs,
-        ],
-        ROOT,
-        log,
-      );
+        ];
+        if (logprobs) args.push(logprobs);
+        return runJson(process.execPath, args, ROOT, log);
+      };
       const hd = shape.hidden_size / shape.num_attention_heads;
       const kvBytes =
         2 * shape.num_hidden_layers * shape.num_key_value_heads * hd * (prompt.length + opts.newTokens) * 4;
+      const ggufType = dtype === "float32" ? "f32" : "f16";
+      const key = `${name}-${ggufType}`;
+      const gguf = path.join(benchCacheDir(), `${key}.gguf`);
+      const probs = path.join(work, `${key}.peer.json`);
+      let peerNote = peerError ?? `llama.cpp ${ggufType}`;
+      if (peerError === null && !existsSync(gguf + ".complete")) {
+        try {
+          log(`export-gguf ${dir} -> ${gguf} ...`);
+          runJsonless(
+            process.execPath,
+            [
+              tsxCli(),
+              path.join(ROOT, "src/cli/main.ts"),
+              "export-gguf",
+              "--model",
+              dir,
+              "--out",
+              gguf,
+              "--dtype",
+              ggufType,
+            ],
+            log,
+          );
+          writeFileSync(gguf + ".complete", "");
+        } catch (e) {
+          peerNote = `peer failed: ${(e as Error).message.split("\n")[0]}`;
+        }
+      }
+      // llama.cpp at the same thread count, and (when that is > 1) at one thread too: its threads wait for each
+      // other by spinning, which collapses on a machine whose cores are shared with other work
+      const runPeer = (t: number, probsOut: string | null) => {
+        const args = [
+          path.join(PEER_DIR, "run.mjs"),
+          "--model",
+          gguf,
+          "--threads",
+          String(t),
+          "--prompt",
+          promptFile,
+          "--new_tokens",
+          String(opts.newTokens),
+          "--repeats",
+          String(opts.repeats),
+          "--warmup",
+          "1",
+        ];
+        if (probsOut) args.push("--probs", probsOut);
+        return runJson(process.execPath, args, PEER_DIR, log);
+      };
+      const ours: EngineRuns["runs"] = [];
+      const same: EngineRuns["runs"] = [];
+      const one: EngineRuns["runs"] = [];
+      let peerOk = peerNote.startsWith("llama.cpp");
+      for (let round = 0; round < opts.rounds; round++) {
+        log(`${name} ${dtype}, round ${round + 1}/${opts.rounds}: llama-ts ...`);
+        ours.push(runOurs(round === 0 ? lpOurs : null));
+        if (!peerOk) continue;
+        try {
+          log(
+            `${name} ${dtype}, round ${round + 1}/${opts.rounds}: llama.cpp ${key}.gguf, ${opts.threads} thread(s) ...`,
+          );
+          same.push(runPeer(opts.threads, round === 0 ? probs : null));
+          if (opts.threads > 1) {
+            log(`${name} ${dtype}, round ${round + 1}/${opts.rounds}: llama.cpp ${key}.gguf, 1 thread ...`);
+            one.push(runPeer(1, null));
+          }
+        } catch (e) {
+          peerNote = `peer failed: ${(e as Error).message.split("\n")[0]}`;
+          peerOk = false;
+        }
+      }
       const row: ModelRow = {
         model: name,
         dtype,
         ckptBytes: statSync(path.join(dir, "model.safetensors")).size,
         kvBytes,
-        ours,
+        ours: engineRuns(ours),
         peer: null,
-        peerNote: peerError ?? "",
+        prefillRatio: null,
+        decodeRatio: null,
+        peerNote,
         maxDLogp: null,
         top1Agree: null,
       };
-      if (peerError === null) {
-        const ggufType = dtype === "float32" ? "f32" : "f16";
-        const key = `${name}-${ggufType}`;
-        try {
-          const gguf = path.join(benchCacheDir(), `${key}.gguf`);
-          if (!existsSync(gguf + ".complete")) {
-            log(`export-gguf ${dir} -> ${gguf} ...`);
-            runJsonless(
-              process.execPath,
-              [
-                tsxCli(),
-                path.join(ROOT, "src/cli/main.ts"),
-                "export-gguf",
-                "--model",
-                dir,
-                "--out",
-                gguf,
-                "--dtype",
-                ggufType,
-              ],
-              log,
-            );
-            writeFileSync(gguf + ".complete", "");
-          }
-          const probs = path.join(work, `${key}.peer.json`);
-          if (!peerCache.has(key)) {
-            // llama.cpp at the same thread count, and (when that is > 1) at one thread too: its threads wait for
-            // each other by spinning, which collapses on a machine whose cores are shared with other work
-            const runPeer = (t: number, probsOut: string | null) => {
-              log(`llama.cpp: ${key}.gguf, ${t} thread(s) ...`);
-              const args = [
-                path.join(PEER_DIR, "run.mjs"),
-                "--model",
-                gguf,
-                "--threads",
-                String(t),
-                "--prompt",
-                promptFile,
-                "--new_tokens",
-                String(opts.newTokens),
-                "--repeats",
-                String(opts.repeats),
-                "--warmup",
-                String(opts.warmup),
-              ];
-              if (probsOut) args.push("--probs", probsOut);
-              return runJson(process.execPath, args, PEER_DIR, log);
-            };
-            const same = runPeer(opts.threads, probs);
-            const one = opts.threads > 1 ? runPeer(1, null) : null;
-            peerCache.set(key, { same, one });
-          }
-          row.peer = peerCache.get(key);
-          row.peerNote = `llama.cpp ${ggufType}`;
-          if (dtype !== "bfloat16") {
-            // same weights on both sides (bfloat16 rows run llama.cpp on the f16 export: close, not identical)
-            const raw = readFileSync(lpOurs);
-            const ourLp = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-            const peerP: [number, number][] = JSON.parse(readFileSync(probs, "utf8"));
-            let maxD = 0;
-            for (const [t, p] of peerP) maxD = Math.max(maxD, Math.abs(Math.log(p) - ourLp[t]));
-            let am = 0;
-            for (let i = 1; i < ourLp.length; i++) if (ourLp[i] > ourLp[am]) am = i;
-            row.maxDLogp = peerP.length === ourLp.length ? maxD : Infinity;
-            row.top1Agree = peerP.length > 0 && peerP[0][0] === am;
-          }
-        } catch (e) {
-          row.peerNote = `peer failed: ${(e as Error).message.split("\n")[0]}`;
+      if (peerOk) {
+        row.peer = { same: engineRuns(same), one: one.length > 0 ? engineRuns(one) : null };
+        const ratios = (k: "prefillTokensPerSec" | "decodeTokensPerSec") =>
+          ours.map((o, i) => o[k] / Math.max(same[i][k], one[i]?.[k] ?? 0));
+        const [pr, dr] = [ratios("prefillTokensPerSec"), ratios("decodeTokensPerSec")];
+        log(
+          `${name} ${dtype}: ratio by round, prefill ${pr.map((r) => fmt(r, 2)).join(" ")}, decode ${dr.map((r) => fmt(r, 2)).join(" ")}`,
+        );
+        row.prefillRatio = median(pr);
+        row.decodeRatio = median(dr);
+        if (dtype !== "bfloat16") {
+          // same weights on both sides (bfloat16 rows run llama.cpp on the f16 export: close, not identical)
+          const raw = readFileSync(lpOurs);
+          const ourLp = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+          const peerP: [number, number][] = JSON.parse(readFileSync(probs, "utf8"));
+          let maxD = 0;
+          for (const [t, p] of peerP) maxD = Math.max(maxD, Math.abs(Math.log(p) - ourLp[t]));
+          let am = 0;
+          for (let i = 1; i < ourLp.length; i++) if (ourLp[i] > ourLp[am]) am = i;
+          row.maxDLogp = peerP.length === ourLp.length ? maxD : Infinity;
+          row.top1Agree = peerP.length > 0 && peerP[0][0] === am;
         }
       }
       rows.push(row);
@@ -393,7 +441,6 @@ export function modelTable(rows: ModelRow[], shapes: Record<string, RandomModelS
     ],
   ];
   const mib = (b: number) => fmt(b / 2 ** 20, 0);
-  const best = (p: ModelRow["peer"], k: string) => Math.max(p!.same[k], p!.one?.[k] ?? 0);
   for (const r of rows) {
     const p = r.peer;
     t.push([
@@ -402,11 +449,11 @@ export function modelTable(rows: ModelRow[], shapes: Record<string, RandomModelS
       fmt(r.ours.prefillTokensPerSec, 1),
       p ? fmt(p.same.prefillTokensPerSec, 1) : "-",
       p?.one ? fmt(p.one.prefillTokensPerSec, 1) : "-",
-      p ? fmt(r.ours.prefillTokensPerSec / best(p, "prefillTokensPerSec"), 2) : "-",
+      r.prefillRatio === null ? "-" : fmt(r.prefillRatio, 2),
       fmt(r.ours.decodeTokensPerSec, 2),
       p ? fmt(p.same.decodeTokensPerSec, 2) : "-",
       p?.one ? fmt(p.one.decodeTokensPerSec, 2) : "-",
-      p ? fmt(r.ours.decodeTokensPerSec / best(p, "decodeTokensPerSec"), 2) : "-",
+      r.decodeRatio === null ? "-" : fmt(r.decodeRatio, 2),
       mib(r.ours.peakRssBytes),
       mib(r.ckptBytes + r.kvBytes),
       fmt(r.ours.peakRssBytes / (r.ckptBytes + r.kvBytes), 2),

@@ -51,7 +51,18 @@ const BENCH_FLAGS = {
     help: "weight dtypes of the random models (default float32,float16,bfloat16)",
   },
   threads: { type: "int", min: 1, max: 256, help: "threads of llama-ts and llama.cpp alike (default: every core)" },
-  model_repeats: { type: "int", min: 1, max: 100, help: "timed runs per random model, median reported (default 3)" },
+  model_rounds: {
+    type: "int",
+    min: 1,
+    max: 100,
+    help: "rounds per random model, each a fresh process of llama-ts then of llama.cpp; medians over rounds (default 3)",
+  },
+  model_repeats: {
+    type: "int",
+    min: 1,
+    max: 100,
+    help: "timed runs in each of those processes, after one warm-up (default 1)",
+  },
   attn_implementation: {
     type: "choice",
     choices: ATTN_IMPLEMENTATIONS,
@@ -108,7 +119,8 @@ export async function runBench(argv: string[]): Promise<void> {
   const promptTokens = flags.prompt_tokens ?? 128;
   const newTokens = flags.new_tokens ?? 32;
   const threads = flags.threads ?? os.availableParallelism();
-  const modelRepeats = flags.model_repeats ?? 3;
+  const modelRounds = flags.model_rounds ?? 3;
+  const modelRepeats = flags.model_repeats ?? 1;
   const shapes = (flags.models ?? "288,768,1.1b").split(",");
   for (const m of shapes)
     if (!Object.hasOwn(MODEL_SHAPES, m))
@@ -212,7 +224,7 @@ export async function runBench(argv: string[]): Promise<void> {
       threads,
       promptTokens,
       newTokens: Math.min(newTokens, 16),
-      warmup: 1,
+      rounds: modelRounds,
       repeats: modelRepeats,
       peer: !flags["no-peer"],
       attn_implementation: attn,
@@ -223,7 +235,10 @@ export async function runBench(argv: string[]): Promise<void> {
       `Random models (vocab 32000, checkpoints in ${benchCacheDir()}), ${threads} threads for both engines, each run in ` +
         `its own process: prefill ${promptTokens} tokens, then ${Math.min(newTokens, 16)} greedy decode steps; ` +
         `llama-ts with attn_implementation "${attn}" (--attn_implementation); ` +
-        `median of ${modelRepeats} runs after one warm-up. ratio = llama-ts / the faster llama.cpp run (its spinning threads collapse when cores are shared). bfloat16 rows compare with ` +
+        `${modelRounds} rounds, each a fresh llama-ts process then fresh llama.cpp processes (${threads} threads, then 1), ` +
+        `each process ${modelRepeats} timed run(s) after one warm-up; tokens/s are medians over rounds, peak RSS the ` +
+        `largest. ratio = the median over rounds of llama-ts / the faster llama.cpp run of the same round (its ` +
+        `spinning threads collapse when cores are shared). bfloat16 rows compare with ` +
         `llama.cpp on the f16 export. max |dlogp|: next-token log-probabilities after the prompt, llama-ts vs ` +
         `llama.cpp on the same weights, ok when <= ${LOGPROB_TOLERANCE} ` +
         `(2-byte checkpoints run with float32 activations on both sides); "top-1 differs" when the most likely next ` +
