@@ -234,6 +234,9 @@ export interface EngineRuns {
   runs: { prefillTokensPerSec: number; decodeTokensPerSec: number; peakRssBytes: number }[];
 }
 
+const speeds = (r: EngineRuns["runs"][number]) =>
+  `prefill ${fmt(r.prefillTokensPerSec, 2)} tok/s, decode ${fmt(r.decodeTokensPerSec, 2)} tok/s`;
+
 function engineRuns(runs: EngineRuns["runs"]): EngineRuns {
   return {
     prefillTokensPerSec: median(runs.map((r) => r.prefillTokensPerSec)),
@@ -356,15 +359,18 @@ export async function benchModels(opts: {
       for (let round = 0; round < opts.rounds; round++) {
         log(`${name} ${dtype}, round ${round + 1}/${opts.rounds}: llama-ts ...`);
         ours.push(runOurs(round === 0 ? lpOurs : null));
+        log(`    llama-ts: ${speeds(ours[round])}`);
         if (!peerOk) continue;
         try {
           log(
             `${name} ${dtype}, round ${round + 1}/${opts.rounds}: llama.cpp ${key}.gguf, ${opts.threads} thread(s) ...`,
           );
           same.push(runPeer(opts.threads, round === 0 ? probs : null));
+          log(`    llama.cpp: ${speeds(same[round])}`);
           if (opts.threads > 1) {
             log(`${name} ${dtype}, round ${round + 1}/${opts.rounds}: llama.cpp ${key}.gguf, 1 thread ...`);
             one.push(runPeer(1, null));
+            log(`    llama.cpp: ${speeds(one[round])}`);
           }
         } catch (e) {
           peerNote = `peer failed: ${(e as Error).message.split("\n")[0]}`;

@@ -61,7 +61,7 @@ const BENCH_FLAGS = {
     type: "int",
     min: 1,
     max: 100,
-    help: "timed runs in each of those processes, after one warm-up (default 1)",
+    help: "timed runs in each of those processes, after one warm-up (default 2)",
   },
   attn_implementation: {
     type: "choice",
@@ -120,7 +120,7 @@ export async function runBench(argv: string[]): Promise<void> {
   const newTokens = flags.new_tokens ?? 32;
   const threads = flags.threads ?? os.availableParallelism();
   const modelRounds = flags.model_rounds ?? 3;
-  const modelRepeats = flags.model_repeats ?? 1;
+  const modelRepeats = flags.model_repeats ?? 2;
   const shapes = (flags.models ?? "288,768,1.1b").split(",");
   for (const m of shapes)
     if (!Object.hasOwn(MODEL_SHAPES, m))

@@ -68,6 +68,21 @@ export function finfoMin(dtype: FloatDType): number {
 // Shape ops (no arithmetic: 2-byte tensors are copied as raw bits)
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * dst[d, d + n) = src[s, s + n) between arrays of one type: a plain loop for short runs (a head's 64 values),
+ * where making a subarray view would cost more than the copy.
+ */
+function copyRun(
+  dst: Float32Array | Uint16Array,
+  d: number,
+  src: Float32Array | Uint16Array,
+  s: number,
+  n: number,
+): void {
+  if (n >= 256) dst.set(src.subarray(s, s + n), d);
+  else for (let i = 0; i < n; i++) dst[d + i] = src[s + i];
+}
+
 function dimIndex(t: Tensor, dim: number, name: string): number {
   const d = dim < 0 ? dim + t.shape.length : dim;
   if (!Number.isInteger(d) || d < 0 || d >= t.shape.length)
@@ -113,8 +128,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   const out = Tensor.zeros(x.dtype, shape);
   const src = x.data as any;
   const dst = out.data as any;
-  for (let o = 0; o < outer; o++)
-    dst.set(src.subarray((o * n + start) * inner, (o * n + start + length) * inner), o * length * inner);
+  for (let o = 0; o < outer; o++) copyRun(dst, o * length * inner, src, (o * n + start) * inner, length * inner);
   return out;
 }
 
@@ -163,7 +177,7 @@ export function cat(tensors: Tensor[], dim: number): Tensor {
   for (const t of parts) {
     const len = t.shape[d] * inner;
     const src = t.data as any;
-    for (let o = 0; o < outer; o++) dst.set(src.subarray(o * len, (o + 1) * len), o * rowLen + offset);
+    for (let o = 0; o < outer; o++) copyRun(dst, o * rowLen + offset, src, o * len, len);
     offset += len;
   }
   return out;
@@ -192,7 +206,7 @@ export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
     let s = 0;
     for (let i = 0; i < outerRank; i++) s += idx[i] * strides[i];
     if (row === 1) dst[o] = src[s];
-    else dst.set(src.subarray(s, s + row), o * row);
+    else copyRun(dst, o * row, src, s, row);
     for (let i = outerRank - 1; i >= 0; i--) {
       if (++idx[i] < shape[i]) break;
       idx[i] = 0;
@@ -222,10 +236,8 @@ export function repeat_interleave(x: Tensor, repeats: number, dim: number): Tens
   const out = Tensor.zeros(x.dtype, shape);
   const src = x.data as any;
   const dst = out.data as any;
-  for (let o = 0; o < outer; o++) {
-    const from = src.subarray(o * inner, (o + 1) * inner);
-    for (let r = 0; r < repeats; r++) dst.set(from, (o * repeats + r) * inner);
-  }
+  for (let o = 0; o < outer; o++)
+    for (let r = 0; r < repeats; r++) copyRun(dst, (o * repeats + r) * inner, src, o * inner, inner);
   return out;
 }
 
@@ -271,7 +283,12 @@ function binaryRun(
   lb: number,
   n: number,
 ): void {
-  if (op === "add") for (let j = 0; j < n; j++) out[o + j] = x[ia + j * la] + y[ib + j * lb];
+  if (la === 1 && lb === 1) {
+    // both contiguous: the common case (residual adds, gate * up, rotary), worth its own loops
+    if (op === "add") for (let j = 0; j < n; j++) out[o + j] = x[ia + j] + y[ib + j];
+    else if (op === "mul") for (let j = 0; j < n; j++) out[o + j] = x[ia + j] * y[ib + j];
+    else for (let j = 0; j < n; j++) out[o + j] = x[ia + j] / y[ib + j];
+  } else if (op === "add") for (let j = 0; j < n; j++) out[o + j] = x[ia + j * la] + y[ib + j * lb];
   else if (op === "mul") for (let j = 0; j < n; j++) out[o + j] = x[ia + j * la] * y[ib + j * lb];
   else for (let j = 0; j < n; j++) out[o + j] = x[ia + j * la] / y[ib + j * lb];
 }
