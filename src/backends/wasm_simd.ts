@@ -422,7 +422,7 @@ class Pool {
     }
 
     let last = -1;
-    let lastChange = performance.now();
+    let stuckSince = 0; // when a check first saw no new tile finished (0: progress at the last check)
     for (;;) {
       const err = Atomics.load(c, CTRL.ERR);
       if (err !== 0) {
@@ -432,18 +432,21 @@ class Pool {
       }
       const d = Atomics.load(c, CTRL.DONE);
       if (d >= ntiles) return;
-      const now = performance.now();
       if (d !== last) {
         last = d;
-        lastChange = now;
-      } else if (now - lastChange > this.stallMs) {
-        this.stopJob(tag, seq);
-        void this.terminateAll();
-        abandonScratch();
-        throw new MatmulWorkerError(
-          `matmul worker pool: no tile finished for ${Math.round(now - lastChange)} ms (${d} of ${ntiles} done); ` +
-            `the workers were replaced`,
-        );
+        stuckSince = 0;
+      } else {
+        const now = performance.now();
+        if (stuckSince === 0) stuckSince = now;
+        else if (now - stuckSince > this.stallMs) {
+          this.stopJob(tag, seq);
+          void this.terminateAll();
+          abandonScratch();
+          throw new MatmulWorkerError(
+            `matmul worker pool: no tile finished for ${Math.round(now - stuckSince)} ms (${d} of ${ntiles} done); ` +
+              `the workers were replaced`,
+          );
+        }
       }
       Atomics.wait(c, CTRL.DONE, d, 50);
     }

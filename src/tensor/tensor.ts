@@ -40,14 +40,14 @@ function allocate(dtype: DType, n: number): TypedArray {
   }
 }
 
-/** The typed array each dtype is stored in, by constructor name (a check that also holds across realms). */
-const ARRAY_NAME: Readonly<Record<DType, string>> = {
-  float32: "Float32Array",
-  float16: "Uint16Array",
-  bfloat16: "Uint16Array",
-  int32: "Int32Array",
-  int64: "BigInt64Array",
-  bool: "Uint8Array",
+/** The typed array each dtype is stored in. */
+const ARRAY_TYPE: Readonly<Record<DType, { readonly name: string }>> = {
+  float32: Float32Array,
+  float16: Uint16Array,
+  bfloat16: Uint16Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  bool: Uint8Array,
 };
 
 export class Tensor {
@@ -90,8 +90,10 @@ export class Tensor {
         (arr as Float32Array | Int32Array | Uint8Array).set(data);
       }
     } else {
-      if (data.constructor.name !== ARRAY_NAME[dtype]) {
-        throw new ShapeError("data", `dtype ${dtype} needs a ${ARRAY_NAME[dtype]}, got ${data.constructor.name}`);
+      // by identity first (cheap), then by name: an array from another realm (a vm context) has its own constructor
+      const type = ARRAY_TYPE[dtype];
+      if (data.constructor !== type && data.constructor.name !== type.name) {
+        throw new ShapeError("data", `dtype ${dtype} needs a ${type.name}, got ${data.constructor.name}`);
       }
       arr = data;
     }
