@@ -15,8 +15,8 @@
  * **Products** go through the one matrix-multiply seam (src/ops/matmul.ts `linear`, x @ W^T), so a faster
  * backend accelerates every Linear and both attention products without this file knowing.
  *
- * Shapes are row-major and contiguous; a "view" (reshape, unsqueeze, narrow/split on dim 0) shares storage and
- * no op ever writes into its inputs, so sharing is safe.
+ * Shapes are row-major and contiguous; a "view" (reshape, unsqueeze, narrow/split on dim 0, a transpose that keeps
+ * the layout) shares storage and no op ever writes into its inputs, so sharing is safe.
  */
 import { ShapeError, ValueError } from "../errors.ts";
 import { linear as matmulSeam, type WeightView } from "../ops/matmul.ts";
@@ -183,7 +183,10 @@ export function cat(tensors: Tensor[], dim: number): Tensor {
   return out;
 }
 
-/** `x.transpose(dim0, dim1)`, materialized (torch returns a strided view; `.contiguous()` copies like this). */
+/**
+ * `x.transpose(dim0, dim1)`, materialized (torch returns a strided view; `.contiguous()` copies like this), or a
+ * view when the swap leaves the memory layout as it is.
+ */
 export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
   const a = dimIndex(x, dim0, "transpose");
   const b = dimIndex(x, dim1, "transpose");
@@ -191,6 +194,11 @@ export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
   const rank = x.shape.length;
   const shape = [...x.shape];
   [shape[a], shape[b]] = [shape[b], shape[a]];
+  // When at most one of dims a..b is longer than 1, the swap keeps the order of every dim longer than 1, so the
+  // memory layout is unchanged: a view (the decode step's [B, 1, H, D] -> [B, H, 1, D]).
+  let moved = 0;
+  for (let i = Math.min(a, b); i <= Math.max(a, b); i++) if (x.shape[i] > 1) moved++;
+  if (moved <= 1) return new Tensor(x.dtype, x.data, shape);
   const inStrides = stridesOf(x.shape);
   const strides = [...inStrides]; // input stride of each output dim
   [strides[a], strides[b]] = [strides[b], strides[a]];
