@@ -214,7 +214,7 @@ export interface ModelRow {
   dtype: WeightDType;
   ckptBytes: number;
   kvBytes: number;
-  /** Medians over the rounds of tokens/s, and the largest peak RSS. */
+  /** Medians over the rounds of tokens/s, and the largest peak RSS (the one the RSS target is checked on). */
   ours: EngineRuns;
   /** llama.cpp at the same thread count, and at one thread (null when the same). */
   peer: { same: EngineRuns; one: EngineRuns | null } | null;
@@ -226,7 +226,7 @@ export interface ModelRow {
   top1Agree: boolean | null;
 }
 
-/** One engine's runs of one row: each a fresh process, median tokens/s, largest peak RSS. */
+/** One engine's runs of one row: each a fresh process; median tokens/s, peak RSS the largest or the median. */
 export interface EngineRuns {
   prefillTokensPerSec: number;
   decodeTokensPerSec: number;
@@ -237,11 +237,12 @@ export interface EngineRuns {
 const speeds = (r: EngineRuns["runs"][number]) =>
   `prefill ${fmt(r.prefillTokensPerSec, 2)} tok/s, decode ${fmt(r.decodeTokensPerSec, 2)} tok/s`;
 
-function engineRuns(runs: EngineRuns["runs"]): EngineRuns {
+function engineRuns(runs: EngineRuns["runs"], rss: "largest" | "median"): EngineRuns {
   return {
     prefillTokensPerSec: median(runs.map((r) => r.prefillTokensPerSec)),
     decodeTokensPerSec: median(runs.map((r) => r.decodeTokensPerSec)),
-    peakRssBytes: Math.max(...runs.map((r) => r.peakRssBytes)),
+    peakRssBytes:
+      rss === "largest" ? Math.max(...runs.map((r) => r.peakRssBytes)) : median(runs.map((r) => r.peakRssBytes)),
     runs,
   };
 }
@@ -382,7 +383,7 @@ export async function benchModels(opts: {
         dtype,
         ckptBytes: statSync(path.join(dir, "model.safetensors")).size,
         kvBytes,
-        ours: engineRuns(ours),
+        ours: engineRuns(ours, "largest"),
         peer: null,
         prefillRatio: null,
         decodeRatio: null,
@@ -391,7 +392,8 @@ export async function benchModels(opts: {
         top1Agree: null,
       };
       if (peerOk) {
-        row.peer = { same: engineRuns(same), one: one.length > 0 ? engineRuns(one) : null };
+        // the peer's RSS is for comparison only: its median, so one odd process does not stand for it
+        row.peer = { same: engineRuns(same, "median"), one: one.length > 0 ? engineRuns(one, "median") : null };
         const ratios = (k: "prefillTokensPerSec" | "decodeTokensPerSec") =>
           ours.map((o, i) => o[k] / Math.max(same[i][k], one[i]?.[k] ?? 0));
         const [pr, dr] = [ratios("prefillTokensPerSec"), ratios("decodeTokensPerSec")];

@@ -236,8 +236,8 @@ export async function runBench(argv: string[]): Promise<void> {
         `its own process: prefill ${promptTokens} tokens, then ${Math.min(newTokens, 16)} greedy decode steps; ` +
         `llama-ts with attn_implementation "${attn}" (--attn_implementation); ` +
         `${modelRounds} rounds, each a fresh llama-ts process then fresh llama.cpp processes (${threads} threads, then 1), ` +
-        `each process ${modelRepeats} timed run(s) after one warm-up; tokens/s are medians over rounds, peak RSS the ` +
-        `largest. ratio = the median over rounds of llama-ts / the faster llama.cpp run of the same round (its ` +
+        `each process ${modelRepeats} timed run(s) after one warm-up; tokens/s are medians over rounds, llama-ts' peak ` +
+        `RSS the largest, llama.cpp's the median. ratio = the median over rounds of llama-ts / the faster llama.cpp run of the same round (its ` +
         `spinning threads collapse when cores are shared). bfloat16 rows compare with ` +
         `llama.cpp on the f16 export. max |dlogp|: next-token log-probabilities after the prompt, llama-ts vs ` +
         `llama.cpp on the same weights, ok when <= ${LOGPROB_TOLERANCE} ` +
