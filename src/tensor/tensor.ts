@@ -24,24 +24,8 @@ export function shapeSize(shape: readonly number[]): number {
   return n;
 }
 
-function allocate(dtype: DType, n: number): TypedArray {
-  switch (dtype) {
-    case "float32":
-      return new Float32Array(n);
-    case "float16":
-    case "bfloat16":
-      return new Uint16Array(n);
-    case "int32":
-      return new Int32Array(n);
-    case "int64":
-      return new BigInt64Array(n);
-    case "bool":
-      return new Uint8Array(n);
-  }
-}
-
 /** The typed array each dtype is stored in. */
-const ARRAY_TYPE: Readonly<Record<DType, { readonly name: string }>> = {
+const ARRAY_TYPE: Readonly<Record<DType, { new (n: number): TypedArray; readonly name: string }>> = {
   float32: Float32Array,
   float16: Uint16Array,
   bfloat16: Uint16Array,
@@ -50,17 +34,26 @@ const ARRAY_TYPE: Readonly<Record<DType, { readonly name: string }>> = {
   bool: Uint8Array,
 };
 
+function checkDtype(dtype: DType): void {
+  if (!DTYPES.includes(dtype))
+    throw new ShapeError(
+      "dtype",
+      `expected one of ${DTYPES.join(", ")}, got ${JSON.stringify(dtype) ?? String(dtype)}`,
+    );
+}
+
+function allocate(dtype: DType, n: number): TypedArray {
+  checkDtype(dtype);
+  return new ARRAY_TYPE[dtype](n);
+}
+
 export class Tensor {
   dtype: DType;
   shape: number[];
   data: TypedArray;
 
   constructor(dtype: DType, data: TypedArray | number[], shape: number[]) {
-    if (!DTYPES.includes(dtype))
-      throw new ShapeError(
-        "dtype",
-        `expected one of ${DTYPES.join(", ")}, got ${JSON.stringify(dtype) ?? String(dtype)}`,
-      );
+    checkDtype(dtype);
     if (!Array.isArray(data) && !ArrayBuffer.isView(data))
       throw new ShapeError("data", `expected a typed array or number[], got ${data === null ? "null" : typeof data}`);
     if (!Array.isArray(shape)) throw new ShapeError("shape", `expected an array of sizes, got ${String(shape)}`);
