@@ -358,18 +358,17 @@ export async function benchModels(opts: {
       const one: EngineRuns["runs"] = [];
       let peerOk = peerNote.startsWith("llama.cpp");
       for (let round = 0; round < opts.rounds; round++) {
-        log(`${name} ${dtype}, round ${round + 1}/${opts.rounds}: llama-ts ...`);
+        const at = `${name} ${dtype}, round ${round + 1}/${opts.rounds}`;
+        log(`${at}: llama-ts ...`);
         ours.push(runOurs(round === 0 ? lpOurs : null));
         log(`    llama-ts: ${speeds(ours[round])}`);
         if (!peerOk) continue;
         try {
-          log(
-            `${name} ${dtype}, round ${round + 1}/${opts.rounds}: llama.cpp ${key}.gguf, ${opts.threads} thread(s) ...`,
-          );
+          log(`${at}: llama.cpp ${key}.gguf, ${opts.threads} thread(s) ...`);
           same.push(runPeer(opts.threads, round === 0 ? probs : null));
           log(`    llama.cpp: ${speeds(same[round])}`);
           if (opts.threads > 1) {
-            log(`${name} ${dtype}, round ${round + 1}/${opts.rounds}: llama.cpp ${key}.gguf, 1 thread ...`);
+            log(`${at}: llama.cpp ${key}.gguf, 1 thread ...`);
             one.push(runPeer(1, null));
             log(`    llama.cpp: ${speeds(one[round])}`);
           }
